@@ -1,0 +1,159 @@
+"""The daemon's configuration: one TOML file, validated by pydantic before anything starts.
+
+A bad file never produces a traceback or a half-started daemon: :func:`load_config` raises
+:class:`ConfigError`, whose text names the file, the field and what is wrong, and the CLI prints it and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is meant for the person who wrote it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    """Where the PBX's AMI is and how to talk to it."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 5038
+    username: str = "cti"
+    secret: str | None = None
+    secret_env: str | None = Field(default=None, description="Read the secret from this environment variable")
+    #: Event classes asked for at login (``Events:``); ``call`` carries channels, dials, bridges,
+    #: queues' caller events, transfers; ``agent`` the queue-member events.
+    events: str = "call,agent"
+    ping_interval: Annotated[float, Field(gt=0)] = 10.0
+    ping_timeout: Annotated[float, Field(gt=0)] = 5.0
+    action_timeout: Annotated[float, Field(gt=0)] = 10.0
+    connect_timeout: Annotated[float, Field(gt=0)] = 5.0
+    reconnect_min: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max: Annotated[float, Field(gt=0)] = 30.0
+    max_frame_size: Annotated[int, Field(ge=1024)] = 64 * 1024
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> AmiSettings:
+        if self.secret is None and self.secret_env is None:
+            raise ValueError("give either 'secret' or 'secret_env' (the name of an environment variable)")
+        return self
+
+    def resolved_secret(self) -> str:
+        if self.secret_env is not None:
+            value = os.environ.get(self.secret_env)
+            if value is None:
+                raise ConfigError(f"[ami] secret_env: the environment variable {self.secret_env} is not set")
+            return value
+        assert self.secret is not None
+        return self.secret
+
+
+class StoreSettings(_Section):
+    path: Path = Path("cti.sqlite")
+    #: Staged writes are flushed at least this often (seconds) and at least every ``batch_size`` rows.
+    flush_interval: Annotated[float, Field(gt=0)] = 0.2
+    batch_size: Annotated[int, Field(ge=1)] = 500
+
+
+class PbxSettings(_Section):
+    """Dial-plan facts the call model needs: which endpoints are trunks, which are agents."""
+
+    #: PJSIP/SIP/IAX endpoint names of the trunks (``PJSIP/trunk-0000000c`` is endpoint ``trunk``).
+    trunks: list[str] = ["trunk"]
+    #: A regular expression an agent's extension (and endpoint name) matches in full.
+    agent_pattern: str = r"[1-9]\d{2,3}"
+    #: Agents' names, for display only; an extension matching ``agent_pattern`` is an agent anyway.
+    agents: dict[str, str] = {}
+    #: Queue names, for display and checks; any queue Asterisk reports is tracked.
+    queues: list[str] = []
+    #: A caller who hangs up within this many seconds of the first ring is a ``short_abandon``.
+    short_abandon_seconds: Annotated[float, Field(ge=0)] = 3.0
+    #: Dialplan applications that count as voicemail for the missed-call register.
+    voicemail_apps: list[str] = ["VoiceMail"]
+    #: Time zone for printed times (IANA name); empty = the machine's local zone.
+    timezone: str = ""
+    #: Region for reading national phone numbers (ISO 3166 code).
+    default_region: str = "RU"
+
+    @field_validator("agent_pattern")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Moscow)") from None
+        return value
+
+    def tzinfo(self) -> ZoneInfo | None:
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+
+class Settings(_Section):
+    ami: AmiSettings = AmiSettings(secret_env="CTI_AMI_SECRET")
+    store: StoreSettings = StoreSettings()
+    pbx: PbxSettings = PbxSettings()
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling; see config.example.toml)"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], path: Path = Path("<config>")) -> Settings:
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    if not settings.store.path.is_absolute():
+        # Relative store paths are relative to the config file, not to wherever the daemon started.
+        base = path.parent if path.name != "<config>" else Path.cwd()
+        settings = settings.model_copy(
+            update={"store": settings.store.model_copy(update={"path": (base / settings.store.path).resolve()})}
+        )
+    return settings
+
+
+def load_config(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a TOML config file. Raises ConfigError with a human explanation."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file (copy config.example.toml and edit it)") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, p)
