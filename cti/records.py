@@ -99,6 +99,7 @@ class CallRecord:
             "recordings": list(self.recordings),
             "agents_answered": list(self.agents_answered),
             "complete": self.complete,
+            "linkedids": list(self.linkedids),
         }
 
 
