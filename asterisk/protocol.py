@@ -92,7 +92,8 @@ class AmiFramer:
             if self._discarding:
                 self._discarding = False
             elif end - pos > limit:
-                out.append(FrameError("oversized frame", end - pos, bytes(buf[pos : pos + 80]).decode("utf-8", "replace")))
+                excerpt = bytes(buf[pos : pos + 80]).decode("utf-8", "replace")
+                out.append(FrameError("oversized frame", end - pos, excerpt))
             else:
                 # Skip stray blank lines between frames.
                 if end > pos:
