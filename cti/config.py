@@ -33,9 +33,12 @@ class AmiSettings(_Section):
     username: str = "cti"
     secret: str | None = None
     secret_env: str | None = Field(default=None, description="Read the secret from this environment variable")
-    #: Event classes asked for at login (``Events:``); ``call`` carries channels, dials, bridges,
-    #: queues' caller events, transfers; ``agent`` the queue-member events.
-    events: str = "call,agent"
+    #: Event classes asked for at login (``Events:``): ``call`` carries channels, dials, bridges and
+    #: transfers; ``agent`` the queue events; ``dialplan`` the recording file name and voicemail.
+    events: str = "call,agent,dialplan"
+    #: Send AMI ``Filter`` actions so that only the events the daemon reads cross the wire
+    #: (one call makes hundreds of VarSet/Newexten events). Needs ``read`` permission on the PBX.
+    use_filters: bool = True
     ping_interval: Annotated[float, Field(gt=0)] = 10.0
     ping_timeout: Annotated[float, Field(gt=0)] = 5.0
     action_timeout: Annotated[float, Field(gt=0)] = 10.0

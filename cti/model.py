@@ -214,7 +214,9 @@ class CallBook:
         self.now: float = 0.0
 
     def _clock(self, msg: AmiMessage) -> float:
-        stamp = msg.get("Timestamp") if msg.event != "CtiConnected" else msg.get("PbxTime")
+        # Our own Cti* events are stamped with the local clock; a PbxTime header (the PBX's clock,
+        # read from a Ping answer) is what relates the two.
+        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
         if stamp:
             try:
                 t = float(stamp)
@@ -598,6 +600,13 @@ def _cti_connected(book: CallBook, msg: AmiMessage) -> list[Effect]:
     return []
 
 
+def _cti_clock(book: CallBook, msg: AmiMessage) -> list[Effect]:
+    """The PBX's clock, read right after login: resync answers carry no Timestamp of their own."""
+    if book.snapshot is not None:
+        book.snapshot_at = book.now
+    return []
+
+
 def _core_show_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
     uid = msg["Uniqueid"]
     t = book.snapshot_at or book.now
@@ -686,6 +695,7 @@ HANDLERS: dict[str, Handler] = {
     "AgentCalled": _agent_called,
     "OriginateResponse": _originate_response,
     "CtiConnected": _cti_connected,
+    "CtiClock": _cti_clock,
     "CoreShowChannel": _core_show_channel,
     "CoreShowChannelsComplete": _core_show_channels_complete,
     "QueueEntry": _queue_entry,

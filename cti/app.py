@@ -1,0 +1,116 @@
+"""The composition root: config in, a running daemon out.
+
+It connects the four pieces once, at start-up, and holds no per-event logic:
+``asterisk.connection.AmiClient`` (bytes → messages) → ``cti.model.CallBook`` (messages → effects)
+→ ``store`` (effects → rows), plus any listener (the terminal journal of ``cti demo``, later the
+WebSocket hub). Everything runs in one ``asyncio.TaskGroup``; SIGTERM/SIGINT set the stop event, the
+tasks are cancelled, and leaving the store's ``async with`` flushes what was staged.
+
+After a crash the calls that were in progress are rebuilt from the event journal the store kept
+(``live_events``) *before* connecting; the first resync then completes them: channels still up
+go on, channels gone while the daemon was down are ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from asterisk.connection import AmiClient
+from asterisk.messages import AmiMessage
+from store.sqlite import SqliteStore
+
+from .config import PbxSettings, Settings
+from .effects import CallEnded, Effect
+from .model import AMI_FILTERS, CallBook, ModelConfig
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Effect], None]
+
+
+def model_config(pbx: PbxSettings) -> ModelConfig:
+    return ModelConfig(
+        trunks=frozenset(pbx.trunks),
+        agent_pattern=pbx.agent_pattern,
+        short_abandon_seconds=pbx.short_abandon_seconds,
+        voicemail_apps=frozenset(a.lower() for a in pbx.voicemail_apps),
+        region=pbx.default_region,
+    )
+
+
+class Daemon:
+    """One PBX, one call book, one store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.book = CallBook(model_config(settings.pbx))
+        self.listeners: list[Listener] = []
+        self.store: SqliteStore | None = None
+        self.client: AmiClient | None = None
+        self.ready = asyncio.Event()
+        self.events_applied = 0
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener`` with every effect, in order, on the event loop (it must not block)."""
+        self.listeners.append(listener)
+
+    def on_message(self, msg: AmiMessage) -> None:
+        """The AMI sink: apply, journal, stage, notify. Synchronous and short: it runs per event."""
+        book = self.book
+        effects = book.apply(msg)
+        self.events_applied += 1
+        store = self.store
+        if store is None:
+            return
+        if book.touched is not None:
+            store.stage_event(book.touched, msg.headers, msg.received_at)
+        for effect in effects:
+            if isinstance(effect, CallEnded):
+                store.stage_call(effect.record, effect.missed, effect.agent_misses)
+            for listener in self.listeners:
+                listener(effect)
+
+    async def _rebuild(self, store: SqliteStore) -> int:
+        """Re-apply the journal of calls that were in progress when the daemon last stopped."""
+        events = await store.live_events()
+        for _linkedid, headers, received_at in events:
+            self.book.apply(AmiMessage(headers=list(headers), received_at=received_at))
+        if events:
+            log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
+        return len(events)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; the store is flushed and closed on the way out."""
+        settings = self.settings
+        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
+            await self._rebuild(store)
+            self.store = store
+            self.client = AmiClient(settings.ami, self.on_message,
+                                    filters=AMI_FILTERS if settings.ami.use_filters else ())
+            log.info("CTI Companion: AMI %s:%d, store %s", settings.ami.host, settings.ami.port, settings.store.path)
+            async with asyncio.TaskGroup() as tg:
+                writer = tg.create_task(store.run_writer(), name="store-writer")
+                ami = tg.create_task(self.client.run(), name="ami-client")
+                self.ready.set()
+                await stop.wait()
+                log.info("stopping: flushing the store")
+                ami.cancel()
+                writer.cancel()
+            self.store = None
+        log.info("stopped cleanly")
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean shutdown (the store is flushed, nothing lost)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_daemon(settings: Settings) -> None:
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await Daemon(settings).run(stop)
