@@ -706,9 +706,9 @@ HANDLERS: dict[str, Handler] = {
 #: matter. One real call makes hundreds of VarSet/Newexten events; this keeps them off the wire.
 AMI_FILTERS: tuple[str, ...] = (
     "Event: (" + "|".join(sorted(e for e in HANDLERS if e not in ("VarSet", "Newexten") and not e.startswith("Cti")))
-    + ")\r",
+    + ")",
     "Variable: MIXMONITOR_FILENAME",
-    "Application: (VoiceMail|MixMonitor|Queue)\r",
+    "Application: (VoiceMail|MixMonitor|Queue)",
 )
 #: Event classes asked for at login.
 AMI_EVENT_CLASSES = "call,agent,dialplan"
