@@ -1,0 +1,206 @@
+"""What the daemon, the CLI and the web panel may ask of the store: domain verbs, no SQL.
+
+``CallStore`` is the contract; ``store/sqlite.py`` implements it on SQLite, and a PostgreSQL store would
+be a sibling module passing the same contract tests (``tests/store/test_contract.py``).
+
+Writes from the call model are *staged*: ``stage_event`` and ``stage_call`` only append to memory, so
+the AMI event path never waits for a disk. The store's writer task (``run_writer``) commits what is
+staged in batches, in staging order; ``flush`` forces that. Reads see committed data only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal, Protocol, Self
+
+from cti.records import AgentMiss, CallRecord, MissedEntry
+
+HistoryAction = Literal["opened", "closed", "reopened", "commented"]
+
+#: One event of a call in progress, as ``live_events()`` returns it: linkedid, the AMI headers in
+#: their order (duplicates kept), and the time it was received (epoch seconds).
+LiveEvent = tuple[str, list[tuple[str, str]], float]
+
+
+@dataclass(frozen=True, slots=True)
+class MissedHistoryItem:
+    """One step in the life of a missed entry: the call-back history.
+
+    ``by`` is who acted: the user's name for manual steps, ``"callback"`` / ``"called_again"`` when a
+    saved call closed the entry, ``None`` when the PBX opened it. ``linkedid`` is the call involved (the
+    missed call for ``opened``, the call-back for an automatic ``closed``).
+    """
+
+    entry_id: int
+    at: float
+    action: HistoryAction
+    by: str | None
+    linkedid: str | None
+    comment: str | None
+
+
+class StoreError(Exception):
+    """Base class of the store's own errors."""
+
+
+class StoreClosed(StoreError):
+    """The store was used after ``close()``."""
+
+
+class MissedNotFound(StoreError, KeyError):
+    """No missed entry has this id."""
+
+    def __init__(self, entry_id: int) -> None:
+        super().__init__(entry_id)
+        self.entry_id = entry_id
+
+    def __str__(self) -> str:  # KeyError would print the repr of its argument
+        return f"no missed-call entry #{self.entry_id}"
+
+
+class MissedStateError(StoreError):
+    """The entry is not in the state the action needs."""
+
+    def __init__(self, entry: MissedEntry, message: str) -> None:
+        super().__init__(message)
+        self.entry = entry
+
+
+class MissedAlreadyClosed(MissedStateError):
+    """Closing an entry that is already closed."""
+
+
+class MissedAlreadyOpen(MissedStateError):
+    """Reopening an entry that is open."""
+
+
+class CallStore(Protocol):
+    """The persistence contract of CTI Companion.
+
+    Life cycle: an implementation's async ``open(...)`` factory gives a ready store; run ``run_writer()``
+    in the daemon's TaskGroup; cancel it, then ``close()`` (or leave an ``async with`` block).
+    """
+
+    # -- staged writes (synchronous, never block the event loop) ------------------------------------
+
+    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
+        """Journal one AMI event of a call in progress (for the rebuild after a crash)."""
+        ...
+
+    def stage_call(
+        self, record: CallRecord, missed: MissedEntry | None, agent_misses: Sequence[AgentMiss]
+    ) -> None:
+        """Save a finished call with its missed entry (if it opens one) and its agents' misses.
+
+        When committed, in the same transaction: the call's live events are deleted, and the
+        call-back rules run (an answered outbound call closes the open entries of the number it called,
+        ``closed_by='callback'``; an answered inbound call closes its caller's open entries,
+        ``closed_by='called_again'``; a call never closes the entry it opens itself).
+        """
+        ...
+
+    async def run_writer(self) -> None:
+        """Commit staged writes until cancelled, then commit what is left. Run it in a TaskGroup."""
+        ...
+
+    async def flush(self) -> None:
+        """Commit everything staged before this call; return once it is durable."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release the store. Further use raises ``StoreClosed``."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    # -- the missed-call register, by hand ----------------------------------------------------------
+
+    async def close_missed(
+        self, entry_id: int, comment: str | None, by: str = "admin", *, at: float | None = None
+    ) -> MissedEntry:
+        """Close an open entry by hand (``closed_by='manual'``).
+
+        Raises:
+            MissedNotFound: no entry has this id.
+            MissedAlreadyClosed: the entry is closed already.
+        """
+        ...
+
+    async def reopen_missed(
+        self, entry_id: int, comment: str | None, by: str = "admin", *, at: float | None = None
+    ) -> MissedEntry:
+        """Reopen a closed entry (its closing facts are cleared; the history keeps them).
+
+        Raises:
+            MissedNotFound: no entry has this id.
+            MissedAlreadyOpen: the entry is open.
+        """
+        ...
+
+    async def comment_missed(
+        self, entry_id: int, comment: str, by: str = "admin", *, at: float | None = None
+    ) -> MissedEntry:
+        """Set the entry's comment without changing its state. Raises ``MissedNotFound``."""
+        ...
+
+    # -- reads (committed data) ----------------------------------------------------------------------
+
+    async def list_calls(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[CallRecord]:
+        """Journal rows by ``started_at`` (``since`` inclusive, ``until`` exclusive).
+
+        ``number`` matches the caller or the called number however either was written; ``agent`` matches
+        the agent who answered or any agent who was rung.
+        """
+        ...
+
+    async def get_call(self, linkedid: str) -> CallRecord | None: ...
+
+    async def count_calls(self) -> int: ...
+
+    async def get_missed(self, entry_id: int) -> MissedEntry:
+        """Raises ``MissedNotFound``."""
+        ...
+
+    async def list_missed(
+        self,
+        *,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[MissedEntry]:
+        """Register entries by ``missed_at`` (``since`` inclusive, ``until`` exclusive)."""
+        ...
+
+    async def missed_history(self, entry_id: int) -> list[MissedHistoryItem]:
+        """The entry's history, oldest first. Raises ``MissedNotFound``."""
+        ...
+
+    async def list_agent_misses(
+        self, *, agent: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[AgentMiss]:
+        """Agents' misses by ``rang_at`` (``since`` inclusive, ``until`` exclusive)."""
+        ...
+
+    async def live_events(self) -> list[LiveEvent]:
+        """Journalled events of calls not yet saved, in the order they were staged."""
+        ...

@@ -1,0 +1,88 @@
+"""The migration runner: versioned .sql files, applied once each, in order, each in one transaction."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from store.migrate import MigrationError, load_migrations, migrate, schema_version
+
+PACKAGED = Path(__file__).resolve().parents[2] / "store" / "migrations"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    async with aiosqlite.connect(tmp_path / "m.sqlite", isolation_level=None) as conn:
+        yield conn
+
+
+async def tables(db: aiosqlite.Connection) -> set[str]:
+    async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+        return {row[0] async for row in cursor}
+
+
+def migrations_dir(tmp_path: Path, **extra: str) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    shutil.copy(PACKAGED / "0001_initial.sql", folder)
+    for name, sql in extra.items():
+        (folder / f"{name}.sql").write_text(sql, encoding="utf-8")
+    return folder
+
+
+async def test_fresh_database_gets_the_whole_schema(db: aiosqlite.Connection) -> None:
+    assert await migrate(db) == 1
+    assert await schema_version(db) == 1
+    assert {"calls", "agent_misses", "missed", "missed_history", "live_events"} <= await tables(db)
+
+
+async def test_migrating_twice_applies_nothing_twice(db: aiosqlite.Connection) -> None:
+    await migrate(db)
+    await db.execute("INSERT INTO live_events (linkedid, headers, received_at) VALUES ('x', '[]', 1)")
+    assert await migrate(db) == 1  # CREATE TABLE again would fail; data stays
+    async with db.execute("SELECT count(*) FROM live_events") as cursor:
+        assert (await cursor.fetchone()) == (1,)
+
+
+async def test_a_new_migration_is_applied_alone_on_an_existing_database(
+    db: aiosqlite.Connection, tmp_path: Path
+) -> None:
+    await migrate(db)
+    folder = migrations_dir(tmp_path, **{"0002_call_notes": "ALTER TABLE calls ADD COLUMN note TEXT;"})
+    assert await migrate(db, load_migrations(folder)) == 2
+    async with db.execute("SELECT name FROM pragma_table_info('calls') WHERE name = 'note'") as cursor:
+        assert await cursor.fetchone() is not None
+    assert await migrate(db, load_migrations(folder)) == 2
+
+
+async def test_a_failing_migration_changes_neither_schema_nor_version(
+    db: aiosqlite.Connection, tmp_path: Path
+) -> None:
+    await migrate(db)
+    folder = migrations_dir(tmp_path, **{
+        "0002_broken": "CREATE TABLE notes (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x;",
+    })
+    with pytest.raises(MigrationError, match=r"0002_broken\.sql failed and was rolled back"):
+        await migrate(db, load_migrations(folder))
+    assert await schema_version(db) == 1
+    assert "notes" not in await tables(db)
+
+
+async def test_a_gap_in_the_versions_is_refused(tmp_path: Path) -> None:
+    folder = migrations_dir(tmp_path, **{"0003_skipped_one": "SELECT 1;"})
+    with pytest.raises(MigrationError, match="expected version 0002"):
+        load_migrations(folder)
+
+
+async def test_a_database_from_a_newer_program_is_refused(db: aiosqlite.Connection) -> None:
+    await db.execute("PRAGMA user_version = 99")
+    with pytest.raises(MigrationError, match="newer than this program"):
+        await migrate(db)
+
+
+def test_the_packaged_migrations_are_found() -> None:
+    assert [m.name for m in load_migrations()][:1] == ["0001_initial.sql"]
