@@ -520,6 +520,10 @@ class _Session:
                 for chunk in self._chunks(data):
                     self.writer.write(chunk)
                     await self.writer.drain()
+                    if self._chunk_size:
+                        # drain() does not yield while the buffer is low: give the reader a turn so
+                        # that each chunk really arrives as a read of its own (split UTF-8 letters).
+                        await asyncio.sleep(0)
                 if self._out.empty():
                     self.idle.set()
         except (ConnectionError, OSError):
