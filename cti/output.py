@@ -58,7 +58,7 @@ def cell(value: Any) -> str:
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
     for _key, label in columns:
-        table.add_column(label, overflow="fold")
+        table.add_column(label, overflow="fold", no_wrap=False)
     for row in rows:
         style = "red" if row.get("outcome") == "missed" or row.get("status") == "open" else None
         table.add_row(*(cell(row.get(key)) for key, _ in columns), style=style)
@@ -78,7 +78,8 @@ def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[tuple[st
         for row in rows:
             writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
     else:
-        console = Console(file=out, width=max(Console().width, 160))
+        # On a terminal, fit its width; piped into a file or grep, never cut a value.
+        console = Console(file=out, width=None if out.isatty() else 400)
         console.print(render_table(rows, columns, title))
         if not rows:
             console.print("(nothing matches)")

@@ -1,0 +1,95 @@
+"""Fixtures for whole-daemon tests: the replay PBX on loopback, a config made from the example.
+
+The config is ``config.example.toml`` with only ``[ami]`` and ``[store]`` changed, as the issue
+asks: the example must describe the traces' PBX as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cti.app import Daemon
+from cti.config import Settings, load_config
+from tests.traces import REPO
+
+UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
+CTI = [sys.executable, "-m", "cti.cli"]
+
+
+def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "") -> Path:
+    """config.example.toml with [ami] pointed at ``port`` and [store] at a file in ``tmp``."""
+    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
+    text = re.sub(r'(?m)^secret = ".*"', f'secret = "{secret}"', text, count=1)
+    text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
+    text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",
+                                                                               "reconnect_max = 1.0")
+    if extra_ami:
+        text = text.replace("[store]", extra_ami + "\n\n[store]", 1)
+    path = tmp / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def settings_for(tmp: Path, port: int, **kw: Any) -> Settings:
+    return load_config(write_config(tmp, port, **kw))
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    async with asyncio.timeout(timeout * UNIT):
+        while not predicate():
+            await asyncio.sleep(0.02)
+    assert predicate(), what
+
+
+class RunningDaemon:
+    """A Daemon in a task of the test's own loop; ``stop()`` is the SIGTERM path."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.daemon = Daemon(settings)
+        self.stop_event = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RunningDaemon:
+        self.task = asyncio.create_task(self.daemon.run(self.stop_event))
+        await asyncio.wait_for(self.daemon.ready.wait(), 5 * UNIT)
+        return self
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10 * UNIT)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def cti(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as a user would."""
+    proc = subprocess.run([*CTI, *args], capture_output=True, text=True, timeout=60 * UNIT, cwd=REPO,
+                          env={**os.environ, **(env or {})})
+    if check:
+        assert proc.returncode == 0, f"cti {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+    return proc
+
+
+def journal(config: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(cti("calls", "--config", str(config), "--format", "json").stdout)
+    return rows
+
+
+def epochs(rows: list[dict[str, Any]]) -> dict[str, float]:
+    out = {}
+    for r in rows:
+        out[r["linkedid"] + ":start"] = datetime.fromisoformat(r["started_at"]).timestamp()
+        out[r["linkedid"] + ":end"] = datetime.fromisoformat(r["ended_at"] or r["started_at"]).timestamp()
+    return out

@@ -1,0 +1,194 @@
+"""The daemon against a PBX that misbehaves, and a daemon that is killed: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+from asyncio.subprocess import DEVNULL, PIPE
+from pathlib import Path
+
+from asterisk.replay import ReplayPbx
+from cti.effects import CallAnswered, Effect
+from tests.daemon.conftest import (
+    CTI,
+    UNIT,
+    RunningDaemon,
+    cti,
+    journal,
+    settings_for,
+    wait_until,
+    write_config,
+)
+from tests.traces import REPO, compare_with_truth, load_truth, trace_dirs
+
+TRACES = {p.name[:2]: p for p in trace_dirs()}
+
+
+async def test_dropped_connection_mid_call_resyncs_without_loss_or_duplicate(tmp_path: Path) -> None:
+    """The PBX link drops while a call is up; after the reconnect the call ends once, correctly."""
+    trace = TRACES["13"]
+    async with ReplayPbx([trace], speed=4) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        async with RunningDaemon(settings_for(tmp_path, port)) as running:
+            answered: list[Effect] = []
+            running.daemon.subscribe(lambda e: answered.append(e) if isinstance(e, CallAnswered) else None)
+            await wait_until(lambda: bool(answered), 20, "the call was answered")
+            pbx.drop_connections()
+            await wait_until(lambda: running.daemon.client is not None and running.daemon.client.connections >= 2,
+                             10, "the daemon reconnected")
+            await wait_until(lambda: pbx.finished.is_set() and not running.daemon.book.calls, 30, "the call ended")
+    rows = journal(config)
+    assert compare_with_truth(rows, load_truth(trace)) == []
+    assert [r["linkedid"] for r in rows] == ["1795479510.36"]
+
+
+async def test_call_that_ends_while_disconnected_is_closed_by_the_resync(tmp_path: Path) -> None:
+    """The PBX goes on while the daemon is away; the resync ends the call it no longer lists."""
+    trace = TRACES["01"]
+    async with ReplayPbx([trace], speed=4, pause_when_no_client=False) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        settings = settings_for(tmp_path, port)
+        settings = settings.model_copy(update={"ami": settings.ami.model_copy(
+            update={"reconnect_min": 3.0, "reconnect_max": 3.0})})
+        async with RunningDaemon(settings) as running:
+            answered: list[Effect] = []
+            running.daemon.subscribe(lambda e: answered.append(e) if isinstance(e, CallAnswered) else None)
+            await wait_until(lambda: bool(answered), 20, "the call was answered")
+            pbx.drop_connections()  # the hang-up is served while the daemon waits 3 s to reconnect
+            await wait_until(lambda: pbx.finished.is_set(), 20, "the trace was served")
+            await wait_until(lambda: not running.daemon.book.calls, 20, "the resync ended the call")
+    (row,) = journal(config)
+    assert row["linkedid"] == "1795479242.0" and row["answered_by"] == "103"
+    assert row["complete"] is False  # its end was not seen, only inferred: the journal says so
+    assert row["ended_at"] is not None
+
+
+def _live_rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM live_events").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+async def test_sigkill_mid_call_then_restart_completes_the_call(tmp_path: Path) -> None:
+    """``cti run`` is SIGKILLed during a call; a new ``cti run`` finishes the journal, exactly once.
+
+    Then SIGTERM stops the second daemon cleanly (exit status 0) with everything flushed.
+    """
+    trace = TRACES["13"]
+    async with ReplayPbx([trace], speed=2) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        db = tmp_path / "journal.sqlite"
+        first = await asyncio.create_subprocess_exec(*CTI, "run", "--config", str(config), cwd=REPO,
+                                                     stdout=DEVNULL, stderr=DEVNULL)
+        try:
+            # Kill once the call is up and its events are committed (the journal has them).
+            await wait_until(lambda: _live_rows(db) >= 10, 30, "events of the call were committed")
+            await asyncio.sleep(0.5)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        assert first.returncode == -signal.SIGKILL
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 0  # still in progress
+        second = await asyncio.create_subprocess_exec(*CTI, "run", "--config", str(config), cwd=REPO,
+                                                      stdout=DEVNULL, stderr=PIPE)
+        try:
+            await wait_until(lambda: pbx.finished.is_set(), 60, "the trace was served")
+            await wait_until(lambda: _live_rows(db) == 0, 20, "the call was saved")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            _, err_bytes = await asyncio.wait_for(second.communicate(), 20 * UNIT)
+        err = err_bytes.decode()
+        assert second.returncode == 0, err
+        assert "Traceback" not in err
+    rows = journal(config)
+    assert compare_with_truth(rows, load_truth(trace)) == []
+
+
+async def test_wrong_secret_is_reported_and_retried_with_back_off(tmp_path: Path) -> None:
+    """A wrong AMI secret: a clear error, retries spaced out, no crash, a clean stop on SIGTERM."""
+    async with ReplayPbx([TRACES["01"]], speed=1) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port, secret="wrong")
+        proc = await asyncio.create_subprocess_exec(*CTI, "run", "--config", str(config), cwd=REPO,
+                                                    stdout=DEVNULL, stderr=PIPE)
+        await asyncio.sleep(3 * UNIT)
+        assert proc.returncode is None, "the daemon must keep running and retrying"
+        proc.send_signal(signal.SIGTERM)
+        _, err_bytes = await asyncio.wait_for(proc.communicate(), 20 * UNIT)
+        err = err_bytes.decode()
+    logins = [a for a in pbx.received_actions if a.message.action == "Login"]
+    assert 2 <= len(logins) <= 8, f"{len(logins)} login attempts in 3 s: back-off is not working"
+    assert "Authentication failed" in err and "secret" in err
+    assert "Traceback" not in err
+    assert proc.returncode == 0
+
+
+def test_bad_config_names_file_field_and_problem(tmp_path: Path) -> None:
+    """No traceback and no half-started daemon: the file, the field, what is wrong; exit status 2."""
+    cases = {
+        "port": ('[ami]\nport = "five"\nsecret = "x"\n', "ami.port"),
+        "unknown": ('[ami]\nsecret = "x"\nhots = "pbx"\n', "ami.hots"),
+        "toml": ("[ami\n", "not valid TOML"),
+        "regex": ('[ami]\nsecret = "x"\n[pbx]\nagent_pattern = "1(\\\\d"\n', "pbx.agent_pattern"),
+        "secret": ("[ami]\nhost = \"pbx\"\n", "secret"),
+    }
+    for name, (text, expected) in cases.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text, encoding="utf-8")
+        proc = cti("run", "--config", str(path), check=False)
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert str(path) in proc.stderr and expected in proc.stderr, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    missing = cti("run", "--config", str(tmp_path / "nope.toml"), check=False)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    env_secret = tmp_path / "env.toml"
+    env_secret.write_text('[ami]\nsecret_env = "CTI_TEST_NO_SUCH_VAR"\n', encoding="utf-8")
+    proc = cti("check-config", "--config", str(env_secret), check=False)
+    assert proc.returncode == 2 and "CTI_TEST_NO_SUCH_VAR is not set" in proc.stderr
+
+
+async def test_missed_register_listing_and_manual_close(tmp_path: Path) -> None:
+    """An abandoned queue call lands in the register; an admin closes it with a comment."""
+    trace = TRACES["08"]
+    async with ReplayPbx([trace], speed=0) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        async with RunningDaemon(settings_for(tmp_path, port)) as running:
+            await wait_until(lambda: pbx.finished.is_set() and not running.daemon.book.calls, 20, "call ended")
+    (entry,) = json.loads(cti("missed", "--config", str(config), "--format", "json").stdout)
+    assert entry["caller"] == "79990001122" and entry["reason"] == "abandoned" and entry["status"] == "open"
+    assert entry["agents_rung"] == ["101", "102", "105"]
+    out = cti("missed", "close", str(entry["id"]), "--comment", "called back from a mobile", "--config",
+              str(config)).stdout
+    assert "closed" in out
+    assert json.loads(cti("missed", "--config", str(config), "--format", "json").stdout) == []
+    (closed,) = json.loads(cti("missed", "--config", str(config), "--status", "closed", "--format", "json").stdout)
+    assert closed["closed_by"] == "manual" and closed["comment"] == "called back from a mobile"
+    (shown,) = json.loads(cti("missed", "show", str(entry["id"]), "--config", str(config), "--format",
+                              "json").stdout)
+    assert [h["action"] for h in shown["history"]] == ["opened", "closed"]
+    again = cti("missed", "close", str(entry["id"]), "--comment", "x", "--config", str(config), check=False)
+    assert again.returncode == 1 and "already closed" in again.stderr
+    unknown = cti("missed", "close", "999", "--comment", "x", "--config", str(config), check=False)
+    assert unknown.returncode == 1 and "#999" in unknown.stderr
+    csv_out = cti("calls", "--config", str(config), "--format", "csv").stdout.splitlines()
+    assert csv_out[0].startswith("linkedid,direction,caller") and len(csv_out) == 2
+    table = cti("calls", "--config", str(config), "--outcome", "missed").stdout
+    assert "79990001122" in table and "abandoned" in table
+    # Time filters: dates, times with a zone, nonsense refused with a clear message.
+    def count(*args: str) -> int:
+        return len(json.loads(cti("calls", "--config", str(config), "--format", "json", *args).stdout))
+    assert count("--since", "2020-01-01") == 1 and count("--until", "2020-01-01") == 0
+    assert count("--number", "8 999 000-11-22") == 1 and count("--number", "+7 999 000 1123") == 0
+    assert count("--agent", "105") == 1 and count("--direction", "outbound") == 0
+    bad = cti("calls", "--config", str(config), "--since", "last tuesday", check=False)
+    assert bad.returncode == 2 and "cannot read the time" in bad.stderr
