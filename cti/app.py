@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 
 from asterisk.connection import AmiClient
@@ -29,6 +30,7 @@ from .model import AMI_FILTERS, CallBook, ModelConfig
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Effect], None]
+TICK_SECONDS = 1.0
 
 
 def model_config(pbx: PbxSettings) -> ModelConfig:
@@ -82,6 +84,12 @@ class Daemon:
             log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
         return len(events)
 
+    async def _tick(self) -> None:
+        """Once a second, let the model's own time-outs expire even when the PBX is quiet."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.on_message(AmiMessage(headers=[("Event", "CtiTick")], received_at=time.time()))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; the store is flushed and closed on the way out."""
         settings = self.settings
@@ -94,10 +102,12 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 writer = tg.create_task(store.run_writer(), name="store-writer")
                 ami = tg.create_task(self.client.run(), name="ami-client")
+                ticker = tg.create_task(self._tick(), name="model-tick")
                 self.ready.set()
                 await stop.wait()
                 log.info("stopping: flushing the store")
                 ami.cancel()
+                ticker.cancel()
                 writer.cancel()
             self.store = None
         log.info("stopped cleanly")

@@ -212,6 +212,10 @@ class CallBook:
         self.clock_offset: float = 0.0
         #: Time of the event being applied, on the PBX's clock.
         self.now: float = 0.0
+        #: Click-to-call attempts whose agent phone never answered: the number they were for only
+        #: arrives in the ``OriginateResponse``, which may come after the last Hangup. Channel name
+        #: -> (call, deadline on the PBX clock).
+        self.awaiting_originate: dict[str, tuple[Call, float]] = {}
 
     def _clock(self, msg: AmiMessage) -> float:
         # Our own Cti* events are stamped with the local clock; a PbxTime header (the PBX's clock,
@@ -237,10 +241,13 @@ class CallBook:
             return []
         self.now = self._clock(msg)
         try:
-            return handler(self, msg)
+            effects = handler(self, msg)
         except (KeyError, ValueError) as exc:
             log.warning("event %s not understood (%s); skipped", msg, exc)
-            return []
+            effects = []
+        if self.awaiting_originate:
+            effects.extend(self._expire_originates())
+        return effects
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -332,14 +339,26 @@ class CallBook:
             effects.append(LegEnded(call.linkedid, chan.agent, chan.uniqueid, chan.connected_at is not None,
                                     cause, t))
         if not call.live:
-            effects.append(self._finish(call))
+            effects.extend(self._finish(call))
         return effects
 
-    def _finish(self, call: Call) -> CallEnded:
+    def _finish(self, call: Call) -> list[Effect]:
         del self.calls[call.linkedid]
         for lid in call.linkedids:
             if lid != call.linkedid:
                 self.aliases.pop(lid, None)
+        origin = call.channels.get(call.origin)
+        if (origin is not None and origin.by_originate and call.direction is None and call.originate_exten is None
+                and origin.up_at is None):
+            self.awaiting_originate[origin.name] = (call, self.now + ORIGINATE_RESPONSE_WAIT)
+            return []
+        return [self._ended(call)]
+
+    def _expire_originates(self) -> list[Effect]:
+        due = [name for name, (_, deadline) in self.awaiting_originate.items() if deadline <= self.now]
+        return [self._ended(self.awaiting_originate.pop(name)[0]) for name in due]
+
+    def _ended(self, call: Call) -> CallEnded:
         record = build_record(call, self.config)
         missed = missed_entry(record, self.config)
         return CallEnded(record, missed, agent_misses(call, record))
@@ -368,6 +387,10 @@ class CallBook:
 
 
 Handler = Callable[[CallBook, AmiMessage], list[Effect]]
+
+#: How long (PBX seconds) a failed click-to-call waits for its OriginateResponse before it is
+#: journaled without the number it was for.
+ORIGINATE_RESPONSE_WAIT = 5.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +451,11 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
                                 call.caller_name, call.called, call.queue, t))
     if is_origin_source and call.answered_at is not None and call.direction == "inbound":
         # The caller's channel dials again after an agent took it: an AMI Redirect (blind transfer).
-        target = dest.agent if dest.kind == "agent" else _number_of_dial_string(dest.dial_string)
+        # Where it was sent is the caller channel's extension at this Dial (``transfer,600`` rings a
+        # group; ``outbound,8916...`` an outside number); the dialled agent only if that is unknown.
+        exten = msg.get("Exten")
+        target = exten if exten and exten != "s" and exten != call.did else (
+            dest.agent if dest.kind == "agent" else _number_of_dial_string(dest.dial_string))
         if target and target not in call.agents_answered:
             effects.extend(book._transfer(call, target, "redirect", t))
     return effects
@@ -585,9 +612,19 @@ def _agent_called(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
+    """Click-to-call's target number; for a failed attempt it may come after the call ended."""
+    exten = msg.get("Exten") or None
     found = book._call_of_channel(msg.get("Uniqueid"))
     if found is not None:
-        found[0].originate_exten = msg.get("Exten") or None
+        found[0].originate_exten = exten
+        return []
+    requested = msg.get("Channel")  # e.g. PJSIP/101: the endpoint, not the channel instance
+    for name, (call, _) in list(book.awaiting_originate.items()):
+        if name == requested or name.startswith(requested + "-"):
+            del book.awaiting_originate[name]
+            call.originate_exten = exten
+            book.touched = call.linkedid
+            return [book._ended(call)]
     return []
 
 
@@ -597,6 +634,11 @@ def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
 def _cti_connected(book: CallBook, msg: AmiMessage) -> list[Effect]:
     book.snapshot = set()
     book.snapshot_at = book.now
+    return []
+
+
+def _cti_tick(book: CallBook, msg: AmiMessage) -> list[Effect]:
+    """A heartbeat from the daemon: only lets time-outs inside the model (awaited OriginateResponses) expire."""
     return []
 
 
@@ -696,6 +738,7 @@ HANDLERS: dict[str, Handler] = {
     "OriginateResponse": _originate_response,
     "CtiConnected": _cti_connected,
     "CtiClock": _cti_clock,
+    "CtiTick": _cti_tick,
     "CoreShowChannel": _core_show_channel,
     "CoreShowChannelsComplete": _core_show_channels_complete,
     "QueueEntry": _queue_entry,
@@ -784,6 +827,11 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
     if called is None and call.originate_exten:
         called = call.originate_exten
     rung_not_answered = tuple(a for a in call.rung if a not in call.agents_answered)
+    transferred_to = call.transferred_to
+    if transferred_to is None and direction == "inbound" and len(call.agents_answered) > 1:
+        # A second agent took over the same call and no transfer event said so (a consultation
+        # leg answered, then the first agent left): the call was handed over.
+        transferred_to = call.agents_answered[-1]
     missed_reason = None if answered else _missed_reason(call, direction, end, config)
     if answered:
         outcome = "answered"
@@ -814,7 +862,7 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
         answered_by=call.answered_by,
         missed_reason=missed_reason,
         talk_seconds=max(0.0, end - call.answered_at) if call.answered_at is not None else 0.0,
-        transferred_to=call.transferred_to,
+        transferred_to=transferred_to,
         agents_rung_not_answered=rung_not_answered,
         recording=call.recordings[0] if call.recordings else None,
         started_at=call.started_at,

@@ -96,3 +96,80 @@ def test_replaying_a_resync_snapshot_twice_creates_no_duplicate_call() -> None:
     assert sorted(book.calls) == ["1795480072.195", "1795480073.196", "1795480076.201"]
     assert book.calls["1795480072.195"].answered_by == "102"
     assert not book.calls["1795480072.195"].complete
+
+
+def frames(text: str, start: float = 1000.0) -> list[AmiMessage]:
+    """AMI frames pasted as text (blank-line separated); Timestamp defaults to ``start``."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        pairs = [tuple(line.split(": ", 1)) for line in block.strip().splitlines()]
+        msg = AmiMessage.from_pairs([(k, v) for k, v in pairs], received_at=start)
+        out.append(msg)
+    return out
+
+
+# Click-to-call where the agent's own phone never answers (shapes from 16-click-to-call-answered).
+UNANSWERED_ORIGINATE = """
+Event: Newchannel
+Timestamp: 1000.0
+Channel: PJSIP/101-00000090
+ChannelStateDesc: Down
+CallerIDNum: 101
+CallerIDName: Анна Смирнова
+Exten: s
+Uniqueid: 1000.90
+Linkedid: 1000.90
+
+Event: DialBegin
+Timestamp: 1000.1
+DestChannel: PJSIP/101-00000090
+DestUniqueid: 1000.90
+DialString: 101
+
+Event: Newstate
+Timestamp: 1000.2
+Channel: PJSIP/101-00000090
+ChannelStateDesc: Ringing
+Uniqueid: 1000.90
+Linkedid: 1000.90
+
+Event: DialEnd
+Timestamp: 1020.0
+DestChannel: PJSIP/101-00000090
+DestUniqueid: 1000.90
+DialStatus: NOANSWER
+
+Event: Hangup
+Timestamp: 1020.0
+Channel: PJSIP/101-00000090
+ChannelStateDesc: Ringing
+Uniqueid: 1000.90
+Linkedid: 1000.90
+Cause: 19
+Cause-txt: No answer
+"""
+
+
+def test_click_to_call_the_agent_never_answers_is_unavailable_with_its_number() -> None:
+    """The number comes in the OriginateResponse after the Hangup; the record waits for it."""
+    book = CallBook(ModelConfig())
+    effects = [e for m in frames(UNANSWERED_ORIGINATE) for e in book.apply(m)]
+    assert not [e for e in effects if isinstance(e, CallEnded)], "must wait for the OriginateResponse"
+    (resp,) = frames("Event: OriginateResponse\nTimestamp: 1020.1\nResponse: Failure\nChannel: PJSIP/101\n"
+                     "Context: from-internal\nExten: 89161230099\nReason: 3\nUniqueid: <null>")
+    (ended,) = [e for e in book.apply(resp) if isinstance(e, CallEnded)]
+    r = ended.record
+    assert (r.direction, r.caller, r.called, r.outcome, r.missed_reason) == (
+        "outbound", "101", "89161230099", "failed", "unavailable")
+    assert ended.missed is None and r.agents_rung_not_answered == ()
+
+
+def test_click_to_call_without_originate_response_is_journaled_after_a_while() -> None:
+    book = CallBook(ModelConfig())
+    for m in frames(UNANSWERED_ORIGINATE):
+        book.apply(m)
+    (soon,) = frames("Event: CtiTick\nPbxTime: 1022.0")
+    assert book.apply(soon) == [], "still waiting for the OriginateResponse"
+    (tick,) = frames("Event: CtiTick\nPbxTime: 1030.0")
+    (ended,) = [e for e in book.apply(tick) if isinstance(e, CallEnded)]
+    assert ended.record.missed_reason == "unavailable" and ended.record.called is None
