@@ -14,7 +14,6 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -155,20 +154,6 @@ class RawAmiClient:
             await self.writer.wait_closed()
 
 
-@pytest.fixture
-async def replay_pbx() -> AsyncIterator[Callable[..., Awaitable[ReplayPbx]]]:
-    """Start replay PBXs on free loopback ports: ``pbx = await replay_pbx([folder], speed=0)``."""
-    started: list[ReplayPbx] = []
-
-    async def start(traces: list[Path], **options: Any) -> ReplayPbx:
-        pbx = ReplayPbx(traces, **options)
-        await pbx.start("127.0.0.1", 0)
-        started.append(pbx)
-        return pbx
-
-    yield start
-    for pbx in started:
-        await pbx.close()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typing import Any
 
 from cti.app import Daemon
 from cti.config import Settings, load_config
+from cti.effects import Effect
 from tests.traces import REPO
 
 UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
@@ -63,6 +64,13 @@ class RunningDaemon:
         self.task = asyncio.create_task(self.daemon.run(self.stop_event))
         await asyncio.wait_for(self.daemon.ready.wait(), 5 * UNIT)
         return self
+
+    async def wait_for_effect(self, kind: type[Effect], timeout: float = 20) -> Effect:
+        """The first effect of this kind the daemon produces from now on."""
+        seen: list[Effect] = []
+        self.daemon.subscribe(lambda e: seen.append(e) if isinstance(e, kind) else None)
+        await wait_until(lambda: bool(seen), timeout, f"a {kind.__name__} effect")
+        return seen[0]
 
     async def stop(self) -> None:
         self.stop_event.set()

@@ -10,7 +10,7 @@ from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 
 from asterisk.replay import ReplayPbx
-from cti.effects import CallAnswered, Effect
+from cti.effects import CallAnswered
 from tests.daemon.conftest import (
     CTI,
     UNIT,
@@ -33,9 +33,7 @@ async def test_dropped_connection_mid_call_resyncs_without_loss_or_duplicate(tmp
         _, port = pbx.address
         config = write_config(tmp_path, port)
         async with RunningDaemon(settings_for(tmp_path, port)) as running:
-            answered: list[Effect] = []
-            running.daemon.subscribe(lambda e: answered.append(e) if isinstance(e, CallAnswered) else None)
-            await wait_until(lambda: bool(answered), 20, "the call was answered")
+            await running.wait_for_effect(CallAnswered)
             pbx.drop_connections()
             await wait_until(lambda: running.daemon.client is not None and running.daemon.client.connections >= 2,
                              10, "the daemon reconnected")
@@ -55,9 +53,7 @@ async def test_call_that_ends_while_disconnected_is_closed_by_the_resync(tmp_pat
         settings = settings.model_copy(update={"ami": settings.ami.model_copy(
             update={"reconnect_min": 3.0, "reconnect_max": 3.0})})
         async with RunningDaemon(settings) as running:
-            answered: list[Effect] = []
-            running.daemon.subscribe(lambda e: answered.append(e) if isinstance(e, CallAnswered) else None)
-            await wait_until(lambda: bool(answered), 20, "the call was answered")
+            await running.wait_for_effect(CallAnswered)
             pbx.drop_connections()  # the hang-up is served while the daemon waits 3 s to reconnect
             await wait_until(lambda: pbx.finished.is_set(), 20, "the trace was served")
             await wait_until(lambda: not running.daemon.book.calls, 20, "the resync ended the call")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,6 @@ async def running(client: AmiClient, *, wait: bool = True) -> AsyncIterator[asyn
             await task
 
 
-ReplayFactory = Callable[..., Awaitable[ReplayPbx]]
 
 
 @pytest.fixture
@@ -109,17 +108,3 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-@pytest.fixture
-async def replay_pbx() -> AsyncIterator[ReplayFactory]:
-    """``await replay_pbx([trace(...)], speed=..., ...)``: a started ReplayPbx, closed after the test."""
-    started: list[ReplayPbx] = []
-
-    async def make(traces: list[Path], **options: Any) -> ReplayPbx:
-        pbx = ReplayPbx(traces, **options)
-        await pbx.start("127.0.0.1", 0)
-        started.append(pbx)
-        return pbx
-
-    yield make
-    for pbx in started:
-        await pbx.close()

@@ -22,8 +22,9 @@ from asterisk.connection import (
 )
 from asterisk.messages import AmiMessage, action
 from asterisk.replay import ReplayPbx, load_trace
+from tests.conftest import ReplayFactory
 
-from .conftest import UNIT, Recorder, ReplayFactory, ami_settings, running, trace, until
+from .conftest import UNIT, Recorder, ami_settings, running, trace, until
 
 #: What the replay PBX gives every session right after its login (not part of the trace's stream).
 SESSION_EVENTS = {"FullyBooted", "SuccessfulAuth"}
