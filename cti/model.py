@@ -796,7 +796,8 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
         return "busy"
     if call.voicemail:
         return "voicemail"
-    if call.first_hangup_request == call.origin and call.rung:
+    if call.first_hangup_request == call.origin:
+        # The caller hung up first, while phones rang or even before any did (during a greeting).
         return "short_abandon" if caller_left_early else "caller_hangup_ringing"
     if not call.rung or (agent_statuses and agent_statuses <= {"CHANUNAVAIL", "CONGESTION"}):
         return "unavailable"

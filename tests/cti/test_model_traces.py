@@ -173,3 +173,148 @@ def test_click_to_call_without_originate_response_is_journaled_after_a_while() -
     (tick,) = frames("Event: CtiTick\nPbxTime: 1030.0")
     (ended,) = [e for e in book.apply(tick) if isinstance(e, CallEnded)]
     assert ended.record.missed_reason == "unavailable" and ended.record.called is None
+
+
+# An attended transfer by AMI Atxfer (README of the traces: a Local/104@transfer pair for the
+# consultation, then AttendedTransfer). Channel lines trimmed to what the model reads.
+ATTENDED_TRANSFER = """
+Event: Newchannel
+Timestamp: 2000.0
+Channel: PJSIP/trunk-000000a0
+ChannelStateDesc: Ring
+CallerIDNum: 79161230040
+CallerIDName: Орлов Павел
+Exten: 74950000101
+Uniqueid: 2000.1
+Linkedid: 2000.1
+
+Event: Newchannel
+Timestamp: 2000.1
+Channel: PJSIP/101-000000a1
+ChannelStateDesc: Down
+Exten: s
+Uniqueid: 2000.2
+Linkedid: 2000.1
+
+Event: DialBegin
+Timestamp: 2000.1
+Channel: PJSIP/trunk-000000a0
+Uniqueid: 2000.1
+Exten: 74950000101
+DestChannel: PJSIP/101-000000a1
+DestUniqueid: 2000.2
+DialString: 101
+
+Event: DialEnd
+Timestamp: 2003.0
+Channel: PJSIP/trunk-000000a0
+Uniqueid: 2000.1
+DestChannel: PJSIP/101-000000a1
+DestUniqueid: 2000.2
+DialStatus: ANSWER
+
+Event: Newchannel
+Timestamp: 2010.0
+Channel: Local/104@transfer-00000001;1
+ChannelStateDesc: Down
+Exten: 104
+Uniqueid: 2010.3
+Linkedid: 2000.1
+
+Event: Newchannel
+Timestamp: 2010.0
+Channel: Local/104@transfer-00000001;2
+ChannelStateDesc: Ring
+Exten: 104
+Uniqueid: 2010.4
+Linkedid: 2000.1
+
+Event: Newchannel
+Timestamp: 2010.1
+Channel: PJSIP/104-000000a2
+ChannelStateDesc: Down
+Exten: s
+Uniqueid: 2010.5
+Linkedid: 2000.1
+
+Event: DialBegin
+Timestamp: 2010.1
+Channel: Local/104@transfer-00000001;2
+Uniqueid: 2010.4
+Exten: 104
+DestChannel: PJSIP/104-000000a2
+DestUniqueid: 2010.5
+DialString: 104
+
+Event: DialEnd
+Timestamp: 2012.0
+Channel: Local/104@transfer-00000001;2
+Uniqueid: 2010.4
+DestChannel: PJSIP/104-000000a2
+DestUniqueid: 2010.5
+DialStatus: ANSWER
+
+Event: AttendedTransfer
+Timestamp: 2015.0
+Result: Success
+OrigTransfererChannel: PJSIP/101-000000a1
+OrigTransfererUniqueid: 2000.2
+SecondTransfererChannel: PJSIP/101-000000a1
+SecondTransfererUniqueid: 2000.2
+SecondTransfererConnectedLineNum: 104
+TransfereeChannel: PJSIP/trunk-000000a0
+TransfereeUniqueid: 2000.1
+TransferTargetChannel: Local/104@transfer-00000001;1
+TransferTargetUniqueid: 2010.3
+DestType: Link
+
+Event: Hangup
+Timestamp: 2015.1
+Channel: PJSIP/101-000000a1
+Uniqueid: 2000.2
+Cause: 16
+
+Event: Hangup
+Timestamp: 2015.2
+Channel: Local/104@transfer-00000001;1
+Uniqueid: 2010.3
+Cause: 16
+
+Event: Hangup
+Timestamp: 2015.2
+Channel: Local/104@transfer-00000001;2
+Uniqueid: 2010.4
+Cause: 16
+
+Event: Hangup
+Timestamp: 2030.0
+Channel: PJSIP/104-000000a2
+Uniqueid: 2010.5
+Cause: 16
+
+Event: Hangup
+Timestamp: 2030.1
+Channel: PJSIP/trunk-000000a0
+Uniqueid: 2000.1
+Cause: 16
+"""
+
+
+def _ended_from(text: str, drop: str | None = None) -> CallEnded:
+    book = CallBook(ModelConfig())
+    ended = [e for m in frames(text) if m.event != drop for e in book.apply(m) if isinstance(e, CallEnded)]
+    assert not book.calls and len(ended) == 1
+    return ended[0]
+
+
+def test_attended_transfer_names_the_target_and_keeps_the_first_answerer() -> None:
+    r = _ended_from(ATTENDED_TRANSFER).record
+    assert (r.answered_by, r.transferred_to, r.agents_rung_not_answered) == ("101", "104", ())
+    assert r.agents_answered == ("101", "104")
+    assert abs(r.talk_seconds - 27.1) < 0.01  # from 101's answer to the end, after the transfer too
+
+
+def test_hand_over_without_a_transfer_event_is_still_a_transfer() -> None:
+    """If the AttendedTransfer event never arrives, a second agent taking the call is the hand-over."""
+    r = _ended_from(ATTENDED_TRANSFER, drop="AttendedTransfer").record
+    assert r.transferred_to == "104"
