@@ -19,12 +19,12 @@ import signal
 import time
 from collections.abc import Callable
 
-from asterisk.connection import AmiClient
-from asterisk.messages import AmiMessage
+from asterisk.connection import AmiClient, AmiError
+from asterisk.messages import AmiMessage, action
 from store.sqlite import SqliteStore
 
 from .config import PbxSettings, Settings
-from .effects import CallEnded, Effect
+from .effects import CallEnded, Effect, VariableWanted
 from .model import AMI_FILTERS, CallBook, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class Daemon:
         self.client: AmiClient | None = None
         self.ready = asyncio.Event()
         self.events_applied = 0
+        self._tasks: asyncio.TaskGroup | None = None
+        self._asking: set[asyncio.Task[None]] = set()
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every effect, in order, on the event loop (it must not block)."""
@@ -72,6 +74,10 @@ class Daemon:
         for effect in effects:
             if isinstance(effect, CallEnded):
                 store.stage_call(effect.record, effect.missed, effect.agent_misses)
+            elif isinstance(effect, VariableWanted) and self._tasks is not None:
+                task = self._tasks.create_task(self._get_variable(effect))
+                self._asking.add(task)
+                task.add_done_callback(self._asking.discard)
             for listener in self.listeners:
                 listener(effect)
 
@@ -83,6 +89,21 @@ class Daemon:
         if events:
             log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
         return len(events)
+
+    async def _get_variable(self, want: VariableWanted) -> None:
+        """Ask the PBX for a variable the model missed, and feed the answer back as an event."""
+        if self.client is None:
+            return
+        try:
+            answer = await self.client.send_action(action("Getvar", Channel=want.channel, Variable=want.variable))
+        except AmiError as exc:
+            log.debug("Getvar %s on %s: %s", want.variable, want.channel, exc)
+            return
+        value = answer.response.get("Value")
+        if value:
+            self.on_message(AmiMessage(headers=[("Event", "CtiVariable"), ("Uniqueid", want.uniqueid),
+                                                ("Variable", want.variable), ("Value", value)],
+                                       received_at=time.time()))
 
     async def _tick(self) -> None:
         """Once a second, let the model's own time-outs expire even when the PBX is quiet."""
@@ -100,12 +121,16 @@ class Daemon:
                                     filters=AMI_FILTERS if settings.ami.use_filters else ())
             log.info("CTI Companion: AMI %s:%d, store %s", settings.ami.host, settings.ami.port, settings.store.path)
             async with asyncio.TaskGroup() as tg:
+                self._tasks = tg
                 writer = tg.create_task(store.run_writer(), name="store-writer")
                 ami = tg.create_task(self.client.run(), name="ami-client")
                 ticker = tg.create_task(self._tick(), name="model-tick")
                 self.ready.set()
                 await stop.wait()
                 log.info("stopping: flushing the store")
+                self._tasks = None
+                for task in list(self._asking):
+                    task.cancel()
                 ami.cancel()
                 ticker.cancel()
                 writer.cancel()

@@ -77,4 +77,17 @@ class CallEnded:
     agent_misses: tuple[AgentMiss, ...]
 
 
-Effect = CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded
+@dataclass(frozen=True, slots=True)
+class VariableWanted:
+    """The model needs a channel variable it could not see (a call already up when we connected).
+
+    The edge that owns the AMI connection asks the PBX (``Getvar``) and feeds the answer back as a
+    ``CtiVariable`` event.
+    """
+
+    uniqueid: str
+    channel: str
+    variable: str
+
+
+Effect = CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded | VariableWanted

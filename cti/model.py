@@ -49,6 +49,7 @@ from .effects import (
     CallTransferred,
     Effect,
     LegEnded,
+    VariableWanted,
 )
 from .phones import is_withheld, normalize_number
 from .records import AgentMiss, CallRecord, LegRecord, MissedEntry
@@ -664,6 +665,9 @@ def _core_show_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
     call, chan = book.calls[lid], book.channels[uid]
     if is_new_call:
         call.complete = False  # it began before we were connected
+    if not call.complete:
+        # Its MixMonitor started before we were here: ask the PBX for the file name.
+        effects.append(VariableWanted(uid, chan.name, "MIXMONITOR_FILENAME"))
     state = chan.state
     if state == "Ringing":
         chan.rang_at = created
@@ -732,6 +736,7 @@ HANDLERS: dict[str, Handler] = {
     "AttendedTransfer": _attended_transfer,
     "Newexten": _new_exten,
     "VarSet": _var_set,
+    "CtiVariable": _var_set,  # a Getvar answer for a VariableWanted, fed back by the daemon
     "QueueCallerJoin": _queue_caller_join,
     "QueueCallerAbandon": _queue_caller_abandon,
     "AgentCalled": _agent_called,

@@ -9,7 +9,10 @@ import sqlite3
 from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 
+from asterisk.connection import AmiClient
+from asterisk.messages import AmiMessage
 from asterisk.replay import ReplayPbx
+from cti.config import AmiSettings
 from cti.effects import CallAnswered
 from tests.daemon.conftest import (
     CTI,
@@ -188,3 +191,26 @@ async def test_missed_register_listing_and_manual_close(tmp_path: Path) -> None:
     assert count("--agent", "105") == 1 and count("--direction", "outbound") == 0
     bad = cti("calls", "--config", str(config), "--since", "last tuesday", check=False)
     assert bad.returncode == 2 and "cannot read the time" in bad.stderr
+
+
+async def test_daemon_started_during_a_call_asks_the_pbx_for_its_recording(tmp_path: Path) -> None:
+    """A call already up at connect: the resync rebuilds it and a Getvar fetches its file name."""
+    trace = TRACES["01"]
+    async with ReplayPbx([trace], speed=4) as pbx:
+        _, port = pbx.address
+        # Another AMI session watches the call start, then leaves (the replay holds while nobody listens).
+        seen: list[AmiMessage] = []
+        other = asyncio.create_task(AmiClient(AmiSettings(port=port, secret="cti-secret"), seen.append).run())
+        await wait_until(lambda: any(m.get("DialStatus") == "ANSWER" for m in seen), 20, "the call is up")
+        other.cancel()
+        await asyncio.gather(other, return_exceptions=True)
+        config = write_config(tmp_path, port)
+        async with RunningDaemon(settings_for(tmp_path, port)) as running:
+            await wait_until(lambda: pbx.finished.is_set() and not running.daemon.book.calls, 30, "the call ended")
+    getvars = [a.message for a in pbx.received_actions if a.message.action == "Getvar"]
+    assert any(g.get("Variable") == "MIXMONITOR_FILENAME" for g in getvars)
+    (row,) = journal(config)
+    (truth,) = load_truth(trace)
+    assert row["complete"] is False and row["answered_by"] == "103"
+    assert row["recording"] == truth["recording"]
+    assert truth["talk_seconds"] - 1 <= row["talk_seconds"] <= truth["talk_seconds"] + 4
