@@ -28,12 +28,11 @@ class AmiMessage:
 
     headers: Headers
     received_at: float = 0.0
-    _index: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        index = self._index
-        for key, value in self.headers:
-            index.setdefault(key, value)
+        # First value wins for a repeated key: build from the end so earlier pairs overwrite later ones.
+        self._index = dict(reversed(self.headers))
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]] | Mapping[str, str], received_at: float = 0.0) -> AmiMessage:

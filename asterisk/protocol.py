@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 
 from .messages import MAX_FRAME_SIZE, AmiMessage, FrameError
 
@@ -25,33 +26,46 @@ _LF2 = b"\n\n"
 
 
 def _find_end(buf: bytearray, start: int) -> tuple[int, int]:
-    """Position of the next frame terminator and its length, or (-1, 0)."""
+    """Position of the next frame terminator and its length, or (-1, 0).
+
+    Asterisk ends frames with CRLF CRLF. A peer that uses bare LF never sends that sequence, and a
+    CRLF stream never contains LF LF, so the second search only runs for such a peer (or while a
+    frame is incomplete).
+    """
     crlf = buf.find(_CRLF2, start)
     if crlf != -1:
-        # A bare-LF terminator before it (a non-conforming peer) wins.
-        lf = buf.find(_LF2, start, crlf)
-        return (lf, 2) if lf != -1 else (crlf, 4)
+        return crlf, 4
     lf = buf.find(_LF2, start)
     return (lf, 2) if lf != -1 else (-1, 0)
 
 
-def parse_frame(raw: bytes, received_at: float = 0.0) -> AmiMessage | FrameError:
+def parse_frame(raw: bytes | bytearray, received_at: float = 0.0) -> AmiMessage | FrameError:
     """Decode one frame (without its terminator) into a message."""
     text = raw.decode("utf-8", errors="replace")
     headers: list[tuple[str, str]] = []
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        key, sep, value = line.partition(":")
-        if not sep or not key or " " in key:
-            # Asterisk's legacy Command output has bare lines; keep them under one key.
-            headers.append(("Output", line))
-            continue
-        headers.append((key, value[1:] if value.startswith(" ") else value))
-    if not headers or all(k == "Output" for k, _ in headers):
+    append = headers.append
+    odd = False
+    for line in text.split("\r\n") if "\r" in text else text.split("\n"):
+        key, sep, value = line.partition(": ")
+        if sep and key and " " not in key:
+            append((key, value))
+        elif line:
+            odd = True
+            _parse_line(line, append)
+    if (odd and not any(k != "Output" for k, _ in headers)) or not headers:
         return FrameError("no header line", len(raw), text[:80])
     return AmiMessage(headers=headers, received_at=received_at)
+
+
+def _parse_line(line: str, append: Callable[[tuple[str, str]], None]) -> None:
+    """One line of an unusual frame. Asterisk's legacy Command output has bare lines; they are kept
+    under one key, ``Output``. Empty lines are skipped."""
+    line = line.rstrip("\r")
+    key, sep, value = line.partition(":")
+    if sep and key and " " not in key:
+        append((key, value[1:] if value.startswith(" ") else value))
+    elif line:
+        append(("Output", line))
 
 
 class AmiFramer:
@@ -97,7 +111,7 @@ class AmiFramer:
             else:
                 # Skip stray blank lines between frames.
                 if end > pos:
-                    out.append(parse_frame(bytes(buf[pos:end]), received_at))
+                    out.append(parse_frame(buf[pos:end], received_at))
             pos = end + size
         if pos:
             del buf[:pos]

@@ -769,18 +769,20 @@ class SqliteStore:
 def _call_runs(calls: list[_PreparedCall]) -> Iterator[list[_PreparedCall]]:
     """Cut a batch's calls into runs that one ``executemany`` per statement writes in staging order.
 
-    Within a run every call's closings are applied before the run's new entries are inserted. That is
-    staging order unless a call closes entries of a number an earlier call of the same run opened or
-    closed (a miss and its call-back in one batch), so the run is cut before such a call.
+    Within a run every call's closings are applied (in order) before the run's new entries are
+    inserted. That is staging order unless a call closes entries of a number for which an earlier call
+    of the same run opened one (a miss and its call-back in one batch), so the run is cut before such a
+    call. Two closings of the same number need no cut: they run in order, the second finds nothing.
     """
     run: list[_PreparedCall] = []
-    keys: set[str] = set()
+    opened: set[str] = set()
     for call in calls:
-        if call.close_key is not None and call.close_key in keys:
+        if call.close_key is not None and call.close_key in opened:
             yield run
-            run, keys = [], set()
+            run, opened = [], set()
         run.append(call)
-        keys.update(k for k in (call.close_key, call.missed_key) if k is not None)
+        if call.missed_key is not None:
+            opened.add(call.missed_key)
     if run:
         yield run
 
