@@ -338,6 +338,26 @@ class AmiClient:
         self.last_error: str | None = None
         #: Successful logins so far.
         self.connections = 0
+        #: True while :meth:`pause_reading` holds the socket.
+        self.reading_paused = False
+
+    def pause_reading(self) -> None:
+        """Stop reading from the PBX (back-pressure: the consumer of events has fallen behind).
+
+        TCP then holds the PBX's writes; while paused, unanswered pings do not count against the PBX.
+        Asterisk drops a client that does not read within its ``writetimeout``: that connection then
+        ends, and the next one resyncs, so nothing is lost but time.
+        """
+        self.reading_paused = True
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed:
+            protocol.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed:
+            protocol.transport.resume_reading()
 
     @property
     def connected(self) -> bool:
@@ -420,6 +440,7 @@ class AmiClient:
             log.warning("%s", self.last_error)
             return False
         self._protocol = protocol
+        self.reading_paused = False  # a new socket starts reading; the daemon pauses it again if need be
         session_open = False
         try:
             session_open = await self._login(protocol)
@@ -540,6 +561,8 @@ class AmiClient:
             try:
                 await protocol.send(action("Ping"), timeout=timeout)
             except AmiActionTimeout:
+                if self.reading_paused:
+                    continue  # we are not reading: the answer may well be waiting in the socket
                 reason = f"no answer to Ping within {timeout:g} s"
                 log.error("AMI: the PBX at %s looks dead (%s); dropping the connection", self._where, reason)
                 protocol.abort(reason)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from asterisk.connection import AmiClient, AmiError
 from asterisk.messages import AmiMessage, action
@@ -56,6 +58,11 @@ class Daemon:
         self.events_applied = 0
         self._tasks: asyncio.TaskGroup | None = None
         self._asking: set[asyncio.Task[None]] = set()
+        #: Set while the store has too much unwritten work: reading from the PBX is paused until the
+        #: backlog is committed (memory stays bounded under any load).
+        self.backlogged: asyncio.Event | None = None
+        self.store_pauses = 0
+        self._last_pause_warning = -math.inf
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every effect, in order, on the event loop (it must not block)."""
@@ -71,13 +78,13 @@ class Daemon:
             return
         if book.touched is not None:
             store.stage_event(book.touched, msg.headers, msg.received_at)
+        if self.backlogged is None and store.pending_count > self.settings.store.max_pending:
+            self._pause_for_store(store)
         for effect in effects:
             if isinstance(effect, CallEnded):
                 store.stage_call(effect.record, effect.missed, effect.agent_misses)
-            elif isinstance(effect, VariableWanted) and self._tasks is not None:
-                task = self._tasks.create_task(self._get_variable(effect))
-                self._asking.add(task)
-                task.add_done_callback(self._asking.discard)
+            elif isinstance(effect, VariableWanted):
+                self._spawn(self._get_variable(effect))
             for listener in self.listeners:
                 listener(effect)
 
@@ -89,6 +96,39 @@ class Daemon:
         if events:
             log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
         return len(events)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """A short side task of the event path, cancelled at shutdown."""
+        task = self._tasks.create_task(work) if self._tasks is not None else asyncio.create_task(work)
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
+    def _pause_for_store(self, store: SqliteStore) -> None:
+        self.store_pauses += 1
+        now = time.monotonic()
+        if now - self._last_pause_warning > 60:
+            self._last_pause_warning = now
+            log.warning("store is %d writes behind: pausing AMI reading until they are committed "
+                        "(%d pause(s) so far)", store.pending_count, self.store_pauses)
+        self.backlogged = asyncio.Event()
+        if self.client is not None:
+            self.client.pause_reading()
+        self._spawn(self._drain(store, self.backlogged))
+
+    async def _drain(self, store: SqliteStore, backlogged: asyncio.Event) -> None:
+        try:
+            await store.flush()
+        finally:
+            if self.client is not None:
+                self.client.resume_reading()
+            self.backlogged = None
+            backlogged.set()
+
+    async def wait_for_store(self) -> None:
+        """Return once the store is not behind (what a paused socket does for the real reader)."""
+        backlogged = self.backlogged
+        if backlogged is not None:
+            await backlogged.wait()
 
     async def _get_variable(self, want: VariableWanted) -> None:
         """Ask the PBX for a variable the model missed, and feed the answer back as an event."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from asterisk.replay import ReplayPbx
+from asterisk.replay import ReplayPbx, load_trace
 
 from .app import Daemon, install_stop_signals
 from .config import AmiSettings, PbxSettings, Settings, StoreSettings
@@ -75,7 +75,10 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
         if store_path is None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="cti-demo-"))
             store_path = Path(tmp) / "demo.sqlite"
-        async with ReplayPbx(traces, username=DEMO_USER, secret=DEMO_SECRET, speed=speed, loop=loop,
+        # A trace recorded while calls were already up is served first: its calls are known to a
+        # client only through the resync at connect.
+        loaded = sorted((load_trace(t) for t in traces), key=lambda t: not t.snapshot)
+        async with ReplayPbx(loaded, username=DEMO_USER, secret=DEMO_SECRET, speed=speed, loop=loop,
                              rebase_time=False) as pbx:
             host, port = pbx.address
             settings = demo_settings(port, store_path)

@@ -74,7 +74,7 @@ _ITEM_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.Programm
 @dataclass(frozen=True, slots=True)
 class _StagedEvent:
     linkedid: str
-    headers: tuple[tuple[str, str], ...]
+    headers: Sequence[tuple[str, str]]
     received_at: float
 
 
@@ -111,7 +111,7 @@ _CALL_COLUMNS = (
     "complete", "legs",
 )
 _UPSERT_CALL = (
-    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join(':' + c for c in _CALL_COLUMNS)}) "
+    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' for _ in _CALL_COLUMNS)}) "
     "ON CONFLICT (linkedid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _CALL_COLUMNS if c != "linkedid")
 )
@@ -169,21 +169,17 @@ def _json_list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def _call_row(call: _PreparedCall) -> dict[str, Any]:
+def _call_row(call: _PreparedCall) -> tuple[Any, ...]:
+    """The ``calls`` row in :data:`_CALL_COLUMNS` order (positional: binding is cheaper than by name)."""
     r = call.staged.record
-    return {
-        "linkedid": r.linkedid, "direction": r.direction, "caller": r.caller, "caller_key": call.caller_key,
-        "caller_name": r.caller_name, "called": r.called, "called_key": call.called_key,
-        "answered": int(r.answered), "answered_by": r.answered_by, "missed_reason": r.missed_reason,
-        "talk_seconds": r.talk_seconds, "transferred_to": r.transferred_to,
-        "agents_rung_not_answered": _json_list(r.agents_rung_not_answered), "recording": r.recording,
-        "started_at": r.started_at, "answered_at": r.answered_at, "ended_at": r.ended_at,
-        "outcome": r.outcome, "ring_seconds": r.ring_seconds, "queue": r.queue, "did": r.did,
-        "hangup_cause": r.hangup_cause, "hangup_cause_txt": r.hangup_cause_txt, "hung_up_by": r.hung_up_by,
-        "recordings": _json_list(r.recordings), "linkedids": _json_list(r.linkedids),
-        "agents_answered": _json_list(r.agents_answered), "complete": int(r.complete),
-        "legs": json.dumps([{f: getattr(leg, f) for f in _LEG_FIELDS} for leg in r.legs], ensure_ascii=False),
-    }
+    return (
+        r.linkedid, r.direction, r.caller, call.caller_key, r.caller_name, r.called, call.called_key,
+        int(r.answered), r.answered_by, r.missed_reason, r.talk_seconds, r.transferred_to,
+        _json_list(r.agents_rung_not_answered), r.recording, r.started_at, r.answered_at, r.ended_at,
+        r.outcome, r.ring_seconds, r.queue, r.did, r.hangup_cause, r.hangup_cause_txt, r.hung_up_by,
+        _json_list(r.recordings), _json_list(r.linkedids), _json_list(r.agents_answered), int(r.complete),
+        json.dumps([{f: getattr(leg, f) for f in _LEG_FIELDS} for leg in r.legs], ensure_ascii=False),
+    )
 
 
 def _record_from_row(row: sqlite3.Row) -> CallRecord:
@@ -397,7 +393,8 @@ class SqliteStore:
 
     def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
         self._check_open()
-        self._stage(_StagedEvent(linkedid, tuple(headers), received_at))
+        # No copy: AmiMessage headers are never changed once parsed.
+        self._stage(_StagedEvent(linkedid, headers, received_at))
 
     def stage_call(
         self, record: CallRecord, missed: MissedEntry | None, agent_misses: Sequence[AgentMiss]

@@ -9,6 +9,8 @@ import sqlite3
 from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 
+import pytest
+
 from asterisk.connection import AmiClient
 from asterisk.messages import AmiMessage
 from asterisk.replay import ReplayPbx
@@ -214,3 +216,22 @@ async def test_daemon_started_during_a_call_asks_the_pbx_for_its_recording(tmp_p
     assert row["complete"] is False and row["answered_by"] == "103"
     assert row["recording"] == truth["recording"]
     assert truth["talk_seconds"] - 1 <= row["talk_seconds"] <= truth["talk_seconds"] + 4
+
+
+async def test_store_backlog_pauses_reading_and_loses_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """When the store falls behind, the daemon stops reading the PBX until it catches up: memory
+    stays bounded, and every call still reaches the journal."""
+    traces = [TRACES[k] for k in ("07", "10", "13", "29", "31", "36")]
+    async with ReplayPbx(traces, speed=0) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        settings = settings_for(tmp_path, port)
+        # A store that commits only every 10 s unless forced, and calls 100 unwritten items a backlog.
+        settings = settings.model_copy(update={"store": settings.store.model_copy(
+            update={"max_pending": 100, "flush_interval": 10.0, "batch_size": 100_000})})
+        async with RunningDaemon(settings) as running:
+            await wait_until(lambda: pbx.finished.is_set() and not running.daemon.book.calls, 60, "all served")
+            assert running.daemon.client is not None and not running.daemon.client.reading_paused
+    assert "writes behind: pausing AMI reading" in caplog.text
+    rows = journal(config)
+    assert len(rows) == sum(len(load_truth(t)) for t in traces)
