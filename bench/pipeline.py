@@ -449,9 +449,22 @@ class SoakResult:
         return max(s.calls for s in self.samples)
 
     @property
+    def rss_growth(self) -> float:
+        """Peak RSS of the second half of the run (after the warm-up) against the first half's peak.
+
+        Memory that is *flat* does not grow with the number of events: a pipeline that buffers writes
+        goes up and down with its backlog (bounded by ``[store] max_pending``), but its peak does not
+        climb. A leak shows as growth; a bounded buffer as spread.
+        """
+        rss = [s.rss for s in self.after_warmup()]
+        half = len(rss) // 2
+        first, second = max(rss[: half or 1]), max(rss[half:] or rss)
+        return (second - first) / first
+
+    @property
     def flat(self) -> bool:
-        """RSS within 10% after the warm-up, and never more calls open than one repetition holds."""
-        return self.rss_spread < 0.10 and self.max_live_calls <= self.calls // self.reps
+        """No growth after the warm-up (≤ 5%), and never more calls open than one repetition holds."""
+        return self.rss_growth <= 0.05 and self.max_live_calls <= self.calls // self.reps
 
 
 def soak(corpus: Corpus, events: int, every: int, warmup: int, rate: float, workdir: Path) -> SoakResult:
@@ -633,8 +646,9 @@ def soak_report(results: Sequence[SoakResult], load: tuple[float, float, float])
         lines += [
             "",
             f"After the warm-up ({s.warmup:,} events) RSS stays between {min(rss):.1f} and {max(rss):.1f} MiB "
-            f"(spread {s.rss_spread:.1%}); at most {s.max_live_calls} calls were open at once "
-            f"(a repetition holds {s.calls // s.reps}). Flat (spread < 10%, live calls bounded): "
+            f"(spread {s.rss_spread:.1%}; second-half peak vs first-half peak {s.rss_growth:+.1%}); at most "
+            f"{s.max_live_calls} calls were open at once (a repetition holds {s.calls // s.reps}). "
+            f"Flat (no growth beyond 5% after the warm-up, live calls bounded): "
             f"{'yes' if s.flat else '**no**'}. {s.events / s.seconds:,.0f} events/s overall (input generation "
             f"included). Journal at the end: {s.calls:,} calls, {s.live_events} live-event rows, "
             f"{s.open_calls} calls open; store file {s.store_bytes / 2**20:.1f} MiB.",
