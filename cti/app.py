@@ -61,6 +61,9 @@ class Daemon:
         #: Set while the store has too much unwritten work: reading from the PBX is paused until the
         #: backlog is committed (memory stays bounded under any load).
         self.backlogged: asyncio.Event | None = None
+        #: Events of calls in progress not yet handed to the store, by call.
+        self._journal: dict[str, list[AmiMessage]] = {}
+        self._journal_handed_at = 0.0
         self.store_pauses = 0
         self._last_pause_warning = -math.inf
 
@@ -77,16 +80,37 @@ class Daemon:
         if store is None:
             return
         if book.touched is not None:
-            store.stage_event(book.touched, msg.headers, msg.received_at)
+            journal = self._journal.get(book.touched)
+            if journal is None:
+                journal = self._journal[book.touched] = []
+            journal.append(msg)
         if self.backlogged is None and store.pending_count > self.settings.store.max_pending:
             self._pause_for_store(store)
         for effect in effects:
             if isinstance(effect, CallEnded):
+                for linkedid in (effect.record.linkedid, *effect.record.linkedids):
+                    self._journal.pop(linkedid, None)  # ended before its events were handed over
                 store.stage_call(effect.record, effect.missed, effect.agent_misses)
             elif isinstance(effect, VariableWanted):
                 self._spawn(self._get_variable(effect))
             for listener in self.listeners:
                 listener(effect)
+        if msg.received_at - self._journal_handed_at >= self.settings.store.flush_interval:
+            self._hand_over_journal(store, msg.received_at)
+
+    def _hand_over_journal(self, store: SqliteStore, now: float) -> None:
+        """Stage the events of the calls still in progress (for the rebuild after a crash).
+
+        Events are kept here for up to one ``flush_interval`` first: most calls end within it, and
+        their events then never need writing at all; the others are committed at the next flush, as
+        they would have been if staged at once.
+        """
+        self._journal_handed_at = now
+        for linkedid, messages in self._journal.items():
+            for message in messages:
+                store.stage_event(linkedid, message.headers, message.received_at)
+            messages.clear()
+        self._journal = {k: v for k, v in self._journal.items() if k in self.book.calls}
 
     async def _rebuild(self, store: SqliteStore) -> int:
         """Re-apply the journal of calls that were in progress when the daemon last stopped."""
@@ -174,6 +198,8 @@ class Daemon:
                 ami.cancel()
                 ticker.cancel()
                 writer.cancel()
+            # Calls still in progress are journaled, so that the next start rebuilds them.
+            self._hand_over_journal(store, time.time())
             self.store = None
         log.info("stopped cleanly")
 
