@@ -69,7 +69,7 @@ class StoreSettings(_Section):
     flush_interval: Annotated[float, Field(gt=0)] = 0.2
     batch_size: Annotated[int, Field(ge=1)] = 500
     #: Above this many unwritten items the daemon stops reading from the PBX until they are committed.
-    max_pending: Annotated[int, Field(ge=100)] = 20_000
+    max_pending: Annotated[int, Field(ge=100)] = 5_000
 
 
 class PbxSettings(_Section):
