@@ -205,6 +205,8 @@ class CallBook:
         self.aliases: dict[str, str] = {}  # absorbed linkedid -> the call it joined
         self.names: dict[str, str] = {}  # channel name -> uniqueid (live channels)
         self.snapshot: set[str] | None = None
+        #: Agent legs found ringing by the snapshot in progress (their screen-pop waits for its end).
+        self.snapshot_rings: list[str] = []
         self.snapshot_at: float = 0.0
         #: The call the last applied event touched (for the event journal), or None.
         self.touched: str | None = None
@@ -634,6 +636,7 @@ def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 def _cti_connected(book: CallBook, msg: AmiMessage) -> list[Effect]:
     book.snapshot = set()
+    book.snapshot_rings = []
     book.snapshot_at = book.now
     return []
 
@@ -689,8 +692,8 @@ def _core_show_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
             chan.up_at = created
             effects.extend(book._answer(call, chan, created))
         else:
-            effects.append(CallRang(call.linkedid, chan.agent, chan.name, uid, call.caller, call.caller_name,
-                                    call.called, call.queue, t))
+            # Popped once the snapshot is complete: the caller's own channel may be listed after this one.
+            book.snapshot_rings.append(uid)
     elif chan.kind == "trunk" and state == "Up" and call.answered_at is None:
         call.direction = "outbound"
         chan.connected_at = created
@@ -707,6 +710,14 @@ def _core_show_channels_complete(book: CallBook, msg: AmiMessage) -> list[Effect
         return []
     t = book.snapshot_at or book.now
     effects: list[Effect] = []
+    rings, book.snapshot_rings = book.snapshot_rings, []
+    for uid in rings:
+        found = book._call_of_channel(uid)
+        agent = found[1].agent if found is not None else None
+        if found is not None and agent is not None:
+            call, chan = found
+            effects.append(CallRang(call.linkedid, agent, chan.name, uid, call.caller, call.caller_name,
+                                    call.called, call.queue, t))
     for uid in [u for u in book.channels if u not in seen]:
         found = book._call_of_channel(uid)
         if found is None:

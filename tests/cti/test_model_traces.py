@@ -318,3 +318,11 @@ def test_hand_over_without_a_transfer_event_is_still_a_transfer() -> None:
     """If the AttendedTransfer event never arrives, a second agent taking the call is the hand-over."""
     r = _ended_from(ATTENDED_TRANSFER, drop="AttendedTransfer").record
     assert r.transferred_to == "104"
+
+
+def test_resync_screen_pop_names_the_caller_even_if_listed_after_the_ringing_phone() -> None:
+    """CoreShowChannels lists channels in any order; a phone found ringing pops with the caller's number."""
+    _, _, rang = replay_into_model(next(p for p in trace_dirs() if p.name.startswith("25-")))
+    from_snapshot = [r for r in rang if r.linkedid == "1795480076.201"]
+    assert {r.agent for r in from_snapshot} == {"101", "105"}
+    assert all(r.caller == "79161250028" and r.caller_name == "Романова Ева" for r in from_snapshot)
