@@ -131,6 +131,8 @@ class Call:
     voicemail: bool = False
     queue_abandoned: bool = False
     first_hangup_request: str | None = None  # uniqueid
+    hangup_requests: dict[str, float] = field(default_factory=dict)  # uniqueid -> first HangupRequest
+    voicemail_at: float | None = None
     linkedids: list[str] = field(default_factory=list)
     complete: bool = True
     originate_exten: str | None = None
@@ -498,9 +500,13 @@ def _hangup(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _hangup_request(book: CallBook, msg: AmiMessage) -> list[Effect]:
+    """The far end of a channel hung up (a BYE/CANCEL), as opposed to the PBX ending it."""
     found = book._call_of_channel(msg.get("Uniqueid"))
-    if found is not None and found[0].first_hangup_request is None:
-        found[0].first_hangup_request = found[1].uniqueid
+    if found is not None:
+        call, chan = found
+        if call.first_hangup_request is None:
+            call.first_hangup_request = chan.uniqueid
+        call.hangup_requests.setdefault(chan.uniqueid, book.now)
     return []
 
 
@@ -559,6 +565,8 @@ def _new_exten(book: CallBook, msg: AmiMessage) -> list[Effect]:
     data = msg.get("AppData")
     if app.lower() in book.config.voicemail_apps:
         call.voicemail = True
+        if call.voicemail_at is None:
+            call.voicemail_at = book.now
     elif app == "MixMonitor":
         # Split recording (34-stereo-recording): the -in/-out files only show in the app data.
         for name in _mixmonitor_files(data)[1:]:
@@ -820,18 +828,20 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
     return "no_answer"
 
 
-def _hung_up_by(call: Call) -> str | None:
-    uid = call.first_hangup_request
-    if uid is None:
-        return "pbx"
-    chan = call.channels.get(uid)
+def _role(chan: Channel | None) -> str:
     if chan is None:
-        return None
-    if chan.kind == "agent":
-        return "agent"
-    if chan.kind == "trunk":
-        return "customer"
-    return "pbx"
+        return "pbx"
+    return {"agent": "agent", "trunk": "customer"}.get(chan.kind, "pbx")
+
+
+def _hung_up_by(call: Call) -> str:
+    """Who ended the call: the first party that hung up on a connected call; for a call nobody took,
+    the caller if they hung up, else the PBX (timeout, busy, voicemail done...)."""
+    if call.answered_at is None:
+        return _role(call.channels.get(call.origin)) if call.origin in call.hangup_requests else "pbx"
+    after = [(t, uid) for uid, t in call.hangup_requests.items() if t >= call.answered_at
+             and (uid == call.origin or call.channels[uid].connected_at is not None)]
+    return _role(call.channels.get(min(after)[1])) if after else "pbx"
 
 
 def build_record(call: Call, config: ModelConfig) -> CallRecord:
@@ -886,7 +896,8 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
         answered_at=call.answered_at,
         ended_at=ended_at,
         outcome=outcome,  # type: ignore[arg-type]
-        ring_seconds=max(0.0, (call.answered_at if call.answered_at is not None else end) - call.started_at),
+        # Waiting time: until an agent answered, voicemail took the call, or the call ended.
+        ring_seconds=max(0.0, (call.answered_at or call.voicemail_at or end) - call.started_at),
         queue=call.queue,
         did=call.did,
         hangup_cause=origin.cause if origin else None,

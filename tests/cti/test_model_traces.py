@@ -326,3 +326,28 @@ def test_resync_screen_pop_names_the_caller_even_if_listed_after_the_ringing_pho
     from_snapshot = [r for r in rang if r.linkedid == "1795480076.201"]
     assert {r.agent for r in from_snapshot} == {"101", "105"}
     assert all(r.caller == "79161250028" and r.caller_name == "Романова Ева" for r in from_snapshot)
+
+
+# Who hung up first, from the scenario descriptions in ../shared/ami-traces/README.md.
+HUNG_UP_BY = {
+    "01": "customer",  # "the customer hangs up first"
+    "02": "agent",  # "the agent hangs up first while the customer is still on the line"
+    "05": "customer",  # "the customer gives up and hangs up (CANCEL)"
+    "12": "pbx",  # "the PBX gives up after the 15 s Dial timeout and hangs up the caller"
+    "17": "agent",  # "101 hangs up after ~12 s"
+    "33": "customer",  # "the remote party answers ..., talks and hangs up first"
+    "36": "customer",  # "the customer talks and hangs up"
+}
+
+
+@pytest.mark.parametrize("prefix", sorted(HUNG_UP_BY))
+def test_who_hung_up(prefix: str) -> None:
+    _, ended, _ = replay_into_model(next(p for p in trace_dirs() if p.name.startswith(prefix + "-")))
+    assert [e.record.hung_up_by for e in ended] == [HUNG_UP_BY[prefix]]
+
+
+def test_waiting_time_of_a_voicemail_call_ends_when_voicemail_takes_it() -> None:
+    """03: 103 rang 15 s (Dial timeout), then voicemail: the caller waited 15 s, not the whole call."""
+    _, (ended,), _ = replay_into_model(next(p for p in trace_dirs() if p.name.startswith("03-")))
+    assert 14.5 <= ended.record.ring_seconds <= 15.5
+    assert ended.missed is not None and ended.missed.ring_seconds == ended.record.ring_seconds
