@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk.replay import ReplayPbx
+from asterisk.replay import ReplayPbx, load_trace
 from tests.daemon.conftest import RunningDaemon, epochs, journal, settings_for, wait_until, write_config
 from tests.traces import compare_with_cdr, compare_with_truth, load_cdr, load_truth, trace_dirs
 
@@ -49,3 +49,27 @@ async def test_cyrillic_names_survive_any_tcp_chunking(chunk_size: int, tmp_path
         rows = journal(config)
         assert compare_with_truth(rows, load_truth(traces[key])) == []
         assert rows[0]["caller_name"] in ("Кузьмин Алексей", "Иванов Пётр")
+
+
+@pytest.mark.parametrize("trace", trace_dirs(), ids=lambda p: p.name)
+async def test_connection_dropped_mid_trace_changes_nothing(trace: Path, tmp_path: Path) -> None:
+    """Drop the AMI connection in the middle of every trace: after the reconnect and resync the journal
+    is exactly the same (the replay PBX holds its stream while nobody listens, so no event is lost)."""
+    loaded = load_trace(trace)
+    # Cut in the longest quiet moment of the trace (a call ringing or talking), replayed in about 1.5 s.
+    times = [e.t for e in loaded.events]
+    cut = max(range(1, len(times) - 1), key=lambda i: times[i + 1] - times[i])
+    async with ReplayPbx([loaded], speed=max(1.0, loaded.length / 1.5)) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        async with RunningDaemon(settings_for(tmp_path, port)) as running:
+            await wait_until(lambda: pbx.position > cut, 30, "the trace served up to the cut")
+            assert not pbx.finished.is_set(), "the drop must come mid-trace"
+            pbx.drop_connections()
+            client = running.daemon.client
+            assert client is not None
+            await wait_until(lambda: client.connections == 2, 10, "the daemon reconnected")
+            await wait_until(lambda: pbx.finished.is_set(), 30, "the replay finished")
+            await wait_until(lambda: not running.daemon.book.calls, 10, "every call ended")
+    rows = journal(config)
+    assert compare_with_truth(rows, load_truth(trace)) == []
