@@ -385,11 +385,6 @@ class CallBook:
         self.touched = into
         return [CallsMerged(into, absorbed)]
 
-    # -- what is live, for a client that connects mid-call ---------------------------------
-
-    def live_calls(self) -> list[Call]:
-        return list(self.calls.values())
-
 
 Handler = Callable[[CallBook, AmiMessage], list[Effect]]
 
