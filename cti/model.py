@@ -107,6 +107,7 @@ class Channel:
     by_originate: bool = False
     connected_at: float | None = None  # DialEnd ANSWER / Pickup: it took the call
     dial_string: str = ""
+    popped: bool = False  # its CallRang (screen-pop) was emitted
 
 
 @dataclass(slots=True)
@@ -410,14 +411,27 @@ def _new_state(book: CallBook, msg: AmiMessage) -> list[Effect]:
     found = book._call_of_channel(msg.get("Uniqueid"))
     if found is None:
         return []
-    _call, chan = found
+    call, chan = found
     t = book.now
     chan.state = msg.get("ChannelStateDesc", chan.state)
     if chan.state == "Ringing" and chan.rang_at is None:
         chan.rang_at = t
-    elif chan.state == "Up" and chan.up_at is None:
+        return _screen_pop(call, chan, t)
+    if chan.state == "Up" and chan.up_at is None:
         chan.up_at = t
     return []
+
+
+def _screen_pop(call: Call, chan: Channel, t: float) -> list[Effect]:
+    """``CallRang`` once an agent's phone, dialled for this call, really rings (a phone that answers
+    503 is tried but never rings: no pop, 36-queue-member-unavailable). Dial and ring may come in
+    either order; the pop goes out when both are known."""
+    if (chan.popped or chan.agent is None or chan.uniqueid == call.origin or call.direction == "outbound"
+            or chan.dialed_at is None or chan.rang_at is None):
+        return []
+    chan.popped = True
+    return [CallRang(call.linkedid, chan.agent, chan.name, chan.uniqueid, call.caller, call.caller_name,
+                     call.called, call.queue, t)]
 
 
 def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
@@ -447,8 +461,7 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
     if dest.kind == "agent" and dest.uniqueid != call.origin and call.direction != "outbound":
         assert dest.agent is not None
         call.rung.setdefault(dest.agent, t)
-        effects.append(CallRang(call.linkedid, dest.agent, dest.name, dest.uniqueid, call.caller,
-                                call.caller_name, call.called, call.queue, t))
+        effects.extend(_screen_pop(call, dest, t))
     if is_origin_source and call.answered_at is not None and call.direction == "inbound":
         # The caller's channel dials again after an agent took it: an AMI Redirect (blind transfer).
         # Where it was sent is the caller channel's extension at this Dial (``transfer,600`` rings a
@@ -716,11 +729,8 @@ def _core_show_channels_complete(book: CallBook, msg: AmiMessage) -> list[Effect
     rings, book.snapshot_rings = book.snapshot_rings, []
     for uid in rings:
         found = book._call_of_channel(uid)
-        agent = found[1].agent if found is not None else None
-        if found is not None and agent is not None:
-            call, chan = found
-            effects.append(CallRang(call.linkedid, agent, chan.name, uid, call.caller, call.caller_name,
-                                    call.called, call.queue, t))
+        if found is not None:
+            effects.extend(_screen_pop(found[0], found[1], t))
     for uid in [u for u in book.channels if u not in seen]:
         found = book._call_of_channel(uid)
         if found is None:
@@ -929,7 +939,11 @@ def agent_misses(call: Call, record: CallRecord) -> tuple[AgentMiss, ...]:
     for agent in record.agents_rung_not_answered:
         legs = [c for c in call.channels.values() if c.agent == agent and c.uniqueid != call.origin]
         status = next((c.dial_status for c in reversed(legs) if c.dial_status), None)
-        if status in _AGENT_MISS_REASON:
+        if status != "BUSY" and all(c.rang_at is None for c in legs):
+            # Tried but never rang: the device refused (503 answers show as NOANSWER with cause 34,
+            # 36-queue-member-unavailable).
+            reason = "unavailable"
+        elif status in _AGENT_MISS_REASON:
             reason = _AGENT_MISS_REASON[status]
         elif record.answered:
             reason = "answered_elsewhere"

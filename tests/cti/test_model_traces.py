@@ -351,3 +351,10 @@ def test_waiting_time_of_a_voicemail_call_ends_when_voicemail_takes_it() -> None
     _, (ended,), _ = replay_into_model(next(p for p in trace_dirs() if p.name.startswith("03-")))
     assert 14.5 <= ended.record.ring_seconds <= 15.5
     assert ended.missed is not None and ended.missed.ring_seconds == ended.record.ring_seconds
+
+
+def test_no_screen_pop_for_a_phone_that_never_rang() -> None:
+    """36: 101's phone answers every attempt with 503: it was tried (a per-agent miss), never rang (no pop)."""
+    _, (ended,), rang = replay_into_model(next(p for p in trace_dirs() if p.name.startswith("36-")))
+    assert [r.agent for r in rang] == ["102"]
+    assert [(m.agent, m.reason) for m in ended.agent_misses] == [("101", "unavailable")]
