@@ -131,8 +131,8 @@ class Call:
     recordings: list[str] = field(default_factory=list)
     voicemail: bool = False
     queue_abandoned: bool = False
-    first_hangup_request: str | None = None  # uniqueid
-    hangup_requests: dict[str, float] = field(default_factory=dict)  # uniqueid -> first HangupRequest
+    #: uniqueid -> time of its first HangupRequest, in arrival order (the first key hung up first).
+    hangup_requests: dict[str, float] = field(default_factory=dict)
     voicemail_at: float | None = None
     linkedids: list[str] = field(default_factory=list)
     complete: bool = True
@@ -512,8 +512,6 @@ def _hangup_request(book: CallBook, msg: AmiMessage) -> list[Effect]:
     found = book._call_of_channel(msg.get("Uniqueid"))
     if found is not None:
         call, chan = found
-        if call.first_hangup_request is None:
-            call.first_hangup_request = chan.uniqueid
         call.hangup_requests.setdefault(chan.uniqueid, book.now)
     return []
 
@@ -611,7 +609,7 @@ def _queue_caller_abandon(book: CallBook, msg: AmiMessage) -> list[Effect]:
     # Asterisk also says "abandon" when Queue() times out (10-queue-timeout-voicemail); only a
     # caller who hung up while waiting really abandoned.
     found = book._call_of_channel(msg.get("Uniqueid"))
-    if found is not None and found[0].first_hangup_request == found[0].origin:
+    if found is not None and _caller_hung_up_first(found[0]):
         found[0].queue_abandoned = True
     return []
 
@@ -825,12 +823,17 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
         return "busy"
     if call.voicemail:
         return "voicemail"
-    if call.first_hangup_request == call.origin:
+    if _caller_hung_up_first(call):
         # The caller hung up first, while phones rang or even before any did (during a greeting).
         return "short_abandon" if caller_left_early else "caller_hangup_ringing"
     if not call.rung or (agent_statuses and agent_statuses <= {"CHANUNAVAIL", "CONGESTION"}):
         return "unavailable"
     return "no_answer"
+
+
+def _caller_hung_up_first(call: Call) -> bool:
+    """The caller's own side sent the call's first HangupRequest (a BYE/CANCEL, not the PBX)."""
+    return next(iter(call.hangup_requests), None) == call.origin
 
 
 def _role(chan: Channel | None) -> str:
