@@ -21,10 +21,17 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asterisk.connection import AmiClient, AmiError
+from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
 from asterisk.messages import AmiMessage, action
+from store.repository import RegisterChange
 from store.sqlite import SqliteStore
+from ui_bridge.commands import Commands
+from ui_bridge.http import Panel
+from ui_bridge.hub import Hub
+from ui_bridge.notifier import Notifier
+from ui_bridge.server import PanelServer
 
+from .agents import AgentBoard
 from .config import PbxSettings, Settings
 from .effects import CallEnded, Effect, VariableWanted
 from .model import AMI_FILTERS, CallBook, ModelConfig
@@ -51,6 +58,7 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.book = CallBook(model_config(settings.pbx))
+        self.agents = AgentBoard(model_config(settings.pbx))
         self.listeners: list[Listener] = []
         self.store: SqliteStore | None = None
         self.client: AmiClient | None = None
@@ -66,6 +74,38 @@ class Daemon:
         self._journal_handed_at = 0.0
         self.store_pauses = 0
         self._last_pause_warning = -math.inf
+        self.panel: Panel | None = None
+        self.panel_server: PanelServer | None = None
+        if settings.http.enabled:
+            self._build_panel()
+
+    def _build_panel(self) -> None:
+        """The WebSocket/HTTP edge: effects → notifier → hub; requests → commands → AMI actions."""
+        settings = self.settings
+        notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region)
+        hub = Hub(settings.http.client_queue_size)
+        commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store)
+        self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
+                                   tls=settings.http.tls_cert is not None)
+        self.panel_server = PanelServer(panel.app, settings.http)
+
+        def publish(effect: Effect) -> None:
+            outgoing = notifier.for_effect(effect)
+            if outgoing is not None:
+                hub.publish(outgoing.message, outgoing.extensions)
+
+        self.subscribe(publish)
+
+    def _on_register_change(self, change: RegisterChange) -> None:
+        if self.panel is not None:
+            for outgoing in self.panel.notifier.for_register(change):
+                self.panel.hub.publish(outgoing.message, outgoing.extensions)
+
+    async def send_action(self, msg: AmiMessage) -> AmiResponse:
+        """An action for the PBX on the daemon's connection (call control from the panel)."""
+        if self.client is None:
+            raise AmiNotConnected("the daemon is not connected to the PBX yet")
+        return await self.client.send_action(msg)
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` with every effect, in order, on the event loop (it must not block)."""
@@ -75,6 +115,9 @@ class Daemon:
         """The AMI sink: apply, journal, stage, notify. Synchronous and short: it runs per event."""
         book = self.book
         effects = book.apply(msg)
+        agent_effects = self.agents.apply(msg)
+        if agent_effects:
+            effects = [*effects, *agent_effects]
         self.events_applied += 1
         store = self.store
         if store is None:
@@ -181,6 +224,7 @@ class Daemon:
         async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
             await self._rebuild(store)
             self.store = store
+            store.on_register_change(self._on_register_change)
             self.client = AmiClient(settings.ami, self.on_message,
                                     filters=AMI_FILTERS if settings.ami.use_filters else ())
             log.info("CTI Companion: AMI %s:%d, store %s", settings.ami.host, settings.ami.port, settings.store.path)
@@ -189,12 +233,20 @@ class Daemon:
                 writer = tg.create_task(store.run_writer(), name="store-writer")
                 ami = tg.create_task(self.client.run(), name="ami-client")
                 ticker = tg.create_task(self._tick(), name="model-tick")
+                panel = None
+                if self.panel_server is not None:
+                    panel = tg.create_task(self.panel_server.run(), name="panel")
+                    await self._started(self.panel_server, panel)
                 self.ready.set()
                 await stop.wait()
                 log.info("stopping: flushing the store")
                 self._tasks = None
                 for task in list(self._asking):
                     task.cancel()
+                if self.panel is not None:
+                    await self.panel.close()
+                if panel is not None:
+                    panel.cancel()
                 ami.cancel()
                 ticker.cancel()
                 writer.cancel()
@@ -202,6 +254,16 @@ class Daemon:
             self._hand_over_journal(store, time.time())
             self.store = None
         log.info("stopped cleanly")
+
+
+    @staticmethod
+    async def _started(server: PanelServer, task: asyncio.Task[None]) -> None:
+        """Wait until the panel listens (or failed to: then its error ends the daemon)."""
+        started = asyncio.ensure_future(server.started.wait())
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        if not started.done():
+            started.cancel()
+            await task  # raises the reason it could not start
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

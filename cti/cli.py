@@ -11,19 +11,28 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from .config import ConfigError, Settings, load_config
 from .output import AGENT_MISS_COLUMNS, CALL_COLUMNS, MISSED_COLUMNS, Format, emit, records_json
 
+if TYPE_CHECKING:
+    from store.sqlite import SqliteStore
+
+T = TypeVar("T")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="CTI Companion: call journal and missed-call register beside an Asterisk PBX.")
 missed_app = typer.Typer(help="The missed-call register and its call-back workflow.", invoke_without_command=True)
 app.add_typer(missed_app, name="missed")
+users_app = typer.Typer(help="Users of the web panel and their API tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="TOML config file (see config.example.toml)",
                                          envvar="CTI_CONFIG")]
@@ -335,14 +344,189 @@ def demo(
     store: Annotated[Path | None, typer.Option(help="SQLite file (default: a new temporary one)")] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     once: Annotated[bool, typer.Option(help="play the traces once instead of in a loop")] = False,
+    http_port: Annotated[int, typer.Option(help="the web panel's port (0: any free port)")] = 8080,
+    http_host: Annotated[str, typer.Option(help="the web panel's address")] = "127.0.0.1",
     log_level: str = "warning",
 ) -> None:
-    """Replay PBX + daemon on loopback; the journal fills live in the terminal. Nothing to set up."""
+    """Replay PBX + daemon + web panel on loopback, with demo logins. Nothing to set up."""
+    from ui_bridge.server import PanelError
+
     from .demo import run_demo
 
     setup_logging(log_level)
     paths = resolve_traces(traces or [])
-    asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once))
+    try:
+        asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
+                             http_port=http_port, http_host=http_host))
+    except* PanelError as group:
+        fail(f"{group.exceptions[0]} (another program uses it? try --http-port 0 for any free port)", 1)
+
+
+# -- panel users ----------------------------------------------------------------------------------
+
+
+class RoleChoice(str, Enum):
+    agent = "agent"
+    admin = "admin"
+    qa = "qa"
+
+
+def _with_store(settings: Settings, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+    from store.repository import StoreError
+    from store.sqlite import SqliteStore
+
+    async def go() -> T:
+        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
+            return await work(store)
+
+    try:
+        return asyncio.run(go())
+    except StoreError as exc:
+        fail(str(exc), 1)
+
+
+def _new_password(password_stdin: bool) -> str:
+    from ui_bridge.auth import MIN_PASSWORD_LENGTH
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        fail(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[RoleChoice, typer.Option(help="agent: own extension only; admin: everything; qa: journal, "
+                                                  "recordings, no call control")],
+    config: ConfigOpt,
+    extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents)")] = None,
+    display_name: Annotated[str | None, typer.Option(help="shown in the panel, e.g. 'Анна Смирнова'")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin instead of prompting")] = False,
+) -> None:
+    """Create a panel user (asks for the password; it is stored hashed with scrypt)."""
+    from store.repository import User, UserExists
+    from ui_bridge.auth import hash_password
+
+    settings = settings_from(config)
+    if not re.fullmatch(r"[\w.@-]{1,64}", name):
+        fail("a user name is 1-64 letters, digits or . _ @ -")
+    if role is RoleChoice.agent and not extension:
+        fail("an agent needs --extension (the phone whose calls they see and control)")
+    if extension is not None and not re.fullmatch(settings.pbx.agent_pattern, extension):
+        typer.echo(f"cti: warning: {extension} does not match [pbx] agent_pattern {settings.pbx.agent_pattern!r}; "
+                   "the daemon will not see it as an agent's phone", err=True)
+    display = display_name or (settings.pbx.agents.get(extension) if extension else None)
+    password_hash = hash_password(_new_password(password_stdin))
+
+    async def work(store: SqliteStore) -> None:
+        try:
+            await store.add_user(User(name=name, role=role.value, extension=extension, display_name=display,
+                                      password_hash=password_hash))
+        except UserExists as exc:
+            fail(f"{exc} (use 'cti users passwd' to change the password)", 1)
+
+    _with_store(settings, work)
+    typer.echo(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
+    """The panel's users (never their passwords)."""
+    settings = settings_from(config)
+
+    async def work(store: SqliteStore) -> list[dict[str, object]]:
+        from .records import iso_time
+
+        return [{"name": u.name, "role": u.role, "extension": u.extension, "display_name": u.display_name,
+                 "created_at": iso_time(u.created_at, settings.pbx.tzinfo())} for u in await store.list_users()]
+
+    rows = _with_store(settings, work)
+    emit(rows, fmt, (("name", "Name"), ("role", "Role"), ("extension", "Ext."), ("display_name", "Shown as"),
+                     ("created_at", "Created")), "Panel users")
+
+
+@users_app.command("passwd")
+def users_passwd(name: str, config: ConfigOpt, password_stdin: Annotated[bool, typer.Option()] = False) -> None:
+    """Set a user's password (their open panel sessions end at the daemon's next restart)."""
+    from store.repository import UserNotFound
+    from ui_bridge.auth import hash_password
+
+    settings = settings_from(config)
+    password_hash = hash_password(_new_password(password_stdin))
+
+    async def work(store: SqliteStore) -> None:
+        try:
+            await store.update_user(name, password_hash=password_hash)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    _with_store(settings, work)
+    typer.echo(f"password of {name} changed")
+
+
+@users_app.command("remove")
+def users_remove(name: str, config: ConfigOpt) -> None:
+    """Delete a user and their API tokens."""
+    from store.repository import UserNotFound
+
+    settings = settings_from(config)
+
+    async def work(store: SqliteStore) -> None:
+        try:
+            await store.remove_user(name)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    _with_store(settings, work)
+    typer.echo(f"user {name} removed")
+
+
+@users_app.command("token")
+def users_token(name: str, config: ConfigOpt,
+                label: Annotated[str | None, typer.Option(help="what the token is for")] = None) -> None:
+    """Create an API token for a thin client (sent as 'Authorization: Bearer TOKEN'). Shown once."""
+    from store.repository import UserNotFound
+    from ui_bridge.auth import new_token, token_hash
+
+    settings = settings_from(config)
+    token = new_token()
+
+    async def work(store: SqliteStore) -> None:
+        try:
+            await store.add_token(name, token_hash(token), label)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    _with_store(settings, work)
+    typer.echo(token)
+    typer.echo(f"(an API token of {name}: it is not shown again; only its hash is kept)", err=True)
+
+
+# -- the WebSocket protocol ---------------------------------------------------------------------------
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option(help="write the JSON Schema here instead of stdout")] = None,
+    docs: Annotated[Path | None, typer.Option(help="also write the Markdown reference (docs/protocol.md)")] = None,
+) -> None:
+    """The WebSocket protocol as JSON Schema, generated from the message models."""
+    import json
+
+    from ui_bridge.messages import json_schema
+    from ui_bridge.protocol_doc import render
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+    if docs is not None:
+        docs.write_text(render(), encoding="utf-8")
 
 
 @app.command("check-config")

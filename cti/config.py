@@ -91,6 +91,18 @@ class PbxSettings(_Section):
     timezone: str = ""
     #: Region for reading national phone numbers (ISO 3166 code).
     default_region: str = "RU"
+    #: Channel technology of the agents' phones: click-to-call rings ``PJSIP/101`` first.
+    agent_technology: str = "PJSIP"
+    #: Dialplan context click-to-call dials the customer's number in (as if the agent's phone dialled it).
+    originate_context: str = "from-internal"
+    #: Seconds the agent's phone rings for a click-to-call before the PBX gives up.
+    originate_timeout: Annotated[float, Field(gt=0, le=300)] = 20.0
+    #: Dialplan context of transfer targets that are extensions or ring groups (``Redirect``/``Atxfer``).
+    transfer_context: str = "transfer"
+    #: Dialplan context for transferring to an external number (anything longer than an extension).
+    external_transfer_context: str = "outbound"
+    #: Numbers up to this many digits are internal (extensions, ring groups); longer ones are external.
+    internal_number_max_digits: Annotated[int, Field(ge=1, le=10)] = 4
 
     @field_validator("agent_pattern")
     @classmethod
@@ -115,10 +127,42 @@ class PbxSettings(_Section):
         return ZoneInfo(self.timezone) if self.timezone else None
 
 
+class HttpSettings(_Section):
+    """The web panel, the REST API and the WebSocket endpoint (one port)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    #: PEM files for HTTPS/WSS; both or neither. Without them the panel is plain HTTP (keep it on a LAN).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Origins allowed to open the WebSocket besides the panel's own (``https://crm.example.ru``).
+    allowed_origins: list[str] = []
+    #: A login stays valid this long without use (hours).
+    session_hours: Annotated[float, Field(gt=0)] = 12.0
+    #: After this many failed logins for one user name or one address within ``login_window_seconds``,
+    #: further attempts are refused until the window has passed.
+    login_max_failures: Annotated[int, Field(ge=1)] = 5
+    login_window_seconds: Annotated[float, Field(gt=0)] = 300.0
+    #: Outgoing messages waiting for one client; a client this far behind is disconnected (close code 1013).
+    client_queue_size: Annotated[int, Field(ge=8)] = 256
+    #: Largest message a client may send (bytes); larger ones get an error reply.
+    max_message_bytes: Annotated[int, Field(ge=256)] = 16 * 1024
+    #: Recent journal rows an agent's panel shows.
+    recent_calls: Annotated[int, Field(ge=1, le=500)] = 20
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        return self
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings(secret_env="CTI_AMI_SECRET")
     store: StoreSettings = StoreSettings()
     pbx: PbxSettings = PbxSettings()
+    http: HttpSettings = HttpSettings()
 
 
 def _describe(exc: ValidationError, path: Path) -> str:

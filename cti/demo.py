@@ -1,8 +1,9 @@
-"""``cti demo``: a replay PBX and the daemon on loopback, the journal filling live in the terminal.
+"""``cti demo``: a replay PBX, the daemon and the web panel on loopback; nothing to set up.
 
-Nothing to set up: the recorded traces of ``../shared/ami-traces`` are served by the project's own
-AMI server on a free loopback port, the daemon connects to it over TCP exactly as to Asterisk, and
-every call that rings, is answered or ends is printed as it happens.
+The recorded traces of ``../shared/ami-traces`` are served by the project's own AMI server on a free
+loopback port, the daemon connects to it over TCP exactly as to Asterisk, the panel listens on
+``--http-port`` with demo logins (printed at start), and every call that rings, is answered or ends is
+printed as it happens. The traces loop with fresh call ids, so the board stays alive.
 """
 
 from __future__ import annotations
@@ -18,21 +19,49 @@ from rich.console import Console
 from asterisk.replay import ReplayPbx, load_trace
 
 from .app import Daemon, install_stop_signals
-from .config import AmiSettings, PbxSettings, Settings, StoreSettings
+from store.repository import User, UserExists
+from store.sqlite import SqliteStore
+
+from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
 from .records import iso_time
 
 DEMO_USER, DEMO_SECRET = "cti", "cti-secret"
+#: The panel's demo logins: name → (password, role, extension). The lab PBX's agents are 101..106.
+DEMO_LOGINS: dict[str, tuple[str, str, str | None]] = {
+    "anna": ("demo-101", "agent", "101"),
+    "oleg": ("demo-102", "agent", "102"),
+    "maria": ("demo-103", "agent", "103"),
+    "dmitry": ("demo-104", "agent", "104"),
+    "elena": ("demo-105", "agent", "105"),
+    "admin": ("demo-admin", "admin", None),
+    "qa": ("demo-qa", "qa", None),
+}
+LAB_AGENTS = {"101": "Анна Смирнова", "102": "Олег Петров", "103": "Мария Кузнецова", "104": "Дмитрий Соколов",
+              "105": "Елена Попова", "106": "Supervisor Smith"}
 
 
-def demo_settings(port: int, store_path: Path) -> Settings:
+def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host: str = "127.0.0.1") -> Settings:
     """The lab PBX of the traces (the same facts as config.example.toml) on a loopback port."""
     return Settings(
         ami=AmiSettings(host="127.0.0.1", port=port, username=DEMO_USER, secret=DEMO_SECRET,
                         ping_interval=5.0, reconnect_min=0.2, reconnect_max=2.0),
         store=StoreSettings(path=store_path),
-        pbx=PbxSettings(trunks=["trunk"], agent_pattern=r"1\d\d"),
+        pbx=PbxSettings(trunks=["trunk"], agent_pattern=r"1\d\d", agents=LAB_AGENTS,
+                        queues=["support", "support-linear", "support-rr", "sales"], timezone="Europe/Moscow"),
+        http=HttpSettings(host=http_host, port=http_port),
     )
+
+
+async def add_demo_logins(store: SqliteStore) -> None:
+    from ui_bridge.auth import hash_password
+
+    for name, (password, role, ext) in DEMO_LOGINS.items():
+        password_hash = await asyncio.to_thread(hash_password, password)
+        display = LAB_AGENTS.get(ext or "") or {"admin": "Администратор", "qa": "Контроль качества"}.get(name)
+        with contextlib.suppress(UserExists):  # a --store kept from an earlier demo has them
+            await store.add_user(User(name=name, role=role, extension=ext,  # type: ignore[arg-type]
+                                      display_name=display, password_hash=password_hash))
 
 
 class JournalPrinter:
@@ -69,7 +98,7 @@ class JournalPrinter:
 
 
 async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | None, duration: float | None,
-                   loop: bool) -> None:
+                   loop: bool, http_port: int = 8080, http_host: str = "127.0.0.1") -> None:
     console = Console(highlight=False)
     with contextlib.ExitStack() as stack:
         if store_path is None:
@@ -81,22 +110,35 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
         async with ReplayPbx(loaded, username=DEMO_USER, secret=DEMO_SECRET, speed=speed, loop=loop,
                              rebase_time=False) as pbx:
             host, port = pbx.address
-            settings = demo_settings(port, store_path)
+            settings = demo_settings(port, store_path, http_port, http_host)
             console.print(f"[bold]CTI Companion demo[/]: replay PBX on {host}:{port} serving {len(traces)} "
                           f"recorded trace(s) at {speed:g}× speed; journal in {store_path}")
-            console.print("Press Ctrl+C to stop.\n")
             daemon = Daemon(settings)
             printer = JournalPrinter(console)
             daemon.subscribe(printer)
             stop = asyncio.Event()
             install_stop_signals(stop)
             async with asyncio.TaskGroup() as tg:
+                pbx.pause()  # the calls start once the panel and its logins are announced
                 tg.create_task(daemon.run(stop))
+                await _announce_panel(console, daemon)
+                pbx.resume()
                 if duration is not None:
                     tg.create_task(_stop_after(stop, duration))
                 if not loop:
                     tg.create_task(_stop_when_done(stop, pbx, daemon))
             console.print(f"\n{printer.ended} call(s) in the journal ({store_path}).", markup=False)
+
+
+async def _announce_panel(console: Console, daemon: Daemon) -> None:
+    await daemon.ready.wait()
+    assert daemon.store is not None and daemon.panel_server is not None
+    await add_demo_logins(daemon.store)
+    console.print(f"\n[bold]Web panel:[/] {daemon.panel_server.url}/   (log in as one of these)", highlight=False)
+    for name, (password, role, ext) in DEMO_LOGINS.items():
+        what = f"agent {ext} ({LAB_AGENTS[ext]})" if ext else role
+        console.print(f"  {name:<7} / {password:<11} {what}", highlight=False, markup=False)
+    console.print("Press Ctrl+C to stop.\n")
 
 
 async def _stop_after(stop: asyncio.Event, seconds: float) -> None:

@@ -90,4 +90,29 @@ class VariableWanted:
     variable: str
 
 
-Effect = CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded | VariableWanted
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """What the agent board shows for one agent changed (``cti/agents.py``).
+
+    ``state`` is ``idle``, ``ringing``, ``in_call``, ``paused``, ``offline`` or ``unknown``. A call
+    wins over a pause: a paused agent on a call is ``in_call`` with ``paused=True``. ``paused`` is
+    true when the agent is paused in at least one queue (``paused_queues``); ``queues`` lists every
+    queue the agent is a member of. ``device_state`` is Asterisk's last device state for the phone
+    (``NOT_INUSE``, ``BUSY``...); ``at`` is when the visible state last changed (PBX clock).
+    """
+
+    extension: str
+    name: str | None
+    state: str
+    paused: bool
+    paused_reason: str | None
+    paused_queues: tuple[str, ...]
+    queues: tuple[str, ...]
+    device_state: str
+    at: float
+
+
+Effect = (
+    CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded | VariableWanted
+    | AgentStateChanged
+)

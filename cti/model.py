@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from asterisk.messages import AmiMessage
 
+from .agents import AGENT_HANDLERS
 from .effects import (
     CallAnswered,
     CallEnded,
@@ -771,11 +772,14 @@ HANDLERS: dict[str, Handler] = {
     "QueueEntry": _queue_entry,
 }
 
-#: The AMI ``Filter`` expressions that let through exactly what :data:`HANDLERS` reads: the call
-#: events, plus from the noisy ``dialplan`` class only the recording file name and the apps that
-#: matter. One real call makes hundreds of VarSet/Newexten events; this keeps them off the wire.
+#: The AMI ``Filter`` expressions that let through exactly what :data:`HANDLERS` and the agent board's
+#: :data:`cti.agents.AGENT_HANDLERS` read: the call, device and queue member events, plus from the noisy
+#: ``dialplan`` class only the recording file name and the apps that matter. One real call makes
+#: hundreds of VarSet/Newexten events; this keeps them off the wire.
 AMI_FILTERS: tuple[str, ...] = (
-    "Event: (" + "|".join(sorted(e for e in HANDLERS if e not in ("VarSet", "Newexten") and not e.startswith("Cti")))
+    "Event: ("
+    + "|".join(sorted({e for e in (*HANDLERS, *AGENT_HANDLERS) if e not in ("VarSet", "Newexten")
+                       and not e.startswith("Cti")}))
     + ")",
     "Variable: MIXMONITOR_FILENAME",
     "Application: (VoiceMail|MixMonitor|Queue)",

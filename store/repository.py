@@ -10,7 +10,7 @@ staged in batches, in staging order; ``flush`` forces that. Reads see committed 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, Self
@@ -41,6 +41,30 @@ class MissedHistoryItem:
     comment: str | None
 
 
+Role = Literal["agent", "admin", "qa"]
+ROLES: tuple[Role, ...] = ("agent", "admin", "qa")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A panel user. ``password_hash`` is never a password (see ``ui_bridge/auth.py``)."""
+
+    name: str
+    role: Role
+    extension: str | None = None
+    display_name: str | None = None
+    password_hash: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterChange:
+    """Missed-call entries a committed batch opened or changed (for the WebSocket ``missed.*`` messages)."""
+
+    opened: tuple[MissedEntry, ...] = ()
+    updated: tuple[MissedEntry, ...] = ()
+
+
 class StoreError(Exception):
     """Base class of the store's own errors."""
 
@@ -58,6 +82,17 @@ class MissedNotFound(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the repr of its argument
         return f"no missed-call entry #{self.entry_id}"
+
+
+class UserExists(StoreError):
+    """``add_user`` with a name that is taken (names are case-insensitive)."""
+
+
+class UserNotFound(StoreError, KeyError):
+    """No user has this name."""
+
+    def __str__(self) -> str:
+        return f"no user named {self.args[0]!r}"
 
 
 class MissedStateError(StoreError):
@@ -162,11 +197,12 @@ class CallStore(Protocol):
         outcome: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[CallRecord]:
         """Journal rows by ``started_at`` (``since`` inclusive, ``until`` exclusive).
 
         ``number`` matches the caller or the called number however either was written; ``agent`` matches
-        the agent who answered or any agent who was rung.
+        the agent who answered or any agent who was rung. ``newest_first`` pages from the latest call back.
         """
         ...
 
@@ -199,6 +235,37 @@ class CallStore(Protocol):
         self, *, agent: str | None = None, since: float | None = None, until: float | None = None
     ) -> list[AgentMiss]:
         """Agents' misses by ``rang_at`` (``since`` inclusive, ``until`` exclusive)."""
+        ...
+
+    # -- panel users ----------------------------------------------------------------------------------
+
+    async def add_user(self, user: User) -> User:
+        """Create a user. Raises ``UserExists``."""
+        ...
+
+    async def get_user(self, name: str) -> User | None:
+        """The user with this name (case-insensitive), or None."""
+        ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
+                          extension: str | None = None, display_name: str | None = None) -> User:
+        """Change the given fields. Raises ``UserNotFound``."""
+        ...
+
+    async def remove_user(self, name: str) -> None:
+        """Delete a user and their tokens. Raises ``UserNotFound``."""
+        ...
+
+    async def add_token(self, name: str, token_hash: str, label: str | None) -> None:
+        """Store the hash of a new API token of this user. Raises ``UserNotFound``."""
+        ...
+
+    async def user_of_token(self, token_hash: str) -> User | None: ...
+
+    def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
+        """Call ``listener`` after every commit that opened or changed missed-call entries."""
         ...
 
     async def live_events(self) -> list[LiveEvent]:

@@ -52,8 +52,13 @@ from store.repository import (
     MissedAlreadyOpen,
     MissedHistoryItem,
     MissedNotFound,
+    RegisterChange,
+    Role,
     StoreClosed,
     StoreError,
+    User,
+    UserExists,
+    UserNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -298,6 +303,10 @@ class SqliteStore:
         self._writing_count = 0  # items of the batch in the current transaction
         self._closing = False
         self._closed = False
+        self._register_listeners: list[Callable[[RegisterChange], None]] = []
+        #: Entries opened / changed by the transaction in progress, announced once it has committed.
+        self._opened: list[MissedEntry] = []
+        self._updated: list[MissedEntry] = []
 
     # -- life cycle ------------------------------------------------------------------------------------
 
@@ -500,13 +509,33 @@ class SqliteStore:
         """Run ``work`` between ``BEGIN IMMEDIATE`` and ``COMMIT``; roll back if anything fails."""
         db = self._writer
         await db.execute("BEGIN IMMEDIATE")
+        self._opened, self._updated = [], []
         try:
             result = await work(db)
             await db.execute("COMMIT")
         except BaseException:
+            self._opened, self._updated = [], []
             await rollback(db)
             raise
+        if self._opened or self._updated:
+            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated)))
         return result
+
+    def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
+        self._register_listeners.append(listener)
+
+    def _announce(self, change: RegisterChange) -> None:
+        self._opened, self._updated = [], []
+        for listener in self._register_listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not undo a commit or stop the writer
+                log.exception("store: a register-change listener failed")
+
+    async def _missed_where(self, db: aiosqlite.Connection, column: str, values: Sequence[str]) -> list[MissedEntry]:
+        marks = ",".join("?" * len(values))
+        async with db.execute(f"SELECT * FROM missed WHERE {column} IN ({marks}) ORDER BY id", tuple(values)) as cur:
+            return [_missed_from_row(row) for row in await cur.fetchall()]
 
     def _writing(self, batch: Sequence[_Staged]) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
         return lambda db: self._write_batch(db, batch)
@@ -572,6 +601,8 @@ class SqliteStore:
         if closers:
             await db.executemany(_HISTORY_CLOSED_BY_CALL, closers)
             await db.executemany(_CLOSE_BY_CALL, closers)
+            if self._register_listeners:
+                self._updated += await self._missed_where(db, "closed_linkedid", [str(c["linkedid"]) for c in closers])
         entries: list[dict[str, Any]] = []
         for c in calls:
             if c.staged.missed is not None:
@@ -579,6 +610,8 @@ class SqliteStore:
         if entries:
             await db.executemany(_UPSERT_MISSED, entries)
             await db.executemany(_HISTORY_OPENED, [(e["linkedid"],) for e in entries])
+            if self._register_listeners:
+                self._opened += await self._missed_where(db, "linkedid", [e["linkedid"] for e in entries])
 
     # -- the missed-call register, by hand -------------------------------------------------------------
 
@@ -641,7 +674,10 @@ class SqliteStore:
             async with self._write_lock:
                 return await self._transaction(work)
 
-        return await self._shielded(locked())
+        result = await self._shielded(locked())
+        if isinstance(result, MissedEntry) and self._register_listeners:
+            self._announce(RegisterChange(updated=(result,)))
+        return result
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -666,6 +702,7 @@ class SqliteStore:
         outcome: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        newest_first: bool = False,
     ) -> list[CallRecord]:
         where: list[str] = []
         params: dict[str, Any] = {}
@@ -692,7 +729,8 @@ class SqliteStore:
             where.append("outcome = :outcome")
             params["outcome"] = outcome
         sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY started_at, linkedid" + _page(limit, offset, params)
+        order = " ORDER BY started_at DESC, linkedid DESC" if newest_first else " ORDER BY started_at, linkedid"
+        sql += order + _page(limit, offset, params)
         return await self._select(sql, params, _record_from_row)
 
     async def get_call(self, linkedid: str) -> CallRecord | None:
@@ -757,6 +795,71 @@ class SqliteStore:
         sql = "SELECT * FROM agent_misses" + (" WHERE " + " AND ".join(where) if where else "")
         return await self._select(sql + " ORDER BY rang_at, id", params, _agent_miss_from_row)
 
+    # -- panel users -----------------------------------------------------------------------------------------
+
+    async def add_user(self, user: User) -> User:
+        created = user.created_at or time.time()
+
+        async def work(db: aiosqlite.Connection) -> User:
+            try:
+                await db.execute(
+                    "INSERT INTO users (name, role, extension, display_name, password_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (user.name, user.role, user.extension, user.display_name, user.password_hash, created),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" in str(exc):
+                    raise UserExists(f"a user named {user.name!r} exists already") from None
+                raise StoreError(f"user {user.name!r}: {exc}") from None
+            return await _fetch_user(db, user.name)
+
+        return await self._manual(work)
+
+    async def get_user(self, name: str) -> User | None:
+        rows = await self._select("SELECT * FROM users WHERE name = ?", (name,), _user_from_row)
+        return rows[0] if rows else None
+
+    async def list_users(self) -> list[User]:
+        return await self._select("SELECT * FROM users ORDER BY role, name", (), _user_from_row)
+
+    async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
+                          extension: str | None = None, display_name: str | None = None) -> User:
+        changes = {k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
+                                      "display_name": display_name}.items() if v is not None}
+
+        async def work(db: aiosqlite.Connection) -> User:
+            await _fetch_user(db, name)
+            if changes:
+                sets = ", ".join(f"{column} = :{column}" for column in changes)
+                try:
+                    await db.execute(f"UPDATE users SET {sets} WHERE name = :name", {**changes, "name": name})
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"user {name!r}: {exc}") from None
+            return await _fetch_user(db, name)
+
+        return await self._manual(work)
+
+    async def remove_user(self, name: str) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await _fetch_user(db, name)
+            await db.execute("DELETE FROM users WHERE name = ?", (name,))
+
+        await self._manual(work)
+
+    async def add_token(self, name: str, token_hash: str, label: str | None) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            user = await _fetch_user(db, name)
+            await db.execute("INSERT INTO api_tokens (token_hash, user_name, label, created_at) VALUES (?, ?, ?, ?)",
+                             (token_hash, user.name, label, time.time()))
+
+        await self._manual(work)
+
+    async def user_of_token(self, token_hash: str) -> User | None:
+        rows = await self._select(
+            "SELECT users.* FROM api_tokens JOIN users ON users.name = api_tokens.user_name "
+            "WHERE api_tokens.token_hash = ?", (token_hash,), _user_from_row)
+        return rows[0] if rows else None
+
     async def live_events(self) -> list[LiveEvent]:
         return await self._select(
             "SELECT linkedid, headers, received_at FROM live_events ORDER BY seq", (), _live_event_from_row
@@ -795,6 +898,19 @@ def _closing_time(record: CallRecord) -> float:
     if record.answered_at is not None:
         return record.answered_at
     return record.ended_at if record.ended_at is not None else record.started_at
+
+
+async def _fetch_user(db: aiosqlite.Connection, name: str) -> User:
+    async with db.execute("SELECT * FROM users WHERE name = ?", (name,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise UserNotFound(name)
+    return _user_from_row(row)
+
+
+def _user_from_row(row: sqlite3.Row) -> User:
+    return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
+                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"])
 
 
 async def _fetch_missed(db: aiosqlite.Connection, entry_id: int) -> MissedEntry:

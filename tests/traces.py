@@ -16,6 +16,8 @@ from pathlib import Path
 from time import strptime
 from typing import Any
 
+from asterisk.messages import AmiMessage
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CTI_SHARED", REPO.parent / "shared")).resolve()
 TRACES = SHARED / "ami-traces"
@@ -36,6 +38,26 @@ def trace_dirs() -> list[Path]:
 
 def trace_ids() -> list[str]:
     return [p.name for p in trace_dirs()]
+
+
+def load_messages(trace: Path) -> list[AmiMessage]:
+    """The messages received in ``ami.jsonl`` (banner and sent actions left out), stamped with ``t``."""
+    out = []
+    for line in (trace / "ami.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if isinstance(item.get("msg"), list):
+            out.append(AmiMessage.from_pairs(item["msg"], received_at=item["t"]))
+    return out
+
+
+def load_sent(trace: Path) -> list[tuple[float, AmiMessage]]:
+    """The actions the runner sent on the connection, with their ``t``."""
+    out = []
+    for line in (trace / "ami.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if isinstance(item.get("sent"), list):
+            out.append((item["t"], AmiMessage.from_pairs(item["sent"])))
+    return out
 
 
 def load_truth(trace: Path) -> list[dict[str, Any]]:

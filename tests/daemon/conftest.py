@@ -26,10 +26,18 @@ UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
 CTI = [sys.executable, "-m", "cti.cli"]
 
 
-def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "") -> Path:
-    """config.example.toml with [ami] pointed at ``port`` and [store] at a file in ``tmp``."""
+def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "", http_port: int = 0,
+                 http_extra: str = "") -> Path:
+    """config.example.toml with [ami] pointed at ``port``, [store] at a file in ``tmp``, the panel on
+    ``http_port`` (0: any free port)."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
+    text = re.sub(r"(?m)^port = 8080", f"port = {http_port}", text, count=1)
+    for line in http_extra.splitlines():  # "key = value" lines for [http]: replace the example's, or add
+        key = line.partition("=")[0].strip()
+        text, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), text, count=1)
+        if not found:
+            text = text.replace("[pbx]\n", line + "\n\n[pbx]\n", 1)
     text = re.sub(r'(?m)^secret = ".*"', f'secret = "{secret}"', text, count=1)
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
     text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",
@@ -81,10 +89,11 @@ class RunningDaemon:
         await self.stop()
 
 
-def cti(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cti(*args: str, check: bool = True, env: dict[str, str] | None = None,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as a user would."""
     proc = subprocess.run([*CTI, *args], capture_output=True, text=True, timeout=60 * UNIT, cwd=REPO,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, input=input)
     if check:
         assert proc.returncode == 0, f"cti {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
     return proc

@@ -28,22 +28,24 @@ async def tables(db: aiosqlite.Connection) -> set[str]:
 def migrations_dir(tmp_path: Path, **extra: str) -> Path:
     folder = tmp_path / "migrations"
     folder.mkdir()
-    shutil.copy(PACKAGED / "0001_initial.sql", folder)
+    for packaged in PACKAGED.glob("*.sql"):
+        shutil.copy(packaged, folder)
     for name, sql in extra.items():
         (folder / f"{name}.sql").write_text(sql, encoding="utf-8")
     return folder
 
 
 async def test_fresh_database_gets_the_whole_schema(db: aiosqlite.Connection) -> None:
-    assert await migrate(db) == 1
-    assert await schema_version(db) == 1
-    assert {"calls", "agent_misses", "missed", "missed_history", "live_events"} <= await tables(db)
+    assert await migrate(db) == 2
+    assert await schema_version(db) == 2
+    assert {"calls", "agent_misses", "missed", "missed_history", "live_events", "users",
+            "api_tokens"} <= await tables(db)
 
 
 async def test_migrating_twice_applies_nothing_twice(db: aiosqlite.Connection) -> None:
     await migrate(db)
     await db.execute("INSERT INTO live_events (linkedid, headers, received_at) VALUES ('x', '[]', 1)")
-    assert await migrate(db) == 1  # CREATE TABLE again would fail; data stays
+    assert await migrate(db) == 2  # CREATE TABLE again would fail; data stays
     async with db.execute("SELECT count(*) FROM live_events") as cursor:
         assert (await cursor.fetchone()) == (1,)
 
@@ -52,11 +54,11 @@ async def test_a_new_migration_is_applied_alone_on_an_existing_database(
     db: aiosqlite.Connection, tmp_path: Path
 ) -> None:
     await migrate(db)
-    folder = migrations_dir(tmp_path, **{"0002_call_notes": "ALTER TABLE calls ADD COLUMN note TEXT;"})
-    assert await migrate(db, load_migrations(folder)) == 2
+    folder = migrations_dir(tmp_path, **{"0003_call_notes": "ALTER TABLE calls ADD COLUMN note TEXT;"})
+    assert await migrate(db, load_migrations(folder)) == 3
     async with db.execute("SELECT name FROM pragma_table_info('calls') WHERE name = 'note'") as cursor:
         assert await cursor.fetchone() is not None
-    assert await migrate(db, load_migrations(folder)) == 2
+    assert await migrate(db, load_migrations(folder)) == 3
 
 
 async def test_a_failing_migration_changes_neither_schema_nor_version(
@@ -64,17 +66,17 @@ async def test_a_failing_migration_changes_neither_schema_nor_version(
 ) -> None:
     await migrate(db)
     folder = migrations_dir(tmp_path, **{
-        "0002_broken": "CREATE TABLE notes (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x;",
+        "0003_broken": "CREATE TABLE notes (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x;",
     })
-    with pytest.raises(MigrationError, match=r"0002_broken\.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=r"0003_broken\.sql failed and was rolled back"):
         await migrate(db, load_migrations(folder))
-    assert await schema_version(db) == 1
+    assert await schema_version(db) == 2
     assert "notes" not in await tables(db)
 
 
 async def test_a_gap_in_the_versions_is_refused(tmp_path: Path) -> None:
-    folder = migrations_dir(tmp_path, **{"0003_skipped_one": "SELECT 1;"})
-    with pytest.raises(MigrationError, match="expected version 0002"):
+    folder = migrations_dir(tmp_path, **{"0004_skipped_one": "SELECT 1;"})
+    with pytest.raises(MigrationError, match="expected version 0003"):
         load_migrations(folder)
 
 

@@ -1,0 +1,368 @@
+"""The agent board: AMI events in, each agent's live state out. No I/O, no clock.
+
+Like :mod:`cti.model`, :meth:`AgentBoard.apply` looks the event up in :data:`AGENT_HANDLERS`; the
+handler updates the board and :class:`~cti.effects.AgentStateChanged` is returned for every agent
+whose *visible* state (state, name, paused, reason, queues) changed. Unknown events change nothing.
+Time comes from the message (the PBX's ``Timestamp``), as in the call model.
+
+Rules derived from what a real Asterisk 22 sends (``../shared/ami-traces``):
+
+* An agent is a phone endpoint matching ``[pbx] agent_pattern``: ``PJSIP/101`` (also ``SIP/``,
+  ``IAX2/``). Devices such as ``Queue:support_pause_PJSIP/101`` or ``PJSIP/trunk`` are not agents.
+  A queue member ``Local/104@agents`` is the agent of its ``StateInterface`` (``PJSIP/104``).
+* Ringing / in a call comes from the agent's own *channels* (``Newchannel``/``Newstate``/``Hangup``,
+  ``CoreShowChannel`` at resync): the phones run with ``device_state_busy_at=1``, so the device state
+  jumps straight to ``BUSY`` when the phone starts ringing and stays ``BUSY`` through the answer
+  (01-direct-answered, 07-queue-ringall-answered); it never says ``RINGING`` or ``INUSE``.
+* The device state (``DeviceStateChange``, the numeric ``Status`` of queue member events) still
+  says offline (``UNAVAILABLE``/``INVALID``), and stands in for the channels only when it was
+  reported after the agent's last channel change (a board that missed the call's channels). It
+  often arrives a moment after the ``Hangup``; that late ``NOT_INUSE`` changes nothing visible.
+* Paused is per queue (``QueueMemberPause``/``QueueMemberStatus``/``QueueMember``): an agent paused
+  in at least one queue is ``paused`` when otherwise idle; a call wins over the pause (``in_call``
+  with ``paused=True``). Asterisk sends ``PausedReason: ''`` on unpause (32-queue-paused-member).
+* A member Asterisk tries but whose phone answers ``503`` never gets a device state change nor a
+  channel beyond ``Down`` (36-queue-member-unavailable): ``Down`` channels do not count.
+* Resync: ``QueueStatus`` items (``QueueParams``/``QueueMember``, then ``QueueStatusComplete``) and
+  ``CoreShowChannels`` items go through the same table; applying them twice changes nothing. At the
+  end of a listing, memberships of the listed queues and agent channels it no longer shows are
+  dropped (they ended while the daemon was away). This assumes unfiltered listings, which is what the
+  daemon sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from asterisk.messages import AmiMessage
+
+from .effects import AgentStateChanged
+
+if TYPE_CHECKING:  # cti.model imports this module (for AMI_FILTERS): no import of it at run time.
+    from .model import ModelConfig
+
+#: Technologies whose endpoints are phones.
+PHONE_TECHS = frozenset({"PJSIP", "SIP", "IAX2"})
+
+#: The numeric ``Status`` of queue member events (``enum ast_device_state``) as device state names.
+DEVICE_STATES = ("UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE",
+                 "ONHOLD")
+OFFLINE_DEVICE = frozenset({"UNAVAILABLE", "INVALID"})
+BUSY_DEVICE = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
+
+#: Channel states (``ChannelStateDesc``) that are not (yet) a call: a dialled phone before it rings.
+QUIET_CHANNEL = frozenset({"Down", "Rsrvd"})
+RINGING_CHANNEL = frozenset({"Ringing", "Pre-ring"})
+
+
+@dataclass(slots=True)
+class Agent:
+    """One agent's live state (mutable, internal); :meth:`AgentBoard.get` gives the frozen view."""
+
+    extension: str
+    name: str | None = None
+    device_state: str = "UNKNOWN"
+    #: The device state was reported after the agent's last channel change (so it is news).
+    device_fresh: bool = False
+    channels: dict[str, str] = field(default_factory=dict)  # uniqueid -> ChannelStateDesc
+    memberships: dict[str, str | None] = field(default_factory=dict)  # queue -> None, or the pause reason
+    paused_in: set[str] = field(default_factory=set)
+    #: One of its channels got beyond Down: the phone is there even if its device state is unknown.
+    reachable: bool = False
+    shown: AgentStateChanged | None = None
+
+
+@dataclass(slots=True)
+class _Listing:
+    """The items of one resync listing (by ActionID) seen so far."""
+
+    channels: set[str] = field(default_factory=set)
+    queues: set[str] = field(default_factory=set)
+    members: set[tuple[str, str]] = field(default_factory=set)  # (extension, queue)
+
+
+def endpoint_agent(interface: str, config: ModelConfig) -> str | None:
+    """``PJSIP/101`` -> ``101``; None for a trunk, a Local channel, ``Queue:...`` and the like."""
+    tech, sep, endpoint = interface.partition("/")
+    if not sep or tech not in PHONE_TECHS:
+        return None
+    return endpoint if config.is_agent(endpoint) else None
+
+
+def channel_agent(channel: str, config: ModelConfig) -> str | None:
+    """``PJSIP/101-0000002c`` -> ``101`` (the phone's own channels only, never a Local half)."""
+    head, sep, _ = channel.rpartition("-")
+    return endpoint_agent(head if sep else channel, config)
+
+
+def member_agent(msg: AmiMessage, config: ModelConfig) -> str | None:
+    """The agent behind a queue member event or ``QueueMember`` item.
+
+    The member's ``StateInterface`` first (``Local/104@agents`` is watched through ``PJSIP/104``), then
+    its interface (``Interface``, or ``Location`` in a ``QueueMember`` item), and as a last resort the
+    extension of a ``Local/104@context`` interface.
+    """
+    interface = msg.get("Interface") or msg.get("Location")
+    for candidate in (msg.get("StateInterface"), interface):
+        ext = endpoint_agent(candidate, config)
+        if ext is not None:
+            return ext
+    if interface.startswith("Local/"):
+        exten = interface.partition("/")[2].partition("@")[0]
+        return exten if config.is_agent(exten) else None
+    return None
+
+
+def _state(agent: Agent) -> str:
+    states = agent.channels.values()
+    if any(s not in QUIET_CHANNEL and s not in RINGING_CHANNEL for s in states):
+        return "in_call"
+    if any(s in RINGING_CHANNEL for s in states):
+        return "ringing"
+    device = agent.device_state
+    if device in OFFLINE_DEVICE:
+        return "offline"
+    if agent.device_fresh:
+        if device == "RINGING":
+            return "ringing"
+        if device in BUSY_DEVICE:
+            return "in_call"
+    if agent.paused_in:
+        return "paused"
+    if device == "UNKNOWN" and not agent.reachable:
+        return "unknown"
+    return "idle"
+
+
+class AgentBoard:
+    """Every agent's live state. Feed it events with :meth:`apply`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self._agents: dict[str, Agent] = {}
+        self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension
+        self._listings: dict[str, _Listing] = {}  # ActionID -> items seen
+        #: The PBX clock minus the local clock (dates resync items, which carry no Timestamp).
+        self.clock_offset: float = 0.0
+        #: Time of the event being applied, on the PBX's clock.
+        self.now: float = 0.0
+
+    # -- entry points -----------------------------------------------------------------------
+
+    def apply(self, msg: AmiMessage) -> list[AgentStateChanged]:
+        """Apply one AMI event; return the agents whose visible state changed. Never raises for odd input."""
+        handler = AGENT_HANDLERS.get(msg.event)
+        if handler is None:
+            return []
+        self.now = self._clock(msg)
+        touched = handler(self, msg)
+        effects = []
+        for ext in dict.fromkeys(touched):
+            effect = self._refresh(self._agents[ext])
+            if effect is not None:
+                effects.append(effect)
+        return effects
+
+    def agents(self) -> list[AgentStateChanged]:
+        """The current state of every known agent, by extension (for a client that connects later)."""
+        return [view for ext in sorted(self._agents) if (view := self.get(ext)) is not None]
+
+    def get(self, extension: str) -> AgentStateChanged | None:
+        agent = self._agents.get(extension)
+        return None if agent is None else agent.shown
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _clock(self, msg: AmiMessage) -> float:
+        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
+        if stamp:
+            try:
+                t = float(stamp)
+            except ValueError:
+                return msg.received_at + self.clock_offset
+            if msg.received_at:
+                self.clock_offset = t - msg.received_at
+            return t
+        return msg.received_at + self.clock_offset
+
+    def _agent(self, ext: str) -> Agent:
+        agent = self._agents.get(ext)
+        if agent is None:
+            agent = self._agents[ext] = Agent(ext)
+        return agent
+
+    def _refresh(self, agent: Agent) -> AgentStateChanged | None:
+        """The agent's view; returned only when what a user sees changed."""
+        queues = tuple(sorted(agent.memberships))
+        paused_queues = tuple(sorted(agent.paused_in))
+        reason = next((r for q in paused_queues if (r := agent.memberships.get(q))), None)
+        view = AgentStateChanged(
+            extension=agent.extension, name=agent.name, state=_state(agent), paused=bool(paused_queues),
+            paused_reason=reason, paused_queues=paused_queues, queues=queues, device_state=agent.device_state,
+            at=self.now,
+        )
+        old = agent.shown
+        if old is not None and _visible(old) == _visible(view):
+            if old.device_state != view.device_state:
+                agent.shown = replace(old, device_state=view.device_state)
+            return None
+        agent.shown = view
+        return view
+
+    def _set_device(self, agent: Agent, device: str) -> None:
+        if device != agent.device_state:  # a repeated state is no news (and no call)
+            agent.device_state = device
+            agent.device_fresh = True
+
+    def _set_channel(self, ext: str, uid: str, state: str) -> list[str]:
+        agent = self._agents.get(ext)
+        if agent is None and state in QUIET_CHANNEL:
+            return []  # a phone being dialled that never rang (a 503 member) does not make an agent
+        agent = agent or self._agent(ext)
+        if agent.channels.get(uid) == state:
+            return [ext]
+        agent.channels[uid] = state
+        self._channel_owner[uid] = ext
+        agent.device_fresh = False
+        if state not in QUIET_CHANNEL:
+            agent.reachable = True
+        return [ext]
+
+    def _drop_channel(self, uid: str) -> list[str]:
+        ext = self._channel_owner.pop(uid, None)
+        if ext is None:
+            return []
+        agent = self._agents[ext]
+        agent.channels.pop(uid, None)
+        agent.device_fresh = False
+        return [ext]
+
+    def _listing(self, msg: AmiMessage) -> _Listing:
+        return self._listings.setdefault(msg.action_id, _Listing())
+
+
+def _visible(view: AgentStateChanged) -> tuple[object, ...]:
+    return (view.name, view.state, view.paused, view.paused_reason, view.paused_queues, view.queues)
+
+
+Handler = Callable[[AgentBoard, AmiMessage], list[str]]
+"""A handler updates the board and returns the extensions of the agents it touched."""
+
+
+# -- devices and channels ------------------------------------------------------------------------
+
+
+def _device_state_change(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    ext = endpoint_agent(msg.get("Device"), board.config)
+    if ext is None:
+        return []
+    board._set_device(board._agent(ext), msg.get("State") or "UNKNOWN")
+    return [ext]
+
+
+def _channel_state(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    ext = channel_agent(msg.get("Channel"), board.config)
+    uid = msg.get("Uniqueid")
+    if ext is None or not uid:
+        return []
+    if msg.event == "CoreShowChannel":
+        board._listing(msg).channels.add(uid)
+    return board._set_channel(ext, uid, msg.get("ChannelStateDesc") or "Unknown")
+
+
+def _hangup(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    return board._drop_channel(msg.get("Uniqueid"))
+
+
+def _core_show_channels_complete(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    """Agent channels the listing did not show hung up while the daemon was away."""
+    listing = board._listings.pop(msg.action_id, _Listing())
+    touched: list[str] = []
+    for uid in [u for u in board._channel_owner if u not in listing.channels]:
+        touched += board._drop_channel(uid)
+    return touched
+
+
+# -- queue members ---------------------------------------------------------------------------------
+
+
+def _member(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    """QueueMemberStatus / QueueMemberPause / QueueMemberAdded and the QueueMember resync item."""
+    ext = member_agent(msg, board.config)
+    queue = msg.get("Queue")
+    if ext is None or not queue:
+        return []
+    agent = board._agent(ext)
+    name = msg.get("MemberName") or msg.get("Name")
+    if name and name not in (msg.get("Interface"), msg.get("Location"), msg.get("StateInterface")):
+        agent.name = name  # Asterisk names an unnamed member after its interface: not a name
+    if msg.get("Paused") in ("1", "true"):
+        agent.paused_in.add(queue)
+        agent.memberships[queue] = msg.get("PausedReason") or None
+    else:
+        agent.paused_in.discard(queue)
+        agent.memberships[queue] = None
+    status = msg.get("Status")
+    if status.isdigit() and int(status) < len(DEVICE_STATES):
+        board._set_device(agent, DEVICE_STATES[int(status)])
+    if msg.event == "QueueMember":
+        board._listing(msg).members.add((ext, queue))
+    return [ext]
+
+
+def _member_removed(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    ext = member_agent(msg, board.config)
+    agent = board._agents.get(ext or "")
+    if agent is None:
+        return []
+    queue = msg.get("Queue")
+    agent.memberships.pop(queue, None)
+    agent.paused_in.discard(queue)
+    return [agent.extension]
+
+
+def _queue_params(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    if msg.get("Queue"):
+        board._listing(msg).queues.add(msg.get("Queue"))
+    return []
+
+
+def _queue_status_complete(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    """Members of a listed queue the listing did not show left it while the daemon was away."""
+    listing = board._listings.pop(msg.action_id, None)
+    if listing is None:
+        return []
+    touched = []
+    for agent in board._agents.values():
+        for queue in [q for q in agent.memberships if q in listing.queues]:
+            if (agent.extension, queue) not in listing.members:
+                del agent.memberships[queue]
+                agent.paused_in.discard(queue)
+                touched.append(agent.extension)
+    return touched
+
+
+def _cti_connected(board: AgentBoard, msg: AmiMessage) -> list[str]:
+    """A new AMI session: listings of the previous one will never complete."""
+    board._listings.clear()
+    return []
+
+
+AGENT_HANDLERS: dict[str, Handler] = {
+    "DeviceStateChange": _device_state_change,
+    "Newchannel": _channel_state,
+    "Newstate": _channel_state,
+    "Hangup": _hangup,
+    "QueueMemberStatus": _member,
+    "QueueMemberPause": _member,
+    "QueueMemberAdded": _member,
+    "QueueMemberRemoved": _member_removed,
+    "CtiConnected": _cti_connected,
+    "CoreShowChannel": _channel_state,
+    "CoreShowChannelsComplete": _core_show_channels_complete,
+    "QueueParams": _queue_params,
+    "QueueMember": _member,
+    "QueueStatusComplete": _queue_status_complete,
+}

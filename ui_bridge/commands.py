@@ -1,0 +1,215 @@
+"""Requests from clients: who may do what, and which AMI action carries it out.
+
+Each request becomes at most one AMI action (the replay PBX and a real Asterisk record the same thing).
+The rules, in one place:
+
+- ``agent``: only their own extension: click-to-call from it, transfer or hang up calls their phone is on,
+  pause themselves. ``admin``: everything, any extension. ``qa``: reads only; no call control.
+- Blind transfer moves the *other* party of the agent (the customer) with ``Redirect`` into the transfer
+  context (``[pbx] transfer_context``, or ``external_transfer_context`` for numbers longer than an
+  extension), as 13-blind-transfer-redirect and 35-blind-transfer-external do. Attended transfer is
+  ``Atxfer`` on the agent's own channel, so the agent talks to the target first.
+- Hang-up ends the agent's own leg; an admin who is not on the call ends the caller's channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from asterisk.connection import (
+    AmiActionFailed,
+    AmiActionTimeout,
+    AmiConnectionLost,
+    AmiError,
+    AmiNotConnected,
+    AmiResponse,
+)
+from asterisk.messages import AmiMessage, action
+from cti.config import PbxSettings
+from cti.model import Call, CallBook, Channel
+from store.repository import MissedAlreadyClosed, MissedNotFound, StoreError, User
+from store.sqlite import SqliteStore
+
+from . import messages as m
+from .notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+SendAction = Callable[[AmiMessage], Awaitable[AmiResponse]]
+
+
+class RequestFailed(Exception):
+    def __init__(self, code: m.ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: m.ErrorCode = code
+        self.message = message
+
+
+def forbidden(message: str) -> RequestFailed:
+    return RequestFailed("forbidden", message)
+
+
+@dataclass
+class Commands:
+    book: CallBook
+    pbx: PbxSettings
+    notifier: Notifier
+    send_action: SendAction
+    store: Callable[[], SqliteStore | None]
+
+    async def run(self, user: User, request: BaseModel) -> dict[str, object]:
+        """Carry out one request for ``user``; returns the reply's data or raises RequestFailed."""
+        if isinstance(request, m.Ping):
+            return {}
+        if isinstance(request, m.MissedClose):
+            return await self._missed_close(user, request)
+        if user.role == "qa":
+            raise forbidden("QA users cannot control calls")
+        if isinstance(request, m.Originate):
+            return await self._originate(user, request)
+        if isinstance(request, m.Transfer):
+            return await self._transfer(user, request)
+        if isinstance(request, m.Hangup):
+            return await self._hangup(user, request)
+        if isinstance(request, m.QueuePause | m.QueueUnpause):
+            return await self._pause(user, request)
+        raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _extension_for(self, user: User, requested: str | None) -> str:
+        if user.role == "agent":
+            if requested is not None and requested != user.extension:
+                raise forbidden("agents may only act for their own extension")
+            assert user.extension is not None
+            return user.extension
+        if requested is not None:
+            return requested
+        if user.extension is None:
+            raise RequestFailed("bad_message", "your user has no extension: say which extension in 'extension'")
+        return user.extension
+
+    def _call(self, linkedid: str) -> Call:
+        call = self.book.calls.get(self.book.canonical(linkedid))
+        if call is None or not call.live:
+            raise RequestFailed("not_found", f"no call {linkedid} in progress")
+        return call
+
+    def _own_leg(self, call: Call, extension: str | None) -> Channel | None:
+        """The extension's live channel on the call, the one that is up first."""
+        legs = [c for c in _live(call) if c.kind == "agent" and c.agent == extension]
+        legs.sort(key=lambda c: (c.up_at is None, c.created_at))
+        return legs[0] if legs else None
+
+    async def _send(self, msg: AmiMessage) -> dict[str, object]:
+        try:
+            answer = await self.send_action(msg)
+        except AmiNotConnected:
+            raise RequestFailed("pbx_unavailable", "the PBX is not connected; try again in a moment") from None
+        except AmiActionTimeout:
+            raise RequestFailed("pbx_timeout", "the PBX did not answer in time; the action may or may not "
+                                               "have been carried out") from None
+        except AmiConnectionLost:
+            raise RequestFailed("pbx_unavailable", "the connection to the PBX dropped before it answered; "
+                                                   "the action may or may not have been carried out") from None
+        except AmiActionFailed as exc:
+            raise RequestFailed("pbx_refused", f"the PBX refused {msg.action}: {exc}") from None
+        except AmiError as exc:
+            raise RequestFailed("pbx_unavailable", str(exc)) from None
+        log.info("%s sent (%s)", msg.action, answer.response.action_id)
+        return {"action": msg.action, "action_id": answer.response.action_id}
+
+    # -- commands -----------------------------------------------------------------------------------
+
+    async def _originate(self, user: User, req: m.Originate) -> dict[str, object]:
+        ext = self._extension_for(user, req.extension)
+        number = _dialable(req.number)
+        name = self.pbx.agents.get(ext) or (user.display_name if user.extension == ext else None) or ext
+        caller_id = f'"{name}" <{ext}>'
+        return await self._send(action(
+            "Originate", Channel=f"{self.pbx.agent_technology}/{ext}", Context=self.pbx.originate_context,
+            Exten=number, Priority="1", CallerID=caller_id,
+            Timeout=str(round(self.pbx.originate_timeout * 1000)), Async="true",
+        ))
+
+    async def _transfer(self, user: User, req: m.Transfer) -> dict[str, object]:
+        call = self._call(req.linkedid)
+        leg = self._own_leg(call, user.extension)
+        if leg is None and user.role == "agent":
+            raise forbidden("agents may only transfer calls their phone is on")
+        if leg is None:  # an admin acting for the agent who has the call
+            leg = self._own_leg(call, call.answered_by)
+        target = _dialable(req.target)
+        internal = len(target.lstrip("+")) <= self.pbx.internal_number_max_digits
+        context = self.pbx.transfer_context if internal else self.pbx.external_transfer_context
+        if req.mode == "attended":
+            if leg is None or leg.up_at is None:
+                raise RequestFailed("conflict", "an attended transfer needs an agent talking on the call")
+            return await self._send(action("Atxfer", Channel=leg.name, Exten=target, Context=context))
+        other = _other_party(call, leg)
+        if other is None:
+            raise RequestFailed("conflict", "nobody else is on the call to transfer")
+        return await self._send(action("Redirect", Channel=other.name, Context=context, Exten=target, Priority="1"))
+
+    async def _hangup(self, user: User, req: m.Hangup) -> dict[str, object]:
+        call = self._call(req.linkedid)
+        leg = self._own_leg(call, user.extension)
+        if leg is None and user.role == "agent":
+            raise forbidden("agents may only hang up calls their phone is on")
+        if leg is None:
+            leg = _other_party(call, None)
+        if leg is None:
+            raise RequestFailed("conflict", "the call has no channel left to hang up")
+        return await self._send(action("Hangup", Channel=leg.name, Cause="16"))
+
+    async def _pause(self, user: User, req: m.QueuePause | m.QueueUnpause) -> dict[str, object]:
+        ext = self._extension_for(user, req.extension)
+        fields: dict[str, str] = {"Interface": f"{self.pbx.agent_technology}/{ext}",
+                                  "Paused": "true" if isinstance(req, m.QueuePause) else "false"}
+        if req.queue:
+            fields["Queue"] = req.queue
+        if isinstance(req, m.QueuePause) and req.reason:
+            fields["Reason"] = req.reason
+        return await self._send(action("QueuePause", **fields))
+
+    async def _missed_close(self, user: User, req: m.MissedClose) -> dict[str, object]:
+        if user.role != "admin":
+            raise forbidden("only admins close missed calls by hand")
+        store = self.store()
+        if store is None:
+            raise RequestFailed("pbx_unavailable", "the store is not open yet")
+        try:
+            entry = await store.close_missed(req.missed_id, req.comment, by=user.name)
+        except MissedNotFound as exc:
+            raise RequestFailed("not_found", str(exc)) from None
+        except MissedAlreadyClosed as exc:
+            raise RequestFailed("conflict", str(exc)) from None
+        except StoreError as exc:
+            raise RequestFailed("internal", f"the store failed: {exc}") from None
+        return {"entry": self.notifier.missed(entry).model_dump()}
+
+
+def _live(call: Call) -> list[Channel]:
+    return [c for uid, c in call.channels.items() if uid in call.live]
+
+
+def _other_party(call: Call, leg: Channel | None) -> Channel | None:
+    """The party an agent's leg talks to: the call's first channel unless that is the agent, else another."""
+    candidates = [c for c in _live(call) if c is not leg and c.kind != "local"]
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: (c.uniqueid != call.origin, c.up_at is None, c.created_at))
+    return candidates[0]
+
+
+_NOT_DIALABLE = re.compile(r"[\s()\-]")
+
+
+def _dialable(number: str) -> str:
+    """``+7 (916) 123-45-67`` → ``+79161234567``: what the dialplan's patterns expect."""
+    return _NOT_DIALABLE.sub("", number)

@@ -1,0 +1,365 @@
+"""The panel's whole HTTP surface in one routes list: pages, the JSON API and the WebSocket endpoint.
+
+Authentication: a login sets an HttpOnly, SameSite=Strict session cookie; thin clients that are not
+browsers send ``Authorization: Bearer <token>`` (``cti users token``). Nothing but the login page and its
+static files answers without one. Requests that change something and every WebSocket handshake must come
+from the panel's own origin or one listed in ``[http] allowed_origins`` (a page elsewhere cannot use an
+agent's cookie to place calls). API errors are ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from cti.config import HttpSettings
+from store.repository import MissedNotFound, User
+from store.sqlite import SqliteStore
+
+from . import messages as m
+from .auth import LoginLimiter, Sessions, dummy_hash, token_hash, verify_password
+from .commands import Commands, RequestFailed
+from .hub import Client, Hub, Scope, Transport
+from .notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(str(resources.files("ui_bridge") / "static"))
+COOKIE = "cti_session"
+MAX_REQUESTS_IN_FLIGHT = 16
+
+
+def api_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class StarletteTransport(Transport):
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def send(self, frame: str) -> None:
+        await self.websocket.send_text(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.websocket.close(code, reason)
+
+    def abort(self) -> None:
+        abort = self.websocket.scope.get("extensions", {}).get("cti.abort", {}).get("abort")
+        if abort is not None:
+            abort()
+
+
+class Panel:
+    """The HTTP/WebSocket edge: authenticates, serves, and hands requests to ``Commands``."""
+
+    def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
+                 store: Any, agent_states: Any, tls: bool = False) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.notifier = notifier
+        self.commands = commands
+        self._store = store  # () -> SqliteStore | None: the daemon opens the store after we are built
+        self._agent_states = agent_states  # () -> list of AgentStateChanged
+        self.tls = tls
+        self.sessions = Sessions(settings.session_hours * 3600)
+        self.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
+        self.app = Starlette(routes=[
+            Route("/", self.index),
+            Route("/login", self.login_page),
+            Route("/api/login", self.login, methods=["POST"]),
+            Route("/api/logout", self.logout, methods=["POST"]),
+            Route("/api/me", self.me),
+            Route("/api/calls", self.calls),
+            Route("/api/missed", self.missed),
+            Route("/api/missed/{entry_id:int}", self.missed_entry),
+            WebSocketRoute("/ws", self.websocket),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ])
+
+    # -- who is asking ---------------------------------------------------------------------------------
+
+    def store(self) -> SqliteStore:
+        store: SqliteStore | None = self._store()
+        if store is None:
+            raise RuntimeError("the store is not open")
+        return store
+
+    async def user_of(self, conn: HTTPConnection) -> User | None:
+        session = self.sessions.get(conn.cookies.get(COOKIE))
+        if session is not None:
+            return session.user
+        auth = conn.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return await self.store().user_of_token(token_hash(token.strip()))
+        return None
+
+    def origin_allowed(self, conn: HTTPConnection) -> bool:
+        """No Origin (not a browser) or the panel's own, or a configured one."""
+        origin = conn.headers.get("origin")
+        if origin is None:
+            return True
+        host = conn.headers.get("host", "")
+        own = {f"http://{host}", f"https://{host}"}
+        return origin in own or origin in self.settings.allowed_origins
+
+    # -- pages -------------------------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        if await self.user_of(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def login_page(self, request: Request) -> Response:
+        return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})
+
+    # -- API ----------------------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        if not self.origin_allowed(request):
+            return api_error(403, "forbidden", "this origin may not log in here")
+        try:
+            body = await request.json()
+            name, password = body["name"], body["password"]
+            if not isinstance(name, str) or not isinstance(password, str) or not name or len(name) > 64:
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return api_error(400, "bad_request", 'send JSON {"name": "...", "password": "..."}')
+        address = request.client.host if request.client else "?"
+        wait = self.limiter.retry_after(name, address)
+        if wait > 0:
+            return api_error(429, "rate_limited", f"too many failed logins; try again in {int(wait) + 1} s",
+                             {"Retry-After": str(int(wait) + 1)})
+        user = await self.store().get_user(name)
+        stored = user.password_hash if user is not None else dummy_hash()
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if user is None or not ok:
+            self.limiter.failed(name, address)
+            log.warning("panel: failed login for %r from %s", name, address)
+            return api_error(401, "bad_credentials", "wrong name or password")
+        self.limiter.succeeded(name)
+        session = self.sessions.start(user)
+        log.info("panel: %s (%s) logged in from %s", user.name, user.role, address)
+        response = JSONResponse({"user": _user_info(user).model_dump()})
+        response.set_cookie(COOKIE, session.token, max_age=int(self.sessions.lifetime), httponly=True,
+                            samesite="strict", secure=self.tls, path="/")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        self.sessions.end(request.cookies.get(COOKIE))
+        response = Response(status_code=204)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def me(self, request: Request) -> Response:
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        return JSONResponse({"user": _user_info(user).model_dump()})
+
+    async def calls(self, request: Request) -> Response:
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        q = request.query_params
+        try:
+            since, until = _time_param(q.get("since")), _time_param(q.get("until"))
+            limit = min(int(q.get("limit") or 100), 1000)
+            offset = max(int(q.get("offset") or 0), 0)
+        except ValueError as exc:
+            return api_error(400, "bad_request", str(exc))
+        agent = q.get("agent") or None
+        if user.role == "agent":
+            agent = user.extension  # agents see their own calls only
+        rows = await self.store().list_calls(
+            since=since, until=until, number=q.get("number") or None, agent=agent,
+            direction=q.get("direction") or None, outcome=q.get("outcome") or None,
+            limit=limit, offset=offset, newest_first=True,
+        )
+        return JSONResponse({"calls": [r.to_json(self.notifier.tz) for r in rows]})
+
+    async def missed(self, request: Request) -> Response:
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        if user.role == "agent":
+            return api_error(403, "forbidden", "the missed-call register is for admins and QA")
+        q = request.query_params
+        try:
+            since, until = _time_param(q.get("since")), _time_param(q.get("until"))
+            limit = min(int(q.get("limit") or 200), 1000)
+            offset = max(int(q.get("offset") or 0), 0)
+        except ValueError as exc:
+            return api_error(400, "bad_request", str(exc))
+        status = q.get("status") or None
+        if status not in (None, "open", "closed"):
+            return api_error(400, "bad_request", "status is open or closed")
+        entries = await self.store().list_missed(status=status, since=since, until=until,
+                                                 number=q.get("number") or None, limit=limit, offset=offset)
+        return JSONResponse({"missed": [e.to_json(self.notifier.tz) for e in entries]})
+
+    async def missed_entry(self, request: Request) -> Response:
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        if user.role == "agent":
+            return api_error(403, "forbidden", "the missed-call register is for admins and QA")
+        entry_id = request.path_params["entry_id"]
+        try:
+            entry = await self.store().get_missed(entry_id)
+            history = await self.store().missed_history(entry_id)
+        except MissedNotFound as exc:
+            return api_error(404, "not_found", str(exc))
+        tz = self.notifier.tz
+        return JSONResponse({"entry": entry.to_json(tz), "history": [
+            {"at": self.notifier.time(h.at), "action": h.action, "by": h.by, "linkedid": h.linkedid,
+             "comment": h.comment} for h in history]})
+
+    # -- WebSocket ------------------------------------------------------------------------------------------
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        if not self.origin_allowed(websocket):
+            await websocket.send_denial_response(PlainTextResponse("origin not allowed", status_code=403))
+            return
+        user = await self.user_of(websocket)
+        if user is None:
+            await websocket.send_denial_response(PlainTextResponse("log in first", status_code=401))
+            return
+        await websocket.accept()
+        address = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
+        hub = self.hub
+        client = hub.new_client(user, StarletteTransport(websocket), address)
+        hub.send_to(client, m.Hello(server_time=self.notifier.time(time.time()), user=_user_info(user)))
+        self._subscribe(client, "own" if user.role == "agent" else "all")
+        client.relay = asyncio.create_task(self._relay(client))
+        try:
+            while not client.dropped:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    data = message.get("bytes") or b""
+                    text = data.decode("utf-8", "replace")
+                self._received(client, text)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.remove(client)
+            client.relay.cancel()
+            for task in list(client.requests):
+                task.cancel()
+
+    async def _relay(self, client: Client) -> None:
+        try:
+            await self.hub.relay(client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection failed under us: the reader loop sees the disconnect
+            log.debug("websocket %s: send failed: %r", client.address, exc)
+            self.hub.remove(client)
+
+    def _subscribe(self, client: Client, scope: Scope) -> None:
+        """Queue the state of the new scope and switch to it in one step, so no event falls in between."""
+        extension = None if scope == "all" else client.extension
+        calls = self.notifier.calls_of(extension) if (scope == "all" or extension is not None) else []
+        agents = [self.notifier.agent_state(a) for a in self._agent_states()
+                  if scope == "all" or a.extension == extension]
+        self.hub.send_to(client, m.State(scope=scope, extension=extension, calls=calls, agents=agents))
+        self.hub.add(client, scope)
+
+    def _received(self, client: Client, text: str) -> None:
+        if len(text.encode("utf-8")) > self.settings.max_message_bytes:
+            self._error(client, None, "too_large", f"messages are limited to {self.settings.max_message_bytes} bytes")
+            return
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            self._error(client, None, "bad_json", "not a JSON text")
+            return
+        request_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+        try:
+            request = m.CLIENT_ADAPTER.validate_python(raw)
+        except ValidationError as exc:
+            self._error(client, request_id, "bad_message", _explain(exc, raw))
+            return
+        if isinstance(request, m.Subscribe):
+            if request.scope == "all" and client.user.role == "agent":
+                self._error(client, request.id, "forbidden", "agents may only subscribe to their own extension")
+                return
+            self.hub.send_to(client, m.Reply(id=request.id, data={"scope": request.scope}))
+            self._subscribe(client, request.scope)
+            return
+        if len(client.requests) >= MAX_REQUESTS_IN_FLIGHT:
+            self._error(client, request.id, "conflict", "too many requests waiting; wait for their replies")
+            return
+        task = asyncio.create_task(self._carry_out(client, request))
+        client.requests.add(task)
+        task.add_done_callback(client.requests.discard)
+
+    async def _carry_out(self, client: Client, request: Any) -> None:
+        try:
+            data = await self.commands.run(client.user, request)
+        except RequestFailed as exc:
+            self._error(client, request.id, exc.code, exc.message)
+        except Exception:
+            log.exception("websocket: %s failed", request.type)
+            self._error(client, request.id, "internal", "the server failed to carry out the request (see its log)")
+        else:
+            self.hub.send_to(client, m.Reply(id=request.id, data=data))
+
+    def _error(self, client: Client, request_id: str | None, code: m.ErrorCode, message: str) -> None:
+        self.hub.send_to(client, m.Error(id=request_id, code=code, message=message))
+
+    async def close(self) -> None:
+        await self.hub.close_all()
+
+
+def _user_info(user: User) -> m.UserInfo:
+    return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
+
+
+def _time_param(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date or an ISO 8601 time (2026-11-24 or 2026-11-24T10:00)") from None
+
+
+def _explain(exc: ValidationError, raw: object) -> str:
+    if not isinstance(raw, dict):
+        return "a message is a JSON object with a 'type'"
+    kind = raw.get("type")
+    errors = exc.errors()
+    if errors and errors[0]["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        names = ", ".join(sorted(str(t) for t in _client_types()))
+        return f"unknown message type {kind!r} (known: {names})" if kind is not None else f"no 'type' (one of {names})"
+    parts = []
+    for err in errors[:3]:
+        where = ".".join(str(p) for p in err["loc"][1:]) or "(message)"
+        parts.append(f"{where}: {err['msg']}")
+    return f"{kind}: " + "; ".join(parts)
+
+
+def _client_types() -> list[str]:
+    out: list[str] = []
+    for model in m.CLIENT_MESSAGES:
+        annotation = model.model_fields["type"].annotation
+        out.extend(getattr(annotation, "__args__", ()))
+    return out

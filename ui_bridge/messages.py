@@ -1,0 +1,414 @@
+"""The WebSocket protocol, defined once: every message either side may send, as pydantic models.
+
+``cti schema`` writes the JSON Schema generated from these models and ``docs/protocol.md`` is generated
+from their docstrings and examples (``ui_bridge/protocol_doc.py``), so the three never disagree.
+
+Every message is a JSON object with a ``type``. Requests from the client carry an ``id`` (any string the
+client chooses); each is answered by exactly one ``reply`` or ``error`` carrying the same ``id``. Times are
+ISO 8601 strings with the PBX's UTC offset. ``PROTOCOL_VERSION`` goes up when a change can break a client;
+new message types and new optional fields do not break clients, which must ignore what they do not know.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(frozen=True, json_schema_extra={"examples": list(examples)})
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# -- parts --------------------------------------------------------------------------------------------
+
+
+class UserInfo(_Wire):
+    name: str
+    role: Literal["agent", "admin", "qa"]
+    extension: str | None = None
+    display_name: str | None = None
+
+
+class CallerCard(_Wire):
+    """What is known about the caller. Today: the normalised number; caller identification adds the
+    contact, their vehicles and past calls to this object."""
+
+    number: str | None = Field(default=None, description="The caller's number normalised: country code and digits, "
+                                "e.g. 79161234567 for 8 (916) 123-45-67; null when withheld")
+    withheld: bool = False
+    name: str | None = Field(default=None, description="The contact's name from the directory, not the PBX's")
+    status: Literal["unknown", "new", "repeat"] = "unknown"
+
+
+class LegInfo(_Wire):
+    extension: str
+    channel: str
+    state: Literal["ringing", "talking", "dialing", "ended"]
+
+
+class CallInfo(_Wire):
+    """A call in progress, as a client that connects mid-call sees it."""
+
+    linkedid: str
+    direction: Literal["inbound", "outbound", "internal"] | None
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    queue: str | None
+    started_at: str
+    answered_at: str | None
+    answered_by: str | None
+    state: Literal["ringing", "talking"]
+    agents: list[LegInfo]
+    card: CallerCard | None = None
+
+
+class MissedInfo(_Wire):
+    id: int
+    linkedid: str
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    queue: str | None
+    reason: str
+    missed_at: str | None
+    ring_seconds: float
+    agents_rung: list[str]
+    status: Literal["open", "closed"]
+    closed_at: str | None
+    closed_by: str | None
+    closed_linkedid: str | None
+    comment: str | None
+
+
+# -- server → client ------------------------------------------------------------------------------------
+
+_AT = "2026-11-24T10:15:02.114+03:00"
+
+
+class Hello(_Wire):
+    """First message after the handshake: who the server thinks you are."""
+
+    model_config = _examples({"type": "hello", "protocol": 1, "server_time": _AT,
+                              "user": {"name": "anna", "role": "agent", "extension": "101",
+                                       "display_name": "Анна Смирнова"}})
+    type: Literal["hello"] = "hello"
+    protocol: int = PROTOCOL_VERSION
+    server_time: str
+    user: UserInfo
+
+
+class State(_Wire):
+    """The current state of what you are subscribed to: sent after ``hello`` and after each ``subscribe``.
+
+    A client that connects mid-call learns its calls from here at once, then follows them by the events."""
+
+    model_config = _examples({
+        "type": "state", "scope": "own", "extension": "101",
+        "calls": [{"linkedid": "1795480456.101", "direction": "inbound", "caller": "89161234567",
+                   "caller_name": "Иван Петров", "called": "74951234567", "queue": "support",
+                   "started_at": _AT, "answered_at": None, "answered_by": None, "state": "ringing",
+                   "agents": [{"extension": "101", "channel": "PJSIP/101-00000031", "state": "ringing"}],
+                   "card": {"number": "79161234567", "withheld": False, "name": None, "status": "unknown"}}],
+        "agents": [{"type": "agent.state", "extension": "101", "name": "Анна Смирнова", "state": "ringing",
+                    "paused": False, "paused_reason": None, "queues": ["support"], "paused_queues": [],
+                    "device_state": "RINGING", "at": _AT}],
+    })
+    type: Literal["state"] = "state"
+    scope: Literal["own", "all"]
+    extension: str | None
+    calls: list[CallInfo]
+    agents: list[AgentState]
+
+
+class CallRinging(_Wire):
+    """The screen-pop: an agent's phone is ringing for a call (sent to that agent and to ``all`` subscribers)."""
+
+    model_config = _examples({
+        "type": "call.ringing", "linkedid": "1795480456.101", "extension": "101",
+        "channel": "PJSIP/101-00000031", "caller": "89161234567", "caller_name": "Иван Петров",
+        "called": "74951234567", "queue": "support", "direction": "inbound", "at": _AT,
+        "card": {"number": "79161234567", "withheld": False, "name": None, "status": "unknown"}})
+    type: Literal["call.ringing"] = "call.ringing"
+    linkedid: str
+    extension: str = Field(description="The agent extension that is ringing")
+    channel: str
+    caller: str | None
+    caller_name: str | None
+    called: str | None = Field(description="The number the caller dialled (the DID for inbound calls)")
+    queue: str | None
+    direction: Literal["inbound", "outbound", "internal"] | None
+    at: str
+    card: CallerCard | None = None
+
+
+class CallLegEnded(_Wire):
+    """An agent's phone stopped ringing or hung up: close the pop (``answered`` tells whether they took it)."""
+
+    model_config = _examples({"type": "call.leg_ended", "linkedid": "1795480456.101", "extension": "102",
+                              "answered": False, "at": _AT})
+    type: Literal["call.leg_ended"] = "call.leg_ended"
+    linkedid: str
+    extension: str
+    answered: bool
+    at: str
+
+
+class CallAnswered(_Wire):
+    model_config = _examples({"type": "call.answered", "linkedid": "1795480456.101", "answered_by": "101",
+                              "at": _AT})
+    type: Literal["call.answered"] = "call.answered"
+    linkedid: str
+    answered_by: str
+    at: str
+
+
+class CallTransferred(_Wire):
+    model_config = _examples({"type": "call.transferred", "linkedid": "1795480456.101",
+                              "transferred_to": "104", "kind": "redirect", "at": _AT})
+    type: Literal["call.transferred"] = "call.transferred"
+    linkedid: str
+    transferred_to: str
+    kind: Literal["blind", "attended", "redirect"]
+    at: str
+
+
+class CallEnded(_Wire):
+    """The call is over; the journal row it became (``cti calls``) has the same facts."""
+
+    model_config = _examples({
+        "type": "call.ended", "linkedid": "1795480456.101", "direction": "inbound", "caller": "89161234567",
+        "caller_name": "Иван Петров", "called": "74951234567", "outcome": "answered", "missed_reason": None,
+        "answered_by": "101", "agents": ["101", "102", "105"], "talk_seconds": 42.5, "ring_seconds": 4.1,
+        "hung_up_by": "caller", "transferred_to": None, "at": _AT})
+    type: Literal["call.ended"] = "call.ended"
+    linkedid: str
+    direction: Literal["inbound", "outbound", "internal"]
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    outcome: Literal["answered", "missed", "failed"]
+    missed_reason: str | None
+    answered_by: str | None
+    agents: list[str] = Field(description="Every agent whose phone took part (rung or answered)")
+    talk_seconds: float
+    ring_seconds: float
+    hung_up_by: str | None
+    transferred_to: str | None
+    at: str
+
+
+class MissedNew(_Wire):
+    """A call entered the missed-call register (sent to ``all`` subscribers once it is saved)."""
+
+    model_config = _examples({"type": "missed.new", "entry": {
+        "id": 17, "linkedid": "1795480456.101", "caller": "89161234567", "caller_name": "Иван Петров",
+        "called": "74951234567", "queue": "support", "reason": "queue_abandoned", "missed_at": _AT,
+        "ring_seconds": 12.0, "agents_rung": ["101", "102"], "status": "open", "closed_at": None,
+        "closed_by": None, "closed_linkedid": None, "comment": None}})
+    type: Literal["missed.new"] = "missed.new"
+    entry: MissedInfo
+
+
+class MissedUpdated(_Wire):
+    """A register entry changed: closed by a call-back, by the caller calling again, or by hand."""
+
+    model_config = _examples({"type": "missed.updated", "entry": {
+        "id": 17, "linkedid": "1795480456.101", "caller": "89161234567", "caller_name": "Иван Петров",
+        "called": "74951234567", "queue": "support", "reason": "queue_abandoned", "missed_at": _AT,
+        "ring_seconds": 12.0, "agents_rung": ["101", "102"], "status": "closed",
+        "closed_at": "2026-11-24T10:31:40.000+03:00", "closed_by": "manual", "closed_linkedid": None,
+        "comment": "перезвонили, записан на ТО"}})
+    type: Literal["missed.updated"] = "missed.updated"
+    entry: MissedInfo
+
+
+class AgentState(_Wire):
+    """An agent's state changed (from device-state and queue-member events of the PBX)."""
+
+    model_config = _examples({"type": "agent.state", "extension": "101", "name": "Анна Смирнова",
+                              "state": "paused", "paused": True, "paused_reason": "break",
+                              "queues": ["support", "support-linear"], "paused_queues": ["support"],
+                              "device_state": "NOT_INUSE", "at": _AT})
+    type: Literal["agent.state"] = "agent.state"
+    extension: str
+    name: str | None
+    state: Literal["idle", "ringing", "in_call", "paused", "offline", "unknown"]
+    paused: bool
+    paused_reason: str | None
+    queues: list[str]
+    paused_queues: list[str]
+    device_state: str
+    at: str
+
+
+class Reply(_Wire):
+    """A request succeeded. ``data`` depends on the request (e.g. the AMI ActionID of a command)."""
+
+    model_config = _examples({"type": "reply", "id": "7", "ok": True, "data": {"action_id": "cti-42"}})
+    type: Literal["reply"] = "reply"
+    id: str
+    ok: Literal[True] = True
+    data: dict[str, Any] = {}
+
+
+ErrorCode = Literal[
+    "bad_json", "bad_message", "too_large", "forbidden", "not_found", "conflict",
+    "pbx_unavailable", "pbx_timeout", "pbx_refused", "internal",
+]
+
+
+class Error(_Wire):
+    """A request failed, or a message could not be read (then ``id`` is null). The connection stays open."""
+
+    model_config = _examples({"type": "error", "id": "7", "code": "forbidden",
+                              "message": "agents may only control their own calls"})
+    type: Literal["error"] = "error"
+    id: str | None
+    code: ErrorCode
+    message: str
+
+
+ServerMessage = Annotated[
+    Hello | State | CallRinging | CallLegEnded | CallAnswered | CallTransferred | CallEnded | MissedNew
+    | MissedUpdated | AgentState | Reply | Error,
+    Field(discriminator="type"),
+]
+
+
+# -- client → server ------------------------------------------------------------------------------------
+
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+Extension = Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _request_examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+class Subscribe(_Request):
+    """Choose what you receive: ``own`` (your extension's calls; the default at connect for agents) or
+    ``all`` (every call, agent and missed-call event; admins and QA). Answered by ``reply``, then ``state``."""
+
+    model_config = _request_examples({"type": "subscribe", "id": "1", "scope": "all"})
+    type: Literal["subscribe"]
+    id: RequestId
+    scope: Literal["own", "all"] = "own"
+
+
+class Originate(_Request):
+    """Click-to-call: ring the agent's phone, then dial ``number`` from it (AMI ``Originate``).
+    Agents call from their own extension; admins may give ``extension``."""
+
+    model_config = _request_examples({"type": "originate", "id": "2", "number": "+7 916 123-45-67"})
+    type: Literal["originate"]
+    id: RequestId
+    number: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()\-]+$")]
+    extension: Extension | None = None
+
+
+class Transfer(_Request):
+    """Transfer a call to ``target`` (an extension, a ring group or an external number).
+    ``blind`` moves the other party at once (AMI ``Redirect``); ``attended`` lets the agent talk to the
+    target first (AMI ``Atxfer`` on the agent's channel)."""
+
+    model_config = _request_examples({"type": "transfer", "id": "3", "linkedid": "1795480456.101",
+                                      "target": "104", "mode": "blind"})
+    type: Literal["transfer"]
+    id: RequestId
+    linkedid: Annotated[str, Field(min_length=1, max_length=64)]
+    target: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()\-]+$")]
+    mode: Literal["blind", "attended"] = "blind"
+
+
+class Hangup(_Request):
+    """Hang up: an agent hangs up their own leg of the call; an admin not on the call ends the whole call."""
+
+    model_config = _request_examples({"type": "hangup", "id": "4", "linkedid": "1795480456.101"})
+    type: Literal["hangup"]
+    id: RequestId
+    linkedid: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class QueuePause(_Request):
+    """Pause the agent in one queue, or in all their queues when ``queue`` is omitted (AMI ``QueuePause``)."""
+
+    model_config = _request_examples({"type": "queue.pause", "id": "5", "reason": "break"})
+    type: Literal["queue.pause"]
+    id: RequestId
+    queue: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    reason: Annotated[str, Field(max_length=80)] | None = None
+    extension: Extension | None = None
+
+
+class QueueUnpause(_Request):
+    model_config = _request_examples({"type": "queue.unpause", "id": "6"})
+    type: Literal["queue.unpause"]
+    id: RequestId
+    queue: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    extension: Extension | None = None
+
+
+class MissedClose(_Request):
+    """Close a missed-call register entry by hand, with a comment (admins)."""
+
+    model_config = _request_examples({"type": "missed.close", "id": "8", "missed_id": 17,
+                                      "comment": "перезвонили, записан на ТО"})
+    type: Literal["missed.close"]
+    id: RequestId
+    missed_id: Annotated[int, Field(ge=1)]
+    comment: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class Ping(_Request):
+    """Answered by a ``reply`` at once: an application-level liveness check."""
+
+    model_config = _request_examples({"type": "ping", "id": "9"})
+    type: Literal["ping"]
+    id: RequestId
+
+
+ClientMessage = Annotated[
+    Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | Ping,
+    Field(discriminator="type"),
+]
+
+CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+SERVER_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
+    Hello, State, CallRinging, CallLegEnded, CallAnswered, CallTransferred, CallEnded, MissedNew,
+    MissedUpdated, AgentState, Reply, Error,
+)
+CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
+    Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, Ping,
+)
+
+
+def json_schema() -> dict[str, Any]:
+    """The whole protocol as one JSON Schema document (``cti schema``)."""
+    server = SERVER_ADAPTER.json_schema(ref_template="#/$defs/{model}")
+    client = CLIENT_ADAPTER.json_schema(ref_template="#/$defs/{model}")
+    defs = {**server.pop("$defs", {}), **client.pop("$defs", {})}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://cti-companion.example/protocol/v1.json",
+        "title": f"CTI Companion WebSocket protocol, version {PROTOCOL_VERSION}",
+        "description": (__doc__ or "").strip(),
+        "oneOf": [
+            {"title": "Server to client", **server},
+            {"title": "Client to server", **client},
+        ],
+        "$defs": defs,
+    }

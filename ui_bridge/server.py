@@ -1,0 +1,109 @@
+"""Runs the panel's ASGI app on uvicorn, inside the daemon's TaskGroup.
+
+Why Starlette on uvicorn: the panel needs static files, a small JSON API, cookies and a WebSocket on one
+port, and none of that should be hand-rolled. uvicorn's ``websockets-sansio`` protocol runs the WebSocket
+on the ``websockets`` library's sans-I/O core (the design brief's WebSocket library) and honours
+transport flow control, so a send to a client that does not read waits instead of buffering without end:
+that is what makes the hub's per-client bound real.
+
+Why the subclass: ASGI gives an application no way to abort a TCP connection whose peer stopped reading
+(a close frame cannot get through a full buffer). ``CtiWebSocketProtocol`` puts the transport's
+``abort`` into the connection scope (``scope["extensions"]["cti.abort"]``) for the hub's last resort.
+
+Why not ``Server.serve()``: it installs its own SIGINT/SIGTERM handlers; the daemon owns those. The public
+``startup`` / ``main_loop`` / ``shutdown`` steps are run instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+from cti.config import HttpSettings
+
+log = logging.getLogger(__name__)
+
+#: Frames larger than this close the connection (1009) inside uvicorn; below it, the bridge's own
+#: ``max_message_bytes`` answers an error and keeps the connection.
+HARD_FRAME_LIMIT = 1024 * 1024
+
+
+class PanelError(Exception):
+    """The panel cannot start (its port is taken, its TLS files are unreadable...)."""
+
+
+#: The kernel's send buffer of a WebSocket connection. Left alone, Linux grows it up to ``tcp_wmem``'s
+#: maximum (4 MiB) for a peer that stopped reading, so 500 stuck clients could pin 2 GiB of kernel memory
+#: and a stuck client would take minutes to be noticed. 64 KiB is ample for pops at LAN or WAN latencies.
+SEND_BUFFER_BYTES = 64 * 1024
+
+
+class CtiWebSocketProtocol(WebSocketsSansIOProtocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        super().connection_made(transport)
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope: Any = self.scope
+        scope["extensions"]["cti.abort"] = {"abort": self.transport.abort}
+
+
+class PanelServer:
+    def __init__(self, app: Any, settings: HttpSettings) -> None:
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, ws=CtiWebSocketProtocol, ws_max_size=HARD_FRAME_LIMIT,
+            ws_ping_interval=20.0, ws_ping_timeout=20.0, lifespan="off", log_config=None, access_log=False,
+            server_header=False, proxy_headers=False, timeout_graceful_shutdown=3,
+            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        )
+        self.tls = settings.tls_cert is not None
+        self.server = uvicorn.Server(config)
+        self.started = asyncio.Event()
+        self.address: tuple[str, int] | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.address is not None, "the server has not started"
+        host, port = self.address
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    async def run(self) -> None:
+        """Serve until cancelled; connections get a 1012 close and up to 3 s to finish."""
+        server = self.server
+        server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
+        if not server.config.loaded:
+            try:
+                server.config.load()
+            except (OSError, ssl.SSLError) as exc:
+                raise PanelError(f"the panel's TLS certificate or key cannot be used: {exc}") from None
+        server.lifespan = server.config.lifespan_class(server.config)
+        host, port = server.config.host, server.config.port
+        try:
+            # Bound here, not by uvicorn, which would sys.exit() on a busy port.
+            sock = socket.create_server((host, port), reuse_port=False, dualstack_ipv6=False)
+        except OSError as exc:
+            raise PanelError(f"the panel cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        sock.set_inheritable(True)
+        self.address = sock.getsockname()[:2]
+        await server.startup(sockets=[sock])
+        log.info("panel: %s", self.url)
+        self.started.set()
+        try:
+            await server.main_loop()
+        finally:
+            server.should_exit = True
+            await asyncio.shield(server.shutdown())
