@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
@@ -365,7 +365,7 @@ def demo(
 # -- panel users ----------------------------------------------------------------------------------
 
 
-class RoleChoice(str, Enum):
+class RoleChoice(StrEnum):
     agent = "agent"
     admin = "admin"
     qa = "qa"

@@ -17,11 +17,10 @@ from pathlib import Path
 from rich.console import Console
 
 from asterisk.replay import ReplayPbx, load_trace
-
-from .app import Daemon, install_stop_signals
 from store.repository import User, UserExists
 from store.sqlite import SqliteStore
 
+from .app import Daemon, install_stop_signals
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
 from .records import iso_time

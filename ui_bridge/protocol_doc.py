@@ -44,7 +44,7 @@ the JSON Schema printed by `cti schema`.
 | 1001 | the daemon is stopping | reconnect with back-off |
 | 1009 | a frame over 1 MiB | send smaller messages |
 | 1012 | the daemon is restarting | reconnect with back-off |
-| 1013 | you fell `[http] client_queue_size` messages behind (a slow or stuck client) | reconnect; you get a fresh `state` |
+| 1013 | you fell `[http] client_queue_size` messages behind (slow or stuck) | reconnect: a fresh `state` follows |
 
 ## Error codes
 
