@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from asterisk.messages import AmiMessage
 
+from .clock import PbxClock
 from .effects import AgentStateChanged
 
 if TYPE_CHECKING:  # cti.model imports this module (for AMI_FILTERS): no import of it at run time.
@@ -145,7 +146,7 @@ class AgentBoard:
         self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension
         self._listings: dict[str, _Listing] = {}  # ActionID -> items seen
         #: The PBX clock minus the local clock (dates resync items, which carry no Timestamp).
-        self.clock_offset: float = 0.0
+        self.clock = PbxClock()
         #: Time of the event being applied, on the PBX's clock.
         self.now: float = 0.0
 
@@ -156,7 +157,7 @@ class AgentBoard:
         handler = AGENT_HANDLERS.get(msg.event)
         if handler is None:
             return []
-        self.now = self._clock(msg)
+        self.now = self.clock.time_of(msg)
         touched = handler(self, msg)
         effects = []
         for ext in dict.fromkeys(touched):
@@ -174,18 +175,6 @@ class AgentBoard:
         return None if agent is None else agent.shown
 
     # -- helpers ----------------------------------------------------------------------------
-
-    def _clock(self, msg: AmiMessage) -> float:
-        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
-        if stamp:
-            try:
-                t = float(stamp)
-            except ValueError:
-                return msg.received_at + self.clock_offset
-            if msg.received_at:
-                self.clock_offset = t - msg.received_at
-            return t
-        return msg.received_at + self.clock_offset
 
     def _agent(self, ext: str) -> Agent:
         agent = self._agents.get(ext)

@@ -82,7 +82,7 @@ class Daemon:
     def _build_panel(self) -> None:
         """The WebSocket/HTTP edge: effects → notifier → hub; requests → commands → AMI actions."""
         settings = self.settings
-        notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region)
+        notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
         hub = Hub(settings.http.client_queue_size)
         commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,

@@ -49,6 +49,8 @@ class LegEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
+    """An agent took the call: the first one, and again each agent who takes it later (a transfer)."""
+
     linkedid: str
     answered_by: str
     at: float

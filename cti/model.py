@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from asterisk.messages import AmiMessage
 
 from .agents import AGENT_HANDLERS
+from .clock import PbxClock
 from .effects import (
     CallAnswered,
     CallEnded,
@@ -216,27 +217,13 @@ class CallBook:
         self.touched: str | None = None
         #: The PBX clock minus the local clock, learnt from events that carry a ``Timestamp``; it
         #: dates what has none (resync answers, our own CtiConnected) on the PBX's clock.
-        self.clock_offset: float = 0.0
+        self.clock = PbxClock()
         #: Time of the event being applied, on the PBX's clock.
         self.now: float = 0.0
         #: Click-to-call attempts whose agent phone never answered: the number they were for only
         #: arrives in the ``OriginateResponse``, which may come after the last Hangup. Channel name
         #: -> (call, deadline on the PBX clock).
         self.awaiting_originate: dict[str, tuple[Call, float]] = {}
-
-    def _clock(self, msg: AmiMessage) -> float:
-        # Our own Cti* events are stamped with the local clock; a PbxTime header (the PBX's clock,
-        # read from a Ping answer) is what relates the two.
-        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
-        if stamp:
-            try:
-                t = float(stamp)
-            except ValueError:
-                return msg.received_at + self.clock_offset
-            if msg.received_at:
-                self.clock_offset = t - msg.received_at
-            return t
-        return msg.received_at + self.clock_offset
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -246,7 +233,7 @@ class CallBook:
         handler = HANDLERS.get(msg.get("Event"))
         if handler is None:
             return []
-        self.now = self._clock(msg)
+        self.now = self.clock.time_of(msg)
         try:
             effects = handler(self, msg)
         except (KeyError, ValueError) as exc:
@@ -314,14 +301,14 @@ class CallBook:
     def _answer(self, call: Call, chan: Channel, t: float) -> list[Effect]:
         if chan.connected_at is None:
             chan.connected_at = t
-        if chan.agent is None:
+        if chan.agent is None or chan.agent in call.agents_answered:
             return []
-        if chan.agent not in call.agents_answered:
-            call.agents_answered.append(chan.agent)
-        if call.answered_at is not None:
-            return []
-        call.answered_at = t
-        call.answered_by = chan.agent
+        call.agents_answered.append(chan.agent)
+        if call.answered_at is None:
+            call.answered_at = t
+            call.answered_by = chan.agent
+        # Every agent who takes the call is news (a transfer target's pop turns to "talking"), while
+        # answered_at/answered_by stay those of the first.
         return [CallAnswered(call.linkedid, chan.agent, t)]
 
     def _transfer(self, call: Call, target: str, kind: str, t: float) -> list[Effect]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -160,7 +161,10 @@ class Panel:
         return response
 
     async def logout(self, request: Request) -> Response:
-        self.sessions.end(request.cookies.get(COOKIE))
+        token = request.cookies.get(COOKIE)
+        self.sessions.end(token)
+        if token:
+            self.hub.drop_session(token)
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -177,9 +181,7 @@ class Panel:
             return api_error(401, "unauthorized", "log in first")
         q = request.query_params
         try:
-            since, until = _time_param(q.get("since")), _time_param(q.get("until"))
-            limit = min(int(q.get("limit") or 100), 1000)
-            offset = max(int(q.get("offset") or 0), 0)
+            since, until, limit, offset = _range_and_page(q, default_limit=100)
         except ValueError as exc:
             return api_error(400, "bad_request", str(exc))
         agent = q.get("agent") or None
@@ -200,9 +202,7 @@ class Panel:
             return api_error(403, "forbidden", "the missed-call register is for admins and QA")
         q = request.query_params
         try:
-            since, until = _time_param(q.get("since")), _time_param(q.get("until"))
-            limit = min(int(q.get("limit") or 200), 1000)
-            offset = max(int(q.get("offset") or 0), 0)
+            since, until, limit, offset = _range_and_page(q, default_limit=200)
         except ValueError as exc:
             return api_error(400, "bad_request", str(exc))
         status = q.get("status") or None
@@ -243,6 +243,7 @@ class Panel:
         address = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
         hub = self.hub
         client = hub.new_client(user, StarletteTransport(websocket), address)
+        client.session = websocket.cookies.get(COOKIE)
         hub.send_to(client, m.Hello(server_time=self.notifier.time(time.time()), user=_user_info(user)))
         self._subscribe(client, "own" if user.role == "agent" else "all")
         client.relay = asyncio.create_task(self._relay(client))
@@ -331,6 +332,19 @@ class Panel:
 
 def _user_info(user: User) -> m.UserInfo:
     return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
+
+
+def _range_and_page(q: QueryParams, default_limit: int) -> tuple[float | None, float | None, int, int]:
+    """``since``/``until`` (ISO 8601) and ``limit`` (at most 1000) / ``offset`` of a listing; ValueError if bad."""
+    since, until = _time_param(q.get("since")), _time_param(q.get("until"))
+    try:
+        limit = min(int(q.get("limit") or default_limit), 1000)
+        offset = max(int(q.get("offset") or 0), 0)
+    except ValueError:
+        raise ValueError("limit and offset are whole numbers") from None
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    return since, until, limit, offset
 
 
 def _time_param(value: str | None) -> float | None:

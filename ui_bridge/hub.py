@@ -47,6 +47,7 @@ class Client:
     queue: asyncio.Queue[str]
     scope: Scope = "own"
     address: str = ""
+    session: str | None = None  # the login session it was opened with (ended by a logout)
     dropped: bool = False
     sent: int = 0
     relay: asyncio.Task[None] | None = None
@@ -158,6 +159,13 @@ class Hub:
             frame = await queue.get()
             await send(frame)
             client.sent += 1
+
+    def drop_session(self, session: str) -> int:
+        """A logout: close the WebSockets opened with that session (1008)."""
+        gone = [c for c in self.clients if c.session == session]
+        for client in gone:
+            self.drop(client, CLOSE_POLICY, "logged out")
+        return len(gone)
 
     async def close_all(self) -> None:
         """At shutdown: tell every client the server is going away (1001), briefly."""

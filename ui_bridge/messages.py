@@ -162,6 +162,9 @@ class CallLegEnded(_Wire):
 
 
 class CallAnswered(_Wire):
+    """An agent took the call. Sent again for each agent who takes it later (after a transfer), with
+    ``answered_by`` that agent."""
+
     model_config = _examples({"type": "call.answered", "linkedid": "1795480456.101", "answered_by": "101",
                               "at": _AT})
     type: Literal["call.answered"] = "call.answered"

@@ -37,10 +37,12 @@ class Outgoing:
 
 
 class Notifier:
-    def __init__(self, book: CallBook, tz: tzinfo | None, region: str) -> None:
+    def __init__(self, book: CallBook, tz: tzinfo | None, region: str, agent_names: dict[str, str] | None = None
+                 ) -> None:
         self.book = book
         self.tz = tz
         self.region = region
+        self.agent_names = agent_names or {}
 
     def time(self, epoch: float | None) -> str:
         return iso_time(epoch, self.tz) or ""
@@ -93,7 +95,7 @@ class Notifier:
 
     def agent_state(self, state: AgentStateChanged) -> m.AgentState:
         return m.AgentState(
-            extension=state.extension, name=state.name, state=state.state,  # type: ignore[arg-type]
+            extension=state.extension, name=state.name or self.agent_names.get(state.extension), state=state.state,  # type: ignore[arg-type]
             paused=state.paused, paused_reason=state.paused_reason, queues=list(state.queues),
             paused_queues=list(state.paused_queues), device_state=state.device_state, at=self.time(state.at),
         )

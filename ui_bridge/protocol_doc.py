@@ -37,6 +37,22 @@ the JSON Schema printed by `cti schema`.
 - **Roles.** `agent`: own extension only (its calls, control of its own calls, its own pause). `admin`:
   everything. `qa`: reads everything, controls nothing.
 
+## The HTTP side
+
+Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "..."}}}}` with a 4xx status.
+
+| request | who | answer |
+|---|---|---|
+| `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` after `[http] login_max_failures` failures per name or address |
+| `POST /api/logout` | logged in | 204; the session ends |
+| `GET /api/me` | logged in | `{{"user": UserInfo}}` |
+| `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&offset=` | all roles (agents: their own calls only) | `{{"calls": [...]}}`, newest first, the rows of `cti calls --format json` |
+| `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&offset=` | admin, qa | `{{"missed": [MissedInfo]}}` |
+| `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
+| `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`) | |
+
+`since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`).
+
 ## Close codes
 
 | code | meaning | what a client should do |

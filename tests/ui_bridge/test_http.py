@@ -92,3 +92,21 @@ async def test_the_journal_api_shows_agents_their_own_calls_and_admins_everythin
         finally:
             for http in clients.values():
                 await http.aclose()
+
+
+async def test_logging_out_closes_the_websockets_of_that_session() -> None:
+    async with panel_env([TRANSFER]) as env, httpx.AsyncClient(base_url=env.url) as http:
+        response = await http.post("/api/login", json={"name": "anna", "password": "anna-password-1"})
+        cookie = response.cookies["cti_session"]
+        import websockets
+
+        async with websockets.connect(env.ws_url, additional_headers={"Cookie": f"cti_session={cookie}"}) as conn:
+            await conn.recv()
+            other = await WsClient.connect(env, "anna")  # another browser of the same agent stays
+            assert (await http.post("/api/logout")).status_code == 204
+            try:
+                while True:
+                    await conn.recv()
+            except websockets.ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 1008
+            assert (await other.request({"type": "ping"}))["type"] == "reply"

@@ -61,6 +61,8 @@ async def test_an_agent_gets_the_pop_for_their_extension_only_and_an_admin_gets_
         assert pop["card"] == {"number": "79160001313", "withheld": False, "name": None, "status": "unknown"}
         ended = await admin.wait_for("call.ended", timeout=20)
         await anna.wait_for("call.ended")
+        # The transfer target's answer is news too: 104's pop turns to "talking".
+        assert [m["answered_by"] for m in admin.of_type("call.answered")] == ["101", "104"]
         assert ended["transferred_to"] == "104" and ended["answered_by"] == "101"
         # The admin saw the whole call, both pops included (101, then 104 after the transfer).
         assert {m["extension"] for m in admin.of_type("call.ringing")} == {"101", "104"}

@@ -1,0 +1,29 @@
+"""The PBX's clock for an event, shared by the pure models (calls, agents).
+
+Events carry ``Timestamp`` (the PBX's clock, with ``timestampevents = yes``). Our own ``Cti*`` events are
+stamped with the local clock; a ``PbxTime`` header (the PBX's clock, read from a Ping answer) relates the
+two. An event with neither is placed at its arrival time shifted by the last known offset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asterisk.messages import AmiMessage
+
+
+@dataclass(slots=True)
+class PbxClock:
+    offset: float = 0.0  # PBX clock minus local arrival time, from the last stamped event
+
+    def time_of(self, msg: AmiMessage) -> float:
+        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
+        if stamp:
+            try:
+                t = float(stamp)
+            except ValueError:
+                return msg.received_at + self.offset
+            if msg.received_at:
+                self.offset = t - msg.received_at
+            return t
+        return msg.received_at + self.offset

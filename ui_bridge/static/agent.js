@@ -1,0 +1,211 @@
+// The agent's view: own state and pause, the incoming-call pop with call control, click-to-call, recent calls.
+
+import { RecentCalls } from "./journal.js";
+import { busy, clear, fmtDuration, h, label, setText, toast } from "./util.js";
+
+const NUMBER = /^\+?[0-9 ()\-]+$/;
+const TARGET = /^\+?[0-9]+$/;
+
+/** The party the agent is talking to: the caller of inbound/internal calls, the dialled number of outbound ones. */
+export function otherParty(call) {
+  if (call.direction === "outbound") return { number: call.called, name: null };
+  return { number: call.caller, name: call.caller_name };
+}
+
+/** The pop: one card per call on the agent's phone. Built once per call and updated in place, so that a
+ * transfer target being typed is not wiped by the next event. */
+class Pop {
+  constructor(call, ctx) {
+    this.ctx = ctx;
+    this.linkedid = call.linkedid;
+    const r = (this.refs = {});
+    r.state = h("span", { class: "pop-state", "data-test": "call-state" });
+    r.timer = h("span", { class: "pop-timer", "data-test": "call-timer" });
+    r.number = h("div", { class: "pop-number", "data-test": "pop-caller" });
+    r.name = h("div", { class: "pop-name", "data-test": "pop-caller-name" });
+    r.called = h("dd", { "data-test": "pop-called" });
+    r.queue = h("dd", { "data-test": "pop-queue" });
+    r.card = h("div", { class: "pop-card", "data-test": "pop-card" });
+    r.note = h("div", { class: "pop-note", "data-test": "pop-note" });
+    r.target = h("input", {
+      type: "text", inputmode: "tel", placeholder: "доб. или номер", "data-test": "transfer-target",
+      id: `transfer-${call.linkedid}`,
+      "aria-label": "куда перевести", autocomplete: "off", size: 12,
+    });
+    r.mode = h("select", { "data-test": "transfer-mode", "aria-label": "вид перевода" },
+      h("option", { value: "blind" }, "слепой"),
+      h("option", { value: "attended" }, "с консультацией"));
+    r.transfer = h("button", { type: "submit", class: "btn btn-primary", "data-test": "transfer-submit" }, "Перевести");
+    r.hangup = h("button", { type: "button", class: "btn btn-danger btn-hangup", "data-test": "hangup", onclick: () => this.hangup() },
+      "Завершить звонок");
+    this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid },
+      h("div", { class: "pop-top" }, r.state, r.timer),
+      r.number, r.name,
+      h("dl", { class: "pop-meta" }, h("dt", {}, "Набран"), r.called, r.queueTitle = h("dt", {}, "Очередь"), r.queue),
+      r.card, r.note,
+      h("div", { class: "pop-actions" },
+        h("form", { class: "transfer", "data-test": "transfer-form", onsubmit: (e) => { e.preventDefault(); this.transfer(); } },
+          h("label", { class: "transfer-label", for: `transfer-${call.linkedid}` }, "Перевести звонок"),
+          h("div", { class: "transfer-row" }, r.target, r.mode, r.transfer)),
+        r.hangup));
+  }
+
+  update(call, leg) {
+    const r = this.refs;
+    const state = leg ? leg.state : call.state;
+    this.el.dataset.state = state;
+    this.el.classList.toggle("pop-ringing", state === "ringing");
+    this.el.classList.toggle("pop-talking", state === "talking");
+    const outbound = call.direction === "outbound";
+    setText(r.state, state === "ringing"
+      ? (outbound ? "Звонит ваш телефон: исходящий" : call.direction === "internal" ? "Внутренний звонок" : "Входящий звонок")
+      : label("callState", state));
+    const since = state === "talking" ? (leg && leg.answeredMs) || call.answeredMs || call.startedMs : call.startedMs;
+    r.timer.dataset.since = String(since);
+    setText(r.timer, fmtDuration((Date.now() - since) / 1000));
+    const party = otherParty(call);
+    setText(r.number, party.number || "номер скрыт");
+    setText(r.name, party.name || "");
+    r.name.hidden = !party.name;
+    setText(r.called, outbound ? "исходящий" : call.called || "—");
+    setText(r.queue, call.queue || "");
+    r.queue.hidden = r.queueTitle.hidden = !call.queue;
+    const card = call.card;
+    clear(r.card);
+    // The card slot: what the directory knows about the caller (filled in by caller identification).
+    r.card.append(h("span", { class: "card-label" }, "Клиент"));
+    if (card && (card.name || (card.status && card.status !== "unknown"))) {
+      r.card.append(h("span", { class: "card-name", "data-test": "card-name" }, card.name || "нет в справочнике"),
+        h("span", { class: `badge card-${card.status || "unknown"}`, "data-test": "card-status" }, label("cardStatus", card.status)));
+    } else {
+      r.card.append(h("span", { class: "muted", "data-test": "card-empty" },
+        card && card.withheld ? "номер скрыт" : "нет данных в справочнике"));
+    }
+    setText(r.note, call.transferred_to ? `Переведён на ${call.transferred_to}` : "");
+    r.note.hidden = !call.transferred_to;
+  }
+
+  async transfer() {
+    const target = this.refs.target.value.trim();
+    if (!TARGET.test(target)) {
+      toast("Укажите, куда перевести: добавочный или номер, только цифры", "error");
+      this.refs.target.focus();
+      return;
+    }
+    const mode = this.refs.mode.value;
+    await busy(this.refs.transfer, async () => {
+      await this.ctx.socket.request("transfer", { linkedid: this.linkedid, target, mode });
+      toast(mode === "blind" ? `Звонок переводится на ${target}` : `Консультация с ${target}: положите трубку, чтобы завершить перевод`);
+    });
+  }
+
+  async hangup() {
+    await busy(this.refs.hangup, () => this.ctx.socket.request("hangup", { linkedid: this.linkedid }));
+  }
+}
+
+export class AgentView {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.pops = new Map();
+    this.recent = new RecentCalls();
+
+    this.stateBadge = h("span", { class: "badge", "data-test": "my-state" }, "—");
+    this.pauseReason = h("select", { "data-test": "pause-reason", "aria-label": "причина паузы" },
+      Object.entries({ break: "перерыв", lunch: "обед", training: "обучение", other: "другое" })
+        .map(([v, t]) => h("option", { value: v }, t)));
+    this.pauseButton = h("button", { type: "button", class: "btn", "data-test": "pause-toggle", onclick: () => this.togglePause() },
+      "Пауза");
+    ctx.headerSlot.append(h("div", { class: "agent-status" }, "Статус: ", this.stateBadge, this.pauseReason, this.pauseButton));
+
+    this.popArea = h("div", { class: "pop-area", "data-test": "pop-area" });
+    this.idle = h("div", { class: "pop-idle", "data-test": "pop-idle" }, "Нет активных звонков");
+    this.dialInput = h("input", {
+      type: "tel", placeholder: "+7 916 123-45-67", "data-test": "dial-number", "aria-label": "номер для звонка",
+      autocomplete: "off",
+    });
+    this.dialButton = h("button", { type: "submit", class: "btn btn-primary", "data-test": "dial-submit" }, "Позвонить");
+    const dial = h("section", { class: "panel" },
+      h("div", { class: "panel-head" }, h("h2", {}, "Позвонить")),
+      h("form", { class: "dial", "data-test": "dial-form", onsubmit: (e) => { e.preventDefault(); this.dial(); } },
+        this.dialInput, this.dialButton));
+
+    this.el = h("div", { class: "agent-layout" },
+      h("div", { class: "agent-main" }, h("section", { class: "panel" },
+        h("div", { class: "panel-head" }, h("h2", {}, "Текущий звонок")), this.popArea, this.idle), dial),
+      h("div", { class: "agent-side" }, this.recent.el));
+    this.recent.load();
+  }
+
+  onMessage(msg) {
+    if (msg.type === "call.ended") this.recent.refreshSoon();
+    if (msg.type === "call.transferred") {
+      const call = this.ctx.store.calls.get(msg.linkedid);
+      if (call && call.agents.has(this.ctx.store.me.extension)) toast(`Звонок переведён на ${msg.transferred_to}`);
+    }
+    if (msg.type === "state" && this.ctx.reconnected) this.recent.refreshSoon();
+  }
+
+  render() {
+    const { store } = this.ctx;
+    const ext = store.me.extension;
+    const mine = store.myCalls();
+    const seen = new Set();
+    for (const call of mine) {
+      seen.add(call.linkedid);
+      let pop = this.pops.get(call.linkedid);
+      if (!pop) {
+        pop = new Pop(call, this.ctx);
+        this.pops.set(call.linkedid, pop);
+        this.popArea.prepend(pop.el);
+      }
+      pop.update(call, call.agents.get(ext));
+    }
+    for (const [id, pop] of this.pops) {
+      if (!seen.has(id)) {
+        pop.el.remove();
+        this.pops.delete(id);
+      }
+    }
+    this.idle.hidden = mine.length > 0;
+    const ringing = mine.find((c) => (c.agents.get(ext) || {}).state === "ringing");
+    document.title = ringing ? `☎ ${otherParty(ringing).number || "звонок"} — CTI Companion` : "CTI Companion";
+
+    const me = store.agents.get(ext);
+    const state = me ? me.state : "unknown";
+    setText(this.stateBadge, me && me.paused && me.paused_reason
+      ? `${label("agentState", state)} (${label("pauseReason", me.paused_reason)})`
+      : label("agentState", state));
+    this.stateBadge.className = `badge agent-${state}`;
+    this.stateBadge.dataset.state = state;
+    const paused = Boolean(me && me.paused);
+    setText(this.pauseButton, paused ? "Снять паузу" : "Пауза");
+    this.pauseButton.dataset.paused = String(paused);
+    this.pauseReason.hidden = paused;
+  }
+
+  async togglePause() {
+    const me = this.ctx.store.agents.get(this.ctx.store.me.extension);
+    const paused = Boolean(me && me.paused);
+    await busy(this.pauseButton, () => (paused
+      ? this.ctx.socket.request("queue.unpause")
+      : this.ctx.socket.request("queue.pause", { reason: this.pauseReason.value })));
+  }
+
+  async dial() {
+    const number = this.dialInput.value.trim();
+    if (!NUMBER.test(number)) {
+      toast("Введите номер: цифры, пробелы, скобки, дефис, можно с + в начале", "error");
+      this.dialInput.focus();
+      return;
+    }
+    const done = await busy(this.dialButton, async () => {
+      await this.ctx.socket.request("originate", { number });
+      return true;
+    });
+    if (done) {
+      toast(`Звоним на ${number}: сначала зазвонит ваш телефон`);
+      this.dialInput.value = "";
+    }
+  }
+}

@@ -1,0 +1,181 @@
+// The call journal (GET /api/calls): a filter form and a table; the agent's "my recent calls" reuses the table.
+
+import { api, query } from "./net.js";
+import { clear, errorText, fmtDateTime, fmtDuration, h, label, setText } from "./util.js";
+
+function outcomeCell(row) {
+  const outcome = row.outcome || (row.answered ? "answered" : "missed");
+  return h("td", {},
+    h("span", { class: `badge outcome-${outcome}` }, label("outcome", outcome)),
+    row.missed_reason ? h("div", { class: "sub" }, label("reason", row.missed_reason)) : null);
+}
+
+function partyCell(number, name) {
+  return h("td", {}, h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null);
+}
+
+export function callsTable(rows, { testId = "journal-table", compact = false } = {}) {
+  const head = compact
+    ? ["Начало", "Тип", "Абонент", "Набран", "Итог", "Разговор", "Перевод"]
+    : ["Начало", "Тип", "Абонент", "Набран", "Очередь", "Оператор", "Итог", "Ожидание", "Разговор", "Перевод"];
+  const body = rows.map((r) => {
+    const agent = r.answered_by || (Array.isArray(r.agents_answered) ? r.agents_answered.join(", ") : "");
+    const cells = compact
+      ? [
+        h("td", { class: "nowrap" }, fmtDateTime(r.started_at)),
+        h("td", {}, label("direction", r.direction)),
+        partyCell(r.caller, r.caller_name),
+        h("td", { class: "num" }, r.called || ""),
+        outcomeCell(r),
+        h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
+        h("td", {}, r.transferred_to || ""),
+      ]
+      : [
+        h("td", { class: "nowrap" }, fmtDateTime(r.started_at)),
+        h("td", {}, label("direction", r.direction)),
+        partyCell(r.caller, r.caller_name),
+        h("td", { class: "num" }, r.called || ""),
+        h("td", {}, r.queue || ""),
+        h("td", {}, agent),
+        outcomeCell(r),
+        h("td", { class: "right" }, r.ring_seconds ? fmtDuration(r.ring_seconds) : ""),
+        h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
+        h("td", {}, r.transferred_to || ""),
+      ];
+    return h("tr", { "data-test": "journal-row", "data-linkedid": r.linkedid }, cells);
+  });
+  return h("table", { class: "table", "data-test": testId },
+    h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
+    h("tbody", {}, body.length ? body : h("tr", { class: "empty" }, h("td", { colspan: head.length }, "Звонков нет"))));
+}
+
+/** "2026-11-24" (a date input) -> "2026-11-24T00:00:00+03:00" in the browser's time zone, plus `days`. */
+export function dayStart(value, days = 0) {
+  if (!value) return "";
+  const [y, m, d] = value.split("-").map(Number);
+  const at = new Date(y, m - 1, d + days, 0, 0, 0);
+  const off = -at.getTimezoneOffset();
+  const sign = off >= 0 ? "+" : "-";
+  const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T00:00:00`
+    + `${sign}${pad(off / 60)}:${pad(off % 60)}`;
+}
+
+const PAGE = 50;
+
+export class Journal {
+  constructor({ title = "Журнал звонков" } = {}) {
+    this.offset = 0;
+    this.loading = false;
+    this.again = false;
+    this.f = {
+      since: h("input", { type: "date", "data-test": "journal-since", "aria-label": "с даты" }),
+      until: h("input", { type: "date", "data-test": "journal-until", "aria-label": "по дату" }),
+      number: h("input", { type: "search", placeholder: "номер", "data-test": "journal-number", size: 14 }),
+      agent: h("input", { type: "search", placeholder: "оператор", "data-test": "journal-agent", size: 8 }),
+      direction: h("select", { "data-test": "journal-direction" },
+        h("option", { value: "" }, "все направления"),
+        ["inbound", "outbound", "internal"].map((v) => h("option", { value: v }, label("direction", v)))),
+      outcome: h("select", { "data-test": "journal-outcome" },
+        h("option", { value: "" }, "любой итог"),
+        ["answered", "missed", "failed"].map((v) => h("option", { value: v }, label("outcome", v)))),
+    };
+    this.status = h("span", { class: "muted", "data-test": "journal-status" });
+    this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, "← Назад");
+    this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, "Далее →");
+    this.tableBox = h("div", { class: "table-wrap" });
+    const form = h("form", { class: "filters", "data-test": "journal-filters", onsubmit: (e) => { e.preventDefault(); this.offset = 0; this.load(); } },
+      h("label", {}, "с ", this.f.since), h("label", {}, "по ", this.f.until),
+      this.f.number, this.f.agent, this.f.direction, this.f.outcome,
+      h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, "Показать"),
+      h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, "Сбросить"));
+    this.el = h("section", { class: "panel journal", "data-test": "journal" },
+      h("div", { class: "panel-head" }, h("h2", {}, title), this.status),
+      form, this.tableBox,
+      h("div", { class: "pager" }, this.prev, this.next));
+  }
+
+  reset() {
+    for (const input of Object.values(this.f)) input.value = "";
+    this.offset = 0;
+    this.load();
+  }
+
+  page(step) {
+    this.offset = Math.max(0, this.offset + step * PAGE);
+    this.load();
+  }
+
+  params() {
+    const f = this.f;
+    return {
+      since: dayStart(f.since.value),
+      until: dayStart(f.until.value, 1),
+      number: f.number.value.trim(),
+      agent: f.agent.value.trim(),
+      direction: f.direction.value,
+      outcome: f.outcome.value,
+      limit: PAGE,
+      offset: this.offset,
+    };
+  }
+
+  /** A call ended: reload, but only the first page (a user paging back keeps their view). */
+  refreshSoon() {
+    if (this.offset !== 0) return;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.load(), 400);
+  }
+
+  async load() {
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    this.loading = true;
+    setText(this.status, "загрузка…");
+    try {
+      const data = await api(`/api/calls${query(this.params())}`);
+      const rows = (data && data.calls) || [];
+      clear(this.tableBox).append(callsTable(rows));
+      const from = rows.length ? this.offset + 1 : 0;
+      setText(this.status, rows.length ? `${from}–${this.offset + rows.length}` : "");
+      this.prev.disabled = this.offset === 0;
+      this.next.disabled = rows.length < PAGE;
+    } catch (err) {
+      setText(this.status, errorText(err));
+    } finally {
+      this.loading = false;
+      if (this.again) {
+        this.again = false;
+        this.load();
+      }
+    }
+  }
+}
+
+/** The agent's "my recent calls": the last 20 of their own calls. */
+export class RecentCalls {
+  constructor() {
+    this.tableBox = h("div", { class: "table-wrap" });
+    this.status = h("span", { class: "muted" });
+    this.el = h("section", { class: "panel", "data-test": "recent-calls" },
+      h("div", { class: "panel-head" }, h("h2", {}, "Мои последние звонки"), this.status), this.tableBox);
+    this.loading = false;
+  }
+
+  refreshSoon() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.load(), 400);
+  }
+
+  async load() {
+    try {
+      const data = await api("/api/calls?limit=20");
+      clear(this.tableBox).append(callsTable((data && data.calls) || [], { testId: "recent-table", compact: true }));
+      setText(this.status, "");
+    } catch (err) {
+      setText(this.status, errorText(err));
+    }
+  }
+}

@@ -1,0 +1,113 @@
+// The panel's entry point: who am I (GET /api/me), which view, the WebSocket, the one-second ticker.
+
+import { AdminView, QaView } from "./admin.js";
+import { AgentView } from "./agent.js";
+import { Socket, api } from "./net.js";
+import { Store } from "./store.js";
+import { clear, errorText, fmtDuration, h, label, setText, toast } from "./util.js";
+
+const SUPPORTED_PROTOCOL = 1;
+
+const VIEWS = { agent: AgentView, admin: AdminView, qa: QaView };
+
+function header(user, ctx) {
+  const conn = h("span", { class: "conn conn-connecting", "data-test": "conn-status", "data-status": "connecting" }, "подключение…");
+  const logout = h("button", { type: "button", class: "btn btn-ghost", "data-test": "logout" }, "Выйти");
+  logout.addEventListener("click", async () => {
+    logout.disabled = true;
+    ctx.socket.stop();
+    try {
+      await api("/api/logout", { method: "POST", redirectOn401: false });
+    } catch {
+      /* logged out anyway */
+    }
+    location.replace("/login");
+  });
+  const who = h("div", { class: "who", "data-test": "who" },
+    h("strong", { "data-test": "user-name" }, user.display_name || user.name),
+    h("span", { class: "muted" }, label("role", user.role)),
+    user.extension ? h("span", { class: "ext", "data-test": "user-extension" }, `доб. ${user.extension}`) : null);
+  const slot = h("div", { class: "header-slot" });
+  const el = h("header", { class: "topbar" }, h("div", { class: "brand" }, "CTI Companion"), who, slot,
+    h("span", { class: "spacer" }), conn, logout);
+  return { el, slot, conn };
+}
+
+function setConn(conn, status) {
+  conn.dataset.status = status;
+  conn.className = `conn conn-${status}`;
+  setText(conn, { online: "на связи", connecting: "подключение…", offline: "нет связи, переподключение…" }[status] || status);
+}
+
+async function main() {
+  const app = document.getElementById("app");
+  let me;
+  try {
+    me = (await api("/api/me")).user;
+  } catch (err) {
+    if (err.status !== 401) {
+      clear(app).append(h("p", { class: "fatal" }, "Сервер недоступен. Обновите страницу через минуту."));
+    }
+    return;
+  }
+  const store = new Store();
+  store.me = me;
+  const ctx = { store, socket: null, headerSlot: null, reconnected: false, canControl: false };
+  let hellos = 0;
+  let subscribed = false;
+  let view = null;
+
+  const socket = new Socket({
+    onStatus: (status) => setConn(bar.conn, status),
+    onMessage: (msg) => {
+      if (msg.type === "hello") {
+        hellos += 1;
+        ctx.reconnected = hellos > 1;
+        if (msg.protocol !== SUPPORTED_PROTOCOL && hellos === 1) {
+          toast("Версия сервера новее панели: обновите страницу (Ctrl+F5)", "error");
+        }
+        if (msg.user && msg.user.role !== me.role) {
+          location.reload();
+          return;
+        }
+        subscribed = false;
+      }
+      if (msg.type === "state" && msg.scope !== "all" && !subscribed && (me.role === "admin" || me.role === "qa")) {
+        // Admins and QA follow every call (the server may already have subscribed us: then no request).
+        subscribed = true;
+        socket.request("subscribe", { scope: "all" }).catch((err) => toast(`Не удалось подписаться на все звонки: ${errorText(err)}`, "error"));
+      }
+      if (msg.type === "error" && msg.id === null) {
+        toast(`Сервер: ${msg.message}`, "error");
+        return;
+      }
+      store.apply(msg);
+      view.onMessage(msg);
+      view.render();
+    },
+  });
+  ctx.socket = socket;
+
+  const bar = header(me, ctx);
+  ctx.headerSlot = bar.slot;
+  document.body.classList.add(`role-${me.role}`);
+  view = new (VIEWS[me.role] || QaView)(ctx);
+  clear(app).append(view.el);
+  app.before(bar.el);
+  view.render();
+  socket.connect();
+
+  // Durations tick in place: every element with data-since (browser ms) shows the time since then.
+  setInterval(() => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll("[data-since]")) {
+      setText(el, fmtDuration((now - Number(el.dataset.since)) / 1000));
+    }
+  }, 1000);
+}
+
+main().catch((err) => {
+  console.error(err);
+  toast("Ошибка панели: обновите страницу", "error");
+});
+

@@ -1,0 +1,112 @@
+// What the panel knows right now: calls in progress and agents' states, kept from `state` + events.
+
+const SANE_AGE_MS = 12 * 3600 * 1000;
+
+export class Store {
+  constructor() {
+    this.me = null;
+    this.scope = null;
+    this.calls = new Map(); // linkedid -> call (see upsertCall)
+    this.agents = new Map(); // extension -> agent.state message
+    this.serverOffsetMs = 0; // server clock - browser clock, from hello.server_time
+  }
+
+  /**
+   * Browser time (ms) of a server timestamp, for ticking durations. When the server's clock and the
+   * call's times do not agree (a replayed trace), count from when the panel first heard of it.
+   */
+  localMs(iso, fallback = Date.now()) {
+    const at = iso ? Date.parse(iso) : NaN;
+    if (Number.isNaN(at)) return fallback;
+    const age = Date.now() + this.serverOffsetMs - at;
+    return age >= -5000 && age < SANE_AGE_MS ? Date.now() - Math.max(0, age) : fallback;
+  }
+
+  apply(msg) {
+    switch (msg.type) {
+      case "hello": {
+        this.me = msg.user;
+        const server = Date.parse(msg.server_time);
+        this.serverOffsetMs = Number.isNaN(server) ? 0 : server - Date.now();
+        break;
+      }
+      case "state": {
+        this.scope = msg.scope;
+        const old = this.calls;
+        this.calls = new Map();
+        for (const c of msg.calls || []) this.upsertCall(c, old.get(c.linkedid));
+        this.agents = new Map((msg.agents || []).map((a) => [a.extension, a]));
+        break;
+      }
+      case "call.ringing": {
+        const call = this.upsertCall(msg, this.calls.get(msg.linkedid), { keepState: true });
+        call.agents.set(msg.extension, { extension: msg.extension, channel: msg.channel, state: "ringing" });
+        break;
+      }
+      case "call.leg_ended": {
+        const call = this.calls.get(msg.linkedid);
+        if (call) call.agents.delete(msg.extension);
+        break;
+      }
+      case "call.answered": {
+        const call = this.calls.get(msg.linkedid);
+        if (call) {
+          call.state = "talking";
+          if (!call.answered_by) call.answered_by = msg.answered_by;
+          if (!call.answered_at) {
+            call.answered_at = msg.at;
+            call.answeredMs = this.localMs(msg.at);
+          }
+          const leg = call.agents.get(msg.answered_by);
+          if (leg) {
+            leg.state = "talking";
+            leg.answeredMs = this.localMs(msg.at);
+          }
+        }
+        break;
+      }
+      case "call.transferred": {
+        const call = this.calls.get(msg.linkedid);
+        if (call) call.transferred_to = msg.transferred_to;
+        break;
+      }
+      case "call.ended":
+        this.calls.delete(msg.linkedid);
+        break;
+      case "agent.state":
+        this.agents.set(msg.extension, msg);
+        break;
+      default:
+        break;
+    }
+  }
+
+  upsertCall(src, old, { keepState = false } = {}) {
+    const call = old || { agents: new Map(), transferred_to: null };
+    for (const key of ["linkedid", "direction", "caller", "caller_name", "called", "queue", "card"]) {
+      if (src[key] !== undefined && (src[key] !== null || call[key] === undefined)) call[key] = src[key];
+    }
+    call.started_at = call.started_at || src.started_at || src.at || null;
+    call.startedMs = call.startedMs || this.localMs(call.started_at);
+    if (!keepState || !call.state) call.state = src.state || "ringing";
+    if (src.answered_at !== undefined && src.answered_at !== null) {
+      call.answered_at = src.answered_at;
+      call.answeredMs = call.answeredMs || this.localMs(src.answered_at);
+    }
+    if (src.answered_by) call.answered_by = src.answered_by;
+    if (Array.isArray(src.agents)) {
+      call.agents = new Map(src.agents.filter((l) => l.state !== "ended").map((l) => [l.extension, { ...l }]));
+    }
+    this.calls.set(call.linkedid, call);
+    return call;
+  }
+
+  /** Calls my extension is on (ringing or talking), newest first. */
+  myCalls() {
+    const ext = this.me && this.me.extension;
+    if (!ext) return [];
+    return [...this.calls.values()]
+      .filter((c) => c.agents.has(ext))
+      .sort((a, b) => b.startedMs - a.startedMs);
+  }
+}
