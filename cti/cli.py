@@ -100,11 +100,16 @@ def setup_logging(level: str) -> None:
 def run(config: ConfigOpt,
         log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info") -> None:
     """Run the daemon until SIGTERM/SIGINT: follow the PBX, keep the journal and the register."""
+    from ui_bridge.server import PanelError
+
     from .app import run_daemon
 
     settings = settings_from(config)
     setup_logging(log_level)
-    asyncio.run(run_daemon(settings))
+    try:
+        asyncio.run(run_daemon(settings))
+    except* PanelError as group:
+        fail(f"{_leaf(group)} (set another [http] port, or enabled = false)", 1)
 
 
 # -- the journal ----------------------------------------------------------------------------------
@@ -359,7 +364,7 @@ def demo(
         asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
                              http_port=http_port, http_host=http_host))
     except* PanelError as group:
-        fail(f"{group.exceptions[0]} (another program uses it? try --http-port 0 for any free port)", 1)
+        fail(f"{_leaf(group)} (another program uses it? try --http-port 0 for any free port)", 1)
 
 
 # -- panel users ----------------------------------------------------------------------------------
@@ -527,6 +532,13 @@ def schema(
         out.write_text(text, encoding="utf-8")
     if docs is not None:
         docs.write_text(render(), encoding="utf-8")
+
+
+def _leaf(error: BaseException) -> BaseException:
+    """The first real error inside nested exception groups (task groups inside task groups)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 @app.command("check-config")

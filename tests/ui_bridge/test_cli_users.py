@@ -66,3 +66,17 @@ async def test_a_user_made_by_the_cli_logs_in_to_the_running_panel(tmp_path: Pat
         async with httpx.AsyncClient(base_url=running.daemon.panel_server.url) as http:
             response = await http.post("/api/login", json={"name": "admin", "password": "admin-password-1"})
             assert response.status_code == 200 and response.json()["user"]["role"] == "admin"
+
+
+def test_a_busy_panel_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, 5038, http_port=port)
+        proc = cti("run", "--config", str(config), check=False)
+        assert proc.returncode == 1
+        assert f"the panel cannot listen on 127.0.0.1:{port}" in proc.stderr
+        assert "Traceback" not in proc.stderr
+        demo = cti("demo", "01-direct", "--http-port", str(port), "--duration", "5", check=False)
+        assert demo.returncode == 1 and "--http-port 0" in demo.stderr and "Traceback" not in demo.stderr
