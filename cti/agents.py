@@ -70,6 +70,8 @@ class Agent:
     channels: dict[str, str] = field(default_factory=dict)  # uniqueid -> ChannelStateDesc
     memberships: dict[str, str | None] = field(default_factory=dict)  # queue -> None, or the pause reason
     paused_in: set[str] = field(default_factory=set)
+    #: queue -> the member's interface there (``PJSIP/104``, or ``Local/104@agents``): what QueuePause names.
+    interfaces: dict[str, str] = field(default_factory=dict)
     #: One of its channels got beyond Down: the phone is there even if its device state is unknown.
     reachable: bool = False
     shown: AgentStateChanged | None = None
@@ -169,6 +171,11 @@ class AgentBoard:
     def agents(self) -> list[AgentStateChanged]:
         """The current state of every known agent, by extension (for a client that connects later)."""
         return [view for ext in sorted(self._agents) if (view := self.get(ext)) is not None]
+
+    def member_interfaces(self, extension: str) -> dict[str, str]:
+        """queue -> the agent's member interface in it (empty when no queue membership is known)."""
+        agent = self._agents.get(extension)
+        return dict(agent.interfaces) if agent is not None else {}
 
     def get(self, extension: str) -> AgentStateChanged | None:
         agent = self._agents.get(extension)
@@ -287,6 +294,9 @@ def _member(board: AgentBoard, msg: AmiMessage) -> list[str]:
     name = msg.get("MemberName") or msg.get("Name")
     if name and name not in (msg.get("Interface"), msg.get("Location"), msg.get("StateInterface")):
         agent.name = name  # Asterisk names an unnamed member after its interface: not a name
+    interface = msg.get("Interface") or msg.get("Location")
+    if interface:
+        agent.interfaces[queue] = interface
     if msg.get("Paused") in ("1", "true"):
         agent.paused_in.add(queue)
         agent.memberships[queue] = msg.get("PausedReason") or None
@@ -308,6 +318,7 @@ def _member_removed(board: AgentBoard, msg: AmiMessage) -> list[str]:
         return []
     queue = msg.get("Queue")
     agent.memberships.pop(queue, None)
+    agent.interfaces.pop(queue, None)
     agent.paused_in.discard(queue)
     return [agent.extension]
 
@@ -328,6 +339,7 @@ def _queue_status_complete(board: AgentBoard, msg: AmiMessage) -> list[str]:
         for queue in [q for q in agent.memberships if q in listing.queues]:
             if (agent.extension, queue) not in listing.members:
                 del agent.memberships[queue]
+                agent.interfaces.pop(queue, None)
                 agent.paused_in.discard(queue)
                 touched.append(agent.extension)
     return touched

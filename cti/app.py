@@ -84,7 +84,8 @@ class Daemon:
         settings = self.settings
         notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
         hub = Hub(settings.http.client_queue_size)
-        commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store)
+        commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store,
+                            self.agents.member_interfaces)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
                                    tls=settings.http.tls_cert is not None)
         self.panel_server = PanelServer(panel.app, settings.http)

@@ -1,6 +1,7 @@
 """Requests from clients: who may do what, and which AMI action carries it out.
 
-Each request becomes at most one AMI action (the replay PBX and a real Asterisk record the same thing).
+Each request becomes one AMI action (a pause: one per member interface of the agent), as a real Asterisk
+and the replay PBX record them.
 The rules, in one place:
 
 - ``agent``: only their own extension: click-to-call from it, transfer or hang up calls their phone is on,
@@ -61,6 +62,8 @@ class Commands:
     notifier: Notifier
     send_action: SendAction
     store: Callable[[], SqliteStore | None]
+    #: extension -> {queue: member interface}, from the agent board (``AgentBoard.member_interfaces``).
+    member_interfaces: Callable[[str], dict[str, str]] = lambda _ext: {}
 
     async def run(self, user: User, request: BaseModel) -> dict[str, object]:
         """Carry out one request for ``user``; returns the reply's data or raises RequestFailed."""
@@ -168,14 +171,28 @@ class Commands:
         return await self._send(action("Hangup", Channel=leg.name, Cause="16"))
 
     async def _pause(self, user: User, req: m.QueuePause | m.QueueUnpause) -> dict[str, object]:
+        """``QueuePause`` names the member's interface, which is not always the phone: a queue member
+        ``Local/104@agents`` (queue ``sales`` of the lab) is paused by that name. Without ``queue``, one
+        action per distinct interface covers every queue the agent is in."""
         ext = self._extension_for(user, req.extension)
-        fields: dict[str, str] = {"Interface": f"{self.pbx.agent_technology}/{ext}",
-                                  "Paused": "true" if isinstance(req, m.QueuePause) else "false"}
+        known = self.member_interfaces(ext)
+        phone = f"{self.pbx.agent_technology}/{ext}"
         if req.queue:
-            fields["Queue"] = req.queue
-        if isinstance(req, m.QueuePause) and req.reason:
-            fields["Reason"] = req.reason
-        return await self._send(action("QueuePause", **fields))
+            targets: list[tuple[str, str | None]] = [(known.get(req.queue, phone), req.queue)]
+        else:
+            targets = [(interface, None) for interface in sorted(set(known.values()))] or [(phone, None)]
+        results: list[dict[str, object]] = []
+        for interface, queue in targets:
+            fields: dict[str, str] = {"Interface": interface,
+                                      "Paused": "true" if isinstance(req, m.QueuePause) else "false"}
+            if queue:
+                fields["Queue"] = queue
+            if isinstance(req, m.QueuePause) and req.reason:
+                fields["Reason"] = req.reason
+            results.append(await self._send(action("QueuePause", **fields)))
+        if len(results) == 1:
+            return results[0]
+        return {"action": "QueuePause", "action_ids": [r["action_id"] for r in results]}
 
     async def _missed_close(self, user: User, req: m.MissedClose) -> dict[str, object]:
         if user.role != "admin":

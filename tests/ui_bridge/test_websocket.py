@@ -315,3 +315,19 @@ async def test_a_client_that_never_reads_is_dropped_and_the_other_pops_stay_on_t
         # The stuck one, which could not even take its close frame, had its connection cut.
         assert drained_to_the_end(stuck)
         stuck.close()
+
+
+async def test_pausing_names_the_queue_member_interface_even_when_it_is_a_local_channel() -> None:
+    # In the lab, agent 104 is queue `sales`'s member as Local/104@agents (watched through PJSIP/104);
+    # 13-blind-transfer-redirect rings it, so its membership is known by the end of the trace.
+    async with panel_env([TRANSFER], speed=8) as env:
+        dmitry = await WsClient.connect(env, "dmitry")
+        env.start_calls()
+        await dmitry.wait_for("agent.state", timeout=20, queues=["sales"])
+        reply = await dmitry.request({"type": "queue.pause", "reason": "break"})
+        assert reply["type"] == "reply"
+        assert fields(actions(env, "QueuePause")[-1]) == {
+            "Interface": "Local/104@agents", "Paused": "true", "Reason": "break"}
+        reply = await dmitry.request({"type": "queue.unpause", "queue": "sales"})
+        assert fields(actions(env, "QueuePause")[-1]) == {
+            "Interface": "Local/104@agents", "Paused": "false", "Queue": "sales"}
