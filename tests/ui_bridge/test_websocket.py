@@ -331,3 +331,27 @@ async def test_pausing_names_the_queue_member_interface_even_when_it_is_a_local_
         reply = await dmitry.request({"type": "queue.unpause", "queue": "sales"})
         assert fields(actions(env, "QueuePause")[-1]) == {
             "Interface": "Local/104@agents", "Paused": "false", "Queue": "sales"}
+
+
+async def test_the_example_thin_client_prints_the_pop() -> None:
+    import sys
+
+    from tests.traces import REPO
+    from ui_bridge.auth import new_token, token_hash
+
+    async with panel_env([TRANSFER], speed=4) as env:
+        token = new_token()
+        await env.store.add_token("anna", token_hash(token), "example")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "examples" / "screen_pop_client.py"), env.ws_url, token,
+            stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        try:
+            assert (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().startswith("connected as anna")
+            env.start_calls()
+            line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+            assert line == "RINGING 101: 79160001313 (Зайцева Марина) on 74950000101\n"
+            assert (await asyncio.wait_for(proc.stdout.readline(), 10)).decode() == "ANSWERED by 101\n"
+        finally:
+            proc.terminate()
+            await proc.wait()
