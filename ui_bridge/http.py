@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(str(resources.files("ui_bridge") / "static"))
 COOKIE = "cti_session"
+#: What the login page loads: the only files served without a login.
+PUBLIC_ASSETS = frozenset({"panel.css", "login.js", "net.js"})
 MAX_REQUESTS_IN_FLIGHT = 16
 
 
@@ -88,8 +90,9 @@ class Panel:
             Route("/api/missed", self.missed),
             Route("/api/missed/{entry_id:int}", self.missed_entry),
             WebSocketRoute("/ws", self.websocket),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            Route("/static/{name:path}", self.asset),
         ])
+        self.static = StaticFiles(directory=STATIC)
 
     # -- who is asking ---------------------------------------------------------------------------------
 
@@ -124,6 +127,13 @@ class Panel:
         if await self.user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def asset(self, request: Request) -> Response:
+        """The panel's files; without a login only what the login page itself loads."""
+        name = request.path_params["name"]
+        if name not in PUBLIC_ASSETS and await self.user_of(request) is None:
+            return PlainTextResponse("log in first", status_code=401)
+        return await self.static.get_response(name, request.scope)
 
     async def login_page(self, request: Request) -> Response:
         return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})

@@ -16,10 +16,18 @@ async def test_nothing_but_the_login_page_answers_without_a_login() -> None:
         assert page.status_code == 303 and page.headers["location"] == "/login"
         login_page = await http.get("/login")
         assert login_page.status_code == 200 and "<form" in login_page.text
-        for path in ("/api/me", "/api/calls", "/api/missed", "/api/missed/1"):
+        for path in ("/api/me", "/api/calls", "/api/missed", "/api/missed/1", "/static/admin.js",
+                     "/static/agent.js", "/static/panel.js"):
             response = await http.get(path)
             assert response.status_code == 401, path
-            assert response.json()["error"]["code"] == "unauthorized"
+            if path.startswith("/api"):
+                assert response.json()["error"]["code"] == "unauthorized"
+        for path in ("/static/login.js", "/static/panel.css", "/static/net.js"):  # what the login page loads
+            assert (await http.get(path)).status_code == 200, path
+        # Logged in, the rest of the panel loads; nothing outside its folder ever does.
+        await http.post("/api/login", json={"name": "qa", "password": "qa-password-1"})
+        assert (await http.get("/static/admin.js")).status_code == 200
+        assert (await http.get("/static/%2e%2e/http.py")).status_code == 404
 
 
 async def test_login_sets_an_httponly_cookie_and_logout_ends_the_session() -> None:
