@@ -49,7 +49,7 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 | `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&offset=` | all roles (agents: their own calls only) | `{{"calls": [...]}}`, newest first, the rows of `cti calls --format json` |
 | `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&offset=` | admin, qa | `{{"missed": [MissedInfo]}}` |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
-| `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`) | |
+| `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
 
 `since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`).
 
