@@ -20,7 +20,7 @@ from asterisk.replay import ReplayPbx, load_trace
 from store.repository import User, UserExists
 from store.sqlite import SqliteStore
 
-from .app import Daemon, install_stop_signals
+from .app import Daemon, freeze_startup_heap, install_stop_signals
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
 from .records import iso_time
@@ -133,6 +133,7 @@ async def _announce_panel(console: Console, daemon: Daemon) -> None:
     await daemon.ready.wait()
     assert daemon.store is not None and daemon.panel_server is not None
     await add_demo_logins(daemon.store)
+    freeze_startup_heap()
     console.print(f"\n[bold]Web panel:[/] {daemon.panel_server.url}/   (log in as one of these)", highlight=False)
     for name, (password, role, ext) in DEMO_LOGINS.items():
         what = f"agent {ext} ({LAB_AGENTS[ext]})" if ext else role

@@ -301,8 +301,9 @@ def _request_examples(*examples: dict[str, Any]) -> ConfigDict:
 
 
 class Subscribe(_Request):
-    """Choose what you receive: ``own`` (your extension's calls; the default at connect for agents) or
-    ``all`` (every call, agent and missed-call event; admins and QA). Answered by ``reply``, then ``state``."""
+    """Choose what you receive: ``own`` (your extension's calls and state) or ``all`` (every call, agent and
+    missed-call event; admins and QA only). At connect agents are on ``own``, admins and QA on ``all``.
+    Answered by ``reply``, then a fresh ``state``."""
 
     model_config = _request_examples({"type": "subscribe", "id": "1", "scope": "all"})
     type: Literal["subscribe"]
