@@ -80,3 +80,16 @@ def test_a_busy_panel_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> N
         assert "Traceback" not in proc.stderr
         demo = cti("demo", "01-direct", "--http-port", str(port), "--duration", "5", check=False)
         assert demo.returncode == 1 and "--http-port 0" in demo.stderr and "Traceback" not in demo.stderr
+
+
+async def test_with_the_panel_disabled_the_daemon_runs_without_a_port(tmp_path: Path,
+                                                                        replay_pbx: ReplayFactory) -> None:
+    from cti.effects import CallEnded
+    from tests.traces import TRACES
+
+    pbx = await replay_pbx([TRACES / "01-direct-answered"], speed=0)
+    settings = settings_for(tmp_path, pbx.address[1], http_extra="enabled = false")
+    assert settings.http.enabled is False
+    async with RunningDaemon(settings) as running:
+        assert running.daemon.panel is None and running.daemon.panel_server is None
+        await running.wait_for_effect(CallEnded)
