@@ -204,12 +204,19 @@ class Panel:
         )
         return JSONResponse({"calls": [r.to_json(self.notifier.tz) for r in rows]})
 
-    async def missed(self, request: Request) -> Response:
+    async def _refused_from_register(self, request: Request) -> Response | None:
+        """The missed-call register is read by admins and QA; None when this request may."""
         user = await self.user_of(request)
         if user is None:
             return api_error(401, "unauthorized", "log in first")
         if user.role == "agent":
             return api_error(403, "forbidden", "the missed-call register is for admins and QA")
+        return None
+
+    async def missed(self, request: Request) -> Response:
+        refused = await self._refused_from_register(request)
+        if refused is not None:
+            return refused
         q = request.query_params
         try:
             since, until, limit, offset = _range_and_page(q, default_limit=200)
@@ -223,11 +230,9 @@ class Panel:
         return JSONResponse({"missed": [e.to_json(self.notifier.tz) for e in entries]})
 
     async def missed_entry(self, request: Request) -> Response:
-        user = await self.user_of(request)
-        if user is None:
-            return api_error(401, "unauthorized", "log in first")
-        if user.role == "agent":
-            return api_error(403, "forbidden", "the missed-call register is for admins and QA")
+        refused = await self._refused_from_register(request)
+        if refused is not None:
+            return refused
         entry_id = request.path_params["entry_id"]
         try:
             entry = await self.store().get_missed(entry_id)
