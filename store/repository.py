@@ -10,11 +10,12 @@ staged in batches, in staging order; ``flush`` forces that. Reads see committed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from cti.directory import Contact, Query
 from cti.records import AgentMiss, CallRecord, MissedEntry
 
 HistoryAction = Literal["opened", "closed", "reopened", "commented"]
@@ -93,6 +94,13 @@ class UserNotFound(StoreError, KeyError):
 
     def __str__(self) -> str:
         return f"no user named {self.args[0]!r}"
+
+
+class ContactNotFound(StoreError, KeyError):
+    """No contact has this id."""
+
+    def __str__(self) -> str:
+        return f"no contact #{self.args[0]}"
 
 
 class MissedStateError(StoreError):
@@ -263,6 +271,36 @@ class CallStore(Protocol):
         ...
 
     async def user_of_token(self, token_hash: str) -> User | None: ...
+
+    # -- the client directory ------------------------------------------------------------------------
+
+    async def add_contacts(self, contacts: Iterable[Contact], *, chunk_size: int = 2000,
+                           progress: Callable[[int], None] | None = None) -> list[int]:
+        """Save contacts with their phones and vehicles, all or nothing; returns their ids."""
+        ...
+
+    async def add_contact(self, contact: Contact) -> Contact: ...
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        """Raises ``ContactNotFound``."""
+        ...
+
+    async def find_contacts(self, query: str | Query, *, limit: int = 20) -> list[Contact]:
+        """By phone number (any form), surname prefix, plate (Cyrillic or Latin, region optional) or the
+        plate's three digits: what ``cti.directory.parse_query`` makes of the text."""
+        ...
+
+    async def list_contacts(self, *, after_id: int = 0, limit: int = 1000) -> list[Contact]:
+        """Every contact by id, a page at a time (export)."""
+        ...
+
+    async def count_contacts(self) -> int: ...
+
+    async def attach_call(self, linkedid: str, contact_id: int, by: str | None) -> None:
+        """Link a call to a contact by hand (replaces an earlier link). Raises ``ContactNotFound``."""
+        ...
+
+    async def contact_of_call(self, linkedid: str) -> Contact | None: ...
 
     def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
         """Call ``listener`` after every commit that opened or changed missed-call entries."""

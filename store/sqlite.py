@@ -23,7 +23,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 import aiosqlite
 
 from cti.config import StoreSettings
+from cti.directory import Contact, Query, parse_query
 from cti.phones import normalize_number
 from cti.records import (
     AgentMiss,
@@ -43,9 +44,11 @@ from cti.records import (
     MissedStatus,
     Outcome,
 )
+from store import sqlite_directory as directory_sql
 from store.migrate import migrate, rollback
 from store.repository import (
     CallStore,
+    ContactNotFound,
     HistoryAction,
     LiveEvent,
     MissedAlreadyClosed,
@@ -858,6 +861,77 @@ class SqliteStore:
         rows = await self._select(
             "SELECT users.* FROM api_tokens JOIN users ON users.name = api_tokens.user_name "
             "WHERE api_tokens.token_hash = ?", (token_hash,), _user_from_row)
+        return rows[0] if rows else None
+
+    # -- the client directory -------------------------------------------------------------------------------
+
+    async def add_contacts(self, contacts: Iterable[Contact], *, chunk_size: int = 2000,
+                           progress: Callable[[int], None] | None = None) -> list[int]:
+        """Save contacts (with phones and vehicles); all or nothing.
+
+        Written ``chunk_size`` at a time, each chunk its own short transaction, so that the daemon's own
+        writes (possibly in another process) never wait long for the file; if a chunk fails, the chunks
+        already written are deleted again before the error is raised. ``progress(n)`` after each chunk.
+        """
+        written: list[int] = []
+        try:
+            for chunk in directory_sql.chunks(contacts, chunk_size):
+                async def work(db: aiosqlite.Connection, chunk: list[Contact] = chunk) -> list[int]:
+                    return await directory_sql.insert_contacts(db, chunk, self.region)
+
+                written += await self._manual(work)
+                if progress is not None:
+                    progress(len(chunk))
+        except BaseException:
+            if written:
+                async def undo(db: aiosqlite.Connection) -> None:
+                    await db.executemany("DELETE FROM contacts WHERE id = ?", [(i,) for i in written])
+
+                await self._manual(undo)
+            raise
+        return written
+
+    async def add_contact(self, contact: Contact) -> Contact:
+        [contact_id] = await self.add_contacts([contact])
+        return await self.get_contact(contact_id)
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        rows = await self._select(directory_sql.SELECT_CONTACTS + "WHERE c.id = ?", (contact_id,),
+                                  directory_sql.contact_from_row)
+        if not rows:
+            raise ContactNotFound(contact_id)
+        return rows[0]
+
+    async def find_contacts(self, query: str | Query, *, limit: int = 20) -> list[Contact]:
+        parsed = parse_query(query, self.region) if isinstance(query, str) else query
+        if parsed is None:
+            return []
+        where, params = directory_sql.where_query(parsed, limit)
+        return await self._select(directory_sql.SELECT_CONTACTS + where, params, directory_sql.contact_from_row)
+
+    async def list_contacts(self, *, after_id: int = 0, limit: int = 1000) -> list[Contact]:
+        return await self._select(directory_sql.SELECT_CONTACTS + "WHERE c.id > ? ORDER BY c.id LIMIT ?",
+                                  (after_id, limit), directory_sql.contact_from_row)
+
+    async def count_contacts(self) -> int:
+        rows = await self._select("SELECT count(*) FROM contacts", (), lambda r: int(r[0]))
+        return rows[0]
+
+    async def attach_call(self, linkedid: str, contact_id: int, by: str | None) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await self.get_contact(contact_id)  # raises ContactNotFound
+            await db.execute(
+                "INSERT INTO call_contacts (linkedid, contact_id, attached_by, attached_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (linkedid) DO UPDATE SET contact_id = excluded.contact_id, "
+                "attached_by = excluded.attached_by, attached_at = excluded.attached_at",
+                (linkedid, contact_id, by, time.time()))
+
+        await self._manual(work)
+
+    async def contact_of_call(self, linkedid: str) -> Contact | None:
+        rows = await self._select(
+            directory_sql.SELECT_CONTACTS + "WHERE c.id = (SELECT contact_id FROM call_contacts WHERE linkedid = ?)",
+            (linkedid,), directory_sql.contact_from_row)
         return rows[0] if rows else None
 
     async def live_events(self) -> list[LiveEvent]:

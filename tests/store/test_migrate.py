@@ -25,6 +25,10 @@ async def tables(db: aiosqlite.Connection) -> set[str]:
         return {row[0] async for row in cursor}
 
 
+#: How many migrations the program has (the schema version of a fresh database).
+LATEST = len(load_migrations())
+
+
 def migrations_dir(tmp_path: Path, **extra: str) -> Path:
     folder = tmp_path / "migrations"
     folder.mkdir()
@@ -36,8 +40,8 @@ def migrations_dir(tmp_path: Path, **extra: str) -> Path:
 
 
 async def test_fresh_database_gets_the_whole_schema(db: aiosqlite.Connection) -> None:
-    assert await migrate(db) == 2
-    assert await schema_version(db) == 2
+    assert await migrate(db) == LATEST
+    assert await schema_version(db) == LATEST
     assert {"calls", "agent_misses", "missed", "missed_history", "live_events", "users",
             "api_tokens"} <= await tables(db)
 
@@ -45,7 +49,7 @@ async def test_fresh_database_gets_the_whole_schema(db: aiosqlite.Connection) ->
 async def test_migrating_twice_applies_nothing_twice(db: aiosqlite.Connection) -> None:
     await migrate(db)
     await db.execute("INSERT INTO live_events (linkedid, headers, received_at) VALUES ('x', '[]', 1)")
-    assert await migrate(db) == 2  # CREATE TABLE again would fail; data stays
+    assert await migrate(db) == LATEST  # CREATE TABLE again would fail; data stays
     async with db.execute("SELECT count(*) FROM live_events") as cursor:
         assert (await cursor.fetchone()) == (1,)
 
@@ -54,11 +58,11 @@ async def test_a_new_migration_is_applied_alone_on_an_existing_database(
     db: aiosqlite.Connection, tmp_path: Path
 ) -> None:
     await migrate(db)
-    folder = migrations_dir(tmp_path, **{"0003_call_notes": "ALTER TABLE calls ADD COLUMN note TEXT;"})
-    assert await migrate(db, load_migrations(folder)) == 3
+    folder = migrations_dir(tmp_path, **{f"{LATEST + 1:04d}_call_notes": "ALTER TABLE calls ADD COLUMN note TEXT;"})
+    assert await migrate(db, load_migrations(folder)) == LATEST + 1
     async with db.execute("SELECT name FROM pragma_table_info('calls') WHERE name = 'note'") as cursor:
         assert await cursor.fetchone() is not None
-    assert await migrate(db, load_migrations(folder)) == 3
+    assert await migrate(db, load_migrations(folder)) == LATEST + 1
 
 
 async def test_a_failing_migration_changes_neither_schema_nor_version(
@@ -66,17 +70,18 @@ async def test_a_failing_migration_changes_neither_schema_nor_version(
 ) -> None:
     await migrate(db)
     folder = migrations_dir(tmp_path, **{
-        "0003_broken": "CREATE TABLE notes (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x;",
+        f"{LATEST + 1:04d}_broken":
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY);\nALTER TABLE no_such_table ADD COLUMN x;",
     })
-    with pytest.raises(MigrationError, match=r"0003_broken\.sql failed and was rolled back"):
+    with pytest.raises(MigrationError, match=rf"{LATEST + 1:04d}_broken\.sql failed and was rolled back"):
         await migrate(db, load_migrations(folder))
-    assert await schema_version(db) == 2
+    assert await schema_version(db) == LATEST
     assert "notes" not in await tables(db)
 
 
 async def test_a_gap_in_the_versions_is_refused(tmp_path: Path) -> None:
-    folder = migrations_dir(tmp_path, **{"0004_skipped_one": "SELECT 1;"})
-    with pytest.raises(MigrationError, match="expected version 0003"):
+    folder = migrations_dir(tmp_path, **{f"{LATEST + 2:04d}_skipped_one": "SELECT 1;"})
+    with pytest.raises(MigrationError, match=f"expected version {LATEST + 1:04d}"):
         load_migrations(folder)
 
 

@@ -1,0 +1,117 @@
+"""The client directory's domain: contacts, vehicles, what a search box query means, and the caller card.
+
+Pure: no I/O and no clock. The store keeps the rows and answers indexed lookups with the keys computed
+here (``name_key``) and in ``cti.phones`` / ``cti.plates``; :func:`build_card` turns what it found into
+the card an agent sees when the phone rings.
+
+"Repeat" means a previous call from the number (or attached to the contact) within ``repeat_days``
+(default 180); anyone else is "new", whether the directory knows them or not; a withheld number is
+"unknown".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .phones import is_withheld, normalize_number
+from .plates import plate_key
+from .records import CallRecord, MissedEntry
+
+ContactKind = Literal["private", "corporate", "partner", "employee"]
+CONTACT_KINDS: tuple[ContactKind, ...] = ("private", "corporate", "partner", "employee")
+CardStatus = Literal["unknown", "new", "repeat"]
+
+
+def name_key(name: str) -> str:
+    """Folded for prefix search: lower case, ё→е, one space between words (``Пётр`` finds ``петр``)."""
+    return " ".join(name.lower().replace("ё", "е").split())
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    make: str | None = None
+    model: str | None = None
+    year: int | None = None
+    plate: str | None = None
+    vin: str | None = None
+    id: int | None = None
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str
+    kind: ContactKind = "private"
+    phones: tuple[str, ...] = ()
+    email: str | None = None
+    notes: str | None = None
+    external_id: str | None = None
+    vehicles: tuple[Vehicle, ...] = ()
+    id: int | None = None
+
+
+# -- what a search box query means -----------------------------------------------------------------------
+
+QueryKind = Literal["number", "plate", "plate_number", "name"]
+_DIGITS_ONLY = re.compile(r"^\+?[\d\s()\-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    kind: QueryKind
+    key: str
+
+
+def parse_query(text: str, region: str = "RU") -> Query | None:
+    """One search box for everything: ``8 916 123-45-67`` is a number, ``123`` the digits of a plate,
+    ``а123вс`` / ``A123BC77`` a plate, anything else the start of a name (surname first)."""
+    text = text.strip()
+    if not text:
+        return None
+    if _DIGITS_ONLY.match(text):
+        digits = re.sub(r"\D", "", text)
+        if len(digits) == 3:
+            return Query("plate_number", digits)
+        key = normalize_number(text, region)
+        return Query("number", key) if key else None
+    if any(ch.isdigit() for ch in text):
+        plate = plate_key(text)
+        if plate is not None:
+            return Query("plate", plate.full)
+    key = name_key(text)
+    return Query("name", key) if key else None
+
+
+# -- the caller card --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    number: str | None  # normalised caller number; None when withheld
+    withheld: bool
+    status: CardStatus
+    contacts: tuple[Contact, ...] = ()  # most often one; several when a number is shared (a family car)
+    last_calls: tuple[CallRecord, ...] = ()
+    open_missed: tuple[MissedEntry, ...] = ()
+    sources: tuple[str, ...] = field(default=())  # "local", "crm"
+
+    @property
+    def contact(self) -> Contact | None:
+        return self.contacts[0] if self.contacts else None
+
+
+def build_card(number: str | None, *, region: str, contacts: Sequence[Contact], last_calls: Sequence[CallRecord],
+               open_missed: Sequence[MissedEntry], now: float, repeat_days: float,
+               current_linkedid: str | None = None, sources: Sequence[str] = ("local",)) -> Card:
+    """The card for a ringing call: who it is, their cars, their last calls and open missed calls."""
+    if is_withheld(number):
+        return Card(number=None, withheld=True, status="unknown")
+    earlier = [c for c in last_calls if c.linkedid != current_linkedid]
+    recent = any(now - c.started_at <= repeat_days * 86400 for c in earlier)
+    status: CardStatus = "repeat" if recent else "new"
+    return Card(number=normalize_number(number, region), withheld=False, status=status,
+                contacts=tuple(contacts), last_calls=tuple(earlier), open_missed=tuple(open_missed),
+                sources=tuple(sources))

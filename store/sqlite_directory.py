@@ -1,0 +1,113 @@
+"""The client directory's SQL for ``SqliteStore``: contacts with their phones and vehicles.
+
+Kept apart from ``sqlite.py`` (the call journal) because it is a different table family; ``SqliteStore``
+calls these functions on its connections, inside its own transactions. A contact is read in one query,
+its phones and vehicles folded in as JSON arrays, so a lookup is one round trip to SQLite's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import aiosqlite
+
+from cti.directory import Contact, ContactKind, Query, Vehicle, name_key
+from cti.makes import canonical_make
+from cti.phones import normalize_number
+from cti.plates import plate_key
+
+#: Contacts with their phones and vehicles; append ``WHERE ...`` over ``c``.
+SELECT_CONTACTS = """
+SELECT c.id, c.name, c.kind, c.email, c.notes, c.external_id,
+       (SELECT json_group_array(number)
+          FROM (SELECT p.number FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.rowid)) AS phones,
+       (SELECT json_group_array(json_array(id, make, model, year, plate, vin))
+          FROM (SELECT * FROM vehicles v WHERE v.contact_id = c.id ORDER BY v.id)) AS vehicles
+FROM contacts c
+"""
+
+
+def contact_from_row(row: sqlite3.Row) -> Contact:
+    vehicles = tuple(
+        Vehicle(id=v[0], make=v[1], model=v[2], year=v[3], plate=v[4], vin=v[5], contact_id=row["id"])
+        for v in json.loads(row["vehicles"] or "[]")
+    )
+    return Contact(id=row["id"], name=row["name"], kind=cast(ContactKind, row["kind"]), email=row["email"],
+                   notes=row["notes"], external_id=row["external_id"],
+                   phones=tuple(json.loads(row["phones"] or "[]")), vehicles=vehicles)
+
+
+def where_query(query: Query, limit: int) -> tuple[str, dict[str, Any]]:
+    """The ``WHERE`` (and order and limit) that finds contacts for a parsed search box query."""
+    params: dict[str, Any] = {"key": query.key, "limit": limit}
+    if query.kind == "number":
+        where = "c.id IN (SELECT contact_id FROM contact_phones WHERE number_key = :key)"
+    elif query.kind == "name":
+        # A prefix as a range, so the index on name_key serves it (LIKE would not, with NOCASE rules).
+        params["upper"] = query.key + "\U0010ffff"
+        where = "c.name_key >= :key AND c.name_key < :upper"
+    elif query.kind == "plate":
+        key = plate_key(query.key)
+        params["base"] = key.base if key is not None else query.key
+        where = ("c.id IN (SELECT contact_id FROM vehicles WHERE plate_base = :base "
+                 "AND (plate_key = :key OR :key = :base))")
+    else:  # plate_number: the three digits
+        where = "c.id IN (SELECT contact_id FROM vehicles WHERE plate_number = :key)"
+    return f"WHERE {where} ORDER BY c.name_key, c.id LIMIT :limit", params
+
+
+def vehicle_row(vehicle: Vehicle, contact_id: int | None) -> tuple[Any, ...]:
+    key = plate_key(vehicle.plate) if vehicle.plate else None
+    make = canonical_make(vehicle.make) if vehicle.make else None
+    return (contact_id, make, vehicle.model, vehicle.year, vehicle.plate,
+            key.full if key else None, key.base if key else None, key.number if key else None,
+            vehicle.vin.upper() if vehicle.vin else None)
+
+
+INSERT_VEHICLE = ("INSERT INTO vehicles (contact_id, make, model, year, plate, plate_key, plate_base, plate_number, "
+                  "vin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact], region: str) -> list[int]:
+    """Insert contacts with their phones and vehicles; returns their new ids, in order."""
+    now = time.time()
+    ids: list[int] = []
+    phones: list[tuple[int, str, str]] = []
+    vehicles: list[tuple[Any, ...]] = []
+    for contact in contacts:
+        cursor = await db.execute(
+            "INSERT INTO contacts (name, name_key, kind, email, notes, external_id, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (contact.name.strip(), name_key(contact.name), contact.kind, contact.email, contact.notes,
+             contact.external_id, now, now),
+        )
+        contact_id = cursor.lastrowid
+        assert contact_id is not None
+        ids.append(contact_id)
+        seen: set[str] = set()
+        for number in contact.phones:
+            key = normalize_number(number, region)
+            if key and key not in seen:
+                seen.add(key)
+                phones.append((contact_id, number.strip(), key))
+        vehicles.extend(vehicle_row(v, contact_id) for v in contact.vehicles)
+    if phones:
+        await db.executemany("INSERT INTO contact_phones (contact_id, number, number_key) VALUES (?, ?, ?)", phones)
+    if vehicles:
+        await db.executemany(INSERT_VEHICLE, vehicles)
+    return ids
+
+
+def chunks(items: Iterable[Contact], size: int) -> Iterable[list[Contact]]:
+    chunk: list[Contact] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
