@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ missed_app = typer.Typer(help="The missed-call register and its call-back workfl
 app.add_typer(missed_app, name="missed")
 users_app = typer.Typer(help="Users of the web panel and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+contacts_app = typer.Typer(help="The client directory: contacts, their phones and cars.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="TOML config file (see config.example.toml)",
                                          envvar="CTI_CONFIG")]
@@ -509,6 +512,95 @@ def users_token(name: str, config: ConfigOpt,
     _with_store(settings, work)
     typer.echo(token)
     typer.echo(f"(an API token of {name}: it is not shown again; only its hash is kept)", err=True)
+
+
+# -- the client directory -----------------------------------------------------------------------------
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 or Windows-1251; ';' ',' or tab separated)")],
+    config: ConfigOpt,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row and report; save nothing")] = False,
+    encoding: Annotated[str | None, typer.Option(help="force an encoding (default: UTF-8, else cp1251)")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="force the separator (default: detected)")] = None,
+) -> None:
+    """Import contacts and their cars from CSV (as 1C exports them). All rows or none."""
+    from rich.progress import Progress
+
+    from .contacts_csv import CsvError, read_contacts
+
+    settings = settings_from(config)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"{file}: cannot read: {exc.strerror}", 1)
+    lines = data.count(b"\n") or 1
+    with Progress(transient=True) as bar:
+        task = bar.add_task("checking", total=lines)
+        try:
+            result = read_contacts(data, encoding=encoding, delimiter=delimiter,
+                                   region=settings.pbx.default_region, on_row=lambda: bar.advance(task))
+        except CsvError as exc:
+            fail(f"{file}: {exc}", 1)
+    summary = (f"{file}: {result.rows} rows ({result.encoding}, separator {result.delimiter!r}): "
+               f"{len(result.contacts)} contacts, {result.vehicles} cars")
+    if result.problems:
+        typer.echo(summary, err=True)
+        for problem in result.problems[:200]:
+            typer.echo(f"  {problem}", err=True)
+        if len(result.problems) > 200:
+            typer.echo(f"  ... and {len(result.problems) - 200} more", err=True)
+        fail(f"{len(result.problems)} problem(s) in {file}: nothing was imported; fix the rows and run again", 1)
+    if dry_run:
+        typer.echo(summary + " - all rows are fine (dry run: nothing saved)")
+        return
+
+    async def work(store: SqliteStore) -> int:
+        with Progress() as bar:
+            task = bar.add_task("importing", total=len(result.contacts))
+            ids = await store.add_contacts(result.contacts, progress=lambda n: bar.advance(task, n))
+        return len(ids)
+
+    try:
+        saved = _with_store(settings, work)
+    except sqlite3.IntegrityError as exc:
+        fail(f"{file}: nothing was imported: {exc} (a contact with the same code exists already?)", 1)
+    typer.echo(summary + f" - imported {saved} contacts")
+
+
+@contacts_app.command("export")
+def contacts_export(
+    config: ConfigOpt,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file to write (default: stdout)")] = None,
+    encoding: Annotated[str, typer.Option(help="utf-8 or cp1251 (for old 1C and Excel)")] = "utf-8",
+    delimiter: Annotated[str, typer.Option(help="column separator")] = ";",
+) -> None:
+    """Export the whole directory as CSV: one row per car (a contact without one: one row)."""
+    import io
+
+    from .contacts_csv import write_contacts
+
+    settings = settings_from(config)
+
+    async def work(store: SqliteStore) -> str:
+        out = io.StringIO()
+        after, pages = 0, []
+        while page := await store.list_contacts(after_id=after):
+            pages.extend(page)
+            after = page[-1].id or after
+        write_contacts(pages, out, delimiter=delimiter)
+        return out.getvalue()
+
+    text = _with_store(settings, work)
+    try:
+        data = text.encode(encoding)
+    except (LookupError, UnicodeEncodeError) as exc:
+        fail(f"cannot write {encoding}: {exc}", 2)
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
 
 
 # -- the WebSocket protocol ---------------------------------------------------------------------------
