@@ -26,6 +26,7 @@ from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiRespons
 from asterisk.messages import AmiMessage, action
 from store.repository import RegisterChange
 from store.sqlite import SqliteStore
+from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
 from ui_bridge.http import Panel
 from ui_bridge.hub import Hub
@@ -77,6 +78,7 @@ class Daemon:
         self._last_pause_warning = -math.inf
         self.panel: Panel | None = None
         self.panel_server: PanelServer | None = None
+        self.cards: CardService | None = None
         if settings.http.enabled:
             self._build_panel()
 
@@ -87,16 +89,13 @@ class Daemon:
         hub = Hub(settings.http.client_queue_size)
         commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store,
                             self.agents.member_interfaces)
+        self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
+                                         settings.pbx.tzinfo())
+        sequencer = PopSequencer(notifier, hub, cards)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
-                                   tls=settings.http.tls_cert is not None)
+                                   tls=settings.http.tls_cert is not None, cards=cards, book=self.book)
         self.panel_server = PanelServer(panel.app, settings.http)
-
-        def publish(effect: Effect) -> None:
-            outgoing = notifier.for_effect(effect)
-            if outgoing is not None:
-                hub.publish(outgoing.message, outgoing.extensions)
-
-        self.subscribe(publish)
+        self.subscribe(sequencer.on_effect)
 
     def _on_register_change(self, change: RegisterChange) -> None:
         if self.panel is not None:
@@ -247,6 +246,8 @@ class Daemon:
                     task.cancel()
                 if self.panel is not None:
                     await self.panel.close()
+                if self.cards is not None:
+                    await self.cards.close()
                 if panel is not None:
                     panel.cancel()
                 ami.cancel()

@@ -158,11 +158,37 @@ class HttpSettings(_Section):
         return self
 
 
+class DirectorySettings(_Section):
+    """The caller card: the local directory, and optionally the CRM asked over HTTP."""
+
+    #: A caller who called (or was attached to a call) within this many days is a "repeat" contact.
+    repeat_days: Annotated[float, Field(gt=0)] = 180.0
+    #: How many of the caller's last calls the card lists.
+    last_calls: Annotated[int, Field(ge=0, le=50)] = 5
+    #: The CRM's lookup URL with ``{number}`` where the caller's number goes (e.g. a 1C HTTP service:
+    #: ``http://1c.local/base/hs/cti/caller?number={number}``); empty: the local directory only.
+    crm_url: str = ""
+    #: The pop never waits longer than this for the CRM; then it goes out with the local card (seconds).
+    crm_timeout: Annotated[float, Field(gt=0, le=10)] = 0.5
+    #: A CRM answer is reused for this long (seconds); failures are not cached.
+    crm_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+
+    @field_validator("crm_url")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if value and "{number}" not in value:
+            raise ValueError("put {number} where the caller's number goes")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
+
+
 class Settings(_Section):
     ami: AmiSettings = AmiSettings(secret_env="CTI_AMI_SECRET")
     store: StoreSettings = StoreSettings()
     pbx: PbxSettings = PbxSettings()
     http: HttpSettings = HttpSettings()
+    directory: DirectorySettings = DirectorySettings()
 
 
 def _describe(exc: ValidationError, path: Path) -> str:

@@ -16,9 +16,9 @@ import time
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.requests import HTTPConnection, Request
@@ -28,14 +28,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cti.config import HttpSettings
-from store.repository import MissedNotFound, User
+from cti.directory import Contact, Vehicle
+from cti.model import CallBook
+from store.repository import ContactNotFound, MissedNotFound, User
 from store.sqlite import SqliteStore
 
 from . import messages as m
 from .auth import LoginLimiter, Sessions, dummy_hash, token_hash, verify_password
+from .cards import CardService, contact_info
 from .commands import Commands, RequestFailed
 from .hub import Client, Hub, Scope, Transport
-from .notifier import Notifier
+from .notifier import Notifier, call_agents
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,8 @@ class Panel:
     """The HTTP/WebSocket edge: authenticates, serves, and hands requests to ``Commands``."""
 
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
-                 store: Any, agent_states: Any, tls: bool = False) -> None:
+                 store: Any, agent_states: Any, tls: bool = False, cards: CardService | None = None,
+                 book: CallBook | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.notifier = notifier
@@ -78,6 +82,8 @@ class Panel:
         self._store = store  # () -> SqliteStore | None: the daemon opens the store after we are built
         self._agent_states = agent_states  # () -> list of AgentStateChanged
         self.tls = tls
+        self.cards = cards
+        self.book = book
         self.sessions = Sessions(settings.session_hours * 3600)
         self.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
         self.app = Starlette(routes=[
@@ -89,6 +95,8 @@ class Panel:
             Route("/api/calls", self.calls),
             Route("/api/missed", self.missed),
             Route("/api/missed/{entry_id:int}", self.missed_entry),
+            Route("/api/contacts", self.contacts, methods=["GET", "POST"]),
+            Route("/api/calls/{linkedid}/contact", self.attach_contact, methods=["POST"]),
             WebSocketRoute("/ws", self.websocket),
             Route("/static/{name:path}", self.asset),
         ])
@@ -244,6 +252,62 @@ class Panel:
             {"at": self.notifier.time(h.at), "action": h.action, "by": h.by, "linkedid": h.linkedid,
              "comment": h.comment} for h in history]})
 
+    # -- the client directory ----------------------------------------------------------------------------------
+
+    async def contacts(self, request: Request) -> Response:
+        """GET ?q=: search by number, surname, plate or its digits. POST: create a contact (agents, admins)."""
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        if request.method == "GET":
+            try:
+                limit = min(max(int(request.query_params.get("limit") or 20), 1), 200)
+            except ValueError:
+                return api_error(400, "bad_request", "limit is a whole number")
+            found = await self.store().find_contacts(request.query_params.get("q", ""), limit=limit)
+            return JSONResponse({"contacts": [contact_info(c).model_dump() for c in found]})
+        if user.role == "qa":
+            return api_error(403, "forbidden", "QA users do not edit the directory")
+        if not self.origin_allowed(request):
+            return api_error(403, "forbidden", "this origin may not change the directory")
+        try:
+            draft = NewContact.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            return api_error(400, "bad_request", _validation_text(exc))
+        contact = await self.store().add_contact(draft.contact())
+        return JSONResponse({"contact": contact_info(contact).model_dump()}, status_code=201)
+
+    async def attach_contact(self, request: Request) -> Response:
+        """Attach a contact to a call; a call in progress gets a fresh card (``call.card``) at once."""
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        if user.role == "qa":
+            return api_error(403, "forbidden", "QA users do not edit the directory")
+        if not self.origin_allowed(request):
+            return api_error(403, "forbidden", "this origin may not change the directory")
+        linkedid = request.path_params["linkedid"]
+        call = self.book.calls.get(self.book.canonical(linkedid)) if self.book is not None else None
+        participants = call_agents(call) if call is not None else set()
+        if user.role == "agent" and user.extension not in participants:
+            return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
+        try:
+            body = await request.json()
+            contact_id = int(body["contact_id"])
+        except (ValueError, KeyError, TypeError):
+            return api_error(400, "bad_request", 'send JSON {"contact_id": N}')
+        try:
+            await self.store().attach_call(linkedid, contact_id, by=user.name)
+        except ContactNotFound as exc:
+            return api_error(404, "not_found", str(exc))
+        card = None
+        if call is not None and self.cards is not None:
+            card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid))
+            self.notifier.known_cards[call.linkedid] = card
+            self.hub.publish(m.CallCard(linkedid=call.linkedid, card=card), frozenset(participants))
+        return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
+                             "card": card.model_dump() if card is not None else None})
+
     # -- WebSocket ------------------------------------------------------------------------------------------
 
     async def websocket(self, websocket: WebSocket) -> None:
@@ -347,6 +411,29 @@ class Panel:
 
 def _user_info(user: User) -> m.UserInfo:
     return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
+
+
+class NewContact(BaseModel):
+    """The body of ``POST /api/contacts``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["private", "corporate", "partner", "employee"] = "private"
+    phones: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=10)
+    email: str | None = Field(default=None, max_length=200)
+    notes: str | None = Field(default=None, max_length=2000)
+    vehicles: list[m.VehicleInfo] = Field(default=[], max_length=20)
+
+    def contact(self) -> Contact:
+        return Contact(name=self.name.strip(), kind=self.kind, phones=tuple(self.phones), email=self.email,
+                       notes=self.notes, vehicles=tuple(Vehicle(make=v.make, model=v.model, year=v.year,
+                                                                plate=v.plate, vin=v.vin) for v in self.vehicles))
+
+
+def _validation_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:3])
+    return "send a JSON object"
 
 
 def _range_and_page(q: QueryParams, default_limit: int) -> tuple[float | None, float | None, int, int]:

@@ -36,15 +36,48 @@ class UserInfo(_Wire):
     display_name: str | None = None
 
 
+class VehicleInfo(_Wire):
+    make: str | None = None
+    model: str | None = None
+    year: int | None = None
+    plate: str | None = Field(default=None, description="As printed, in Cyrillic: А 123 ВС 777")
+    vin: str | None = None
+
+
+class ContactInfo(_Wire):
+    id: int | None = Field(default=None, description="The directory's id; null for a contact from the CRM")
+    name: str
+    kind: Literal["private", "corporate", "partner", "employee"] = "private"
+    phones: list[str] = []
+    email: str | None = None
+    notes: str | None = None
+    vehicles: list[VehicleInfo] = []
+    source: Literal["local", "crm"] = "local"
+
+
+class CallSummary(_Wire):
+    linkedid: str
+    started_at: str
+    direction: Literal["inbound", "outbound", "internal"]
+    outcome: Literal["answered", "missed", "failed"]
+    answered_by: str | None = None
+    missed_reason: str | None = None
+
+
 class CallerCard(_Wire):
-    """What is known about the caller. Today: the normalised number; caller identification adds the
-    contact, their vehicles and past calls to this object."""
+    """Who is calling: the directory's contacts for the number (several when a number is shared), their
+    cars, the last calls and how many missed calls of the number are still open."""
 
     number: str | None = Field(default=None, description="The caller's number normalised: country code and digits, "
-                                "e.g. 79161234567 for 8 (916) 123-45-67; null when withheld")
+                               "e.g. 79161234567 for 8 (916) 123-45-67; null when withheld")
     withheld: bool = False
-    name: str | None = Field(default=None, description="The contact's name from the directory, not the PBX's")
-    status: Literal["unknown", "new", "repeat"] = "unknown"
+    name: str | None = Field(default=None, description="The first contact's name (not the PBX's caller name)")
+    status: Literal["unknown", "new", "repeat"] = Field(
+        default="unknown", description="repeat: called within [directory] repeat_days; unknown: withheld")
+    contacts: list[ContactInfo] = []
+    last_calls: list[CallSummary] = []
+    open_missed: int = 0
+    sources: list[str] = Field(default=[], description="Where the card comes from: local, crm")
 
 
 class LegInfo(_Wire):
@@ -135,7 +168,15 @@ class CallRinging(_Wire):
         "type": "call.ringing", "linkedid": "1795480456.101", "extension": "101",
         "channel": "PJSIP/101-00000031", "caller": "89161234567", "caller_name": "Иван Петров",
         "called": "74951234567", "queue": "support", "direction": "inbound", "at": _AT,
-        "card": {"number": "79161234567", "withheld": False, "name": None, "status": "unknown"}})
+        "card": {"number": "79161234567", "withheld": False, "name": "Иванов Пётр Сергеевич", "status": "repeat",
+                 "contacts": [{"id": 7, "name": "Иванов Пётр Сергеевич", "kind": "private",
+                               "phones": ["8 916 123-45-67"], "email": "ivanov@example.ru", "notes": None,
+                               "vehicles": [{"make": "Toyota", "model": "Camry", "year": 2019,
+                                             "plate": "А 123 ВС 777", "vin": None}], "source": "local"}],
+                 "last_calls": [{"linkedid": "1795400000.12", "started_at": "2026-11-20T12:01:33.000+03:00",
+                                 "direction": "inbound", "outcome": "answered", "answered_by": "102",
+                                 "missed_reason": None}],
+                 "open_missed": 0, "sources": ["local"]}})
     type: Literal["call.ringing"] = "call.ringing"
     linkedid: str
     extension: str = Field(description="The agent extension that is ringing")
@@ -147,6 +188,19 @@ class CallRinging(_Wire):
     direction: Literal["inbound", "outbound", "internal"] | None
     at: str
     card: CallerCard | None = None
+
+
+class CallCard(_Wire):
+    """The caller card of a call changed: an agent attached a contact to it or created one."""
+
+    model_config = _examples({"type": "call.card", "linkedid": "1795480456.101", "card": {
+        "number": "79161234567", "withheld": False, "name": "Иванов Пётр", "status": "new",
+        "contacts": [{"id": 7, "name": "Иванов Пётр", "kind": "private", "phones": ["8 916 123-45-67"],
+                      "email": None, "notes": None, "vehicles": [], "source": "local"}],
+        "last_calls": [], "open_missed": 0, "sources": ["local"]}})
+    type: Literal["call.card"] = "call.card"
+    linkedid: str
+    card: CallerCard
 
 
 class CallLegEnded(_Wire):
@@ -280,7 +334,7 @@ class Error(_Wire):
 
 
 ServerMessage = Annotated[
-    Hello | State | CallRinging | CallLegEnded | CallAnswered | CallTransferred | CallEnded | MissedNew
+    Hello | State | CallRinging | CallCard | CallLegEnded | CallAnswered | CallTransferred | CallEnded | MissedNew
     | MissedUpdated | AgentState | Reply | Error,
     Field(discriminator="type"),
 ]
@@ -392,7 +446,7 @@ CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 SERVER_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
-    Hello, State, CallRinging, CallLegEnded, CallAnswered, CallTransferred, CallEnded, MissedNew,
+    Hello, State, CallRinging, CallCard, CallLegEnded, CallAnswered, CallTransferred, CallEnded, MissedNew,
     MissedUpdated, AgentState, Reply, Error,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (

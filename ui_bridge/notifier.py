@@ -43,6 +43,8 @@ class Notifier:
         self.tz = tz
         self.region = region
         self.agent_names = agent_names or {}
+        #: The looked-up card of each call in progress (filled by ``cards.PopSequencer``).
+        self.known_cards: dict[str, m.CallerCard] = {}
 
     def time(self, epoch: float | None) -> str:
         return iso_time(epoch, self.tz) or ""
@@ -146,7 +148,7 @@ class Notifier:
             caller=call.caller, caller_name=call.caller_name, called=call.called, queue=call.queue,
             started_at=self.time(call.started_at), answered_at=iso_time(call.answered_at, self.tz),
             answered_by=call.answered_by, state="talking" if call.answered_at is not None else "ringing",
-            agents=legs, card=self.card(call.caller),
+            agents=legs, card=self.known_cards.get(call.linkedid) or self.card(call.caller),
         )
 
 

@@ -136,7 +136,8 @@ def _section(model: type[BaseModel], request: bool) -> str:
 
 def _parts() -> str:
     out = ["## Parts", ""]
-    for model in (m.UserInfo, m.CallerCard, m.CallInfo, m.LegInfo, m.MissedInfo):
+    for model in (m.UserInfo, m.CallerCard, m.ContactInfo, m.VehicleInfo, m.CallSummary, m.CallInfo, m.LegInfo,
+                  m.MissedInfo):
         doc = " ".join((model.__doc__ or "").split())
         out += [f"### {model.__name__}", ""]
         if doc and not doc.startswith(model.__name__ + "("):

@@ -58,7 +58,8 @@ async def test_an_agent_gets_the_pop_for_their_extension_only_and_an_admin_gets_
         assert pop["caller_name"] == "Зайцева Марина"
         assert pop["called"] == "74950000101"
         assert pop["channel"] == AGENT_CHANNEL
-        assert pop["card"] == {"number": "79160001313", "withheld": False, "name": None, "status": "unknown"}
+        assert pop["card"] == {"number": "79160001313", "withheld": False, "name": None, "status": "new",
+                               "contacts": [], "last_calls": [], "open_missed": 0, "sources": ["local"]}
         ended = await admin.wait_for("call.ended", timeout=20)
         await anna.wait_for("call.ended")
         # The transfer target's answer is news too: 104's pop turns to "talking".
