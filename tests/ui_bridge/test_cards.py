@@ -91,40 +91,40 @@ def directory_config(url: str, timeout: float) -> str:
 
 async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "vehicles": [{"make": "Kia", "plate": "М456ОК199"}]}]}
-    async with crm_server(delay=5.0, answer=answer) as (url, asked):
-        async with panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 0.3)) as env:
-            await env.store.add_contact(ZAITSEVA)
-            rang: dict[str, float] = {}
-            env.running.daemon.subscribe(
-                lambda e: rang.setdefault(e.linkedid, time.monotonic()) if isinstance(e, CallRang) else None)
-            admin = await WsClient.connect(env, "admin")
-            env.start_calls()
-            pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
-            arrived = next(t for t, m in admin.received if m is pop)
-            assert arrived - rang[pop["linkedid"]] < 0.3 + 0.25, "the pop waited for the CRM past its timeout"
-            assert pop["card"]["name"] == "Зайцева Марина Игоревна" and pop["card"]["sources"] == ["local"]
-            assert asked == ["/hs/cti/caller?number=79160001313"]
-            # Nothing about the call overtook its pop.
-            await admin.wait_for("call.answered", linkedid=pop["linkedid"])
-            order = [m["type"] for _, m in admin.received if m.get("linkedid") == pop["linkedid"]]
-            assert order.index("call.ringing") < order.index("call.answered")
+    async with (crm_server(delay=5.0, answer=answer) as (url, asked),
+            panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 0.3)) as env):
+        await env.store.add_contact(ZAITSEVA)
+        rang: dict[str, float] = {}
+        env.running.daemon.subscribe(
+            lambda e: rang.setdefault(e.linkedid, time.monotonic()) if isinstance(e, CallRang) else None)
+        admin = await WsClient.connect(env, "admin")
+        env.start_calls()
+        pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
+        arrived = next(t for t, m in admin.received if m is pop)
+        assert arrived - rang[pop["linkedid"]] < 0.3 + 0.25, "the pop waited for the CRM past its timeout"
+        assert pop["card"]["name"] == "Зайцева Марина Игоревна" and pop["card"]["sources"] == ["local"]
+        assert asked == ["/hs/cti/caller?number=79160001313"]
+        # Nothing about the call overtook its pop.
+        await admin.wait_for("call.answered", linkedid=pop["linkedid"])
+        order = [m["type"] for _, m in admin.received if m.get("linkedid") == pop["linkedid"]]
+        assert order.index("call.ringing") < order.index("call.answered")
 
 
 async def test_a_crm_that_answers_in_time_adds_its_contact_and_is_cached() -> None:
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "kind": "private",
                             "vehicles": [{"make": "Kia", "model": "Rio", "plate": "М456ОК199"}]}]}
-    async with crm_server(delay=0.0, answer=answer) as (url, asked):
-        async with panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 2.0)) as env:
-            admin = await WsClient.connect(env, "admin")
-            env.start_calls()
-            pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
-            card = pop["card"]
-            assert card["sources"] == ["local", "crm"] and card["name"] == "Зайцева М. И. (1С)"
-            assert card["contacts"][0]["source"] == "crm" and card["contacts"][0]["id"] is None
-            assert card["contacts"][0]["vehicles"][0]["plate"] == "М 456 ОК 199"
-            second = await admin.wait_for("call.ringing", timeout=20, extension="104")  # the transfer target
-            assert second["card"]["sources"] == ["local", "crm"]
-            assert len(asked) == 1  # one lookup per call
+    async with (crm_server(delay=0.0, answer=answer) as (url, asked),
+            panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 2.0)) as env):
+        admin = await WsClient.connect(env, "admin")
+        env.start_calls()
+        pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
+        card = pop["card"]
+        assert card["sources"] == ["local", "crm"] and card["name"] == "Зайцева М. И. (1С)"
+        assert card["contacts"][0]["source"] == "crm" and card["contacts"][0]["id"] is None
+        assert card["contacts"][0]["vehicles"][0]["plate"] == "М 456 ОК 199"
+        second = await admin.wait_for("call.ringing", timeout=20, extension="104")  # the transfer target
+        assert second["card"]["sources"] == ["local", "crm"]
+        assert len(asked) == 1  # one lookup per call
 
 
 async def test_search_create_and_attach_from_the_panel_api() -> None:
