@@ -4,9 +4,8 @@ Pure: no I/O and no clock. The store keeps the rows and answers indexed lookups 
 here (``name_key``) and in ``cti.phones`` / ``cti.plates``; :func:`build_card` turns what it found into
 the card an agent sees when the phone rings.
 
-"Repeat" means a previous call from the number (or attached to the contact) within ``repeat_days``
-(default 180); anyone else is "new", whether the directory knows them or not; a withheld number is
-"unknown".
+"Repeat" means a previous call from or to the number within ``repeat_days`` (default 180); anyone else
+is "new", whether the directory knows them or not; a withheld number is "unknown".
 """
 
 from __future__ import annotations
