@@ -67,8 +67,8 @@ class CardService:
         contacts = await store.find_contacts(number or "", limit=5) if key and len(key) > 6 else []
         if linkedid is not None:
             attached = await store.contact_of_call(linkedid)
-            if attached is not None and attached.id not in {c.id for c in contacts}:
-                contacts.insert(0, attached)
+            if attached is not None:  # the agent's choice comes first, even on a shared number
+                contacts = [attached, *(c for c in contacts if c.id != attached.id)]
         last = await store.list_calls(number=number, limit=self.settings.last_calls + 1, newest_first=True)
         missed = await store.list_missed(status="open", number=number, limit=50)
         sources = ["local"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from typing import Any
 
 from playwright.async_api import Browser, Locator, Page, ViewportSize, WebSocket, async_playwright, expect
 
+from cti.directory import Contact, Vehicle
 from tests.panel_env import USERS, PanelEnv
+from tests.store.builders import make_call, missed_for
 from tests.traces import TRACES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -112,6 +115,39 @@ TRANSFER_TRACE = "13-blind-transfer-redirect"
 TRANSFER_CALLER = "79160001313"
 ABANDON_TRACE = "08-queue-abandon"
 ABANDON_CALLER = "79990001122"
+
+
+#: The transfer trace's caller as the directory knows them (another spelling of TRANSFER_CALLER's number).
+KNOWN_CALLER = Contact(name="Зайцева Марина Игоревна", phones=("8 (916) 000-13-13",), email="zaitseva@example.ru",
+                       vehicles=(Vehicle(make="Kia", model="Rio", year=2018, plate="М 456 ОК 199"),))
+#: Someone else, found by a plate typed with Latin letters ("E777KX").
+OTHER_CLIENT = Contact(name="Петров Олег", phones=("+7 903 111-22-33",),
+                       vehicles=(Vehicle(make="Lada", model="Vesta", plate="Е 777 КХ 77"),))
+
+
+async def add_known_clients(env: PanelEnv) -> tuple[Contact, Contact]:
+    """Put KNOWN_CALLER and OTHER_CLIENT in the directory (before the calls start)."""
+    return await env.store.add_contact(KNOWN_CALLER), await env.store.add_contact(OTHER_CLIENT)
+
+
+async def earlier_calls(env: PanelEnv, caller: str) -> None:
+    """Two earlier calls of ``caller`` in the journal: one answered by 102 three days ago, and one missed
+    yesterday that is still open in the register."""
+    now = time.time()
+    answered = make_call("1795000000.1", caller=caller, answered=True, answered_by="102",
+                         started_at=now - 3 * 86400 - 5400)
+    missed = make_call("1795000000.2", caller=caller, started_at=now - 86400 + 1800)
+    env.store.stage_call(answered, None, ())
+    env.store.stage_call(missed, missed_for(missed), ())
+    await env.store.flush()
+
+
+async def search_directory(page: Page, text: str) -> Locator:
+    """Type ``text`` in the directory search and return the result rows."""
+    await page.fill(t("directory-query"), text)
+    await page.click(t("directory-search"))
+    await expect(page.locator(t("directory-status"))).to_be_visible()
+    return page.locator(t("directory-result"))
 
 
 async def wait_for_pop(page: Page, caller: str, state: str = "talking") -> Locator:

@@ -86,7 +86,8 @@ async def crm_server(delay: float, answer: dict[str, object]) -> AsyncIterator[t
 
 
 def directory_config(url: str, timeout: float) -> str:
-    return f'\n[directory]\ncrm_url = "{url}"\ncrm_timeout = {timeout}'
+    """Lines for config.example.toml's [directory] section (they replace its crm_url / crm_timeout)."""
+    return f'crm_url = "{url}"\ncrm_timeout = {timeout}'
 
 
 async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
@@ -139,12 +140,12 @@ async def test_search_create_and_attach_from_the_panel_api() -> None:
             found = (await anna.get("/api/contacts", params={"q": "M456OK"})).json()["contacts"]  # Latin letters
             assert [c["name"] for c in found] == ["Зайцева Марина Игоревна"]
             assert (await anna.get("/api/contacts", params={"q": "зайц"})).json()["contacts"][0]["id"] == found[0]["id"]
-            created = await anna.post("/api/contacts", json={"name": "Зайцев Игорь", "phones": ["79160001313"]})
+            created = await anna.post("/api/contacts", json={"name": "Яковлев Игорь", "phones": ["79160001313"]})
             assert created.status_code == 201
             new_id = created.json()["contact"]["id"]
             attached = await anna.post(f"/api/calls/{answered['linkedid']}/contact", json={"contact_id": new_id})
             assert attached.status_code == 200
-            assert attached.json()["card"]["contacts"][0]["name"] == "Зайцев Игорь"
+            assert attached.json()["card"]["contacts"][0]["name"] == "Яковлев Игорь"
             update = await anna_ws.wait_for("call.card", linkedid=answered["linkedid"])
             assert update["card"]["contacts"][0]["id"] == new_id
             bad = await anna.post("/api/contacts", json={"phones": ["1"]})

@@ -11,6 +11,12 @@ function party(number, name) {
   return [h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null];
 }
 
+/** The directory's name for the caller of a call in progress, when it differs from the PBX's caller name. */
+function cardName(call) {
+  const name = call.direction !== "outbound" && call.card && call.card.name;
+  return name && name !== call.caller_name ? name : null;
+}
+
 /** A button that asks "sure?" on the first click and acts on the second (no blocking confirm()). */
 function confirmButton(text, props, action) {
   const button = h("button", { type: "button", ...props }, text);
@@ -121,7 +127,9 @@ class CallBoard {
     fillCells(row.cells, [
       fmtTime(call.started_at),
       h("span", { class: "ticker", "data-since": since }, fmtDuration((Date.now() - since) / 1000)),
-      party(outbound ? call.called : call.caller, outbound ? null : call.caller_name),
+      [...party(outbound ? call.called : call.caller, outbound ? null : call.caller_name),
+        cardName(call) ? h("div", { class: "sub board-card", "data-test": "board-card-name", title: "по справочнику" },
+          cardName(call)) : null],
       outbound ? `от ${call.caller || "?"}` : call.called || "",
       call.queue || "",
       legs.length

@@ -1,7 +1,8 @@
 // The agent's view: own state and pause, the incoming-call pop with call control, click-to-call, recent calls.
 
+import { Directory, NewContactForm, cardContent } from "./card.js";
 import { RecentCalls } from "./journal.js";
-import { busy, clear, fmtDuration, h, label, setText, toast } from "./util.js";
+import { busy, fmtDuration, h, label, setText, toast } from "./util.js";
 
 const NUMBER = /^\+?[0-9 ()\-]+$/;
 const TARGET = /^\+?[0-9]+$/;
@@ -25,7 +26,10 @@ class Pop {
     r.name = h("div", { class: "pop-name", "data-test": "pop-caller-name" });
     r.called = h("dd", { "data-test": "pop-called" });
     r.queue = h("dd", { "data-test": "pop-queue" });
-    r.card = h("div", { class: "pop-card", "data-test": "pop-card" });
+    r.cardBody = h("div", { class: "pop-card-body" });
+    this.newContact = new NewContactForm(call.linkedid, ctx.cardChanged);
+    this.cardKey = null;
+    r.card = h("div", { class: "pop-card", "data-test": "pop-card" }, r.cardBody, this.newContact.el);
     r.note = h("div", { class: "pop-note", "data-test": "pop-note" });
     r.target = h("input", {
       type: "text", inputmode: "tel", placeholder: "доб. или номер", "data-test": "transfer-target",
@@ -70,17 +74,14 @@ class Pop {
     setText(r.called, outbound ? "исходящий" : call.called || "—");
     setText(r.queue, call.queue || "");
     r.queue.hidden = r.queueTitle.hidden = !call.queue;
-    const card = call.card;
-    clear(r.card);
-    // The card slot: what the directory knows about the caller (filled in by caller identification).
-    r.card.append(h("span", { class: "card-label" }, "Клиент"));
-    if (card && (card.name || (card.status && card.status !== "unknown"))) {
-      r.card.append(h("span", { class: "card-name", "data-test": "card-name" }, card.name || "нет в справочнике"),
-        h("span", { class: `badge card-${card.status || "unknown"}`, "data-test": "card-status" }, label("cardStatus", card.status)));
-    } else {
-      r.card.append(h("span", { class: "muted", "data-test": "card-empty" },
-        card && card.withheld ? "номер скрыт" : "нет данных в справочнике"));
+    // The card: what the directory knows about the caller; rebuilt only when it changes.
+    const card = call.card || null;
+    const key = JSON.stringify(card);
+    if (key !== this.cardKey) {
+      this.cardKey = key;
+      r.cardBody.replaceChildren(...cardContent(card, { agentName: (ext) => (this.ctx.store.agents.get(ext) || {}).name }));
     }
+    this.newContact.update(card, outbound ? null : party.number);
     setText(r.note, call.transferred_to ? `Переведён на ${call.transferred_to}` : "");
     r.note.hidden = !call.transferred_to;
   }
@@ -109,6 +110,11 @@ export class AgentView {
     this.ctx = ctx;
     this.pops = new Map();
     this.recent = new RecentCalls();
+    // A call's card changed from here (attach, new client): show it now, call.card will say the same.
+    ctx.cardChanged = (linkedid, card) => {
+      if (card && this.ctx.store.setCard(linkedid, card)) this.render();
+    };
+    this.directory = new Directory(ctx.cardChanged);
 
     this.stateBadge = h("span", { class: "badge", "data-test": "my-state" }, "—");
     this.pauseReason = h("select", { "data-test": "pause-reason", "aria-label": "причина паузы" },
@@ -132,7 +138,8 @@ export class AgentView {
 
     this.el = h("div", { class: "agent-layout" },
       h("div", { class: "agent-main" }, h("section", { class: "panel" },
-        h("div", { class: "panel-head" }, h("h2", {}, "Текущий звонок")), this.popArea, this.idle), dial),
+        h("div", { class: "panel-head" }, h("h2", {}, "Текущий звонок")), this.popArea, this.idle),
+      this.directory.el, dial),
       h("div", { class: "agent-side" }, this.recent.el));
     this.recent.load();
   }
@@ -168,6 +175,7 @@ export class AgentView {
       }
     }
     this.idle.hidden = mine.length > 0;
+    this.directory.setCall(mine[0]);
     const ringing = mine.find((c) => (c.agents.get(ext) || {}).state === "ringing");
     document.title = ringing ? `☎ ${otherParty(ringing).number || "звонок"} — CTI Companion` : "CTI Companion";
 

@@ -70,6 +70,9 @@ export class Store {
         if (call) call.transferred_to = msg.transferred_to;
         break;
       }
+      case "call.card":
+        this.setCard(msg.linkedid, msg.card);
+        break;
       case "call.ended":
         this.calls.delete(msg.linkedid);
         break;
@@ -79,6 +82,13 @@ export class Store {
       default:
         break;
     }
+  }
+
+  /** A call's caller card changed (``call.card``, or the reply to an attach). */
+  setCard(linkedid, card) {
+    const call = this.calls.get(linkedid);
+    if (call && card) call.card = card;
+    return call;
   }
 
   upsertCall(src, old, { keepState = false } = {}) {

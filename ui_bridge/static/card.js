@@ -1,0 +1,243 @@
+// The caller card in the pop, the client directory search and the one-click "new client" form.
+// HTTP: GET /api/contacts?q=, POST /api/contacts, POST /api/calls/{linkedid}/contact (see ui_bridge/http.py).
+
+import { api, query } from "./net.js";
+import { busy, fmtShortDateTime, h, label, toast } from "./util.js";
+
+const MAX_LAST_CALLS = 5;
+const KINDS = { corporate: "организация", partner: "партнёр", employee: "сотрудник" };
+
+/** "Kia Rio 2019" */
+function carName(v) {
+  return [v.make, v.model, v.year].filter((x) => x !== null && x !== undefined && x !== "").join(" ");
+}
+
+function vehicleEl(v, testId) {
+  const name = carName(v);
+  return h("span", { class: "vehicle", "data-test": testId },
+    name ? h("span", { class: "vehicle-name" }, name) : null,
+    v.plate ? h("span", { class: "plate" }, v.plate) : null);
+}
+
+function statusBadge(card) {
+  const text = card.withheld ? "номер скрыт" : { repeat: "постоянный", new: "новый" }[card.status];
+  if (!text) return null;
+  return h("span", { class: `badge card-${card.withheld ? "withheld" : card.status}`, "data-test": "card-status",
+    "data-status": card.status, title: card.withheld ? "" : label("cardStatus", card.status) }, text);
+}
+
+function lastCallEl(c, agentName) {
+  let who = "";
+  if (c.outcome === "answered" && c.answered_by) {
+    const name = agentName(c.answered_by);
+    who = name ? `${name} (${c.answered_by})` : `доб. ${c.answered_by}`;
+  } else if (c.missed_reason) {
+    who = label("reason", c.missed_reason);
+  }
+  return h("li", { class: "card-call", "data-test": "card-last-call", "data-linkedid": c.linkedid },
+    h("span", { class: "num" }, fmtShortDateTime(c.started_at)),
+    h("span", { class: `badge outcome-${c.outcome}` }, label("outcome", c.outcome)),
+    who ? h("span", { class: "muted" }, who) : null);
+}
+
+/** The card's content (what the directory knows about the caller), rebuilt whenever the card changes. */
+export function cardContent(card, { agentName = () => null } = {}) {
+  const contacts = (card && card.contacts) || [];
+  const first = contacts[0];
+  const head = h("div", { class: "card-head" }, h("span", { class: "card-label" }, "Клиент"));
+  const badge = card && !(card.withheld && !first) ? statusBadge(card) : null;
+  if (badge) head.append(h("span", { class: "spacer" }), badge);
+  const out = [head];
+  if (first) {
+    out.push(h("div", { class: "card-title" },
+      h("span", { class: "card-name", "data-test": "card-name" }, (card && card.name) || first.name),
+      KINDS[first.kind] ? h("span", { class: "chip chip-small" }, KINDS[first.kind]) : null));
+  } else {
+    out.push(h("div", { class: "card-title muted", "data-test": "card-empty" },
+      card && card.withheld ? "номер скрыт" : "нет в справочнике"));
+  }
+  const cars = (first && first.vehicles) || [];
+  if (cars.length) out.push(h("div", { class: "card-vehicles" }, cars.map((v) => vehicleEl(v, "card-vehicle"))));
+  if (contacts.length > 1) {
+    out.push(h("div", { class: "card-others", "data-test": "card-others" }, "Также: ",
+      contacts.slice(1).map((c) => c.name).join(", ")));
+  }
+  if (card && card.open_missed > 0) {
+    out.push(h("div", { class: "card-missed", "data-test": "card-open-missed", "data-count": card.open_missed },
+      `Пропущенные без ответа: ${card.open_missed}`));
+  }
+  const calls = ((card && card.last_calls) || []).slice(0, MAX_LAST_CALLS);
+  if (calls.length) {
+    out.push(h("div", { class: "card-sub" }, "Последние звонки"),
+      h("ul", { class: "card-calls" }, calls.map((c) => lastCallEl(c, agentName))));
+  }
+  return out;
+}
+
+/** Create a contact, then attach it to the call; resolves with the attach reply ({linkedid, contact_id, card}). */
+export async function createAndAttach(linkedid, draft) {
+  const { contact } = await api("/api/contacts", { method: "POST", body: draft });
+  try {
+    return await attach(linkedid, contact.id);
+  } catch (err) {
+    throw { code: err.code, message: `клиент «${contact.name}» сохранён, но не привязан к звонку: ${err.message}` };
+  }
+}
+
+export function attach(linkedid, contactId) {
+  return api(`/api/calls/${encodeURIComponent(linkedid)}/contact`, { method: "POST", body: { contact_id: contactId } });
+}
+
+/**
+ * "Новый клиент": a one-line button in the pop that opens a tiny form (name, plate, make) for the caller's
+ * number. Lives outside the card's content, so a card update does not wipe what is being typed.
+ */
+export class NewContactForm {
+  constructor(linkedid, onCard) {
+    this.linkedid = linkedid;
+    this.onCard = onCard;
+    this.number = null;
+    this.open = h("button", { type: "button", class: "btn btn-small", "data-test": "new-contact",
+      onclick: () => this.show() }, "+ Новый клиент");
+    this.name = h("input", { type: "text", placeholder: "Фамилия Имя Отчество", "data-test": "new-contact-name",
+      "aria-label": "имя клиента", autocomplete: "off", maxlength: 200 });
+    this.plate = h("input", { type: "text", placeholder: "Госномер", "data-test": "new-contact-plate",
+      "aria-label": "госномер", autocomplete: "off", maxlength: 20, size: 10 });
+    this.make = h("input", { type: "text", placeholder: "Марка", "data-test": "new-contact-make",
+      "aria-label": "марка автомобиля", autocomplete: "off", maxlength: 60, size: 10 });
+    this.phone = h("span", { class: "num", "data-test": "new-contact-phone" });
+    this.save = h("button", { type: "submit", class: "btn btn-primary btn-small", "data-test": "new-contact-save" },
+      "Сохранить");
+    this.form = h("form", { class: "new-contact-form", "data-test": "new-contact-form", hidden: true,
+      onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+    this.name,
+    h("div", { class: "new-contact-row" }, this.plate, this.make),
+    h("div", { class: "new-contact-row" }, h("span", { class: "muted" }, "Телефон: ", this.phone),
+      h("span", { class: "spacer" }),
+      h("button", { type: "button", class: "btn btn-ghost btn-small", "data-test": "new-contact-cancel",
+        onclick: () => this.hide() }, "Отмена"),
+      this.save));
+    this.el = h("div", { class: "new-contact" }, this.open, this.form);
+  }
+
+  /** Offered only for a known number that the directory does not know yet. */
+  update(card, number) {
+    this.number = (card && card.number) || number || null;
+    const offer = Boolean(this.number) && !(card && card.withheld) && !((card && card.contacts) || []).length;
+    this.el.hidden = !offer;
+    this.phone.textContent = this.number || "";
+    if (!offer) this.hide();
+  }
+
+  show() {
+    this.open.hidden = true;
+    this.form.hidden = false;
+    this.name.focus();
+  }
+
+  hide() {
+    this.form.hidden = true;
+    this.open.hidden = false;
+  }
+
+  async submit() {
+    const name = this.name.value.trim();
+    if (!name) {
+      toast("Введите имя клиента", "error");
+      this.name.focus();
+      return;
+    }
+    const plate = this.plate.value.trim();
+    const make = this.make.value.trim();
+    const draft = { name, phones: [this.number] };
+    if (plate || make) draft.vehicles = [{ plate: plate || null, make: make || null }];
+    const reply = await busy(this.save, () => createAndAttach(this.linkedid, draft));
+    if (!reply) return;
+    toast(`Клиент «${name}» добавлен в справочник`);
+    for (const input of [this.name, this.plate, this.make]) input.value = "";
+    this.hide();
+    this.onCard(this.linkedid, reply.card);
+  }
+}
+
+/**
+ * The directory search: one box for a phone number, a surname, a licence plate (Cyrillic or Latin letters)
+ * or the plate's digits. Each result can be attached to the current call (the newest on the agent's phone).
+ */
+export class Directory {
+  constructor(onCard) {
+    this.onCard = onCard;
+    this.call = null;
+    this.items = [];
+    this.input = h("input", { type: "search", placeholder: "Фамилия, телефон или госномер", "data-test": "directory-query",
+      "aria-label": "поиск в справочнике", autocomplete: "off", maxlength: 100 });
+    this.button = h("button", { type: "submit", class: "btn", "data-test": "directory-search" }, "Найти");
+    this.status = h("div", { class: "directory-status muted", "data-test": "directory-status", hidden: true });
+    this.list = h("ul", { class: "directory-results", "data-test": "directory-results" });
+    this.el = h("section", { class: "panel", "data-test": "directory" },
+      h("div", { class: "panel-head" }, h("h2", {}, "Справочник клиентов")),
+      h("form", { class: "dial", role: "search", onsubmit: (e) => { e.preventDefault(); this.search(); } },
+        this.input, this.button),
+      this.status, this.list);
+  }
+
+  /** The call that "привязать к звонку" attaches to (null: no call, no attach buttons). */
+  setCall(call) {
+    this.call = call || null;
+    for (const item of this.items) this.fillAttach(item);
+  }
+
+  async search() {
+    const q = this.input.value.trim();
+    if (!q) {
+      this.input.focus();
+      return;
+    }
+    this.status.hidden = true;
+    const data = await busy(this.button, () => api(`/api/contacts${query({ q, limit: 20 })}`));
+    if (!data) return;
+    const contacts = data.contacts || [];
+    this.items = contacts.map((c) => this.makeItem(c));
+    this.list.replaceChildren(...this.items.map((i) => i.el));
+    this.status.hidden = false;
+    this.status.textContent = contacts.length ? `Найдено: ${contacts.length}` : "Никого не нашли";
+  }
+
+  makeItem(contact) {
+    const button = h("button", { type: "button", class: "btn btn-small", "data-test": "directory-attach" },
+      "привязать к звонку");
+    const item = { contact, button, el: null };
+    button.addEventListener("click", () => this.attach(item));
+    item.el = h("li", { class: "directory-result", "data-test": "directory-result", "data-contact-id": contact.id ?? "" },
+      h("div", { class: "result-main" },
+        h("div", {}, h("strong", { "data-test": "directory-name" }, contact.name),
+          KINDS[contact.kind] ? h("span", { class: "chip chip-small" }, KINDS[contact.kind]) : null,
+          contact.source === "crm" ? h("span", { class: "chip chip-small" }, "CRM") : null),
+        (contact.phones || []).length
+          ? h("div", { class: "sub num", "data-test": "directory-phones" }, contact.phones.join(", ")) : null,
+        (contact.vehicles || []).length
+          ? h("div", { class: "result-vehicles" }, contact.vehicles.map((v) => vehicleEl(v, "directory-vehicle"))) : null),
+      button);
+    this.fillAttach(item);
+    return item;
+  }
+
+  fillAttach(item) {
+    const call = this.call;
+    const shown = call && call.card && (call.card.contacts || [])[0];
+    const attached = Boolean(shown && item.contact.id !== null && shown.id === item.contact.id);
+    item.button.hidden = !call || item.contact.id === null || item.contact.id === undefined;
+    item.button.disabled = attached;
+    item.button.textContent = attached ? "в карточке звонка" : "привязать к звонку";
+    item.button.title = call ? `к звонку ${call.caller || call.called || ""}`.trim() : "";
+  }
+
+  async attach(item) {
+    const call = this.call;
+    if (!call) return;
+    const reply = await busy(item.button, () => attach(call.linkedid, item.contact.id));
+    if (!reply) return;
+    toast(`«${item.contact.name}» привязан к звонку`);
+    this.onCard(call.linkedid, reply.card);
+  }
+}
