@@ -55,8 +55,11 @@ def where_query(query: Query, limit: int) -> tuple[str, dict[str, Any]]:
         params["base"] = key.base if key is not None else query.key
         where = ("c.id IN (SELECT contact_id FROM vehicles WHERE plate_base = :base "
                  "AND (plate_key = :key OR :key = :base))")
-    else:  # plate_number: the three digits
-        where = "c.id IN (SELECT contact_id FROM vehicles WHERE plate_number = :key)"
+    else:  # plate_number: the three digits, ~1 in 1,000 cars: the newest cars first, straight off the index
+        # (vehicles_plate_number holds the rowid, so ORDER BY id DESC LIMIT stops after `limit` entries
+        # instead of sorting every car with those digits).
+        where = ("c.id IN (SELECT contact_id FROM vehicles WHERE plate_number = :key AND contact_id IS NOT NULL "
+                 "ORDER BY id DESC LIMIT :limit)")
     return f"WHERE {where} ORDER BY c.name_key, c.id LIMIT :limit", params
 
 
@@ -73,21 +76,25 @@ INSERT_VEHICLE = ("INSERT INTO vehicles (contact_id, make, model, year, plate, p
 
 
 async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact], region: str) -> list[int]:
-    """Insert contacts with their phones and vehicles; returns their new ids, in order."""
+    """Insert contacts with their phones and vehicles; returns their new ids, in order.
+
+    Must run inside a write transaction (``BEGIN IMMEDIATE``): the ids are taken after the largest one in
+    the table, so that the whole chunk is three ``executemany`` calls, not one round trip per contact.
+    """
     now = time.time()
-    ids: list[int] = []
+    async with db.execute("SELECT coalesce(max(id), 0) FROM contacts") as cursor:
+        row = await cursor.fetchone()
+    first = int(row[0]) + 1 if row is not None else 1
+    ids = list(range(first, first + len(contacts)))
+    await db.executemany(
+        "INSERT INTO contacts (id, name, name_key, kind, email, notes, external_id, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(contact_id, c.name.strip(), name_key(c.name), c.kind, c.email, c.notes, c.external_id, now, now)
+         for contact_id, c in zip(ids, contacts, strict=True)],
+    )
     phones: list[tuple[int, str, str]] = []
     vehicles: list[tuple[Any, ...]] = []
-    for contact in contacts:
-        cursor = await db.execute(
-            "INSERT INTO contacts (name, name_key, kind, email, notes, external_id, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (contact.name.strip(), name_key(contact.name), contact.kind, contact.email, contact.notes,
-             contact.external_id, now, now),
-        )
-        contact_id = cursor.lastrowid
-        assert contact_id is not None
-        ids.append(contact_id)
+    for contact_id, contact in zip(ids, contacts, strict=True):
         seen: set[str] = set()
         for number in contact.phones:
             key = normalize_number(number, region)
