@@ -20,13 +20,10 @@ from cti.makes import canonical_make
 from cti.phones import normalize_number
 from cti.plates import plate_key
 
-#: Contacts with their phones and vehicles; append ``WHERE ...`` over ``c``.
+#: Contacts with their phones and vehicles (kept as JSON on the contact's row, migration 0004); append
+#: ``WHERE ...`` over ``c``.
 SELECT_CONTACTS = """
-SELECT c.id, c.name, c.kind, c.email, c.notes, c.external_id,
-       (SELECT json_group_array(number)
-          FROM (SELECT p.number FROM contact_phones p WHERE p.contact_id = c.id ORDER BY p.rowid)) AS phones,
-       (SELECT json_group_array(json_array(id, make, model, year, plate, vin))
-          FROM (SELECT * FROM vehicles v WHERE v.contact_id = c.id ORDER BY v.id)) AS vehicles
+SELECT c.id, c.name, c.kind, c.email, c.notes, c.external_id, c.phones_json AS phones, c.vehicles_json AS vehicles
 FROM contacts c
 """
 
@@ -71,8 +68,8 @@ def vehicle_row(vehicle: Vehicle, contact_id: int | None) -> tuple[Any, ...]:
             vehicle.vin.upper() if vehicle.vin else None)
 
 
-INSERT_VEHICLE = ("INSERT INTO vehicles (contact_id, make, model, year, plate, plate_key, plate_base, plate_number, "
-                  "vin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_VEHICLE = ("INSERT INTO vehicles (id, contact_id, make, model, year, plate, plate_key, plate_base, "
+                  "plate_number, vin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact], region: str) -> list[int]:
@@ -86,22 +83,33 @@ async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact],
         row = await cursor.fetchone()
     first = int(row[0]) + 1 if row is not None else 1
     ids = list(range(first, first + len(contacts)))
-    await db.executemany(
-        "INSERT INTO contacts (id, name, name_key, kind, email, notes, external_id, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(contact_id, c.name.strip(), name_key(c.name), c.kind, c.email, c.notes, c.external_id, now, now)
-         for contact_id, c in zip(ids, contacts, strict=True)],
-    )
+    async with db.execute("SELECT coalesce(max(id), 0) FROM vehicles") as cursor:
+        row = await cursor.fetchone()
+    next_vehicle = int(row[0]) + 1 if row is not None else 1
+    rows: list[tuple[Any, ...]] = []
     phones: list[tuple[int, str, str]] = []
     vehicles: list[tuple[Any, ...]] = []
     for contact_id, contact in zip(ids, contacts, strict=True):
         seen: set[str] = set()
+        shown: list[str] = []
         for number in contact.phones:
             key = normalize_number(number, region)
             if key and key not in seen:
                 seen.add(key)
                 phones.append((contact_id, number.strip(), key))
-        vehicles.extend(vehicle_row(v, contact_id) for v in contact.vehicles)
+                shown.append(number.strip())
+        cars = []
+        for vehicle in contact.vehicles:
+            car = vehicle_row(vehicle, contact_id)
+            vehicles.append((next_vehicle, *car))
+            cars.append([next_vehicle, car[1], car[2], car[3], car[4], car[8]])  # id, make, model, year, plate, vin
+            next_vehicle += 1
+        rows.append((contact_id, contact.name.strip(), name_key(contact.name), contact.kind, contact.email,
+                     contact.notes, contact.external_id, now, now, json.dumps(shown, ensure_ascii=False),
+                     json.dumps(cars, ensure_ascii=False)))
+    await db.executemany(
+        "INSERT INTO contacts (id, name, name_key, kind, email, notes, external_id, created_at, updated_at, "
+        "phones_json, vehicles_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     if phones:
         await db.executemany("INSERT INTO contact_phones (contact_id, number, number_key) VALUES (?, ?, ?)", phones)
     if vehicles:

@@ -93,3 +93,17 @@ async def test_a_database_from_a_newer_program_is_refused(db: aiosqlite.Connecti
 
 def test_the_packaged_migrations_are_found() -> None:
     assert [m.name for m in load_migrations()][:1] == ["0001_initial.sql"]
+
+
+async def test_a_directory_from_before_0004_gets_its_contact_cards_filled(db: aiosqlite.Connection) -> None:
+    await migrate(db, load_migrations()[:3])
+    await db.execute("INSERT INTO contacts (id, name, name_key, created_at, updated_at) "
+                     "VALUES (1, 'Иванов Пётр', 'иванов петр', 0, 0)")
+    await db.execute("INSERT INTO contact_phones VALUES (1, '8 916 123-45-67', '79161234567')")
+    await db.execute("INSERT INTO contact_phones VALUES (1, '+7 495 111-22-33', '74951112233')")
+    await db.execute("INSERT INTO vehicles (id, contact_id, make, plate) VALUES (5, 1, 'Kia', 'А123ВС77')")
+    await migrate(db)
+    async with db.execute("SELECT phones_json, vehicles_json FROM contacts WHERE id = 1") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert tuple(row) == ('["8 916 123-45-67","+7 495 111-22-33"]', '[[5,"Kia",null,null,"А123ВС77",null]]')

@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 
 from cti.config import StoreSettings
-from store.migrate import MigrationError
+from store.migrate import MigrationError, load_migrations
 from store.repository import StoreError
 from store.sqlite import SqliteStore
 from tests.store.builders import T0, UNIT, make_call, missed_for
@@ -37,7 +37,7 @@ async def test_open_creates_a_wal_database_with_the_schema(tmp_path: Path) -> No
     async with SqliteStore.open(path) as store:
         assert await store.count_calls() == 0
     assert await pragma(path, "journal_mode") == "wal"
-    assert await pragma(path, "user_version") == 3
+    assert await pragma(path, "user_version") == len(load_migrations())
     assert await pragma(path, "integrity_check") == "ok"
 
 
@@ -52,7 +52,7 @@ async def test_reopening_applies_no_migration_twice_and_keeps_the_data(tmp_path:
             assert await store.list_calls() == [record]
             assert len(await store.list_missed()) == 1
     assert await schema(path) == before
-    assert await pragma(path, "user_version") == 3
+    assert await pragma(path, "user_version") == len(load_migrations())
 
 
 async def test_open_with_settings(tmp_path: Path) -> None:
