@@ -74,7 +74,6 @@ from bench.directory_data import PLATE_LETTERS, Generator, written_phone
 from bench.pipeline import write_section
 from cti.contacts_csv import read_contacts, write_contacts
 from cti.directory import Contact, name_key, parse_query
-from cti.phones import normalize_number
 from store import sqlite_directory as directory_sql
 from store.sqlite import SqliteStore
 
@@ -174,29 +173,15 @@ class ImportFigures:
 
 
 def insert_sync(db: sqlite3.Connection, contacts: Iterable[Contact], region: str = "RU") -> int:
-    """The import baseline: ``directory_sql.insert_contacts``'s statements on a plain sqlite3 connection."""
+    """The import baseline: ``directory_sql.insert_contacts``'s rows and statements on a plain sqlite3 connection."""
     n = 0
     contacts = iter(contacts)
     while chunk := list(itertools.islice(contacts, CHUNK)):
-        now = time.time()
-        phones: list[tuple[int, str, str]] = []
-        vehicles: list[tuple[Any, ...]] = []
         db.execute("BEGIN IMMEDIATE")
-        for contact in chunk:
-            cursor = db.execute(
-                "INSERT INTO contacts (name, name_key, kind, email, notes, external_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (contact.name.strip(), name_key(contact.name), contact.kind, contact.email, contact.notes,
-                 contact.external_id, now, now))
-            contact_id = cursor.lastrowid
-            seen: set[str] = set()
-            for number in contact.phones:
-                key = normalize_number(number, region)
-                if key and key not in seen:
-                    seen.add(key)
-                    phones.append((contact_id, number.strip(), key))  # type: ignore[arg-type]
-            vehicles.extend(directory_sql.vehicle_row(v, contact_id) for v in contact.vehicles)
-        db.executemany("INSERT INTO contact_phones (contact_id, number, number_key) VALUES (?, ?, ?)", phones)
+        first_contact, first_vehicle = db.execute(directory_sql.NEXT_IDS).fetchone()
+        rows, phones, vehicles = directory_sql.contact_rows(chunk, first_contact, first_vehicle, region, time.time())
+        db.executemany(directory_sql.INSERT_CONTACT, rows)
+        db.executemany(directory_sql.INSERT_PHONE, phones)
         db.executemany(directory_sql.INSERT_VEHICLE, vehicles)
         db.execute("COMMIT")
         n += len(chunk)
@@ -615,7 +600,7 @@ def report(args: argparse.Namespace, load: tuple[float, float, float], gen: dict
         "",
         "* **store** = `SqliteStore.add_contacts(contacts, chunk_size=2000)`, as `cti contacts import` calls it;",
         "* **baseline** = the same statements and keys on a plain `sqlite3` connection in the calling thread "
-        "(one `INSERT` per contact, `executemany` for phones and vehicles, one transaction per 2,000).",
+        "(`directory_sql.contact_rows`, then one `executemany` per table, one transaction per 2,000).",
         "",
         "| path | contacts | contacts/s | phones/s | vehicles/s | all rows/s | contacts/s by block |",
         "|---|---:|---:|---:|---:|---:|---|",

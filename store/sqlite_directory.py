@@ -72,24 +72,23 @@ INSERT_VEHICLE = ("INSERT INTO vehicles (id, contact_id, make, model, year, plat
                   "plate_number, vin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
-async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact], region: str) -> list[int]:
-    """Insert contacts with their phones and vehicles; returns their new ids, in order.
+INSERT_CONTACT = ("INSERT INTO contacts (id, name, name_key, kind, email, notes, external_id, created_at, updated_at, "
+                  "phones_json, vehicles_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_PHONE = "INSERT INTO contact_phones (contact_id, number, number_key) VALUES (?, ?, ?)"
+NEXT_IDS = "SELECT (SELECT coalesce(max(id), 0) FROM contacts) + 1, (SELECT coalesce(max(id), 0) FROM vehicles) + 1"
 
-    Must run inside a write transaction (``BEGIN IMMEDIATE``): the ids are taken after the largest one in
-    the table, so that the whole chunk is three ``executemany`` calls, not one round trip per contact.
-    """
-    now = time.time()
-    async with db.execute("SELECT coalesce(max(id), 0) FROM contacts") as cursor:
-        row = await cursor.fetchone()
-    first = int(row[0]) + 1 if row is not None else 1
-    ids = list(range(first, first + len(contacts)))
-    async with db.execute("SELECT coalesce(max(id), 0) FROM vehicles") as cursor:
-        row = await cursor.fetchone()
-    next_vehicle = int(row[0]) + 1 if row is not None else 1
-    rows: list[tuple[Any, ...]] = []
-    phones: list[tuple[int, str, str]] = []
-    vehicles: list[tuple[Any, ...]] = []
-    for contact_id, contact in zip(ids, contacts, strict=True):
+Rows = list[tuple[Any, ...]]
+
+
+def contact_rows(contacts: Sequence[Contact], first_contact: int, first_vehicle: int, region: str,
+                 now: float) -> tuple[Rows, Rows, Rows]:
+    """The rows of ``contacts``, ``contact_phones`` and ``vehicles`` for new contacts, ids given from the
+    first free ones, so that a whole chunk is three ``executemany`` calls (one round trip each)."""
+    rows: Rows = []
+    phones: Rows = []
+    vehicles: Rows = []
+    vehicle_id = first_vehicle
+    for contact_id, contact in enumerate(contacts, start=first_contact):
         seen: set[str] = set()
         shown: list[str] = []
         for number in contact.phones:
@@ -101,20 +100,31 @@ async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact],
         cars = []
         for vehicle in contact.vehicles:
             car = vehicle_row(vehicle, contact_id)
-            vehicles.append((next_vehicle, *car))
-            cars.append([next_vehicle, car[1], car[2], car[3], car[4], car[8]])  # id, make, model, year, plate, vin
-            next_vehicle += 1
+            vehicles.append((vehicle_id, *car))
+            cars.append([vehicle_id, car[1], car[2], car[3], car[4], car[8]])  # id, make, model, year, plate, vin
+            vehicle_id += 1
         rows.append((contact_id, contact.name.strip(), name_key(contact.name), contact.kind, contact.email,
                      contact.notes, contact.external_id, now, now, json.dumps(shown, ensure_ascii=False),
                      json.dumps(cars, ensure_ascii=False)))
-    await db.executemany(
-        "INSERT INTO contacts (id, name, name_key, kind, email, notes, external_id, created_at, updated_at, "
-        "phones_json, vehicles_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return rows, phones, vehicles
+
+
+async def insert_contacts(db: aiosqlite.Connection, contacts: Sequence[Contact], region: str) -> list[int]:
+    """Insert contacts with their phones and vehicles; returns their new ids, in order.
+
+    Must run inside a write transaction (``BEGIN IMMEDIATE``): the ids follow the largest ones in the tables.
+    """
+    async with db.execute(NEXT_IDS) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    first_contact, first_vehicle = int(row[0]), int(row[1])
+    rows, phones, vehicles = contact_rows(contacts, first_contact, first_vehicle, region, time.time())
+    await db.executemany(INSERT_CONTACT, rows)
     if phones:
-        await db.executemany("INSERT INTO contact_phones (contact_id, number, number_key) VALUES (?, ?, ?)", phones)
+        await db.executemany(INSERT_PHONE, phones)
     if vehicles:
         await db.executemany(INSERT_VEHICLE, vehicles)
-    return ids
+    return [r[0] for r in rows]
 
 
 def chunks(items: Iterable[Contact], size: int) -> Iterable[list[Contact]]:
