@@ -690,8 +690,11 @@ class SqliteStore:
     # -- reads -----------------------------------------------------------------------------------------
 
     async def _select(self, sql: str, params: dict[str, Any] | tuple[Any, ...],
-                      convert: Callable[[sqlite3.Row], T]) -> list[T]:
-        """Rows of a query on the reader connection, fetched ``READ_CHUNK`` at a time."""
+                      convert: Callable[[sqlite3.Row], T], few: int | None = None) -> list[T]:
+        """Rows of a query on the reader connection, fetched ``READ_CHUNK`` at a time; a query whose
+        ``LIMIT`` (``few``) is at most ``READ_CHUNK`` is fetched in one round trip instead."""
+        if few is not None and few <= READ_CHUNK:
+            return await self._select_few(sql, params, convert)
         self._check_open()
         out: list[T] = []
         async with self._reader.execute(sql, params) as cursor:
@@ -739,7 +742,7 @@ class SqliteStore:
         sql = "SELECT * FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
         order = " ORDER BY started_at DESC, linkedid DESC" if newest_first else " ORDER BY started_at, linkedid"
         sql += order + _page(limit, offset, params)
-        return await self._select(sql, params, _record_from_row)
+        return await self._select(sql, params, _record_from_row, few=limit)
 
     async def get_call(self, linkedid: str) -> CallRecord | None:
         rows = await self._select("SELECT * FROM calls WHERE linkedid = ?", (linkedid,), _record_from_row)
@@ -769,7 +772,9 @@ class SqliteStore:
         params: dict[str, Any] = {}
         _time_range("missed_at", since, until, where, params)
         if status is not None:
-            where.append("status = :status")
+            # With a number, the unary + keeps SQLite from walking every open entry through the status
+            # index (its order suits ORDER BY): the caller_key index finds the number's few entries.
+            where.append(("+status" if number is not None else "status") + " = :status")
             params["status"] = status
         if number is not None:
             key = normalize_number(number, self.region)
@@ -781,7 +786,7 @@ class SqliteStore:
                 params["number"] = number
         sql = "SELECT * FROM missed" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY missed_at, id" + _page(limit, offset, params)
-        return await self._select(sql, params, _missed_from_row)
+        return await self._select(sql, params, _missed_from_row, few=limit)
 
     async def missed_history(self, entry_id: int) -> list[MissedHistoryItem]:
         items = await self._select(
