@@ -49,3 +49,22 @@ def test_a_certificate_without_its_key_is_a_config_error(tmp_path: Path) -> None
         assert "http" in str(exc) and "tls_key" in str(exc)
     else:
         raise AssertionError("a lone tls_cert must be refused")
+
+
+def test_the_panel_listens_with_a_tcp_socket_so_asyncio_turns_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on accepted sockets whose protocol is TCP; with Nagle on, a pop sent
+    right after another message waited 40 ms for the client's delayed ACK."""
+    import socket
+
+    from ui_bridge.server import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        client = socket.create_connection(sock.getsockname())
+        accepted, _ = sock.accept()
+        assert accepted.proto == socket.IPPROTO_TCP
+        accepted.close()
+        client.close()
+    finally:
+        sock.close()
