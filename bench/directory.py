@@ -56,7 +56,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import sqlite3
 import statistics
@@ -66,11 +65,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from bench.directory_data import PLATE_LETTERS, Generator, written_phone
+from bench.machine import machine
 from bench.pipeline import write_section
 from cti.contacts_csv import read_contacts, write_contacts
 from cti.directory import Contact, name_key, parse_query
@@ -236,7 +235,7 @@ async def generate(path: Path, seed: int, contacts: int, vehicles: int, store_sh
         counted = await store.count_contacts()
     return {"store": asdict(store_fig), "baseline": asdict(base_fig), "contacts": counted,
             "wall": time.perf_counter() - started, "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(), "load": os.getloadavg()}
+            "machine": machine("aiosqlite", with_sqlite=True), "load": os.getloadavg()}
 
 
 def cache_key(seed: int, contacts: int, vehicles: int) -> str:
@@ -552,21 +551,6 @@ def selectivity(db: sqlite3.Connection, samples: list[Sample]) -> dict[str, floa
 
 # -- the report ---------------------------------------------------------------------------------------------
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    mem = "? GiB"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-        with open("/proc/meminfo", encoding="ascii") as f:
-            kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
-            mem = f"{kib / 2**20:.1f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return (f"{len(os.sched_getaffinity(0))} CPUs ({cpu}), {mem} RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, aiosqlite {version('aiosqlite')}, SQLite {sqlite3.sqlite_version}")
-
-
 def _ms(x: float) -> str:
     return f"{x:.3f}" if x < 10 else f"{x:.1f}"
 
@@ -580,7 +564,8 @@ def report(args: argparse.Namespace, load: tuple[float, float, float], gen: dict
     lines = [
         "## Client directory: lookups and import (`python -m bench.directory`)",
         "",
-        f"Measured {when} on {machine()}; load average before the run {load[0]:.2f} / {load[1]:.2f} / "
+        f"Measured {when} on {machine('aiosqlite', with_sqlite=True)}; "
+        f"load average before the run {load[0]:.2f} / {load[1]:.2f} / "
         f"{load[2]:.2f} (1 / 5 / 15 min); the whole run took {elapsed:.0f} s.",
         "",
         f"**Directory**: {gen['contacts']:,} contacts ({st['phones'] + bl['phones']:,} phone numbers, "

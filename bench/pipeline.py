@@ -39,7 +39,6 @@ import gc
 import json
 import math
 import os
-import platform
 import pstats
 import re
 import sqlite3
@@ -51,13 +50,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 from panoramisk.ami_protocol import AMIProtocol
 
 from asterisk.connection import CtiAmiProtocol
 from asterisk.protocol import AmiFramer
+from bench.machine import machine
 from cti.app import Daemon
 from cti.demo import demo_settings
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
@@ -517,26 +516,9 @@ def profile(corpus: Corpus, events: int, workdir: Path, top: int) -> None:
 # -- the report ---------------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    mem = "? GiB"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-        with open("/proc/meminfo", encoding="ascii") as f:
-            kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
-            mem = f"{kib / 2**20:.1f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    cpus = len(os.sched_getaffinity(0))
-    return (f"{cpus} CPUs ({cpu}), {mem} RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, panoramisk {version('panoramisk')}, "
-            f"aiosqlite {version('aiosqlite')}, SQLite {sqlite3.sqlite_version}")
-
-
 def _measured(load: tuple[float, float, float]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"Measured {when} on {machine()}; load average before the run "
+    return (f"Measured {when} on {machine('panoramisk', 'aiosqlite', with_sqlite=True)}; load average before the run "
             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min).")
 
 

@@ -41,7 +41,6 @@ import json
 import math
 import os
 import pickle
-import platform
 import random
 import re
 import signal
@@ -55,13 +54,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from asterisk.connection import AmiClient
 from asterisk.messages import AmiMessage
 from asterisk.replay import TRACE_GAP, ReplayPbx, Trace, load_trace
+from bench.machine import machine
 from bench.pipeline import AsteriskFilter, write_section
 from cti.config import load_config
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
@@ -563,18 +562,6 @@ async def baseline_phase(tmp: Path, plan: dict[str, Any], window: float) -> Phas
 
 # -- the report ------------------------------------------------------------------------------------------
 
-def machine() -> str:
-    cpu, mem = platform.processor() or "unknown CPU", "? GiB"
-    with contextlib.suppress(OSError, StopIteration, ValueError):
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-        with open("/proc/meminfo", encoding="ascii") as f:
-            mem = f"{next(int(line.split()[1]) for line in f if line.startswith('MemTotal:')) / 2**20:.1f} GiB"
-    return (f"{len(os.sched_getaffinity(0))} CPUs ({cpu}), {mem} RAM, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, websockets {version('websockets')}, "
-            f"uvicorn {version('uvicorn')}, starlette {version('starlette')}, pydantic {version('pydantic')}")
-
-
 def _ms(v: float) -> str:
     return f"{v:.2f}" if v < 10 else f"{v:.1f}"
 
@@ -603,7 +590,8 @@ def report(args: argparse.Namespace, bg: Background, d: Phase, b: Phase, load: t
     lines = [
         f"## Screen-pop latency with {d.clients} WebSocket clients (`python -m bench.popfanout`)",
         "",
-        f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}; load average before the run "
+        f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine('websockets', 'uvicorn', 'starlette', 'pydantic')}; "
+        f"load average before the run "
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); the whole run took {wall:.0f} s.",
         "",
         f"**Load.** {d.clients} WebSocket clients ({args.agents} agents with distinct extensions, 101–106 "
