@@ -102,7 +102,7 @@ async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
         env.start_calls()
         pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
         arrived = next(t for t, m in admin.received if m is pop)
-        assert arrived - rang[pop["linkedid"]] < 0.3 + 0.25, "the pop waited for the CRM past its timeout"
+        assert arrived - rang[pop["linkedid"]] < 0.3 + 0.5, "the pop waited for the CRM past its timeout (5 s)"
         assert pop["card"]["name"] == "Зайцева Марина Игоревна" and pop["card"]["sources"] == ["local"]
         assert asked == ["/hs/cti/caller?number=79160001313"]
         # Nothing about the call overtook its pop.
