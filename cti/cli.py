@@ -576,31 +576,48 @@ def contacts_export(
     encoding: Annotated[str, typer.Option(help="utf-8 or cp1251 (for old 1C and Excel)")] = "utf-8",
     delimiter: Annotated[str, typer.Option(help="column separator")] = ";",
 ) -> None:
-    """Export the whole directory as CSV: one row per car (a contact without one: one row)."""
+    """Export the whole directory as CSV: one row per car (a contact without one: one row).
+
+    Written a page at a time; a file appears only when it is complete (written beside it, then renamed).
+    """
     import io
+    import os
 
     from .contacts_csv import write_contacts
 
     settings = settings_from(config)
-
-    async def work(store: SqliteStore) -> str:
-        out = io.StringIO()
-        after, pages = 0, []
-        while page := await store.list_contacts(after_id=after):
-            pages.extend(page)
-            after = page[-1].id or after
-        write_contacts(pages, out, delimiter=delimiter)
-        return out.getvalue()
-
-    text = _with_store(settings, work)
     try:
-        data = text.encode(encoding)
-    except (LookupError, UnicodeEncodeError) as exc:
-        fail(f"cannot write {encoding}: {exc}", 2)
-    if output is None:
-        sys.stdout.buffer.write(data)
+        "".encode(encoding)
+    except LookupError:
+        fail(f"unknown encoding {encoding!r} (utf-8 or cp1251)", 2)
+    partial = output.with_name(output.name + ".partial") if output is not None else None
+    raw = partial.open("wb") if partial is not None else sys.stdout.buffer
+    out = io.TextIOWrapper(raw, encoding=encoding, newline="", write_through=False)
+
+    async def work(store: SqliteStore) -> int:
+        after, rows = 0, 0
+        while page := await store.list_contacts(after_id=after):
+            rows += write_contacts(page, out, delimiter=delimiter, header=after == 0)
+            after = page[-1].id or after
+        if after == 0:
+            write_contacts([], out, delimiter=delimiter)
+        return rows
+
+    try:
+        rows = _with_store(settings, work)
+        out.flush()
+    except UnicodeEncodeError as exc:
+        if partial is not None:
+            out.close()
+            partial.unlink(missing_ok=True)
+        fail(f"cannot write {encoding}: {exc.object[exc.start:exc.end]!r} has no {encoding} form; "
+             "export in utf-8", 2)
+    if partial is not None and output is not None:
+        out.close()
+        os.replace(partial, output)
+        typer.echo(f"{rows} rows written to {output}", err=True)
     else:
-        output.write_bytes(data)
+        out.detach()
 
 
 # -- the WebSocket protocol ---------------------------------------------------------------------------

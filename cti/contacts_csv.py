@@ -17,6 +17,7 @@ import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import TextIO
 
 from .directory import CONTACT_KINDS, Contact, ContactKind, Vehicle
 from .phones import normalize_number
@@ -198,10 +199,12 @@ def _vehicle(cell: Callable[[str], str], line: int, problems: list[RowProblem]) 
     return Vehicle(make=make or None, model=model or None, year=year, plate=plate or None, vin=vin or None)
 
 
-def write_contacts(contacts: Iterable[Contact], out: io.TextIOBase | io.StringIO, *, delimiter: str = ";") -> int:
-    """One row per vehicle (a contact without one: one row), columns :data:`EXPORT_COLUMNS`; rows written."""
+def write_contacts(contacts: Iterable[Contact], out: TextIO, *, delimiter: str = ";", header: bool = True) -> int:
+    """One row per vehicle (a contact without one: one row), columns :data:`EXPORT_COLUMNS`; rows written.
+    ``header=False`` continues a file written page by page."""
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    if header:
+        writer.writerow(EXPORT_COLUMNS)
     rows = 0
     phone_separator = ", "
     for contact in contacts:

@@ -90,3 +90,16 @@ def test_importing_the_same_codes_twice_is_refused_whole(tmp_path: Path) -> None
     proc = cti("contacts", "import", str(file), "--config", config, check=False)
     assert proc.returncode == 1 and "nothing was imported" in proc.stderr and "Traceback" not in proc.stderr
     assert count(tmp_path)[0] == 3
+
+
+def test_an_export_that_cannot_be_encoded_fails_clearly_and_leaves_no_file(tmp_path: Path) -> None:
+    config = str(write_config(tmp_path, 5038))
+    file = tmp_path / "u.csv"
+    file.write_text("name;phone\nОльга 🚗 Белова;89160000001\n", encoding="utf-8")
+    cti("contacts", "import", str(file), "--config", config)
+    out = tmp_path / "out.csv"
+    proc = cti("contacts", "export", "--config", config, "--encoding", "cp1251", "-o", str(out), check=False)
+    assert proc.returncode == 2 and "has no cp1251 form" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "out.csv.partial").exists()
+    cti("contacts", "export", "--config", config, "-o", str(out))
+    assert "Ольга 🚗 Белова" in out.read_text(encoding="utf-8")
