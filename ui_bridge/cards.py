@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
 
 import httpx
@@ -31,7 +32,7 @@ from cti.directory import CONTACT_KINDS, Card, Contact, ContactKind, Vehicle, bu
 from cti.effects import CallEnded, CallRang, Effect
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
-from cti.records import CallRecord
+from cti.records import CallRecord, iso_time
 from store.sqlite import SqliteStore
 
 from . import messages as m
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 class CardService:
     def __init__(self, settings: DirectorySettings, store: Callable[[], SqliteStore | None], region: str,
-                 tz: Any = None) -> None:
+                 tz: tzinfo | None = None) -> None:
         self.settings = settings
         self._store = store
         self.region = region
@@ -144,9 +145,7 @@ def contact_info(contact: Contact) -> m.ContactInfo:
     )
 
 
-def _summary(record: CallRecord, tz: Any) -> m.CallSummary:
-    from cti.records import iso_time
-
+def _summary(record: CallRecord, tz: tzinfo | None) -> m.CallSummary:
     return m.CallSummary(linkedid=record.linkedid, started_at=iso_time(record.started_at, tz) or "",
                          direction=record.direction, outcome=record.outcome, answered_by=record.answered_by,
                          missed_reason=record.missed_reason)

@@ -199,7 +199,7 @@ class Commands:
             raise forbidden("only admins close missed calls by hand")
         store = self.store()
         if store is None:
-            raise RequestFailed("pbx_unavailable", "the store is not open yet")
+            raise RequestFailed("internal", "the store is not open yet; try again in a moment")
         try:
             entry = await store.close_missed(req.missed_id, req.comment, by=user.name)
         except MissedNotFound as exc:

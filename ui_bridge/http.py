@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cti.config import HttpSettings
 from cti.directory import Contact, Vehicle
+from cti.effects import AgentStateChanged
 from cti.model import CallBook
 from store.repository import ContactNotFound, MissedNotFound, User
 from store.sqlite import SqliteStore
@@ -73,14 +75,15 @@ class Panel:
     """The HTTP/WebSocket edge: authenticates, serves, and hands requests to ``Commands``."""
 
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
-                 store: Any, agent_states: Any, tls: bool = False, cards: CardService | None = None,
+                 store: Callable[[], SqliteStore | None], agent_states: Callable[[], list[AgentStateChanged]],
+                 tls: bool = False, cards: CardService | None = None,
                  book: CallBook | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.notifier = notifier
         self.commands = commands
-        self._store = store  # () -> SqliteStore | None: the daemon opens the store after we are built
-        self._agent_states = agent_states  # () -> list of AgentStateChanged
+        self._store = store  # the daemon opens the store after the panel is built
+        self._agent_states = agent_states
         self.tls = tls
         self.cards = cards
         self.book = book
@@ -105,7 +108,7 @@ class Panel:
     # -- who is asking ---------------------------------------------------------------------------------
 
     def store(self) -> SqliteStore:
-        store: SqliteStore | None = self._store()
+        store = self._store()
         if store is None:
             raise RuntimeError("the store is not open")
         return store
