@@ -106,11 +106,6 @@ class Sessions:
         if token:
             self._by_token.pop(token, None)
 
-    def end_user(self, name: str) -> None:
-        """Log a user out everywhere (removed, or password changed)."""
-        for token in [t for t, s in self._by_token.items() if s.user.name.lower() == name.lower()]:
-            del self._by_token[token]
-
     def _expire(self, now: float) -> None:
         for token in [t for t, s in self._by_token.items() if s.expires_at < now]:
             del self._by_token[token]

@@ -51,7 +51,6 @@ class CardService:
         self.tz = tz
         self._crm_cache: dict[str, tuple[float, list[Contact]]] = {}
         self._http: httpx.AsyncClient | None = None
-        self.crm_failures = 0
 
     async def close(self) -> None:
         if self._http is not None:
@@ -81,7 +80,6 @@ class CardService:
             try:
                 found = await asyncio.wait_for(crm, self.settings.crm_timeout)
             except TimeoutError:
-                self.crm_failures += 1
                 log.warning("CRM lookup of %s took over %.1f s: the pop goes out with local data",
                             key, self.settings.crm_timeout)
             else:
@@ -111,7 +109,6 @@ class CardService:
                 response.raise_for_status()
                 contacts = _crm_contacts(response.json())
         except (httpx.HTTPError, ValueError, TypeError, KeyError) as exc:
-            self.crm_failures += 1
             log.warning("CRM lookup of %s failed: %s", key, str(exc) or type(exc).__name__)
             return []
         if self.settings.crm_cache_seconds > 0:
