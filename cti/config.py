@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 
 
 class ConfigError(Exception):
@@ -150,6 +150,24 @@ class HttpSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=256)] = 16 * 1024
     #: Recent journal rows an agent's panel shows.
     recent_calls: Annotated[int, Field(ge=1, le=500)] = 20
+    #: Reverse proxies (addresses or networks, e.g. ``127.0.0.1``, ``10.0.0.0/24``) whose
+    #: ``X-Forwarded-For`` names the real client. Requests from anywhere else are taken at their TCP address.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    #: Host names the panel answers to besides IP literals, ``localhost`` and this machine's own names
+    #: (a request naming another host is refused: DNS rebinding). Behind a proxy: the public name.
+    allowed_hosts: list[str] = []
+    #: Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    #: A client has this long to send a request's headers before the connection is closed (seconds).
+    header_timeout: Annotated[float, Field(gt=0)] = 10.0
+    #: Open connections the panel accepts in all, and from one address (a trusted proxy is exempt).
+    max_connections: Annotated[int, Field(ge=1)] = 4000
+    max_connections_per_address: Annotated[int, Field(ge=1)] = 200
+    #: Call-control commands per user: a burst of this many, then ``command_rate`` per second.
+    command_burst: Annotated[int, Field(ge=1)] = 10
+    command_rate: Annotated[float, Field(gt=0)] = 2.0
+    #: WebSockets one login session (or one API token) may hold open at once.
+    max_sockets_per_session: Annotated[int, Field(ge=1)] = 16
 
     @model_validator(mode="after")
     def _tls_pair(self) -> HttpSettings:
