@@ -1,7 +1,10 @@
 """The ``cti`` command: the daemon, the journal, the missed-call register, the replay PBX, the demo.
 
 Every command that reads a config prints a config error as the file, the field and what is wrong,
-and exits with status 2; never a traceback.
+and exits with status 2; never a traceback. So does any other input that cannot be used as given
+(a time, a number, a file, a path): one line saying what and why, exit status 2. A failure of the work
+itself (a store that cannot be opened, rows of an import that are wrong, an entry not found) exits with 1.
+What is printed comes from callers, agents and files: it goes out as text (:mod:`cti.safe_text`).
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ import re
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
-from .config import ConfigError, Settings, load_config
+from .config import ConfigError, Settings, file_problems, load_config
 from .output import AGENT_MISS_COLUMNS, CALL_COLUMNS, MISSED_COLUMNS, Format, emit, records_json
+from .safe_text import terminal_text
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -43,10 +49,26 @@ SubConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
 SinceOpt = Annotated[str | None, typer.Option(help="from this time: 2026-11-24, '2026-11-24 09:00', 2h, 7d, today")]
 UntilOpt = Annotated[str | None, typer.Option(help="up to this time (same forms as --since)")]
+#: The largest row id SQLite has; a larger number would fail inside the store instead of being refused.
+MAX_ID = 2**63 - 1
+IdArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
+PortOpt = Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")]
+SpeedOpt = Annotated[float, typer.Option(min=0, help="1 = recorded pace, 10 = ten times faster, 0 = at once")]
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+LogLevelOpt = Annotated[LogLevel, typer.Option(case_sensitive=False, help="debug, info, warning or error")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"cti: {message}", err=True)
+    """Print ``cti: message`` (each line as text: it may quote a file or a caller) and exit with ``code``."""
+    typer.echo("\n".join(terminal_text(line) for line in f"cti: {message}".split("\n")), err=True)
     raise typer.Exit(code)
 
 
@@ -59,31 +81,50 @@ def settings_from(path: Path) -> Settings:
     return settings
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$", re.ASCII)
+#: No journal is older: a time before this is a typo, and far enough back overflows the date arithmetic.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 
 
-def parse_when(text: str | None, settings: Settings) -> float | None:
-    """A point in time from the command line, in the configured time zone."""
+def parse_when(text: str | None, settings: Settings, option: str = "--since") -> float | None:
+    """A point in time from the command line (``option``'s value), in the configured time zone.
+
+    Unreadable, or before 1970 (``99999999d`` used to overflow into a traceback): a clear error, status 2.
+    """
     if text is None:
         return None
-    tz = settings.pbx.tzinfo()
-    now = datetime.now(tz).astimezone(tz)
     text = text.strip()
-    if text == "today":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    if text == "yesterday":
-        return (now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)).timestamp()
-    rel = _RELATIVE.match(text)
-    if rel:
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[rel.group(2)]
-        return (now - timedelta(**{unit: int(rel.group(1))})).timestamp()
     try:
-        when = datetime.fromisoformat(text)
+        stamp = _read_time(text, settings.pbx.tzinfo()).timestamp()
     except ValueError:
-        fail(f"cannot read the time {text!r}: use 2026-11-24, '2026-11-24 09:30', 2h, 7d, today")
+        fail(f"cannot read the time {option} {text!r}: use 2026-11-24, '2026-11-24 09:30', 2h, 7d, today")
+    except OverflowError:
+        stamp = -1.0
+    if stamp < _EPOCH:
+        fail(f"{option} {text!r} is before 1970: no journal is that old (leave {option} out for no limit)")
+    return stamp
+
+
+def _read_time(text: str, tz: tzinfo | None) -> datetime:
+    """Raises ValueError when ``text`` is no time, OverflowError when it is too far from today."""
+    now = datetime.now(tz).astimezone(tz)
+    if text in ("today", "yesterday"):
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=text == "yesterday")
+    if rel := _RELATIVE.match(text):
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[rel.group(2)]
+        return now - timedelta(**{unit: int(rel.group(1))})
+    when = datetime.fromisoformat(text)
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz) if tz is not None else when.astimezone()
-    return when.timestamp()
+    return when
+
+
+def time_range(since: str | None, until: str | None, settings: Settings) -> tuple[float | None, float | None]:
+    """``--since`` and ``--until`` read, and refused when the range is empty (rather than print nothing)."""
+    start, end = parse_when(since, settings, "--since"), parse_when(until, settings, "--until")
+    if start is not None and end is not None and start > end:
+        fail(f"--since {since} is after --until {until}: no call can match")
+    return start, end
 
 
 def require_store(settings: Settings) -> None:
@@ -91,8 +132,8 @@ def require_store(settings: Settings) -> None:
         fail(f"no journal at {settings.store.path} yet: start the daemon first (cti run --config FILE)", 1)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+def setup_logging(level: LogLevel) -> None:
+    logging.basicConfig(level=level.value.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         stream=sys.stderr)
 
 
@@ -100,19 +141,25 @@ def setup_logging(level: str) -> None:
 
 
 @app.command()
-def run(config: ConfigOpt,
-        log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info") -> None:
+def run(config: ConfigOpt, log_level: LogLevelOpt = LogLevel.info) -> None:
     """Run the daemon until SIGTERM/SIGINT: follow the PBX, keep the journal and the register."""
+    from store.migrate import MigrationError
+    from store.repository import StoreError
     from ui_bridge.server import PanelError
 
     from .app import run_daemon
 
     settings = settings_from(config)
+    problems = file_problems(settings)
+    if problems:
+        fail("\n".join(f"{config}: {problem}" for problem in problems))
     setup_logging(log_level)
     try:
         asyncio.run(run_daemon(settings))
     except* PanelError as group:
         fail(f"{_leaf(group)} (set another [http] port, or enabled = false)", 1)
+    except* (StoreError, MigrationError) as group:
+        fail(f"{_leaf(group)}")
 
 
 # -- the journal ----------------------------------------------------------------------------------
@@ -128,7 +175,7 @@ def calls(
     agent: Annotated[str | None, typer.Option(help="agent extension (answered or rung)")] = None,
     direction: Annotated[str | None, typer.Option(help="inbound, outbound or internal")] = None,
     outcome: Annotated[str | None, typer.Option(help="answered, missed or failed")] = None,
-    limit: Annotated[int | None, typer.Option(help="at most this many calls")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=MAX_ID, help="at most this many calls")] = None,
 ) -> None:
     """The call journal, oldest first."""
     settings = settings_from(config)
@@ -136,18 +183,15 @@ def calls(
         fail(f"--direction must be inbound, outbound or internal, not {direction!r}")
     if outcome not in (None, "answered", "missed", "failed"):
         fail(f"--outcome must be answered, missed or failed, not {outcome!r}")
+    start, end = time_range(since, until, settings)
     require_store(settings)
 
-    async def query() -> list[dict[str, object]]:
-        from store.sqlite import SqliteStore
-
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
-            rows = await store.list_calls(since=parse_when(since, settings), until=parse_when(until, settings),
-                                          number=number, agent=agent, direction=direction, outcome=outcome,
-                                          limit=limit)
+    async def query(store: SqliteStore) -> list[dict[str, object]]:
+        rows = await store.list_calls(since=start, until=end, number=number, agent=agent, direction=direction,
+                                      outcome=outcome, limit=limit)
         return records_json(rows, settings.pbx.tzinfo())
 
-    emit(asyncio.run(query()), fmt, CALL_COLUMNS, "Call journal")
+    emit(_with_store(settings, query), fmt, CALL_COLUMNS, "Call journal")
 
 
 @app.command("agent-misses")
@@ -155,17 +199,14 @@ def agent_misses(config: ConfigOpt, fmt: FormatOpt = Format.table, since: SinceO
                  agent: Annotated[str | None, typer.Option(help="only this agent's extension")] = None) -> None:
     """Per agent: calls that rang an agent's phone and that the agent did not answer."""
     settings = settings_from(config)
+    start, end = time_range(since, until, settings)
     require_store(settings)
 
-    async def query() -> list[dict[str, object]]:
-        from store.sqlite import SqliteStore
-
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
-            rows = await store.list_agent_misses(agent=agent, since=parse_when(since, settings),
-                                                 until=parse_when(until, settings))
+    async def query(store: SqliteStore) -> list[dict[str, object]]:
+        rows = await store.list_agent_misses(agent=agent, since=start, until=end)
         return records_json(rows, settings.pbx.tzinfo())
 
-    emit(asyncio.run(query()), fmt, AGENT_MISS_COLUMNS, "Missed by agent")
+    emit(_with_store(settings, query), fmt, AGENT_MISS_COLUMNS, "Missed by agent")
 
 
 # -- the missed-call register ---------------------------------------------------------------------
@@ -189,20 +230,17 @@ def missed(
     settings = settings_from(_config_path(ctx, None))
     if status not in ("open", "closed", "all"):
         fail(f"--status must be open, closed or all, not {status!r}")
+    start, end = time_range(since, until, settings)
     require_store(settings)
 
-    async def query() -> list[dict[str, object]]:
-        from store.sqlite import SqliteStore
-
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
-            rows = await store.list_missed(status=None if status == "all" else status,
-                                           since=parse_when(since, settings), until=parse_when(until, settings),
-                                           number=number)
+    async def query(store: SqliteStore) -> list[dict[str, object]]:
+        rows = await store.list_missed(status=None if status == "all" else status, since=start, until=end,
+                                       number=number)
         if not all_reasons:
             rows = [r for r in rows if r.reason != "short_abandon"]
         return records_json(rows, settings.pbx.tzinfo())
 
-    emit(asyncio.run(query()), fmt, MISSED_COLUMNS, f"Missed calls ({status})")
+    emit(_with_store(settings, query), fmt, MISSED_COLUMNS, f"Missed calls ({status})")
 
 
 def _config_path(ctx: typer.Context, config: Path | None) -> Path:
@@ -219,26 +257,19 @@ def _missed_action(ctx: typer.Context, config: Path | None, entry_id: int, comme
     if not comment.strip():
         fail("--comment must say what was done (e.g. 'called back, booked a visit')")
 
-    async def act() -> dict[str, object]:
-        from store.repository import MissedNotFound, MissedStateError
-        from store.sqlite import SqliteStore
-
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
-            try:
-                if reopen:
-                    entry = await store.reopen_missed(entry_id, comment, by=by)
-                else:
-                    entry = await store.close_missed(entry_id, comment, by=by)
-            except (MissedNotFound, MissedStateError) as exc:
-                fail(str(exc), 1)
+    async def act(store: SqliteStore) -> dict[str, object]:
+        if reopen:
+            entry = await store.reopen_missed(entry_id, comment, by=by)
+        else:
+            entry = await store.close_missed(entry_id, comment, by=by)
         return entry.to_json(settings.pbx.tzinfo())
 
-    row = asyncio.run(act())
-    typer.echo(f"missed call #{entry_id} ({row['caller'] or 'withheld'}) is now {row['status']}")
+    row = _with_store(settings, act)
+    typer.echo(terminal_text(f"missed call #{entry_id} ({row['caller'] or 'withheld'}) is now {row['status']}"))
 
 
 @missed_app.command("close")
-def missed_close(ctx: typer.Context, entry_id: Annotated[int, typer.Argument(metavar="ID")],
+def missed_close(ctx: typer.Context, entry_id: IdArg,
                  comment: Annotated[str, typer.Option(help="what was done")], config: SubConfigOpt = None,
                  by: Annotated[str, typer.Option(help="who closes it")] = os.environ.get("USER", "admin")) -> None:
     """Close an entry by hand, with a comment (it is kept in the entry's history)."""
@@ -246,7 +277,7 @@ def missed_close(ctx: typer.Context, entry_id: Annotated[int, typer.Argument(met
 
 
 @missed_app.command("reopen")
-def missed_reopen(ctx: typer.Context, entry_id: Annotated[int, typer.Argument(metavar="ID")],
+def missed_reopen(ctx: typer.Context, entry_id: IdArg,
                   comment: Annotated[str, typer.Option(help="why")], config: SubConfigOpt = None,
                   by: Annotated[str, typer.Option(help="who reopens it")] = os.environ.get("USER", "admin")) -> None:
     """Reopen a closed entry (the customer still waits for a call)."""
@@ -254,30 +285,24 @@ def missed_reopen(ctx: typer.Context, entry_id: Annotated[int, typer.Argument(me
 
 
 @missed_app.command("show")
-def missed_show(ctx: typer.Context, entry_id: Annotated[int, typer.Argument(metavar="ID")],
+def missed_show(ctx: typer.Context, entry_id: IdArg,
                 fmt: FormatOpt = Format.table, config: SubConfigOpt = None) -> None:
     """One entry and its call-back history."""
     settings = settings_from(_config_path(ctx, config))
     require_store(settings)
     tz = settings.pbx.tzinfo()
 
-    async def query() -> tuple[dict[str, object], list[dict[str, object]]]:
+    async def query(store: SqliteStore) -> tuple[dict[str, object], list[dict[str, object]]]:
         from cti.records import iso_time
-        from store.repository import MissedNotFound
-        from store.sqlite import SqliteStore
 
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
-            try:
-                entry = await store.get_missed(entry_id)
-            except MissedNotFound as exc:
-                fail(str(exc), 1)
-            history = await store.missed_history(entry_id)
+        entry = await store.get_missed(entry_id)
+        history = await store.missed_history(entry_id)
         return entry.to_json(tz), [
             {"at": iso_time(h.at, tz), "action": h.action, "by": h.by, "linkedid": h.linkedid, "comment": h.comment}
             for h in history
         ]
 
-    entry, history = asyncio.run(query())
+    entry, history = _with_store(settings, query)
     if fmt is Format.json:
         emit([{**entry, "history": history}], fmt, MISSED_COLUMNS, "")
         return
@@ -322,22 +347,34 @@ def resolve_traces(names: list[str]) -> list[Path]:
     return out
 
 
+def check_traces(paths: list[Path]) -> None:
+    """Read every trace once before serving it: a damaged ``ami.jsonl`` is one line naming its line."""
+    from asterisk.replay import load_trace
+
+    for path in paths:
+        try:
+            load_trace(path)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+
+
 @app.command("replay-pbx")
 def replay_pbx(
     traces: Annotated[list[str] | None, typer.Argument(help="trace folders or name prefixes (default: all)")] = None,
     host: str = "127.0.0.1",
-    port: int = 5038,
+    port: PortOpt = 5038,
     username: str = "cti",
     secret: str = "cti-secret",
-    speed: Annotated[float, typer.Option(help="1 = recorded pace, 10 = ten times faster, 0 = at once")] = 1.0,
+    speed: SpeedOpt = 1.0,
     loop: Annotated[bool, typer.Option(help="replay again and again with fresh call ids")] = False,
-    log_level: str = "info",
+    log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
     """Serve recorded AMI traces as a real TCP AMI server (a PBX for tests and demos)."""
     from asterisk.replay import run_replay_pbx
 
     setup_logging(log_level)
     paths = resolve_traces(traces or [])
+    check_traces(paths)
     try:
         asyncio.run(run_replay_pbx(paths, host=host, port=port, username=username, secret=secret, speed=speed,
                                    loop=loop))
@@ -348,26 +385,31 @@ def replay_pbx(
 @app.command()
 def demo(
     traces: Annotated[list[str] | None, typer.Argument(help="trace folders or name prefixes (default: all)")] = None,
-    speed: Annotated[float, typer.Option(help="replay speed; 1 = real time")] = 3.0,
+    speed: Annotated[float, typer.Option(min=0, help="replay speed; 1 = real time, 0 = at once")] = 3.0,
     store: Annotated[Path | None, typer.Option(help="SQLite file (default: a new temporary one)")] = None,
-    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    duration: Annotated[float | None, typer.Option(min=0, help="stop after this many seconds")] = None,
     once: Annotated[bool, typer.Option(help="play the traces once instead of in a loop")] = False,
-    http_port: Annotated[int, typer.Option(help="the web panel's port (0: any free port)")] = 8080,
+    http_port: Annotated[int, typer.Option(min=0, max=65535, help="the web panel's port (0: any free port)")] = 8080,
     http_host: Annotated[str, typer.Option(help="the web panel's address")] = "127.0.0.1",
-    log_level: str = "warning",
+    log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """Replay PBX + daemon + web panel on loopback, with demo logins. Nothing to set up."""
+    from store.migrate import MigrationError
+    from store.repository import StoreError
     from ui_bridge.server import PanelError
 
     from .demo import run_demo
 
     setup_logging(log_level)
     paths = resolve_traces(traces or [])
+    check_traces(paths)
     try:
         asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
                              http_port=http_port, http_host=http_host))
     except* PanelError as group:
         fail(f"{_leaf(group)} (another program uses it? try --http-port 0 for any free port)", 1)
+    except* (StoreError, MigrationError) as group:
+        fail(f"{_leaf(group)} (give another --store)")
 
 
 # -- panel users ----------------------------------------------------------------------------------
@@ -380,6 +422,8 @@ class RoleChoice(StrEnum):
 
 
 def _with_store(settings: Settings, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+    """``work`` on the store; a store that cannot be opened or used, an entry not found: one line, exit 1."""
+    from store.migrate import MigrationError
     from store.repository import StoreError
     from store.sqlite import SqliteStore
 
@@ -389,7 +433,7 @@ def _with_store(settings: Settings, work: Callable[[SqliteStore], Awaitable[T]])
 
     try:
         return asyncio.run(go())
-    except StoreError as exc:
+    except (StoreError, MigrationError) as exc:
         fail(str(exc), 1)
 
 
@@ -459,7 +503,7 @@ def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
 
 @users_app.command("passwd")
 def users_passwd(name: str, config: ConfigOpt, password_stdin: Annotated[bool, typer.Option()] = False) -> None:
-    """Set a user's password (their open panel sessions end at the daemon's next restart)."""
+    """Set a user's password; their panel sessions end at once (their API tokens stay)."""
     from store.repository import UserNotFound
     from ui_bridge.auth import hash_password
 
@@ -478,7 +522,7 @@ def users_passwd(name: str, config: ConfigOpt, password_stdin: Annotated[bool, t
 
 @users_app.command("remove")
 def users_remove(name: str, config: ConfigOpt) -> None:
-    """Delete a user and their API tokens."""
+    """Delete a user with their panel sessions and API tokens; their open panels close within a second."""
     from store.repository import UserNotFound
 
     settings = settings_from(config)
@@ -517,6 +561,14 @@ def users_token(name: str, config: ConfigOpt,
 # -- the client directory -----------------------------------------------------------------------------
 
 
+def _progress(transient: bool = False) -> Progress:
+    """A progress bar on stderr, shown only on a terminal: stdout keeps the report, a log stays clean."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    return Progress(console=Console(stderr=True), transient=transient, disable=not sys.stderr.isatty())
+
+
 @contacts_app.command("import")
 def contacts_import(
     file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 or Windows-1251; ';' ',' or tab separated)")],
@@ -525,30 +577,34 @@ def contacts_import(
     encoding: Annotated[str | None, typer.Option(help="force an encoding (default: UTF-8, else cp1251)")] = None,
     delimiter: Annotated[str | None, typer.Option(help="force the separator (default: detected)")] = None,
 ) -> None:
-    """Import contacts and their cars from CSV (as 1C exports them). All rows or none."""
-    from rich.progress import Progress
+    """Import contacts and their cars from CSV (as 1C exports them). All rows or none.
 
-    from .contacts_csv import CsvError, read_contacts
+    A file that is no such table (UTF-16, an unknown byte, a quote never closed) is refused with the line to
+    look at (exit status 2); rows with problems are listed by line and nothing is imported (exit status 1).
+    """
+    from .contacts_csv import CsvError, read_contacts, valid_delimiter
 
     settings = settings_from(config)
+    if delimiter is not None and not valid_delimiter(delimiter):
+        fail(f"--delimiter must be one character other than a quote or a line break, not {delimiter!r}")
     try:
         data = file.read_bytes()
     except OSError as exc:
-        fail(f"{file}: cannot read: {exc.strerror}", 1)
+        fail(f"{file}: cannot read: {exc.strerror}")
     lines = data.count(b"\n") or 1
-    with Progress(transient=True) as bar:
+    with _progress(transient=True) as bar:
         task = bar.add_task("checking", total=lines)
         try:
             result = read_contacts(data, encoding=encoding, delimiter=delimiter,
                                    region=settings.pbx.default_region, on_row=lambda: bar.advance(task))
         except CsvError as exc:
-            fail(f"{file}: {exc}", 1)
-    summary = (f"{file}: {result.rows} rows ({result.encoding}, separator {result.delimiter!r}): "
-               f"{len(result.contacts)} contacts, {result.vehicles} cars")
+            fail(f"{file}: {exc}")
+    summary = terminal_text(f"{file}: {result.rows} rows ({result.encoding}, separator {result.delimiter!r}): "
+                            f"{len(result.contacts)} contacts, {result.vehicles} cars")
     if result.problems:
         typer.echo(summary, err=True)
         for problem in result.problems[:200]:
-            typer.echo(f"  {problem}", err=True)
+            typer.echo(f"  {terminal_text(str(problem))}", err=True)
         if len(result.problems) > 200:
             typer.echo(f"  ... and {len(result.problems) - 200} more", err=True)
         fail(f"{len(result.problems)} problem(s) in {file}: nothing was imported; fix the rows and run again", 1)
@@ -557,7 +613,7 @@ def contacts_import(
         return
 
     async def work(store: SqliteStore) -> int:
-        with Progress() as bar:
+        with _progress() as bar:
             task = bar.add_task("importing", total=len(result.contacts))
             ids = await store.add_contacts(result.contacts, progress=lambda n: bar.advance(task, n))
         return len(ids)
@@ -583,15 +639,26 @@ def contacts_export(
     import io
     import os
 
-    from .contacts_csv import write_contacts
+    from .contacts_csv import valid_delimiter, write_contacts
 
     settings = settings_from(config)
     try:
-        "".encode(encoding)
+        ascii_compatible = "name;\r\n".encode(encoding) == b"name;\r\n"
     except LookupError:
-        fail(f"unknown encoding {encoding!r} (utf-8 or cp1251)", 2)
+        fail(f"unknown encoding {encoding!r} (utf-8 or cp1251)")
+    if not ascii_compatible:  # UTF-16 and the like: 1C, Excel and our own import would not read it back
+        fail(f"--encoding {encoding}: use utf-8 or cp1251")
+    if not valid_delimiter(delimiter):
+        fail(f"--delimiter must be one character other than a quote or a line break, not {delimiter!r}")
     partial = output.with_name(output.name + ".partial") if output is not None else None
-    raw = partial.open("wb") if partial is not None else sys.stdout.buffer
+    if output is not None and output.is_dir():
+        fail(f"{output} is a folder: give the file to write (-o {output / 'contacts.csv'})")
+    if output is not None and not output.parent.is_dir():
+        fail(f"{output}: the folder {output.parent} does not exist")
+    try:
+        raw = partial.open("wb") if partial is not None else sys.stdout.buffer
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror}")
     out = io.TextIOWrapper(raw, encoding=encoding, newline="", write_through=False)
 
     async def work(store: SqliteStore) -> int:
@@ -603,15 +670,18 @@ def contacts_export(
             write_contacts([], out, delimiter=delimiter)
         return rows
 
+    complete = False
     try:
         rows = _with_store(settings, work)
         out.flush()
+        complete = True
     except UnicodeEncodeError as exc:
-        if partial is not None:
-            out.close()
-            partial.unlink(missing_ok=True)
         fail(f"cannot write {encoding}: {exc.object[exc.start:exc.end]!r} has no {encoding} form; "
              "export in utf-8", 2)
+    finally:
+        if partial is not None and not complete:  # whatever stopped it: no half file left behind
+            out.close()
+            partial.unlink(missing_ok=True)
     if partial is not None and output is not None:
         out.close()
         os.replace(partial, output)
@@ -637,10 +707,12 @@ def schema(
     text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-    if docs is not None:
-        docs.write_text(render(), encoding="utf-8")
+    for path, content in ((out, text), (docs, render() if docs is not None else "")):
+        if path is not None:
+            try:
+                path.write_text(content, encoding="utf-8")
+            except OSError as exc:
+                fail(f"{path}: cannot write: {exc.strerror}")
 
 
 def _leaf(error: BaseException) -> BaseException:
@@ -652,10 +724,13 @@ def _leaf(error: BaseException) -> BaseException:
 
 @app.command("check-config")
 def check_config(config: ConfigOpt) -> None:
-    """Validate a config file and say what it points at."""
+    """Validate a config file and the files it names (the store's folder, the TLS pair); say what it points at."""
     settings = settings_from(config)
-    typer.echo(f"{config}: ok — AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port}, "
-               f"store {settings.store.path}")
+    problems = file_problems(settings)
+    if problems:
+        fail("\n".join(f"{config}: {problem}" for problem in problems))
+    typer.echo(terminal_text(f"{config}: ok — AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port}, "
+                             f"store {settings.store.path}"))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -134,14 +135,20 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     #: PEM files for HTTPS/WSS; both or neither. Without them the panel is plain HTTP (keep it on a LAN).
+    #: A relative path is relative to the config file (like ``[store] path``); ``cti check-config`` and
+    #: ``cti run`` check that they load as a certificate and its unencrypted key.
     tls_cert: Path | None = None
     tls_key: Path | None = None
     #: Origins allowed to open the WebSocket besides the panel's own (``https://crm.example.ru``).
     allowed_origins: list[str] = []
-    #: A login stays valid this long without use (hours).
+    #: A login stays valid this long without use (hours). Sessions are kept in the store (a restart keeps
+    #: them; ``cti users remove/passwd`` end them at once). A use is an HTTP request or a WebSocket command
+    #: other than the panel's keep-alive ping; an open socket closes when its session expires.
     session_hours: Annotated[float, Field(gt=0)] = 12.0
-    #: After this many failed logins for one user name or one address within ``login_window_seconds``,
-    #: further attempts are refused until the window has passed.
+    #: Failed logins for one user name from one address: this many are checked freely within
+    #: ``login_window_seconds``; then one try at a time, each waiting 1, 2, 4 ... s (at most the window) after
+    #: the last failure (HTTP 429 with Retry-After). Other addresses are not affected. One address has a budget
+    #: of four times this many failures over all names, refilled over the window. Counted in memory, per daemon.
     login_max_failures: Annotated[int, Field(ge=1)] = 5
     login_window_seconds: Annotated[float, Field(gt=0)] = 300.0
     #: Outgoing messages waiting for one client; a client this far behind is disconnected (close code 1013).
@@ -225,13 +232,60 @@ def parse_config(data: dict[str, Any], path: Path = Path("<config>")) -> Setting
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from None
+    # Relative paths are relative to the config file, not to wherever the daemon started.
+    base = path.parent if path.name != "<config>" else Path.cwd()
     if not settings.store.path.is_absolute():
-        # Relative store paths are relative to the config file, not to wherever the daemon started.
-        base = path.parent if path.name != "<config>" else Path.cwd()
         settings = settings.model_copy(
             update={"store": settings.store.model_copy(update={"path": (base / settings.store.path).resolve()})}
         )
+    tls = {key: (base / value).resolve() for key in ("tls_cert", "tls_key")
+           if isinstance(value := getattr(settings.http, key), Path) and not value.is_absolute()}
+    if tls:
+        settings = settings.model_copy(update={"http": settings.http.model_copy(update=tls)})
     return settings
+
+
+def file_problems(settings: Settings) -> list[str]:
+    """What is wrong with the files the configuration names, one ``section.key: problem`` line each.
+
+    Not part of loading: ``cti calls`` on a copy of the config elsewhere needs neither the store's folder
+    nor the certificate. ``cti check-config`` reports these, and ``cti run`` refuses to start with any.
+    """
+    problems: list[str] = []
+    store = settings.store.path
+    if not store.parent.is_dir():
+        problems.append(f"store.path: the folder {store.parent} does not exist")
+    elif store.is_dir():
+        problems.append(f"store.path: {store} is a folder, not a file")
+    http = settings.http
+    if http.enabled and http.tls_cert is not None and http.tls_key is not None:
+        missing = [f"http.{key}: {value}: no such file" for key, value in (("tls_cert", http.tls_cert),
+                                                                          ("tls_key", http.tls_key))
+                   if not value.is_file()]
+        problems.extend(missing)
+        if not missing:
+            problem = _tls_problem(http.tls_cert, http.tls_key)
+            if problem is not None:
+                problems.append(f"http.tls_cert, tls_key: {problem}")
+    return problems
+
+
+def _tls_problem(cert: Path, key: Path) -> str | None:
+    """Why the pair cannot serve HTTPS, or None; loaded as the panel will load it (without a passphrase)."""
+
+    def no_passphrase() -> bytes:
+        raise ValueError("the key is encrypted")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        detail = f" ({exc.reason.lower().replace('_', ' ')})" if exc.reason else ""
+        return f"not a usable TLS certificate and private key in PEM form{detail}"
+    except OSError as exc:
+        return f"cannot read the TLS certificate or key: {exc.strerror}"
+    except ValueError as exc:
+        return f"cannot use the TLS key: {exc} (the panel has no passphrase setting)"
+    return None
 
 
 def load_config(path: str | os.PathLike[str]) -> Settings:

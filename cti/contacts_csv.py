@@ -7,7 +7,13 @@ code), or else the same name and first phone, are one contact with several vehic
 one cell are separated by commas (or semicolons in a comma-separated file).
 
 Every row is checked before anything is saved; :func:`read_contacts` returns the contacts and the
-problems, each with its line number, and the CLI imports nothing while there is one.
+problems, each with its line number, and the CLI imports nothing while there is one. A file that is not
+such a table at all (UTF-16, a byte that is no known encoding, a quote never closed) raises
+:class:`CsvError` with the line to look at: a quote left open would otherwise swallow the rest of the file
+into one name.
+
+Writing goes through :func:`cti.safe_text.csv_cell` (no cell starts a spreadsheet formula), and reading
+undoes it with :func:`cti.safe_text.csv_value`, so an export imported back is the same directory.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from .directory import CONTACT_KINDS, Contact, ContactKind, Vehicle
 from .phones import normalize_number
 from .plates import plate_key
+from .safe_text import csv_cell, csv_value
 
 #: Canonical column → the names it may have in a file (compared case-insensitively, spaces and dots ignored).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -75,16 +82,46 @@ class ReadResult:
 
 
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """The text and the encoding it was in: the one given, else UTF-8 if it decodes, else cp1251."""
+    """The text and the encoding it was in: the one given, else UTF-8 if it decodes, else cp1251.
+
+    Raises:
+        CsvError: UTF-16 (Excel's "Unicode text"; every ASCII letter has a NUL byte beside it, so it would
+            read as one garbled column), NUL bytes, or a byte neither UTF-8 nor cp1251 has (0x98).
+    """
     if encoding is not None:
         try:
             return data.decode(encoding), encoding
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise CsvError(f"not {encoding} text: {exc}") from None
+        except LookupError:
+            raise CsvError(f"unknown encoding {encoding!r} (utf-8 or cp1251)") from None
+        except UnicodeDecodeError as exc:
+            raise CsvError(f"line {_line_at(data, exc.start)}: byte 0x{data[exc.start]:02x} is not {encoding} "
+                           "text") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(data[:4096]):
+        raise CsvError("the file is UTF-16: save as UTF-8 or Windows-1251 (in Excel: 'CSV UTF-8', not "
+                       "'Unicode text')")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CsvError(f"line {_line_at(data, nul)}: a NUL byte: this is not a text file")
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
+        pass
+    try:
         return data.decode("cp1251"), "cp1251"
+    except UnicodeDecodeError as exc:
+        raise CsvError(f"line {_line_at(data, exc.start)}: byte 0x{data[exc.start]:02x} is neither UTF-8 nor "
+                       "Windows-1251 text: save the file as UTF-8 (or give --encoding)") from None
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: NUL bytes (the high byte of every digit, separator and Latin
+    letter; a Cyrillic letter has none), nearly all at even or nearly all at odd offsets. A stray NUL is not."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return (even + odd) * 16 >= len(head) and max(even, odd) >= 0.9 * (even + odd)
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _fold(name: str) -> str:
@@ -114,15 +151,16 @@ def read_contacts(data: bytes, *, encoding: str | None = None, delimiter: str | 
             delimiter = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=";,\t").delimiter
         except csv.Error:
             delimiter = ";"
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader)
+    if not valid_delimiter(delimiter):
+        raise CsvError(f"the separator must be one character other than a quote or a line break, not {delimiter!r}")
+    rows = _records(text, delimiter)
+    _, header = next(rows)
     columns = _header_map(header)
     result = ReadResult(encoding=used, delimiter=delimiter)
     by_identity: dict[tuple[str, ...], int] = {}
-    for cells in reader:
+    for line, cells in rows:
         if on_row is not None:
             on_row()
-        line = reader.line_num
         if not any(cell.strip() for cell in cells):
             continue
         result.rows += 1
@@ -144,11 +182,36 @@ def read_contacts(data: bytes, *, encoding: str | None = None, delimiter: str | 
     return result
 
 
+def valid_delimiter(delimiter: str) -> bool:
+    """Whether the csv module can split on it without confusing it with quoting or line ends."""
+    return len(delimiter) == 1 and delimiter not in '"\r\n\x00'
+
+
+def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The file's records, each with the line it starts on.
+
+    The reader is strict: a quote never closed is an error at the end of the file (or as soon as the value
+    it opened outgrows the csv module's field limit) instead of a last record holding the rest of the
+    file; the error names the line where that record, and so the quote, began.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for cells in reader:
+            yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "end of data" in str(exc) or "field limit" in str(exc):
+            raise CsvError(f"line {start}: a quote opened here is never closed (the rest of the file would be one "
+                           'value): close it, or write a quote inside a value as ""') from None
+        raise CsvError(f"line {start}: {exc} (a quote inside a quoted value is written as \"\")") from None
+
+
 def _row(cells: list[str], columns: dict[str, int], line: int, delimiter: str,
          region: str) -> tuple[Contact | None, list[RowProblem]]:
     def cell(column: str) -> str:
         index = columns.get(column)
-        return cells[index].strip() if index is not None and index < len(cells) else ""
+        return csv_value(cells[index]).strip() if index is not None and index < len(cells) else ""
 
     problems: list[RowProblem] = []
     name = " ".join(cell("name").split())
@@ -201,7 +264,10 @@ def _vehicle(cell: Callable[[str], str], line: int, problems: list[RowProblem]) 
 
 def write_contacts(contacts: Iterable[Contact], out: TextIO, *, delimiter: str = ";", header: bool = True) -> int:
     """One row per vehicle (a contact without one: one row), columns :data:`EXPORT_COLUMNS`; rows written.
-    ``header=False`` continues a file written page by page."""
+    ``header=False`` continues a file written page by page. No cell starts a spreadsheet formula
+    (:func:`cti.safe_text.csv_cell`); :func:`read_contacts` reads the values back as they were."""
+    if not valid_delimiter(delimiter):
+        raise ValueError(f"not a usable separator: {delimiter!r}")
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     if header:
         writer.writerow(EXPORT_COLUMNS)
@@ -214,6 +280,6 @@ def write_contacts(contacts: Iterable[Contact], out: TextIO, *, delimiter: str =
             car = ["", "", "", "", ""] if vehicle is None else [
                 vehicle.make or "", vehicle.model or "", str(vehicle.year or ""), vehicle.plate or "",
                 vehicle.vin or ""]
-            writer.writerow(base + car)
+            writer.writerow([csv_cell(value) for value in base + car])
             rows += 1
     return rows

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from asterisk.replay import ReplayPbx, load_trace
 from store.repository import User, UserExists
@@ -24,6 +25,7 @@ from .app import Daemon, freeze_startup_heap, install_stop_signals
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
 from .records import iso_time
+from .safe_text import terminal_text
 
 DEMO_USER, DEMO_SECRET = "cti", "cti-secret"
 #: The panel's demo logins: name → (password, role, extension). The lab PBX's agents are 101..106.
@@ -64,36 +66,48 @@ async def add_demo_logins(store: SqliteStore) -> None:
 
 
 class JournalPrinter:
-    """Prints each effect as one line; calls that end get a summary line."""
+    """Prints each effect as one line; calls that end get a summary line.
+
+    Names, numbers and queues come from the PBX (a caller sets their own display name): they are printed
+    as text (:class:`rich.text.Text`, control characters escaped), only the verbs carry styles.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.ended = 0
 
     def __call__(self, effect: Effect) -> None:
-        c = self.console
+        line: Text | None = None
         if isinstance(effect, CallRang):
             who = effect.caller or "withheld"
             name = f" ({effect.caller_name})" if effect.caller_name else ""
             via = f" via queue {effect.queue}" if effect.queue else ""
-            c.print(f"[cyan]ringing[/]   {who}{name} → agent {effect.agent}{via}", highlight=False)
+            line = _line(("ringing", "cyan"), f"   {who}{name} → agent {effect.agent}{via}")
         elif isinstance(effect, CallAnswered):
-            c.print(f"[green]answered[/]  {effect.linkedid} by {effect.answered_by}", highlight=False)
+            line = _line(("answered", "green"), f"  {effect.linkedid} by {effect.answered_by}")
         elif isinstance(effect, CallTransferred):
-            c.print(f"[yellow]transfer[/]  {effect.linkedid} → {effect.transferred_to} ({effect.kind})",
-                    highlight=False)
+            line = _line(("transfer", "yellow"), f"  {effect.linkedid} → {effect.transferred_to} ({effect.kind})")
         elif isinstance(effect, CallEnded):
             self.ended += 1
             r = effect.record
-            if r.answered:
-                verdict = f"[green]answered[/] by {r.answered_by}, talk {r.talk_seconds:.0f} s"
-            else:
-                verdict = f"[red]{r.outcome}[/] ({r.missed_reason})"
             started = (iso_time(r.started_at) or "")[11:19]
-            c.print(f"[bold]call #{self.ended:<3}[/] {started} {r.direction:<8} {r.caller or 'withheld'} → "
-                    f"{r.called or '?'}: {verdict}"
-                    + (f", transferred to {r.transferred_to}" if r.transferred_to else "")
-                    + (" [red](missed-call register)[/]" if effect.missed else ""), highlight=False)
+            line = _line((f"call #{self.ended:<3}", "bold"),
+                         f" {started} {r.direction:<8} {r.caller or 'withheld'} → {r.called or '?'}: ")
+            if r.answered:
+                line.append_text(_line(("answered", "green"), f" by {r.answered_by}, talk {r.talk_seconds:.0f} s"))
+            else:
+                line.append_text(_line((r.outcome, "red"), f" ({r.missed_reason})"))
+            if r.transferred_to:
+                line.append(terminal_text(f", transferred to {r.transferred_to}"))
+            if effect.missed:
+                line.append(" (missed-call register)", style="red")
+        if line is not None:
+            self.console.print(line, highlight=False)
+
+
+def _line(verb: tuple[str, str], rest: str) -> Text:
+    """A styled verb, then plain text from the PBX with its control characters escaped."""
+    return Text.assemble(verb, terminal_text(rest))
 
 
 async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | None, duration: float | None,
@@ -110,8 +124,8 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
                              rebase_time=False) as pbx:
             host, port = pbx.address
             settings = demo_settings(port, store_path, http_port, http_host)
-            console.print(f"[bold]CTI Companion demo[/]: replay PBX on {host}:{port} serving {len(traces)} "
-                          f"recorded trace(s) at {speed:g}× speed; journal in {store_path}")
+            console.print(_line(("CTI Companion demo", "bold"), f": replay PBX on {host}:{port} serving "
+                                f"{len(traces)} recorded trace(s) at {speed:g}× speed; journal in {store_path}"))
             daemon = Daemon(settings)
             printer = JournalPrinter(console)
             daemon.subscribe(printer)
@@ -126,7 +140,8 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
                     tg.create_task(_stop_after(stop, duration))
                 if not loop:
                     tg.create_task(_stop_when_done(stop, pbx, daemon))
-            console.print(f"\n{printer.ended} call(s) in the journal ({store_path}).", markup=False)
+            console.print("\n" + terminal_text(f"{printer.ended} call(s) in the journal ({store_path})."),
+                          markup=False, emoji=False)
 
 
 async def _announce_panel(console: Console, daemon: Daemon) -> None:

@@ -2,6 +2,10 @@
 
 The JSON objects are the records' own ``to_json()``; CSV has the same columns, lists joined with
 ``;``. One place decides the columns of the tables, so ``cti calls`` and ``cti demo`` look alike.
+
+Every value comes from outside (a caller's display name, a comment, a contact), so each is written
+through :mod:`cti.safe_text`: in a table as literal text with control characters shown as escapes, in
+JSON exact (with what a terminal would act on escaped), in CSV with formulas neutralised.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+
+from .safe_text import csv_cell, json_for_terminal, rich_text, terminal_text
 
 
 class Format(StrEnum):
@@ -56,33 +62,56 @@ def cell(value: Any) -> str:
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    """The rows as a rich table; every cell and the title are text, never markup."""
+    table = Table(title=rich_text(title), title_justify="left", header_style="bold", show_lines=False)
     for _key, label in columns:
         table.add_column(label, overflow="fold", no_wrap=False)
     for row in rows:
         style = "red" if row.get("outcome") == "missed" or row.get("status") == "open" else None
-        table.add_row(*(cell(row.get(key)) for key, _ in columns), style=style)
+        table.add_row(*(rich_text(cell(row.get(key))) for key, _ in columns), style=style)
     return table
+
+
+def csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's CSV cells: lists joined with ``;``, every text cell safe to open in a spreadsheet."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, list | tuple):
+            value = ";".join(map(str, value))
+        out[key] = csv_cell(value) if isinstance(value, str) else value
+    return out
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: Format, columns: Sequence[tuple[str, str]], title: str,
          out: TextIO | None = None) -> None:
     out = out or sys.stdout
     if fmt is Format.json:
-        json.dump(list(rows), out, ensure_ascii=False, indent=1)
-        out.write("\n")
+        out.write(json_for_terminal(json.dumps(list(rows), ensure_ascii=False, indent=1)) + "\n")
     elif fmt is Format.csv:
         keys = list(rows[0].keys()) if rows else [k for k, _ in columns]
-        writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+        # Into a file or a pipe the data is exact; on a terminal a person reads it: control characters escaped.
+        target = _TerminalText(out) if out.isatty() else out
+        writer = csv.DictWriter(target, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in row.items()})
+            writer.writerow(csv_row(row))
     else:
         # On a terminal, fit its width; piped into a file or grep, never cut a value.
-        console = Console(file=out, width=None if out.isatty() else 400)
+        console = Console(file=out, width=None if out.isatty() else 400, highlight=False)
         console.print(render_table(rows, columns, title))
         if not rows:
-            console.print("(nothing matches)")
+            console.print("(nothing matches)", markup=False)
+
+
+class _TerminalText:
+    """A writer that escapes control characters on the way to a terminal (the csv module's line ends kept)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        body, newline = (text[:-1], "\n") if text.endswith("\n") else (text, "")
+        return self.out.write(terminal_text(body) + newline)
 
 
 def records_json(records: Sequence[Any], tz: tzinfo | None) -> list[dict[str, Any]]:

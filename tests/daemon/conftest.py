@@ -37,7 +37,7 @@ def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami:
         key = line.partition("=")[0].strip()
         text, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), text, count=1)
         if not found:
-            text = text.replace("[pbx]\n", line + "\n\n[pbx]\n", 1)
+            text = text.replace("[http]\n", "[http]\n" + line + "\n", 1)  # in [http], not the section before [pbx]
     text = re.sub(r'(?m)^secret = ".*"', f'secret = "{secret}"', text, count=1)
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
     text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",

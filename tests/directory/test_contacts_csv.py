@@ -73,13 +73,14 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(tmp_path: Path) -
 
 
 def test_a_file_without_a_name_column_or_in_an_unknown_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    """A file that cannot be used as given is a usage error (status 2); bad rows are status 1."""
     config = str(write_config(tmp_path, 5038))
     file = tmp_path / "x.csv"
     file.write_text("a;b\n1;2\n", encoding="utf-8")
     proc = cti("contacts", "import", str(file), "--config", config, check=False)
-    assert proc.returncode == 1 and "no name column" in proc.stderr
+    assert proc.returncode == 2 and "no name column" in proc.stderr
     proc = cti("contacts", "import", str(tmp_path / "missing.csv"), "--config", config, check=False)
-    assert proc.returncode == 1 and "cannot read" in proc.stderr
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
 
 
 def test_importing_the_same_codes_twice_is_refused_whole(tmp_path: Path) -> None:
