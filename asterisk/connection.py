@@ -59,7 +59,7 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from cti.config import AmiSettings
 
-from .messages import NON_IDEMPOTENT_ACTIONS, AmiMessage, FrameError, action
+from .messages import NON_IDEMPOTENT_ACTIONS, AmiHeaderError, AmiMessage, FrameError, action
 from .protocol import AmiClientProtocol
 
 log = logging.getLogger(__name__)
@@ -205,8 +205,11 @@ class CtiAmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no 
 
         The future fails with :class:`AmiActionTimeout` after ``timeout`` seconds,
         :class:`AmiActionFailed` on ``Response: Error`` and :class:`AmiConnectionLost` if the connection
-        drops first. ``on_response`` is called synchronously with the ``Response`` frame, before any
-        later frame of the same read is handled (login uses it to mark the start of the session).
+        drops first. An action with a line break or NUL in it raises
+        :class:`~asterisk.messages.AmiHeaderError` here, before anything is written or awaited: the
+        connection goes on as if it had never been asked. ``on_response`` is called synchronously with the
+        ``Response`` frame, before any later frame of the same read is handled (login uses it to mark the start
+        of the session).
         """
         if self.closed:
             raise AmiNotConnected("the AMI connection is closed")
@@ -378,7 +381,8 @@ class AmiClient:
         """Send an action on the current connection and wait for its whole answer.
 
         Raises :class:`AmiNotConnected`, :class:`AmiActionTimeout`, :class:`AmiActionFailed` or
-        :class:`AmiConnectionLost`. An action outside ``NON_IDEMPOTENT_ACTIONS`` whose connection
+        :class:`AmiConnectionLost`; :class:`~asterisk.messages.AmiHeaderError` (nothing sent) for an action
+        that could not be written safely. An action outside ``NON_IDEMPOTENT_ACTIONS`` whose connection
         drops is sent once more after the reconnect, within the same ``timeout``; any other is not.
         """
         loop = asyncio.get_running_loop()
@@ -484,9 +488,11 @@ class AmiClient:
             )
         # With filters, events stay off until every filter is in place (see _after_login).
         events = "off" if self._filters else settings.events
-        login = action("Login", Username=settings.username, Secret=self._secret, Events=events)
         try:
+            login = action("Login", Username=settings.username, Secret=self._secret, Events=events)
             await protocol.send(login, timeout=settings.action_timeout, on_response=self._on_login_answer)
+        except AmiHeaderError as exc:  # e.g. a secret read from a file with its newline: never sent
+            self.last_error = f"AMI login not sent: {exc} — check [ami] username, secret (or secret_env) and events"
         except AmiActionFailed as exc:
             self.last_error = (
                 f"AMI login refused by {self._where} for user {settings.username!r}: {exc} "

@@ -3,10 +3,18 @@
 An AMI frame is a block of ``Key: Value`` lines ended by a blank line. Keys may repeat
 (``ChanVariable``, ``Variable``), so the headers are kept as an ordered list; ``get`` returns the
 first value, ``get_all`` every value. Nothing here does I/O.
+
+The wire form is only ever built from safe text: :meth:`AmiMessage.serialize` and :func:`action` raise
+:class:`AmiHeaderError` (they never strip) when a key or a value could end a line. Asterisk ends a line at LF,
+with or without a CR before it, and a header's text at NUL (``manager.c``, ``get_input``), so a value such as
+``"x\\r\\n\\r\\nAction: Originate"`` would otherwise add headers or whole actions of its sender's choosing. Every
+caller validates its own input first (``ui_bridge/messages.py`` for the panel's requests); this check is the
+backstop that no future caller can forget.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -16,6 +24,63 @@ EOL = "\r\n"
 MAX_FRAME_SIZE = 64 * 1024
 
 Headers = list[tuple[str, str]]
+
+#: What may not appear in a value: what ends a line for Asterisk (LF, and NUL ends the header's text), for
+#: other AMI peers and proxies (CR) and for Unicode-aware line splitters (U+0085, U+2028, U+2029); and unpaired
+#: surrogates, which have no UTF-8 form.
+_VALUE_BREAKERS = "\r\n\x00\x85\u2028\u2029\ud800-\udfff"
+#: A whole safe frame: ``Key: Value`` lines, keys without whitespace, ``:`` or control characters, then a blank
+#: line. One match over the joined text checks every header at once (serialising is on every action's path).
+_SAFE_FRAME = re.compile(rf"(?:[^\s:\x00-\x1f\x7f{_VALUE_BREAKERS}]+: [^{_VALUE_BREAKERS}]*\r\n)*\r\n")
+_BREAKER = re.compile(f"[{_VALUE_BREAKERS}]")
+_BAD_KEY_CHAR = re.compile(rf"[\s:\x00-\x1f\x7f{_VALUE_BREAKERS}]")
+_NAMES = {"\r": "CR", "\n": "LF", "\x00": "NUL", "\x85": "U+0085 (next line)", "\u2028": "U+2028 (line separator)",
+          "\u2029": "U+2029 (paragraph separator)", ":": "':'"}
+
+
+class AmiHeaderError(ValueError):
+    """A header that would break the AMI framing: refused, never repaired.
+
+    :attr:`key` names the header (shortened, escaped); the message says what is wrong with it and never
+    repeats the value, which may be long or hostile.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        shown = repr(key if len(key) <= 40 else key[:40] + "…")
+        super().__init__(f"AMI header {shown}: {problem}")
+
+
+def _describe(char: str) -> str:
+    if char in _NAMES:
+        return _NAMES[char]
+    if "\ud800" <= char <= "\udfff":
+        return "an unpaired surrogate"
+    return "whitespace" if char.isspace() else f"control character U+{ord(char):04X}"
+
+
+def _refuse(headers: Headers) -> AmiHeaderError:
+    """The error for the first header that made :data:`_SAFE_FRAME` fail (the slow path, off the hot one)."""
+    for key, value in headers:
+        if not key:
+            return AmiHeaderError(key, "empty key")
+        bad = _BAD_KEY_CHAR.search(key)
+        if bad is not None:
+            return AmiHeaderError(key, f"the key contains {_describe(bad.group())}")
+        bad = _BREAKER.search(value)
+        if bad is not None:
+            return AmiHeaderError(key, f"the value contains {_describe(bad.group())}")
+    return AmiHeaderError("?", "not a valid AMI frame")  # unreachable while _SAFE_FRAME and the above agree
+
+
+def wire_text(headers: Headers) -> str:
+    """The frame as text (``Key: Value`` lines, CRLF, a blank line); :class:`AmiHeaderError` if unsafe."""
+    text = "".join([f"{k}: {v}{EOL}" for k, v in headers]) + EOL
+    # The frame's text cannot show where a key with ': ' in it ends, hence the second look, at the keys alone.
+    if _SAFE_FRAME.fullmatch(text) is None or ":" in "".join([k for k, _ in headers]):
+        raise _refuse(headers)
+    return text
 
 
 @dataclass(slots=True)
@@ -80,8 +145,11 @@ class AmiMessage:
         return self.received_at
 
     def serialize(self) -> bytes:
-        """Wire form: ``Key: Value`` lines, CRLF, a blank line at the end."""
-        return ("".join(f"{k}: {v}{EOL}" for k, v in self.headers) + EOL).encode("utf-8")
+        """Wire form: ``Key: Value`` lines, CRLF, a blank line at the end.
+
+        Raises :class:`AmiHeaderError` when a key or value could end a line (see the module's docstring).
+        """
+        return wire_text(self.headers).encode("utf-8")
 
     def __str__(self) -> str:
         """Short form for logs: the kind of message and a few identifying headers."""
@@ -93,11 +161,13 @@ class AmiMessage:
 def action(name: str, /, *pairs: tuple[str, str], **fields: str) -> AmiMessage:
     """Build an action frame: ``action("Redirect", Channel="PJSIP/101-0001", Exten="104")``.
 
-    Extra positional ``(key, value)`` pairs allow repeated keys (``Variable``).
+    Extra positional ``(key, value)`` pairs allow repeated keys (``Variable``). Raises
+    :class:`AmiHeaderError` at once, where the unsafe value was put in, rather than when the action is sent.
     """
     headers: Headers = [("Action", name)]
     headers.extend(pairs)
     headers.extend((k, v) for k, v in fields.items())
+    wire_text(headers)
     return AmiMessage(headers=headers)
 
 

@@ -47,7 +47,10 @@ another's; bridge UUIDs get their first field bumped by *n*. Channel names (``PJ
 are left as they are.
 
 Actions are recorded (:attr:`ReplayPbx.received_actions`), never executed: ``Originate``,
-``Redirect``, ``Hangup``, … are answered ``Success`` and change nothing in the stream.
+``Redirect``, ``Hangup``, … are answered ``Success`` and change nothing in the stream. They are read as
+Asterisk's ``manager.c`` reads them (:class:`ActionReader`), not as our client reads events: a line ends at
+LF with or without a CR, a NUL ends a header's text, a blank line ends the action. So a client that lets a
+bare LF into a value is seen sending the extra headers or actions a real PBX would run.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .messages import AmiMessage, FrameError, Headers
-from .protocol import AmiFramer
+from .manager_conf import ACTION_CLASSES
+from .messages import AmiHeaderError, AmiMessage, Headers
 
 log = logging.getLogger(__name__)
 
@@ -408,6 +411,61 @@ _HANDLERS: dict[str, Callable[[PbxState, AmiMessage, float], None]] = {
 # ----------------------------------------------------------------------------------------- session
 
 
+class ActionReader:
+    """Splits a client's byte stream into actions the way Asterisk's ``manager.c`` does (sans-I/O).
+
+    ``get_input`` ends a line at LF, dropping one CR right before it (a lone CR is text); the line's text
+    ends at its first NUL (C strings), the rest of that line is never seen. ``do_message`` ends the action at
+    an empty line and keeps at most :attr:`max_headers` lines (``AST_MAX_MANHEADERS``). ``Key: Value`` is
+    split at the first ``:``, the value's leading blanks skipped (``astman_get_header``); a line without a
+    ``:`` is kept as ``("", line)``, a header no action reads. Deliberately not our client's
+    :class:`~asterisk.protocol.AmiFramer`, which is strict about what it accepts; this one is as lenient as the
+    PBX, which is what a test of what the PBX would do needs.
+    """
+
+    def __init__(self, *, max_line: int = 64 * 1024, max_headers: int = 128) -> None:
+        self.max_line = max_line
+        self.max_headers = max_headers
+        self._buf = bytearray()
+        self._headers: Headers = []
+        self._out: list[AmiMessage] = []
+
+    def receive_data(self, data: bytes, received_at: float = 0.0) -> None:
+        buf = self._buf
+        buf += data
+        start = 0
+        while (end := buf.find(b"\n", start)) != -1:
+            line = bytes(buf[start:end])
+            start = end + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            line = line.split(b"\x00", 1)[0]
+            if not line:
+                if self._headers:  # Asterisk answers an empty one "Missing action in request"; never ours
+                    self._out.append(AmiMessage(headers=self._headers, received_at=received_at))
+                    self._headers = []
+                continue
+            if len(self._headers) < self.max_headers:
+                key, sep, value = line.decode("utf-8", errors="replace").partition(":")
+                self._headers.append((key, value.lstrip(" \t")) if sep else ("", key))
+            else:
+                log.warning("replay PBX: more than %d lines in one action; the rest is ignored", self.max_headers)
+        del buf[:start]
+        if len(buf) > self.max_line:
+            log.warning("replay PBX: a line of over %d bytes with no LF dropped", self.max_line)
+            buf.clear()
+
+    def receive_eof(self) -> None:
+        """The client closed: an unfinished action is never carried out."""
+        self._buf.clear()
+        self._headers = []
+
+    def events_received(self) -> list[AmiMessage]:
+        """Actions completed since the last call, in order. Call after every receive_data()."""
+        out, self._out = self._out, []
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedAction:
     """An action a client sent, kept so a test can check what the daemon asked the PBX to do."""
@@ -428,8 +486,12 @@ class _Outgoing:
         return self.frame.decode("utf-8", errors="replace")
 
 
+def _names(privilege: str) -> frozenset[str]:
+    return frozenset(c.strip().lower() for c in privilege.split(",") if c.strip())
+
+
 def _classes(privilege: str) -> frozenset[str]:
-    return frozenset(c.strip().lower() for c in privilege.split(",") if c.strip()) - {"all"}
+    return _names(privilege) - {"all"}
 
 
 def _event_mask(value: str) -> frozenset[str] | None:
@@ -601,6 +663,7 @@ class ReplayPbx:
         chunk_size: int | None = None,
         chunk_seed: int | None = None,
         pause_when_no_client: bool = True,
+        write: str = "all",
     ) -> None:
         if not traces:
             raise ValueError("give at least one trace folder")
@@ -610,6 +673,9 @@ class ReplayPbx:
             raise ValueError("chunk_size must be >= 1")
         loaded = [t if isinstance(t, Trace) else load_trace(Path(t)) for t in traces]
         self.username, self.secret = username, secret
+        #: The AMI user's ``write`` classes, as in manager.conf: ``all``, or e.g. ``call,originate,agent``.
+        #: An action none of whose classes is granted is refused with "Permission denied", as Asterisk does.
+        self.write: frozenset[str] | None = None if "all" in _names(write) else _classes(write)
         self.loop, self.rebase_time = loop, rebase_time
         self.chunk_size, self.chunk_seed = chunk_size, chunk_seed
         self.pause_when_no_client = pause_when_no_client
@@ -891,7 +957,7 @@ class ReplayPbx:
                 self._handlers.discard(task)
 
     async def _read_loop(self, session: _Session, reader: asyncio.StreamReader) -> None:
-        framer = AmiFramer(expect_banner=False)
+        framer = ActionReader()
         while not session.closed:
             try:
                 data = await reader.read(65536)
@@ -902,9 +968,7 @@ class ReplayPbx:
                 return
             framer.receive_data(data, time.time())
             for msg in framer.events_received():
-                if isinstance(msg, FrameError):
-                    log.warning("replay PBX: session %d: %s", session.id, msg)
-                elif not self._on_action(session, msg):
+                if not self._on_action(session, msg):
                     return
 
     def _respond(self, session: _Session, request: AmiMessage, response: str, *pairs: tuple[str, str],
@@ -915,7 +979,11 @@ class ReplayPbx:
         action_id = _arg(request, "ActionID")
         reply = AmiMessage(headers=[("Response", response), *([("ActionID", action_id)] if action_id else []),
                                     *pairs])
-        session.send(reply.serialize() + b"".join(i.serialize() for i in items))
+        try:
+            session.send(reply.serialize() + b"".join(i.serialize() for i in items))
+        except AmiHeaderError as exc:  # an echoed value (a U+2028 in a Getvar's name...) we cannot write
+            log.warning("replay PBX: session %d: answer not sent: %s", session.id, exc)
+            session.send(AmiMessage(headers=[("Response", "Error"), ("Message", "Invalid header")]).serialize())
 
     def _on_action(self, session: _Session, msg: AmiMessage) -> bool:
         """Answer one action; ``False`` ends the session (Logoff, refused login)."""
@@ -932,6 +1000,9 @@ class ReplayPbx:
             self._respond(session, msg, "Error", ("Message", "Permission denied"))
             return True
         action_id = [("ActionID", _arg(msg, "ActionID"))] if _arg(msg, "ActionID") else []
+        if not self._permitted(name):
+            self._respond(session, msg, "Error", ("Message", "Permission denied"))
+            return True
         if key == "ping":
             self._respond(session, msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{self.pbx_time():.6f}"))
         elif key == "coreshowchannels":
@@ -965,6 +1036,15 @@ class ReplayPbx:
             self._respond(session, msg, "Error", ("Message", f"Invalid/unknown command: {name}. "
                                                              "Use Action: ListCommands to show available commands."))
         return True
+
+    def _permitted(self, name: str) -> bool:
+        """Whether the user's ``write`` classes allow ``name`` (any one of the action's classes suffices)."""
+        if self.write is None:
+            return True
+        classes = next((c for a, c in ACTION_CLASSES.items() if a.lower() == name.lower()), None)
+        if classes is None:
+            return False  # an action this PBX does not know the classes of: refused under a restricted user
+        return not classes or bool(self.write.intersection(classes))
 
     def _login(self, session: _Session, msg: AmiMessage) -> bool:
         if _arg(msg, "Username") != self.username or _arg(msg, "Secret") != self.secret:

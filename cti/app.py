@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
-from asterisk.messages import AmiMessage, action
+from asterisk.messages import AmiHeaderError, AmiMessage, action
 from store.repository import RegisterChange
 from store.sqlite import SqliteStore
 from ui_bridge.cards import CardService, PopSequencer
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Effect], None]
 TICK_SECONDS = 1.0
+#: A failing listener's traceback is logged at most this often (seconds); the count is kept regardless.
+LISTENER_WARNING_INTERVAL = 60.0
 
 
 def model_config(pbx: PbxSettings) -> ModelConfig:
@@ -75,6 +77,8 @@ class Daemon:
         self._journal: dict[str, list[AmiMessage]] = {}
         self._journal_handed_at = 0.0
         self.store_pauses = 0
+        self.listener_failures = 0
+        self._last_listener_warning = -math.inf
         self._last_pause_warning = -math.inf
         self.panel: Panel | None = None
         self.panel_server: PanelServer | None = None
@@ -88,7 +92,7 @@ class Daemon:
         notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
         hub = Hub(settings.http.client_queue_size)
         commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store,
-                            self.agents.member_interfaces)
+                            self.agents.member_interfaces, settings.http)
         self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
                                          settings.pbx.tzinfo())
         sequencer = PopSequencer(notifier, hub, cards)
@@ -130,6 +134,8 @@ class Daemon:
             journal.append(msg)
         if self.backlogged is None and store.pending_count > self.settings.store.max_pending:
             self._pause_for_store(store)
+        # Persist, then publish: everything is staged before any listener sees an effect, so whatever a
+        # listener does (raise, on any effect) the journal loses nothing.
         for effect in effects:
             if isinstance(effect, CallEnded):
                 for linkedid in (effect.record.linkedid, *effect.record.linkedids):
@@ -137,10 +143,29 @@ class Daemon:
                 store.stage_call(effect.record, effect.missed, effect.agent_misses)
             elif isinstance(effect, VariableWanted):
                 self._spawn(self._get_variable(effect))
+        if effects:
             for listener in self.listeners:
-                listener(effect)
+                for effect in effects:
+                    self._notify(listener, effect)
         if msg.received_at - self._journal_handed_at >= self.settings.store.flush_interval:
             self._hand_over_journal(store, msg.received_at)
+
+    def _notify(self, listener: Listener, effect: Effect) -> None:
+        """One effect to one listener; a listener that raises costs only itself that effect.
+
+        Its failures are counted (``listener_failures``) and logged with the traceback the first time, then
+        at most once a minute with the count, so a listener failing on every effect cannot flood the log.
+        """
+        try:
+            listener(effect)
+        except Exception:
+            self.listener_failures += 1
+            now = time.monotonic()
+            if now - self._last_listener_warning >= LISTENER_WARNING_INTERVAL:
+                self._last_listener_warning = now
+                log.exception("listener %s failed on %s (%d failures so far); the effect is stored anyway",
+                              getattr(listener, "__qualname__", listener), type(effect).__name__,
+                              self.listener_failures)
 
     def _hand_over_journal(self, store: SqliteStore, now: float) -> None:
         """Stage the events of the calls still in progress (for the rebuild after a crash).
@@ -204,7 +229,7 @@ class Daemon:
             return
         try:
             answer = await self.client.send_action(action("Getvar", Channel=want.channel, Variable=want.variable))
-        except AmiError as exc:
+        except (AmiError, AmiHeaderError) as exc:  # a channel name the PBX sent with a line break: not asked
             log.debug("Getvar %s on %s: %s", want.variable, want.channel, exc)
             return
         value = answer.response.get("Value")
@@ -234,6 +259,8 @@ class Daemon:
                 writer = tg.create_task(store.run_writer(), name="store-writer")
                 ami = tg.create_task(self.client.run(), name="ami-client")
                 ticker = tg.create_task(self._tick(), name="model-tick")
+                # Closes the sockets of sessions revoked or expired, here or by the CLI (once a second).
+                sweep = tg.create_task(self.panel.sweep.run(), name="panel-sweep") if self.panel else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -244,6 +271,8 @@ class Daemon:
                 self._tasks = None
                 for task in list(self._asking):
                     task.cancel()
+                if sweep is not None:
+                    sweep.cancel()
                 if self.panel is not None:
                     await self.panel.close()
                 if self.cards is not None:

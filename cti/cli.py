@@ -722,6 +722,41 @@ def _leaf(error: BaseException) -> BaseException:
     return error
 
 
+@app.command("ami-user")
+def ami_user(config: ConfigOpt,
+             permit: Annotated[str | None, typer.Option(
+                 help="the daemon's address as the PBX sees it (default: 127.0.0.1 when [ami] host is local)")] = None,
+             ) -> None:
+    """Print the manager.conf section of a least-privilege AMI user for this daemon (no 'system').
+
+    Paste it on the PBX, put the daemon's secret in it, `manager reload`, and set [ami] use_filters = false:
+    the event filters are then in manager.conf instead of being sent with the Filter action, which needs
+    the 'system' write class (see docs/security.md).
+    """
+    import ipaddress
+
+    from asterisk.manager_conf import manager_conf_section
+
+    from .model import AMI_FILTERS
+
+    settings = settings_from(config)
+    if permit is None:
+        local = settings.ami.host in ("localhost", "127.0.0.1", "::1")
+        permit = "127.0.0.1" if local else None
+        if permit is None:
+            fail("the PBX is not on this machine: say the daemon's address as the PBX sees it with --permit")
+    try:
+        address = ipaddress.IPv4Address(permit)
+    except ValueError:
+        fail(f"--permit: {permit!r} is not an IPv4 address (manager.conf permits by IPv4 address and mask)")
+    try:
+        section = manager_conf_section(settings.ami.username, settings.ami.events, AMI_FILTERS, permit=str(address))
+    except ValueError as exc:
+        fail(str(exc))
+    for line in section.splitlines():
+        typer.echo(terminal_text(line))
+
+
 @app.command("check-config")
 def check_config(config: ConfigOpt) -> None:
     """Validate a config file and the files it names (the store's folder, the TLS pair); say what it points at."""

@@ -165,7 +165,8 @@ class HttpSettings(_Section):
     allowed_hosts: list[str] = []
     #: Request bodies larger than this are refused (413) before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
-    #: A client has this long to send a request's headers before the connection is closed (seconds).
+    #: A client has this long to send a whole request, headers and (bounded) body, before the connection is
+    #: closed (seconds); the clock starts when the connection opens and again at each next request's first byte.
     header_timeout: Annotated[float, Field(gt=0)] = 10.0
     #: Open connections the panel accepts in all, and from one address (a trusted proxy is exempt).
     max_connections: Annotated[int, Field(ge=1)] = 4000

@@ -10,7 +10,7 @@ staged in batches, in staging order; ``flush`` forces that. Reads see committed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Protocol, Self
@@ -56,6 +56,19 @@ class User:
     display_name: str | None = None
     password_hash: str | None = None
     created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a login session or an API token grants now: its user as stored, and until when.
+
+    ``expires_at`` and ``last_used_at`` are those of a login session; an API token has neither (None): it is
+    valid until it is removed with its user.
+    """
+
+    user: User
+    expires_at: float | None = None
+    last_used_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,11 +272,15 @@ class CallStore(Protocol):
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
                           extension: str | None = None, display_name: str | None = None) -> User:
-        """Change the given fields. Raises ``UserNotFound``."""
+        """Change the given fields. Raises ``UserNotFound``.
+
+        A new password, role or extension ends the user's login sessions in the same transaction (what they
+        were granted has changed); their API tokens stay.
+        """
         ...
 
     async def remove_user(self, name: str) -> None:
-        """Delete a user and their tokens. Raises ``UserNotFound``."""
+        """Delete a user with their login sessions and API tokens, in one transaction. Raises ``UserNotFound``."""
         ...
 
     async def add_token(self, name: str, token_hash: str, label: str | None) -> None:
@@ -271,6 +288,31 @@ class CallStore(Protocol):
         ...
 
     async def user_of_token(self, token_hash: str) -> User | None: ...
+
+    # -- login sessions (only the SHA-256 of a session's cookie is stored) ------------------------------------
+
+    async def add_session(self, token_hash: str, user_name: str, *, created_at: float, expires_at: float,
+                          address: str | None) -> None:
+        """Store a new login session of this user; expired sessions are deleted on the way. Raises
+        ``UserNotFound``."""
+        ...
+
+    async def session_grant(self, token_hash: str, now: float) -> Grant | None:
+        """The session's grant, or None when there is no such session or it expired before ``now``."""
+        ...
+
+    async def touch_session(self, token_hash: str, *, used_at: float, expires_at: float) -> None:
+        """Record a use of the session and push its expiry to ``expires_at`` (sliding expiry)."""
+        ...
+
+    async def end_session(self, token_hash: str) -> None:
+        """Delete a session (a logout); nothing happens if there is none."""
+        ...
+
+    async def grants(self, hashes: Collection[str]) -> dict[str, Grant]:
+        """The grants of those of ``hashes`` that are a session or an API token still stored, in one query
+        (expired sessions included: compare ``expires_at`` with the time)."""
+        ...
 
     # -- the client directory ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -49,6 +49,7 @@ from store.migrate import migrate, rollback
 from store.repository import (
     CallStore,
     ContactNotFound,
+    Grant,
     HistoryAction,
     LiveEvent,
     MissedAlreadyClosed,
@@ -841,21 +842,29 @@ class SqliteStore:
                                       "display_name": display_name}.items() if v is not None}
 
         async def work(db: aiosqlite.Connection) -> User:
-            await _fetch_user(db, name)
+            before = await _fetch_user(db, name)
             if changes:
                 sets = ", ".join(f"{column} = :{column}" for column in changes)
                 try:
                     await db.execute(f"UPDATE users SET {sets} WHERE name = :name", {**changes, "name": name})
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(f"user {name!r}: {exc}") from None
-            return await _fetch_user(db, name)
+            after = await _fetch_user(db, name)
+            if (before.password_hash, before.role, before.extension) != (after.password_hash, after.role,
+                                                                         after.extension):
+                # What the user's sessions were granted has changed: they end with this transaction.
+                await db.execute("DELETE FROM sessions WHERE user_name = ?", (after.name,))
+            return after
 
         return await self._manual(work)
 
     async def remove_user(self, name: str) -> None:
         async def work(db: aiosqlite.Connection) -> None:
-            await _fetch_user(db, name)
-            await db.execute("DELETE FROM users WHERE name = ?", (name,))
+            user = await _fetch_user(db, name)
+            # Explicit, not left to ON DELETE CASCADE: a connection without foreign_keys=ON would skip that.
+            await db.execute("DELETE FROM sessions WHERE user_name = ?", (user.name,))
+            await db.execute("DELETE FROM api_tokens WHERE user_name = ?", (user.name,))
+            await db.execute("DELETE FROM users WHERE name = ?", (user.name,))
 
         await self._manual(work)
 
@@ -872,6 +881,58 @@ class SqliteStore:
             "SELECT users.* FROM api_tokens JOIN users ON users.name = api_tokens.user_name "
             "WHERE api_tokens.token_hash = ?", (token_hash,), _user_from_row)
         return rows[0] if rows else None
+
+    # -- login sessions --------------------------------------------------------------------------------------
+
+    async def add_session(self, token_hash: str, user_name: str, *, created_at: float, expires_at: float,
+                          address: str | None) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            user = await _fetch_user(db, user_name)
+            await db.execute("DELETE FROM sessions WHERE expires_at <= ?", (created_at,))
+            await db.execute(
+                "INSERT INTO sessions (token_hash, user_name, created_at, last_used_at, expires_at, address) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (token_hash, user.name, created_at, created_at, expires_at, address))
+
+        await self._manual(work)
+
+    async def session_grant(self, token_hash: str, now: float) -> Grant | None:
+        rows = await self._select_few(
+            "SELECT sessions.expires_at AS grant_expires, sessions.last_used_at AS grant_used, users.* "
+            "FROM sessions JOIN users ON users.name = sessions.user_name "
+            "WHERE sessions.token_hash = ? AND sessions.expires_at > ?", (token_hash, now), _grant_from_row)
+        return rows[0] if rows else None
+
+    async def touch_session(self, token_hash: str, *, used_at: float, expires_at: float) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            # Never brings back a session that has expired (or been pushed further by a later use).
+            await db.execute(
+                "UPDATE sessions SET last_used_at = max(last_used_at, :used), expires_at = max(expires_at, :expires) "
+                "WHERE token_hash = :hash AND expires_at > :used",
+                {"used": used_at, "expires": expires_at, "hash": token_hash})
+
+        await self._manual(work)
+
+    async def end_session(self, token_hash: str) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+        await self._manual(work)
+
+    async def grants(self, hashes: Collection[str]) -> dict[str, Grant]:
+        if not hashes:
+            return {}
+        # One JSON array parameter instead of one "?" per hash: any number of open sockets, one statement.
+        rows = await self._select(
+            "SELECT sessions.token_hash AS grant_hash, sessions.expires_at AS grant_expires, "
+            "sessions.last_used_at AS grant_used, users.* "
+            "FROM sessions JOIN users ON users.name = sessions.user_name "
+            "WHERE sessions.token_hash IN (SELECT value FROM json_each(:hashes)) "
+            "UNION ALL "
+            "SELECT api_tokens.token_hash, NULL, NULL, users.* "
+            "FROM api_tokens JOIN users ON users.name = api_tokens.user_name "
+            "WHERE api_tokens.token_hash IN (SELECT value FROM json_each(:hashes))",
+            {"hashes": json.dumps(list(hashes))}, lambda row: (str(row["grant_hash"]), _grant_from_row(row)))
+        return dict(rows)
 
     # -- the client directory -------------------------------------------------------------------------------
 
@@ -1002,6 +1063,10 @@ async def _fetch_user(db: aiosqlite.Connection, name: str) -> User:
 def _user_from_row(row: sqlite3.Row) -> User:
     return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
                 display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"])
+
+
+def _grant_from_row(row: sqlite3.Row) -> Grant:
+    return Grant(user=_user_from_row(row), expires_at=row["grant_expires"], last_used_at=row["grant_used"])
 
 
 async def _fetch_missed(db: aiosqlite.Connection, entry_id: int) -> MissedEntry:

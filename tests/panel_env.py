@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from asterisk.replay import ReplayPbx
 from store.repository import Role, User
@@ -72,14 +73,16 @@ class PanelEnv:
 
 @asynccontextmanager
 async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False, http_extra: str = "",
-                    users: list[str] | None = None) -> AsyncIterator[PanelEnv]:
+                    users: list[str] | None = None, ami_extra: str = "",
+                    replay_options: dict[str, Any] | None = None) -> AsyncIterator[PanelEnv]:
     with tempfile.TemporaryDirectory(prefix="cti-panel-") as tmp_name:
         tmp = Path(tmp_name)
-        replay = ReplayPbx([TRACES / t for t in traces], speed=speed, loop=loop, rebase_time=True)
+        replay = ReplayPbx([TRACES / t for t in traces], speed=speed, loop=loop, rebase_time=True,
+                           **(replay_options or {}))
         replay.pause()
         await replay.start("127.0.0.1", 0)
         try:
-            settings = settings_for(tmp, replay.address[1], http_extra=http_extra)
+            settings = settings_for(tmp, replay.address[1], http_extra=http_extra, extra_ami=ami_extra)
             async with RunningDaemon(settings) as running:
                 daemon = running.daemon
                 assert daemon.store is not None and daemon.panel_server is not None

@@ -11,14 +11,23 @@ The rules, in one place:
   extension), as 13-blind-transfer-redirect and 35-blind-transfer-external do. Attended transfer is
   ``Atxfer`` on the agent's own channel, so the agent talks to the target first.
 - Hang-up ends the agent's own leg; an admin who is not on the call ends the caller's channel.
+- Call control is rate-limited per user, not per socket (two tabs, or a browser and a CRM plug-in with a token,
+  share one budget): ``[http] command_burst`` commands at once, then ``command_rate`` per second
+  (:class:`CommandLimiter`). A command over the limit gets ``rate_limited`` and sends nothing to the PBX.
+- What a request carries was checked at the edge (``messages.py``). The rest of an action comes from the PBX
+  (channel names, member interfaces), the config (contexts, technology, agents' names) or the user list
+  (display names); should any of it hold a line break, ``action()`` refuses to build the action
+  (:class:`~asterisk.messages.AmiHeaderError`) and the request gets ``bad_message``: nothing is sent.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
@@ -30,8 +39,8 @@ from asterisk.connection import (
     AmiNotConnected,
     AmiResponse,
 )
-from asterisk.messages import AmiMessage, action
-from cti.config import PbxSettings
+from asterisk.messages import AmiHeaderError, AmiMessage, action
+from cti.config import HttpSettings, PbxSettings
 from cti.model import Call, CallBook, Channel
 from store.repository import MissedAlreadyClosed, MissedNotFound, StoreError, User
 from store.sqlite import SqliteStore
@@ -55,6 +64,35 @@ def forbidden(message: str) -> RequestFailed:
     return RequestFailed("forbidden", message)
 
 
+#: The requests that become AMI actions, and so are rate-limited.
+CALL_CONTROL = (m.Originate, m.Transfer, m.Hangup, m.QueuePause, m.QueueUnpause)
+
+
+@dataclass
+class CommandLimiter:
+    """A token bucket per user: ``burst`` commands at once, then ``rate`` a second.
+
+    Memory is one entry per user who has sent a command (users are created by an admin, so it is bounded).
+    A refused command costs nothing: a client that keeps trying gets through as soon as a token is back.
+    """
+
+    burst: int
+    rate: float
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # user -> (tokens, when)
+
+    def take(self, user: str) -> float:
+        """Spend one of ``user``'s tokens: 0.0 if there was one, else the seconds until there is."""
+        now = self.clock()
+        tokens, then = self._buckets.get(user, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[user] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[user] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
 @dataclass
 class Commands:
     book: CallBook
@@ -64,6 +102,12 @@ class Commands:
     store: Callable[[], SqliteStore | None]
     #: extension -> {queue: member interface}, from the agent board (``AgentBoard.member_interfaces``).
     member_interfaces: Callable[[str], dict[str, str]] = lambda _ext: {}
+    #: The panel's settings: ``command_burst`` and ``command_rate`` size each user's :class:`CommandLimiter`.
+    http: HttpSettings = field(default_factory=HttpSettings)
+    limiter: CommandLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limiter = CommandLimiter(self.http.command_burst, self.http.command_rate)
 
     async def run(self, user: User, request: BaseModel) -> dict[str, object]:
         """Carry out one request for ``user``; returns the reply's data or raises RequestFailed."""
@@ -71,17 +115,26 @@ class Commands:
             return {}
         if isinstance(request, m.MissedClose):
             return await self._missed_close(user, request)
+        if not isinstance(request, CALL_CONTROL):
+            raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
         if user.role == "qa":
             raise forbidden("QA users cannot control calls")
-        if isinstance(request, m.Originate):
-            return await self._originate(user, request)
-        if isinstance(request, m.Transfer):
-            return await self._transfer(user, request)
-        if isinstance(request, m.Hangup):
-            return await self._hangup(user, request)
-        if isinstance(request, m.QueuePause | m.QueueUnpause):
+        wait = self.limiter.take(user.name)
+        if wait > 0:
+            raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s "
+                                f"(at most {self.http.command_burst} at once, then {self.http.command_rate:g} "
+                                "a second)")
+        try:
+            if isinstance(request, m.Originate):
+                return await self._originate(user, request)
+            if isinstance(request, m.Transfer):
+                return await self._transfer(user, request)
+            if isinstance(request, m.Hangup):
+                return await self._hangup(user, request)
             return await self._pause(user, request)
-        raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
+        except AmiHeaderError as exc:
+            log.warning("%s for %s not sent to the PBX: %s", request.type, user.name, exc)
+            raise RequestFailed("bad_message", f"the PBX cannot be sent this request: {exc}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -133,7 +186,7 @@ class Commands:
         ext = self._extension_for(user, req.extension)
         number = _dialable(req.number)
         name = self.pbx.agents.get(ext) or (user.display_name if user.extension == ext else None) or ext
-        caller_id = f'"{name}" <{ext}>'
+        caller_id = f'"{_caller_id_name(name) or ext}" <{ext}>'
         return await self._send(action(
             "Originate", Channel=f"{self.pbx.agent_technology}/{ext}", Context=self.pbx.originate_context,
             Exten=number, Priority="1", CallerID=caller_id,
@@ -225,6 +278,14 @@ def _other_party(call: Call, leg: Channel | None) -> Channel | None:
 
 
 _NOT_DIALABLE = re.compile(r"[\s()\-]")
+#: What could end the quoted name of a CallerID or start a number in it (Asterisk takes the number from the
+#: last ``<...>``), and what is not text at all.
+_NOT_IN_NAME = re.compile(r'["\\<>\x00-\x1f\x7f-\x9f\u2028\u2029]+')
+
+
+def _caller_id_name(name: str) -> str:
+    """``Анна "Аня" <b>`` → ``Анна Аня b``: a display name safe inside ``"name" <number>``."""
+    return " ".join(_NOT_IN_NAME.sub(" ", name).split())
 
 
 def _dialable(number: str) -> str:

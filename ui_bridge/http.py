@@ -10,18 +10,17 @@ agent's cookie to place calls). API errors are ``{"error": {"code", "message"}}`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import math
 import time
 from collections.abc import Callable
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.datastructures import QueryParams
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -29,18 +28,31 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cti.config import HttpSettings
-from cti.directory import Contact, Vehicle
 from cti.effects import AgentStateChanged
 from cti.model import CallBook
 from store.repository import ContactNotFound, MissedNotFound, User
 from store.sqlite import SqliteStore
 
 from . import messages as m
-from .auth import LoginLimiter, Sessions, dummy_hash, token_hash, verify_password
+from .addresses import client_address
+from .api_models import (
+    SQLITE_MAX_INT,
+    AttachBody,
+    BadRequest,
+    LoginBody,
+    NewContact,
+    range_and_page,
+    read_model,
+    whole_number,
+)
+from .auth import LoginThrottle, Throttled, dummy_hash, verify_password
 from .cards import CardService, contact_info
 from .commands import Commands, RequestFailed
-from .hub import Client, Hub, Scope, Transport
+from .hub import CLOSE_POLICY, Client, Hub, Scope, Transport
+from .jsonin import BadJson, parse_json
+from .limits import EdgeMiddleware
 from .notifier import Notifier, call_agents
+from .sessions import Sessions, SocketSweep
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +99,12 @@ class Panel:
         self.tls = tls
         self.cards = cards
         self.book = book
-        self.sessions = Sessions(settings.session_hours * 3600)
-        self.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
+        # Sessions live in the store (they survive a restart; the CLI revokes them); the sweep closes the
+        # sockets of revoked or expired ones (the daemon runs ``sweep.run`` in its TaskGroup).
+        self.sessions = Sessions(store, settings.session_hours * 3600)
+        self.sweep = SocketSweep(hub, store)
+        # In memory, per daemon: see ui_bridge/auth.py.
+        self.limiter = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
         self.app = Starlette(routes=[
             Route("/", self.index),
             Route("/login", self.login_page),
@@ -97,12 +113,12 @@ class Panel:
             Route("/api/me", self.me),
             Route("/api/calls", self.calls),
             Route("/api/missed", self.missed),
-            Route("/api/missed/{entry_id:int}", self.missed_entry),
+            Route("/api/missed/{entry_id}", self.missed_entry),  # not {:int}: 5,000 digits made Starlette fail
             Route("/api/contacts", self.contacts, methods=["GET", "POST"]),
             Route("/api/calls/{linkedid}/contact", self.attach_contact, methods=["POST"]),
             WebSocketRoute("/ws", self.websocket),
             Route("/static/{name:path}", self.asset),
-        ])
+        ], middleware=[Middleware(EdgeMiddleware, settings=settings)])  # hosts, body limits, headers: limits.py
         self.static = StaticFiles(directory=STATIC)
 
     # -- who is asking ---------------------------------------------------------------------------------
@@ -114,14 +130,14 @@ class Panel:
         return store
 
     async def user_of(self, conn: HTTPConnection) -> User | None:
-        session = self.sessions.get(conn.cookies.get(COOKIE))
-        if session is not None:
-            return session.user
-        auth = conn.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return await self.store().user_of_token(token_hash(token.strip()))
-        return None
+        """The user of the request's session cookie or bearer token, as the store has it now (every request
+        checks: a revocation from the CLI holds from the next one). A request is a use of its session."""
+        credential = await self.sessions.credential(conn.cookies.get(COOKIE), conn.headers.get("authorization"))
+        return credential.user if credential is not None else None
+
+    def client_address(self, conn: HTTPConnection) -> str:
+        """The real client (``[http] trusted_proxies``): what the login limiter and the log key on."""
+        return client_address(conn, self.settings.trusted_proxies)
 
     def origin_allowed(self, conn: HTTPConnection) -> bool:
         """No Origin (not a browser) or the panel's own, or a configured one."""
@@ -155,37 +171,42 @@ class Panel:
         if not self.origin_allowed(request):
             return api_error(403, "forbidden", "this origin may not log in here")
         try:
-            body = await request.json()
-            name, password = body["name"], body["password"]
-            if not isinstance(name, str) or not isinstance(password, str) or not name or len(name) > 64:
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            return api_error(400, "bad_request", 'send JSON {"name": "...", "password": "..."}')
-        address = request.client.host if request.client else "?"
-        wait = self.limiter.retry_after(name, address)
-        if wait > 0:
-            return api_error(429, "rate_limited", f"too many failed logins; try again in {int(wait) + 1} s",
-                             {"Retry-After": str(int(wait) + 1)})
-        user = await self.store().get_user(name)
-        stored = user.password_hash if user is not None else dummy_hash()
-        ok = await asyncio.to_thread(verify_password, password, stored)
-        if user is None or not ok:
-            self.limiter.failed(name, address)
-            log.warning("panel: failed login for %r from %s", name, address)
-            return api_error(401, "bad_credentials", "wrong name or password")
-        self.limiter.succeeded(name)
-        session = self.sessions.start(user)
+            body = await read_model(request, LoginBody, hint='send JSON {"name": "...", "password": "..."}: ')
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
+        name, password = body.name, body.password
+        address = self.client_address(request)
+        try:
+            # Counted and reserved here, before the first await: parallel guesses cannot outrun the count.
+            attempt = self.limiter.begin(name, address)
+        except Throttled as exc:
+            wait = max(1, math.ceil(exc.retry_after))
+            log.debug("panel: login for %r from %s throttled for %d s", name, address, wait)
+            return api_error(429, "rate_limited", f"too many failed logins; try again in {wait} s",
+                             {"Retry-After": str(wait)})
+        with attempt:  # given back if the check fails for another reason (store error, cancelled)
+            user = await self.store().get_user(name)
+            stored = user.password_hash if user is not None else dummy_hash()
+            ok = await asyncio.to_thread(verify_password, password, stored)
+            if user is None or not ok:
+                attempt.failed()
+                log.warning("panel: failed login for %r from %s", name, address)
+                return api_error(401, "bad_credentials", "wrong name or password")
+            attempt.succeeded()
+        token = await self.sessions.start(user, address)
         log.info("panel: %s (%s) logged in from %s", user.name, user.role, address)
         response = JSONResponse({"user": _user_info(user).model_dump()})
-        response.set_cookie(COOKIE, session.token, max_age=int(self.sessions.lifetime), httponly=True,
+        response.set_cookie(COOKIE, token, max_age=int(self.sessions.lifetime), httponly=True,
                             samesite="strict", secure=self.tls, path="/")
         return response
 
     async def logout(self, request: Request) -> Response:
+        if not self.origin_allowed(request):
+            return api_error(403, "forbidden", "this origin may not log out here")
         token = request.cookies.get(COOKIE)
-        self.sessions.end(token)
-        if token:
-            self.hub.drop_session(token)
+        ended = await self.sessions.end(token)
+        if ended is not None:
+            self.hub.drop_credential(ended)
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -202,8 +223,8 @@ class Panel:
             return api_error(401, "unauthorized", "log in first")
         q = request.query_params
         try:
-            since, until, limit, offset = _range_and_page(q, default_limit=100)
-        except ValueError as exc:
+            since, until, limit, offset = range_and_page(q, default_limit=100)
+        except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         agent = q.get("agent") or None
         if user.role == "agent":
@@ -230,8 +251,8 @@ class Panel:
             return refused
         q = request.query_params
         try:
-            since, until, limit, offset = _range_and_page(q, default_limit=200)
-        except ValueError as exc:
+            since, until, limit, offset = range_and_page(q, default_limit=200)
+        except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         status = q.get("status") or None
         if status not in (None, "open", "closed"):
@@ -244,7 +265,10 @@ class Panel:
         refused = await self._refused_from_register(request)
         if refused is not None:
             return refused
-        entry_id = request.path_params["entry_id"]
+        text = request.path_params["entry_id"]
+        if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= SQLITE_MAX_INT):
+            return api_error(404, "not_found", f"no missed-call entry {text[:30]!r}")  # ids are SQLite's 64 bits
+        entry_id = int(text)
         try:
             entry = await self.store().get_missed(entry_id)
             history = await self.store().missed_history(entry_id)
@@ -264,9 +288,9 @@ class Panel:
             return api_error(401, "unauthorized", "log in first")
         if request.method == "GET":
             try:
-                limit = min(max(int(request.query_params.get("limit") or 20), 1), 200)
-            except ValueError:
-                return api_error(400, "bad_request", "limit is a whole number")
+                limit = whole_number(request.query_params, "limit", 20, 1, 200)
+            except BadRequest as exc:
+                return api_error(400, "bad_request", str(exc))
             found = await self.store().find_contacts(request.query_params.get("q", ""), limit=limit)
             return JSONResponse({"contacts": [contact_info(c).model_dump() for c in found]})
         if user.role == "qa":
@@ -274,9 +298,9 @@ class Panel:
         if not self.origin_allowed(request):
             return api_error(403, "forbidden", "this origin may not change the directory")
         try:
-            draft = NewContact.model_validate(await request.json())
-        except (ValueError, ValidationError) as exc:
-            return api_error(400, "bad_request", _validation_text(exc))
+            draft = await read_model(request, NewContact)
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
         contact = await self.store().add_contact(draft.contact())
         return JSONResponse({"contact": contact_info(contact).model_dump()}, status_code=201)
 
@@ -289,16 +313,17 @@ class Panel:
             return api_error(403, "forbidden", "QA users do not edit the directory")
         if not self.origin_allowed(request):
             return api_error(403, "forbidden", "this origin may not change the directory")
+        try:
+            contact_id = (await read_model(request, AttachBody, hint='send JSON {"contact_id": N}: ')).contact_id
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
         linkedid = request.path_params["linkedid"]
         call = self.book.calls.get(self.book.canonical(linkedid)) if self.book is not None else None
+        if call is None and not await self._in_journal(linkedid):
+            return api_error(404, "not_found", f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
         participants = call_agents(call) if call is not None else set()
         if user.role == "agent" and user.extension not in participants:
             return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
-        try:
-            body = await request.json()
-            contact_id = int(body["contact_id"])
-        except (ValueError, KeyError, TypeError):
-            return api_error(400, "bad_request", 'send JSON {"contact_id": N}')
         try:
             await self.store().attach_call(linkedid, contact_id, by=user.name)
         except ContactNotFound as exc:
@@ -311,25 +336,41 @@ class Panel:
         return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
                              "card": card.model_dump() if card is not None else None})
 
+    async def _in_journal(self, linkedid: str) -> bool:
+        """A call that ended a moment ago may still be staged, not yet written: flushed and looked up again."""
+        store = self.store()
+        if await store.get_call(linkedid) is not None:
+            return True
+        await store.flush()
+        return await store.get_call(linkedid) is not None
+
     # -- WebSocket ------------------------------------------------------------------------------------------
 
     async def websocket(self, websocket: WebSocket) -> None:
         if not self.origin_allowed(websocket):
             await websocket.send_denial_response(PlainTextResponse("origin not allowed", status_code=403))
             return
-        user = await self.user_of(websocket)
-        if user is None:
+        credential = await self.sessions.credential(websocket.cookies.get(COOKIE),
+                                                    websocket.headers.get("authorization"))
+        if credential is None:
             await websocket.send_denial_response(PlainTextResponse("log in first", status_code=401))
             return
-        await websocket.accept()
-        address = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
-        hub = self.hub
-        client = hub.new_client(user, StarletteTransport(websocket), address)
-        client.session = websocket.cookies.get(COOKIE)
-        hub.send_to(client, m.Hello(server_time=self.notifier.time(time.time()), user=_user_info(user)))
-        self._subscribe(client, "own" if user.role == "agent" else "all")
-        client.relay = asyncio.create_task(self._relay(client))
+        hub, user = self.hub, credential.user
+        limit = self.settings.max_sockets_per_session
+        if hub.sockets_of(credential.key) >= limit:  # checked and taken below in one step: no await between
+            await websocket.send_denial_response(PlainTextResponse(
+                f"this login already has {limit} live connections: close one (another tab?) and retry",
+                status_code=429))
+            return
+        address = self.client_address(websocket)
+        if websocket.client is not None and address == websocket.client.host:
+            address = f"{address}:{websocket.client.port}"
+        client = hub.new_client(user, StarletteTransport(websocket), address, credential=credential.key)
         try:
+            await websocket.accept()
+            hub.send_to(client, m.Hello(server_time=self.notifier.time(time.time()), user=_user_info(user)))
+            self._subscribe(client, "own" if user.role == "agent" else "all")
+            client.relay = asyncio.create_task(self._relay(client))
             while not client.dropped:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
@@ -343,7 +384,8 @@ class Panel:
             pass
         finally:
             hub.remove(client)
-            client.relay.cancel()
+            if client.relay is not None:
+                client.relay.cancel()
             for task in list(client.requests):
                 task.cancel()
 
@@ -366,13 +408,21 @@ class Panel:
         self.hub.add(client, scope)
 
     def _received(self, client: Client, text: str) -> None:
+        """One client message: a request carried out, or an error reply. Whatever it holds, the socket stays."""
+        try:
+            self._read_request(client, text)
+        except Exception:  # a bug, not the client's doing: say so in the log, keep the agent's connection
+            log.exception("websocket %s: a message could not be handled", client.address)
+            self._error(client, None, "internal", "the server failed to read this message (see its log)")
+
+    def _read_request(self, client: Client, text: str) -> None:
         if len(text.encode("utf-8")) > self.settings.max_message_bytes:
             self._error(client, None, "too_large", f"messages are limited to {self.settings.max_message_bytes} bytes")
             return
         try:
-            raw = json.loads(text)
-        except ValueError:
-            self._error(client, None, "bad_json", "not a JSON text")
+            raw = parse_json(text)  # bounded nesting, no lone surrogates: jsonin.py
+        except BadJson as exc:
+            self._error(client, None, "bad_json", str(exc))
             return
         request_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
         try:
@@ -396,6 +446,14 @@ class Panel:
 
     async def _carry_out(self, client: Client, request: Any) -> None:
         try:
+            # The session or token is read again from the store for every command: one removed or changed a
+            # moment ago (the CLI, another tab's logout) carries out nothing, and the socket closes at once.
+            if client.credential is not None:
+                allowed = await self.sessions.still_grants(client.credential, client.user,
+                                                           touch=not isinstance(request, m.Ping))
+                if not allowed or client.dropped:
+                    self.hub.drop(client, CLOSE_POLICY, "logged out or access revoked")
+                    return
             data = await self.commands.run(client.user, request)
         except RequestFailed as exc:
             self._error(client, request.id, exc.code, exc.message)
@@ -416,51 +474,6 @@ def _user_info(user: User) -> m.UserInfo:
     return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
 
 
-class NewContact(BaseModel):
-    """The body of ``POST /api/contacts``."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    kind: Literal["private", "corporate", "partner", "employee"] = "private"
-    phones: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=10)
-    email: str | None = Field(default=None, max_length=200)
-    notes: str | None = Field(default=None, max_length=2000)
-    vehicles: list[m.VehicleInfo] = Field(default=[], max_length=20)
-
-    def contact(self) -> Contact:
-        return Contact(name=self.name.strip(), kind=self.kind, phones=tuple(self.phones), email=self.email,
-                       notes=self.notes, vehicles=tuple(Vehicle(make=v.make, model=v.model, year=v.year,
-                                                                plate=v.plate, vin=v.vin) for v in self.vehicles))
-
-
-def _validation_text(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:3])
-    return "send a JSON object"
-
-
-def _range_and_page(q: QueryParams, default_limit: int) -> tuple[float | None, float | None, int, int]:
-    """``since``/``until`` (ISO 8601) and ``limit`` (at most 1000) / ``offset`` of a listing; ValueError if bad."""
-    since, until = _time_param(q.get("since")), _time_param(q.get("until"))
-    try:
-        limit = min(int(q.get("limit") or default_limit), 1000)
-        offset = max(int(q.get("offset") or 0), 0)
-    except ValueError:
-        raise ValueError("limit and offset are whole numbers") from None
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
-    return since, until, limit, offset
-
-
-def _time_param(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date or an ISO 8601 time (2026-11-24 or 2026-11-24T10:00)") from None
-
-
 def _explain(exc: ValidationError, raw: object) -> str:
     if not isinstance(raw, dict):
         return "a message is a JSON object with a 'type'"
@@ -468,12 +481,13 @@ def _explain(exc: ValidationError, raw: object) -> str:
     errors = exc.errors()
     if errors and errors[0]["type"] in ("union_tag_invalid", "union_tag_not_found"):
         names = ", ".join(sorted(str(t) for t in _client_types()))
-        return f"unknown message type {kind!r} (known: {names})" if kind is not None else f"no 'type' (one of {names})"
+        shown = repr(kind)[:60]
+        return f"unknown message type {shown} (known: {names})" if kind is not None else f"no 'type' (one of {names})"
     parts = []
     for err in errors[:3]:
         where = ".".join(str(p) for p in err["loc"][1:]) or "(message)"
         parts.append(f"{where}: {err['msg']}")
-    return f"{kind}: " + "; ".join(parts)
+    return f"{str(kind)[:60]}: " + "; ".join(parts)
 
 
 def _client_types() -> list[str]:

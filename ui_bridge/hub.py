@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
 from store.repository import User
 
@@ -47,7 +48,9 @@ class Client:
     queue: asyncio.Queue[str]
     scope: Scope = "own"
     address: str = ""
-    session: str | None = None  # the login session it was opened with (ended by a logout)
+    #: The SHA-256 of the session cookie or API token it was opened with: what a logout, a revocation or the
+    #: per-session socket limit (``ui_bridge/sessions.py``) finds it by.
+    credential: str | None = None
     dropped: bool = False
     sent: int = 0
     relay: asyncio.Task[None] | None = None
@@ -65,6 +68,17 @@ class Client:
         return True
 
 
+def encode(message: BaseModel) -> str | None:
+    """The frame of a message, or None (logged) when it cannot be written as UTF-8 JSON: a lone surrogate
+    from a CRM answer, say. One bad message is skipped; it never takes down the sender or a socket."""
+    try:
+        return message.model_dump_json()
+    except PydanticSerializationError as exc:
+        log.warning("websocket: a %s message cannot be encoded, not sent: %s",
+                    getattr(message, "type", type(message).__name__), exc)
+        return None
+
+
 class Hub:
     def __init__(self, queue_size: int = 256, close_grace: float = 2.0) -> None:
         self.queue_size = queue_size
@@ -72,11 +86,17 @@ class Hub:
         self._by_extension: dict[str, set[Client]] = {}
         self._everything: set[Client] = set()
         self.clients: set[Client] = set()
+        #: Sockets by credential, from the handshake (before ``add``) until ``remove``.
+        self._by_credential: dict[str, set[Client]] = {}
         self.dropped_slow = 0
         self._closing: set[asyncio.Task[None]] = set()
 
-    def new_client(self, user: User, transport: Transport, address: str = "") -> Client:
-        return Client(user, transport, asyncio.Queue(self.queue_size), address=address)
+    def new_client(self, user: User, transport: Transport, address: str = "", credential: str | None = None) -> Client:
+        """A client, counted under its ``credential`` at once (the handshake's place in the per-session limit)."""
+        client = Client(user, transport, asyncio.Queue(self.queue_size), address=address, credential=credential)
+        if credential is not None:
+            self._by_credential.setdefault(credential, set()).add(client)
+        return client
 
     # -- membership -----------------------------------------------------------------------------------
 
@@ -93,6 +113,25 @@ class Hub:
     def remove(self, client: Client) -> None:
         self._unlink(client)
         self.clients.discard(client)
+        if client.credential is not None:
+            same = self._by_credential.get(client.credential)
+            if same is not None:
+                same.discard(client)
+                if not same:
+                    del self._by_credential[client.credential]
+
+    def credentials(self) -> list[str]:
+        """The credentials that have sockets open (or opening)."""
+        return list(self._by_credential)
+
+    def clients_of(self, credential: str) -> list[Client]:
+        """The connected clients of a credential (not those still in their handshake: they are checked
+        again at the next sweep, once they can be closed with a close frame)."""
+        return [c for c in self._by_credential.get(credential, ()) if c in self.clients]
+
+    def sockets_of(self, credential: str) -> int:
+        """Sockets of a credential, those in their handshake included (the per-session limit)."""
+        return len(self._by_credential.get(credential, ()))
 
     def _unlink(self, client: Client) -> None:
         self._everything.discard(client)
@@ -107,7 +146,9 @@ class Hub:
 
     def publish(self, message: BaseModel, extensions: frozenset[str] = frozenset()) -> int:
         """Offer ``message`` to ``all`` subscribers and to those of ``extensions``; returns how many got it."""
-        frame = message.model_dump_json()
+        frame = encode(message)
+        if frame is None:
+            return 0
         delivered = 0
         for client in list(self._everything):
             delivered += self._offer(client, frame)
@@ -120,7 +161,9 @@ class Hub:
 
     def send_to(self, client: Client, message: BaseModel) -> None:
         """One message for one client (replies, its state), in order with its events."""
-        self._offer(client, message.model_dump_json())
+        frame = encode(message)
+        if frame is not None:
+            self._offer(client, frame)
 
     def _offer(self, client: Client, frame: str) -> int:
         if client.dropped:
@@ -160,11 +203,11 @@ class Hub:
             await send(frame)
             client.sent += 1
 
-    def drop_session(self, session: str) -> int:
-        """A logout: close the WebSockets opened with that session (1008)."""
-        gone = [c for c in self.clients if c.session == session]
+    def drop_credential(self, credential: str, reason: str = "logged out") -> int:
+        """A logout or a revocation: close the WebSockets opened with that session or token (1008)."""
+        gone = self.clients_of(credential)
         for client in gone:
-            self.drop(client, CLOSE_POLICY, "logged out")
+            self.drop(client, CLOSE_POLICY, reason)
         return len(gone)
 
     async def close_all(self) -> None:

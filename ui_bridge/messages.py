@@ -3,17 +3,23 @@
 ``cti schema`` writes the JSON Schema generated from these models and ``docs/protocol.md`` is generated
 from their docstrings and examples (``ui_bridge/protocol_doc.py``), so the three never disagree.
 
-Every message is a JSON object with a ``type``. Requests from the client carry an ``id`` (any string the
-client chooses); each is answered by exactly one ``reply`` or ``error`` carrying the same ``id``. Times are
+Every message is a JSON object with a ``type``. Requests from the client carry an ``id`` (any string of
+1 to 64 characters the client chooses, without control characters); each is answered by exactly one
+``reply`` or ``error`` carrying the same ``id``. Every request field that ends up in an action for the PBX
+has a pattern, and a request that breaks one gets a ``bad_message`` error naming the field: nothing of it
+reaches the PBX. Times are
 ISO 8601 strings with the PBX's UTC offset. ``PROTOCOL_VERSION`` goes up when a change can break a client;
 new message types and new optional fields do not break clients, which must ignore what they do not know.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 PROTOCOL_VERSION = 1
 
@@ -317,7 +323,7 @@ class Reply(_Wire):
 
 
 ErrorCode = Literal[
-    "bad_json", "bad_message", "too_large", "forbidden", "not_found", "conflict",
+    "bad_json", "bad_message", "too_large", "forbidden", "not_found", "conflict", "rate_limited",
     "pbx_unavailable", "pbx_timeout", "pbx_refused", "internal",
 ]
 
@@ -342,8 +348,66 @@ ServerMessage = Annotated[
 
 # -- client → server ------------------------------------------------------------------------------------
 
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
-Extension = Annotated[str, Field(pattern=r"^[0-9]{1,10}$")]
+# Request fields are checked at the edge: each that can reach an AMI action has a pattern (AMI ends a line at
+# LF and a header at NUL, see asterisk/messages.py, which refuses them again as a backstop). The patterns are
+# written for three regex dialects at once: Python's (the check below, with fullmatch, so a trailing newline
+# cannot slip past '$'), ECMAScript's and Rust's (the published JSON Schema's readers: browsers, Hypothesis).
+# The check is ours rather than Field(pattern=...) only for the error text, which names the rule in words.
+
+#: Characters no text field may hold: C0 and C1 controls (CR, LF, NUL, ESC, DEL, U+0085...), zero-width and
+#: bidirectional formatting characters, the Unicode line and paragraph separators, word joiners, the BOM.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+#: Free text that may span lines: the same, but TAB, LF and CR are allowed.
+_CONTROLS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+
+
+def _matching(pattern: str, rule: str) -> Callable[[str], str]:
+    """A validator: the whole value matches ``pattern``, or the error says ``rule`` (no braces in it)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise PydanticCustomError("string_pattern_mismatch", rule)
+        return value
+
+    return check
+
+
+def _checked(pattern: str, rule: str, *, max_length: int, min_length: int = 1, about: str = "") -> Any:
+    """``Annotated`` metadata for a string field: lengths, ``pattern`` in the schema, the check itself."""
+    return (Field(min_length=min_length, max_length=max_length, description=about or None,
+                  json_schema_extra={"pattern": pattern}), AfterValidator(_matching(pattern, rule)))
+
+
+_ID = rf"^[^{_CONTROLS}]+$"
+_PHONE = r"^\+?[0-9 ()\-]*[0-9][0-9 ()\-]*$"
+_EXTENSION = r"^[0-9]{1,10}$"
+#: Asterisk's ids are ``<epoch>.<sequence>`` (1795480456.101), with the system name in front when asterisk.conf
+#: sets ``systemname`` (pbx1-1795480456.101). Only looked up, never sent: kept loose enough for both.
+_LINKEDID = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+#: A queue's name is its section in queues.conf.
+_QUEUE = r"^[0-9A-Za-zА-Яа-яЁё_.\-]+$"
+#: '|' (written \x7c so Markdown tables survive the pattern) separates the fields of Asterisk's queue_log,
+#: where the reason of a pause is written: one in a reason would shift the fields that reports read.
+_REASON = rf"^[^{_CONTROLS}\x7c]*$"
+_COMMENT = rf"^[^{_CONTROLS_BUT_LINES}]*$"
+
+RequestId = Annotated[str, *_checked(_ID, "must be 1 to 64 characters without control characters or line breaks",
+                                     max_length=64)]
+Extension = Annotated[str, *_checked(_EXTENSION, "must be an extension: 1 to 10 digits", max_length=10)]
+PhoneNumber = Annotated[str, *_checked(
+    _PHONE, "must be a phone number or an extension: digits, an optional leading '+', spaces, brackets and '-'",
+    max_length=32)]
+LinkedId = Annotated[str, *_checked(
+    _LINKEDID, "must be a call's linkedid as the PBX reports it, e.g. 1795480456.101", max_length=64,
+    about="The call's Linkedid, as in the call's messages.")]
+QueueName = Annotated[str, *_checked(_QUEUE, "must be a queue name: letters, digits, '-', '_' and '.'",
+                                     max_length=80, about="A queue's name as in queues.conf.")]
+PauseReason = Annotated[str, *_checked(
+    _REASON, "must be text without control characters, line breaks or '|'", max_length=80, min_length=0,
+    about="Shown to supervisors and written to the PBX's queue_log.")]
+Comment = Annotated[str, *_checked(_COMMENT, "must be text without control characters (line breaks and tabs are "
+                                   "fine)", max_length=1000, min_length=0)]
 
 
 class _Request(BaseModel):
@@ -372,7 +436,7 @@ class Originate(_Request):
     model_config = _request_examples({"type": "originate", "id": "2", "number": "+7 916 123-45-67"})
     type: Literal["originate"]
     id: RequestId
-    number: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()\-]+$")]
+    number: PhoneNumber
     extension: Extension | None = None
 
 
@@ -385,8 +449,8 @@ class Transfer(_Request):
                                       "target": "104", "mode": "blind"})
     type: Literal["transfer"]
     id: RequestId
-    linkedid: Annotated[str, Field(min_length=1, max_length=64)]
-    target: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^\+?[0-9 ()\-]+$")]
+    linkedid: LinkedId
+    target: PhoneNumber
     mode: Literal["blind", "attended"] = "blind"
 
 
@@ -396,7 +460,7 @@ class Hangup(_Request):
     model_config = _request_examples({"type": "hangup", "id": "4", "linkedid": "1795480456.101"})
     type: Literal["hangup"]
     id: RequestId
-    linkedid: Annotated[str, Field(min_length=1, max_length=64)]
+    linkedid: LinkedId
 
 
 class QueuePause(_Request):
@@ -405,8 +469,8 @@ class QueuePause(_Request):
     model_config = _request_examples({"type": "queue.pause", "id": "5", "reason": "break"})
     type: Literal["queue.pause"]
     id: RequestId
-    queue: Annotated[str, Field(min_length=1, max_length=80)] | None = None
-    reason: Annotated[str, Field(max_length=80)] | None = None
+    queue: QueueName | None = None
+    reason: PauseReason | None = None
     extension: Extension | None = None
 
 
@@ -414,7 +478,7 @@ class QueueUnpause(_Request):
     model_config = _request_examples({"type": "queue.unpause", "id": "6"})
     type: Literal["queue.unpause"]
     id: RequestId
-    queue: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    queue: QueueName | None = None
     extension: Extension | None = None
 
 
@@ -425,8 +489,8 @@ class MissedClose(_Request):
                                       "comment": "перезвонили, записан на ТО"})
     type: Literal["missed.close"]
     id: RequestId
-    missed_id: Annotated[int, Field(ge=1)]
-    comment: Annotated[str, Field(max_length=1000)] | None = None
+    missed_id: Annotated[int, Field(ge=1, le=2**63 - 1)]  # an SQLite integer
+    comment: Comment | None = None
 
 
 class Ping(_Request):

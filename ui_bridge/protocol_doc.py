@@ -76,6 +76,9 @@ _ERRORS = {
     "forbidden": "your role may not do this (e.g. an agent acting on another extension's call)",
     "not_found": "no such call in progress, or no such missed-call entry",
     "conflict": "not possible in the current state (already closed, nobody to transfer, too many requests)",
+    "rate_limited": "more call-control commands than `[http] command_burst` at once, then `command_rate` a "
+                    "second, for your user (all your sockets together); nothing was sent to the PBX; the text "
+                    "says when to try again",
     "pbx_unavailable": "the daemon is not connected to the PBX, or the connection dropped mid-request",
     "pbx_timeout": "the PBX did not answer in time; the action may or may not have been carried out",
     "pbx_refused": "the PBX answered `Response: Error` (its message is quoted)",
@@ -108,6 +111,9 @@ def _fields(model: type[BaseModel]) -> str:
     for name, prop in schema.get("properties", {}).items():
         if name == "type":
             continue
+        # An optional field's rules sit in the non-null branch of its anyOf.
+        inner: dict[str, Any] = next((p for p in prop.get("anyOf", []) if p.get("type") != "null"), {})
+        prop = {**{k: inner[k] for k in ("description", "pattern", "maxLength") if k in inner}, **prop}
         notes = prop.get("description", "")
         if "pattern" in prop:
             notes = (notes + f" pattern `{prop['pattern']}`").strip()

@@ -6,9 +6,9 @@ on the ``websockets`` library's sans-I/O core (the design brief's WebSocket libr
 transport flow control, so a send to a client that does not read waits instead of buffering without end:
 that is what makes the hub's per-client bound real.
 
-Why the subclass: ASGI gives an application no way to abort a TCP connection whose peer stopped reading
-(a close frame cannot get through a full buffer). ``CtiWebSocketProtocol`` puts the transport's
-``abort`` into the connection scope (``scope["extensions"]["cti.abort"]``) for the hub's last resort.
+Why the protocol subclasses (``ui_bridge/connections.py``): uvicorn has no header timeout and no bound on
+connections per address, and ASGI gives an application no way to abort a TCP connection whose peer stopped
+reading. The h11 protocol is chosen explicitly (not "auto"), so the bounds hold whatever else is installed.
 
 Why not ``Server.serve()``: it installs its own SIGINT/SIGTERM handlers; the daemon owns those. The public
 ``startup`` / ``main_loop`` / ``shutdown`` steps are run instead.
@@ -17,17 +17,17 @@ Why not ``Server.serve()``: it installs its own SIGINT/SIGTERM handlers; the dae
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
 
 from cti.config import HttpSettings
+
+from .connections import ConnectionGuard, protocol_classes
+from .lograte import RateLimitedLog, quiet_uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +62,16 @@ class PanelError(Exception):
     """The panel cannot start (its port is taken, its TLS files are unreadable...)."""
 
 
-#: The kernel's send buffer of a WebSocket connection. Left alone, Linux grows it up to ``tcp_wmem``'s
-#: maximum (4 MiB) for a peer that stopped reading, so 500 stuck clients could pin 2 GiB of kernel memory
-#: and a stuck client would take minutes to be noticed. 64 KiB is ample for pops at LAN or WAN latencies.
-SEND_BUFFER_BYTES = 64 * 1024
-
-
-class CtiWebSocketProtocol(WebSocketsSansIOProtocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see listening_socket()
-        super().connection_made(transport)
-
-    def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        scope: Any = self.scope
-        scope["extensions"]["cti.abort"] = {"abort": self.transport.abort}
-
-
 class PanelServer:
     def __init__(self, app: Any, settings: HttpSettings) -> None:
+        quiet_uvicorn()
+        #: Refused handshakes and connections, logged a few lines a minute per kind (``ui_bridge/lograte.py``).
+        self.refusals = RateLimitedLog(logging.getLogger("ui_bridge.edge"))
+        self.guard = ConnectionGuard(settings.max_connections, settings.max_connections_per_address,
+                                     settings.trusted_proxies)
+        http, ws = protocol_classes(self.guard, settings.header_timeout, self.refusals)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, ws=CtiWebSocketProtocol, ws_max_size=HARD_FRAME_LIMIT,
+            app, host=settings.host, port=settings.port, http=http, ws=ws, ws_max_size=HARD_FRAME_LIMIT,
             ws_ping_interval=20.0, ws_ping_timeout=20.0, lifespan="off", log_config=None, access_log=False,
             server_header=False, proxy_headers=False, timeout_graceful_shutdown=3,
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,

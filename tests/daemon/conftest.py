@@ -42,8 +42,11 @@ def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami:
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
     text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",
                                                                                "reconnect_max = 1.0")
-    if extra_ami:
-        text = text.replace("[store]", extra_ami + "\n\n[store]", 1)
+    for line in extra_ami.splitlines():  # "key = value" lines for [ami] (the first section): replace, or add
+        key = line.partition("=")[0].strip()
+        text, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), text, count=1)
+        if not found:
+            text = text.replace("[store]", line + "\n\n[store]", 1)
     path = tmp / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,0 +1,169 @@
+"""What the JSON API accepts: request bodies as pydantic models, query parameters as checked values.
+
+Everything a client sends is checked here, at the edge, against what the rest of the daemon can take:
+numbers within SQLite's 64-bit integers (a bigger one was an OverflowError and a 500), ranges that end after
+they start, and directory entries that are what they claim to be (a plate that is a plate, a VIN of 17
+characters, a phone number with digits). A refusal is a :class:`BadRequest` whose text names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from cti.directory import Contact, Vehicle
+from cti.phones import normalize_number
+from cti.plates import plate_key
+
+from .jsonin import BadJson, parse_json
+
+#: SQLite's integers are signed 64-bit: ids and offsets beyond this cannot exist.
+SQLITE_MAX_INT = 2**63 - 1
+#: 17 characters, letters and digits without I, O and Q (ISO 3779); the CSV import checks the same.
+VIN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
+#: What a phone number may be written with: digits and the usual separators.
+_PHONE = re.compile(r"\+?[\s(]*[0-9][0-9\s().\-]*")
+_WHOLE = re.compile(r"-?[0-9]{1,25}")
+#: Model years the directory accepts (the CSV import uses the same bounds).
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadRequest(ValueError):
+    """A request the API refuses (400); ``str()`` is the message for the client."""
+
+
+async def read_model(request: Request, model: type[M], hint: str = "") -> M:
+    """The request's JSON body as ``model``. The body's size is bounded before this runs (limits.py)."""
+    try:
+        return model.model_validate(parse_json(await request.body()))
+    except BadJson as exc:
+        raise BadRequest(f"{hint}{exc}") from None
+    except ValidationError as exc:
+        raise BadRequest(hint + validation_text(exc)) from None
+
+
+def validation_text(exc: ValidationError) -> str:
+    """The first few problems, each with the field it is about (``vehicles.0.vin: ...``)."""
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"]) or "(body)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginBody(BaseModel):
+    """``POST /api/login``. Not stripped: a password is taken as typed, spaces and all."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=64)]
+    password: Annotated[str, Field(strict=True, max_length=1024)]
+
+
+class AttachBody(_Body):
+    """``POST /api/calls/{linkedid}/contact``: a contact's id, a JSON integer (not ``true``, ``1e23`` or ``"7"``)."""
+
+    contact_id: Annotated[int, Field(strict=True, ge=1, le=SQLITE_MAX_INT)]
+
+
+Text = Annotated[str, StringConstraints(max_length=200)]
+
+
+class NewVehicle(_Body):
+    make: Text | None = None
+    model: Text | None = None
+    year: Annotated[int, Field(strict=True, ge=FIRST_YEAR, le=LAST_YEAR)] | None = None
+    plate: Annotated[str, StringConstraints(max_length=20)] | None = None
+    vin: Annotated[str, StringConstraints(max_length=17, to_upper=True)] | None = None
+
+    @field_validator("make", "model", "plate")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("plate")
+    @classmethod
+    def _a_plate(cls, value: str | None) -> str | None:
+        if value is not None and plate_key(value) is None:
+            raise ValueError("not a licence plate (letters and digits, e.g. А 123 ВС 777)")
+        return value
+
+    @field_validator("vin")
+    @classmethod
+    def _a_vin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not VIN.fullmatch(value):
+            raise ValueError("a VIN is 17 letters and digits, without I, O and Q")
+        return value
+
+
+class NewContact(_Body):
+    """``POST /api/contacts``."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    kind: Literal["private", "corporate", "partner", "employee"] = "private"
+    phones: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default=[], max_length=10)
+    email: Text | None = None
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    vehicles: list[NewVehicle] = Field(default=[], max_length=20)
+
+    @field_validator("phones")
+    @classmethod
+    def _numbers(cls, phones: list[str]) -> list[str]:
+        for phone in phones:
+            if not _PHONE.fullmatch(phone) or normalize_number(phone) is None:
+                raise ValueError(f"{phone[:40]!r} is not a phone number")
+        return phones
+
+    def contact(self) -> Contact:
+        return Contact(name=self.name, kind=self.kind, phones=tuple(self.phones), email=self.email or None,
+                       notes=self.notes or None,
+                       vehicles=tuple(Vehicle(make=v.make, model=v.model, year=v.year, plate=v.plate, vin=v.vin)
+                                      for v in self.vehicles))
+
+
+# -- query parameters -------------------------------------------------------------------------------------------
+
+
+def whole_number(q: QueryParams, name: str, default: int, low: int, high: int) -> int:
+    """Query parameter ``name`` as a whole number within ``low..high``; BadRequest naming it otherwise."""
+    text = q.get(name)
+    if not text:
+        return default
+    if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+        raise BadRequest(f"{name} is a whole number from {low} to {high}")
+    return int(text)
+
+
+def time_param(q: QueryParams, name: str) -> float | None:
+    """An ISO 8601 date or time (``2026-11-24``, ``2026-11-24T10:00``) as a timestamp; None when absent."""
+    value = q.get(name)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise BadRequest(f"{name}: {value[:40]!r} is not a date or an ISO 8601 time "
+                         "(2026-11-24 or 2026-11-24T10:00)") from None
+
+
+def range_and_page(q: QueryParams, default_limit: int, max_limit: int = 1000
+                   ) -> tuple[float | None, float | None, int, int]:
+    """``since``/``until`` and ``limit``/``offset`` of a listing; BadRequest if any is wrong."""
+    since, until = time_param(q, "since"), time_param(q, "until")
+    if since is not None and until is not None and since > until:
+        raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+    limit = whole_number(q, "limit", default_limit, 1, max_limit)
+    offset = whole_number(q, "offset", 0, 0, SQLITE_MAX_INT)
+    return since, until, limit, offset
