@@ -185,12 +185,14 @@ def free_port() -> int:
 
 def write_config(tmp: Path, ami_port: int, http_port: int) -> Path:
     """config.example.toml with [ami] at the replay PBX, [store] in ``tmp``, the panel on ``http_port``,
-    and an agent pattern wide enough for 3- and 4-digit extensions."""
+    an agent pattern wide enough for 3- and 4-digit extensions, and room for every client on one address
+    (the bench's agents all come from loopback; a real centre's come from their own desks)."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {ami_port}", text, count=1)
     text = re.sub(r"(?m)^port = 8080", f"port = {http_port}", text, count=1)
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
     text = re.sub(r'(?m)^agent_pattern = .*$', lambda _: 'agent_pattern = "1\\\\d{2,3}"', text, count=1)
+    text = re.sub(r"(?m)^max_connections_per_address = \d+", "max_connections_per_address = 100000", text, count=1)
     path = tmp / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -73,7 +73,7 @@ class PanelEnv:
 
 @asynccontextmanager
 async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False, http_extra: str = "",
-                    users: list[str] | None = None, ami_extra: str = "",
+                    users: list[str] | None = None, ami_extra: str = "", directory_extra: str = "",
                     replay_options: dict[str, Any] | None = None) -> AsyncIterator[PanelEnv]:
     with tempfile.TemporaryDirectory(prefix="cti-panel-") as tmp_name:
         tmp = Path(tmp_name)
@@ -82,7 +82,8 @@ async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False
         replay.pause()
         await replay.start("127.0.0.1", 0)
         try:
-            settings = settings_for(tmp, replay.address[1], http_extra=http_extra, extra_ami=ami_extra)
+            settings = settings_for(tmp, replay.address[1], http_extra=http_extra, extra_ami=ami_extra,
+                                    directory_extra=directory_extra)
             async with RunningDaemon(settings) as running:
                 daemon = running.daemon
                 assert daemon.store is not None and daemon.panel_server is not None

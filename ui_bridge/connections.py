@@ -226,7 +226,10 @@ class CtiHttpProtocol(H11Protocol):
             cycle.disconnected = True
             cycle.message_event.set()
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            super().send_400_response(msg)
+            try:
+                super().send_400_response(msg)
+            except h11.LocalProtocolError:  # e.g. a HEAD request: h11 refuses the 400's body; just close
+                self.transport.close()
         else:
             self.transport.close()
 

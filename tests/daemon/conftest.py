@@ -27,29 +27,37 @@ CTI = [sys.executable, "-m", "cti.cli"]
 
 
 def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "", http_port: int = 0,
-                 http_extra: str = "") -> Path:
+                 http_extra: str = "", directory_extra: str = "") -> Path:
     """config.example.toml with [ami] pointed at ``port``, [store] at a file in ``tmp``, the panel on
-    ``http_port`` (0: any free port)."""
+    ``http_port`` (0: any free port); ``*_extra``: "key = value" lines set in that section."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
     text = re.sub(r"(?m)^port = 8080", f"port = {http_port}", text, count=1)
-    for line in http_extra.splitlines():  # "key = value" lines for [http]: replace the example's, or add
-        key = line.partition("=")[0].strip()
-        text, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), text, count=1)
-        if not found:
-            text = text.replace("[http]\n", "[http]\n" + line + "\n", 1)  # in [http], not the section before [pbx]
+    text = _set_keys(text, "http", http_extra)
+    text = _set_keys(text, "directory", directory_extra)
     text = re.sub(r'(?m)^secret = ".*"', f'secret = "{secret}"', text, count=1)
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
     text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",
                                                                                "reconnect_max = 1.0")
-    for line in extra_ami.splitlines():  # "key = value" lines for [ami] (the first section): replace, or add
-        key = line.partition("=")[0].strip()
-        text, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), text, count=1)
-        if not found:
-            text = text.replace("[store]", line + "\n\n[store]", 1)
+    text = _set_keys(text, "ami", extra_ami)
     path = tmp / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _set_keys(text: str, section: str, lines: str) -> str:
+    """Set ``key = value`` lines in ``[section]`` of a config text: replace the key (or its commented-out
+    example) within that section, else add it at the section's top."""
+    start = text.index(f"[{section}]\n") + len(section) + 3
+    end = text.find("\n[", start)
+    end = len(text) if end < 0 else end + 1
+    body = text[start:end]
+    for line in lines.splitlines():
+        key = line.partition("=")[0].strip()
+        body, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", lambda _m, new=line: new, body, count=1)
+        if not found:
+            body = line + "\n" + body
+    return text[:start] + body + text[end:]
 
 
 def settings_for(tmp: Path, port: int, **kw: Any) -> Settings:

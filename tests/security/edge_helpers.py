@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,41 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asterisk.replay import ReplayPbx
-from cti.config import load_config
-from tests.daemon.conftest import UNIT, RunningDaemon, write_config
-from tests.panel_env import USERS, PanelEnv, add_users
-from tests.traces import TRACES
+from tests.daemon.conftest import UNIT
+from tests.panel_env import PanelEnv, panel_env
 
 TRANSFER = "13-blind-transfer-redirect"
 
 
 @asynccontextmanager
 async def edge_env(http: str = "", traces: tuple[str, ...] = (TRANSFER,)) -> AsyncIterator[PanelEnv]:
-    """``tests.panel_env.panel_env`` with ``http`` ("key = value" lines) written into the ``[http]`` section,
-    whether or not the example config lists those keys."""
-    with tempfile.TemporaryDirectory(prefix="cti-edge-") as tmp_name:
-        tmp = Path(tmp_name)
-        replay = ReplayPbx([TRACES / t for t in traces], speed=1.0, loop=False, rebase_time=True)
-        replay.pause()
-        await replay.start("127.0.0.1", 0)
-        try:
-            path = write_config(tmp, replay.address[1])
-            text = path.read_text(encoding="utf-8")
-            for line in http.splitlines():
-                key = line.partition("=")[0].strip()
-                text = "\n".join(row for row in text.split("\n") if not row.startswith(f"{key} ="))
-                text = text.replace("[http]\n", f"[http]\n{line}\n", 1)
-            path.write_text(text, encoding="utf-8")
-            async with RunningDaemon(load_config(path)) as running:
-                daemon = running.daemon
-                assert daemon.store is not None and daemon.panel_server is not None
-                await add_users(daemon.store)
-                url = daemon.panel_server.url
-                yield PanelEnv(url=url, ws_url=url.replace("http", "ws", 1) + "/ws", replay=replay,
-                               running=running, config=path, tmp=tmp, users=dict(USERS))
-        finally:
-            await replay.close()
+    """``tests.panel_env.panel_env`` with ``http`` ("key = value" lines) in its ``[http]`` section."""
+    async with panel_env(list(traces), http_extra=http) as env:
+        yield env
 
 
 def port_of(env: PanelEnv) -> int:

@@ -12,32 +12,13 @@ import re
 import time
 from typing import Any
 
-import pytest
-
-import tests.panel_env
 from asterisk.messages import AmiMessage
-from cti.config import Settings
 from tests.panel_env import PanelEnv, panel_env
 from tests.ui_bridge.wsclient import WsClient
 
 TRANSFER = "13-blind-transfer-redirect"
 BURST, RATE = 5, 0.5
 ORIGINATE = {"type": "originate", "number": "89161234567"}
-
-
-def set_http(monkeypatch: pytest.MonkeyPatch, **values: Any) -> None:
-    """Give the next ``panel_env`` these ``[http]`` settings.
-
-    ``http_extra`` can only change keys that config.example.toml lists (others land in the table above
-    ``[pbx]``), and the example does not list the command limits: so the settings are amended after loading.
-    """
-    load = tests.panel_env.settings_for
-
-    def amended(*args: Any, **kwargs: Any) -> Settings:
-        settings = load(*args, **kwargs)
-        return settings.model_copy(update={"http": settings.http.model_copy(update=values)})
-
-    monkeypatch.setattr(tests.panel_env, "settings_for", amended)
 
 
 def originates(env: PanelEnv) -> list[AmiMessage]:
@@ -56,11 +37,8 @@ async def burst(client: WsClient, count: int, request: dict[str, Any]) -> list[d
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-async def test_a_burst_from_one_user_over_two_sockets_reaches_the_pbx_only_as_far_as_the_bucket_allows(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    set_http(monkeypatch, command_burst=BURST, command_rate=RATE)
-    async with panel_env([TRANSFER]) as env:
+async def test_a_burst_from_one_user_over_two_sockets_reaches_the_pbx_only_as_far_as_the_bucket_allows() -> None:
+    async with panel_env([TRANSFER], http_extra=f"command_burst = {BURST}\ncommand_rate = {RATE}") as env:
         tab1, tab2 = await WsClient.connect(env, "anna"), await WsClient.connect(env, "anna")
         oleg = await WsClient.connect(env, "oleg")
         for client in (tab1, tab2, oleg):

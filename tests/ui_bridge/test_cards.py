@@ -93,7 +93,7 @@ def directory_config(url: str, timeout: float) -> str:
 async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "vehicles": [{"make": "Kia", "plate": "М456ОК199"}]}]}
     async with (crm_server(delay=5.0, answer=answer) as (url, asked),
-            panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 0.3)) as env):
+            panel_env([TRANSFER], speed=4, directory_extra=directory_config(url, 0.3)) as env):
         await env.store.add_contact(ZAITSEVA)
         rang: dict[str, float] = {}
         env.running.daemon.subscribe(
@@ -115,7 +115,7 @@ async def test_a_crm_that_answers_in_time_adds_its_contact_and_is_cached() -> No
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "kind": "private",
                             "vehicles": [{"make": "Kia", "model": "Rio", "plate": "М456ОК199"}]}]}
     async with (crm_server(delay=0.0, answer=answer) as (url, asked),
-            panel_env([TRANSFER], speed=4, http_extra=directory_config(url, 2.0)) as env):
+            panel_env([TRANSFER], speed=4, directory_extra=directory_config(url, 2.0)) as env):
         admin = await WsClient.connect(env, "admin")
         env.start_calls()
         pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
