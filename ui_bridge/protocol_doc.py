@@ -27,7 +27,12 @@ the JSON Schema printed by `cti schema`.
 
 - **Authentication.** Either the session cookie `cti_session` that `POST /api/login` sets (the web panel),
   or `Authorization: Bearer TOKEN` with a token from `cti users token NAME` (other clients). Without
-  either the handshake is refused with HTTP 401.
+  either the handshake is refused with HTTP 401. One login or token holds at most
+  `[http] max_sockets_per_session` sockets; one more is refused with HTTP 429. The session (or token) is
+  checked again at every request: a socket whose session ends, expires or whose user is removed or changed
+  is closed with 1008 within about a second.
+- **Host.** The `Host` header must be an IP address, `localhost`, the machine's own name or one in
+  `[http] allowed_hosts`; others get HTTP 421 before anything else (DNS rebinding).
 - **Origin.** A browser's handshake must come from the panel's own origin or one listed in
   `[http] allowed_origins`; others get HTTP 403. Clients that send no `Origin` are not browsers and pass.
 - **First messages.** `hello` (who you are), then `state` (the calls in progress and the agents' states
@@ -43,21 +48,26 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 
 | request | who | answer |
 |---|---|---|
-| `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` after `[http] login_max_failures` failures per name or address |
-| `POST /api/logout` | logged in | 204; the session ends |
+| `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` once a name has failed `[http] login_max_failures` times from one address (then 1, 2, 4 … s between tries), or an address has failed for many names |
+| `POST /api/logout` | logged in | 204; the session ends in the store and its sockets close (1008) |
 | `GET /api/me` | logged in | `{{"user": UserInfo}}` |
 | `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&offset=` | all roles (agents: their own calls only) | `{{"calls": [...]}}`, newest first, the rows of `cti calls --format json` |
 | `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&offset=` | admin, qa | `{{"missed": [MissedInfo]}}` |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
 | `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
 
-`since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`).
+`since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`); `since` after
+`until` is a 400. `limit` is 1–1000 (contacts: 1–200), `offset` at least 0; ids beyond 64 bits are 404.
+Bodies over `[http] max_body_bytes` (4 KiB for the login) get 413 `too_large` before they are read; JSON
+nested more than 200 levels deep or holding a lone surrogate is a 400 `bad_json`.
 
 ## Close codes
 
 | code | meaning | what a client should do |
 |---|---|---|
 | 1001 | the daemon is stopping | reconnect with back-off |
+| 1007 | a text frame that is not UTF-8 | send UTF-8 text frames |
+| 1008 | your session ended (logout, `cti users remove`/`passwd`, a role or extension change) or expired | log in again |
 | 1009 | a frame over 1 MiB | send smaller messages |
 | 1012 | the daemon is restarting | reconnect with back-off |
 | 1013 | you fell `[http] client_queue_size` messages behind (slow or stuck) | reconnect: a fresh `state` follows |
@@ -70,7 +80,8 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 """
 
 _ERRORS = {
-    "bad_json": "the frame is not JSON (`id` is null)",
+    "bad_json": "the frame is not JSON, is nested more than 200 levels deep, or holds a lone surrogate "
+                "(`id` is null)",
     "bad_message": "not a known message, or a field is missing or invalid; the text says which",
     "too_large": "the message is over `[http] max_message_bytes` (`id` is null)",
     "forbidden": "your role may not do this (e.g. an agent acting on another extension's call)",
