@@ -133,8 +133,13 @@ def require_store(settings: Settings) -> None:
 
 
 def setup_logging(level: LogLevel) -> None:
-    logging.basicConfig(level=level.value.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    """Log to stderr, one line per record: control characters in a message (from the PBX, a client, a file)
+    are written as escapes, so they can neither forge a line nor act on the terminal (:mod:`cti.logtext`)."""
+    from .logtext import SafeFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.value.upper(), handlers=[handler])
 
 
 # -- the daemon -----------------------------------------------------------------------------------
@@ -468,9 +473,13 @@ def users_add(
         fail("a user name is 1-64 letters, digits or . _ @ -")
     if role is RoleChoice.agent and not extension:
         fail("an agent needs --extension (the phone whose calls they see and control)")
+    if extension is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", extension):
+        fail(f"--extension {extension!r}: an extension is letters, digits, '_', '.' or '-' (it names the phone "
+             "in AMI actions)")
     if extension is not None and not re.fullmatch(settings.pbx.agent_pattern, extension):
-        typer.echo(f"cti: warning: {extension} does not match [pbx] agent_pattern {settings.pbx.agent_pattern!r}; "
-                   "the daemon will not see it as an agent's phone", err=True)
+        typer.echo(terminal_text(f"cti: warning: {extension} does not match [pbx] agent_pattern "
+                                 f"{settings.pbx.agent_pattern!r}; the daemon will not see it as an agent's phone"),
+                   err=True)
     display = display_name or (settings.pbx.agents.get(extension) if extension else None)
     password_hash = hash_password(_new_password(password_stdin))
 
@@ -482,7 +491,7 @@ def users_add(
             fail(f"{exc} (use 'cti users passwd' to change the password)", 1)
 
     _with_store(settings, work)
-    typer.echo(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created")
+    typer.echo(terminal_text(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created"))
 
 
 @users_app.command("list")
@@ -517,7 +526,7 @@ def users_passwd(name: str, config: ConfigOpt, password_stdin: Annotated[bool, t
             fail(str(exc), 1)
 
     _with_store(settings, work)
-    typer.echo(f"password of {name} changed")
+    typer.echo(terminal_text(f"password of {name} changed"))
 
 
 @users_app.command("remove")
@@ -534,7 +543,7 @@ def users_remove(name: str, config: ConfigOpt) -> None:
             fail(str(exc), 1)
 
     _with_store(settings, work)
-    typer.echo(f"user {name} removed")
+    typer.echo(terminal_text(f"user {name} removed"))
 
 
 @users_app.command("token")
@@ -555,7 +564,7 @@ def users_token(name: str, config: ConfigOpt,
 
     _with_store(settings, work)
     typer.echo(token)
-    typer.echo(f"(an API token of {name}: it is not shown again; only its hash is kept)", err=True)
+    typer.echo(terminal_text(f"(an API token of {name}: it is not shown again; only its hash is kept)"), err=True)
 
 
 # -- the client directory -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TextIO
 
-from .directory import CONTACT_KINDS, Contact, ContactKind, Vehicle
+from .directory import CONTACT_KINDS, Contact, ContactKind, Vehicle, read_year, valid_vin
 from .phones import normalize_number
 from .plates import plate_key
 from .safe_text import csv_cell, csv_value
@@ -51,7 +51,6 @@ KIND_NAMES: dict[str, ContactKind] = {
     "юридическое лицо": "corporate", "организация": "corporate", "partner": "partner", "партнер": "partner",
     "партнёр": "partner", "employee": "employee", "сотрудник": "employee",
 }
-_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 
 
 class CsvError(Exception):
@@ -251,13 +250,12 @@ def _vehicle(cell: Callable[[str], str], line: int, problems: list[RowProblem]) 
         return None
     year: int | None = None
     if year_text:
-        if not year_text.isdigit() or not 1900 <= int(year_text) <= 2100:
-            problems.append(RowProblem(line, "year", f"{year_text!r} is not a year"))
-        else:
-            year = int(year_text)
+        year = read_year(year_text)
+        if year is None:
+            problems.append(RowProblem(line, "year", f"{year_text[:40]!r} is not a year"))
     if plate and plate_key(plate) is None:
         problems.append(RowProblem(line, "plate", f"{plate!r} is not a licence plate"))
-    if vin and not _VIN.match(vin.upper()):
+    if vin and not valid_vin(vin):
         problems.append(RowProblem(line, "vin", f"{vin!r} is not a VIN (17 letters and digits, no I, O, Q)"))
     return Vehicle(make=make or None, model=model or None, year=year, plate=plate or None, vin=vin or None)
 

@@ -2,7 +2,8 @@
 
 Pure: no I/O and no clock. The store keeps the rows and answers indexed lookups with the keys computed
 here (``name_key``) and in ``cti.phones`` / ``cti.plates``; :func:`build_card` turns what it found into
-the card an agent sees when the phone rings.
+the card an agent sees when the phone rings. What a VIN and a model year may be is decided here once, for
+every edge that takes them (the CSV import, the JSON API, a CRM's answer).
 
 "Repeat" means a previous call from or to the number within ``repeat_days`` (default 180); anyone else
 is "new", whether the directory knows them or not; a withheld number is "unknown".
@@ -27,6 +28,36 @@ CardStatus = Literal["unknown", "new", "repeat"]
 def name_key(name: str) -> str:
     """Folded for prefix search: lower case, ё→е, one space between words (``Пётр`` finds ``петр``)."""
     return " ".join(name.lower().replace("ё", "е").split())
+
+
+# -- what a vehicle's VIN and model year may be (the CSV import and the JSON API both check these) -------------
+
+#: A VIN: 17 letters and digits, without I, O and Q (ISO 3779), compared in upper case.
+VIN = re.compile(r"[A-HJ-NPR-Z0-9]{17}", re.ASCII)
+#: The model years the directory accepts.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+_YEAR_TEXT = re.compile(r"[0-9]{1,4}", re.ASCII)
+
+
+def valid_vin(text: str) -> bool:
+    """Whether ``text`` is a VIN, in either case (``xw8zzz61zbg123456`` is one)."""
+    return VIN.fullmatch(text.upper()) is not None
+
+
+def valid_year(year: int) -> bool:
+    return FIRST_YEAR <= year <= LAST_YEAR
+
+
+def read_year(text: str) -> int | None:
+    """The model year written in ``text`` (ASCII digits, within the bounds), else None.
+
+    ASCII digits only: ``str.isdigit`` also says yes to ``²``, which ``int`` then refuses, and to thousands of
+    digits, which ``int`` refuses as too long.
+    """
+    if not _YEAR_TEXT.fullmatch(text):
+        return None
+    year = int(text)
+    return year if valid_year(year) else None
 
 
 @dataclass(frozen=True, slots=True)

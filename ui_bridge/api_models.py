@@ -4,6 +4,7 @@ Everything a client sends is checked here, at the edge, against what the rest of
 numbers within SQLite's 64-bit integers (a bigger one was an OverflowError and a 500), ranges that end after
 they start, and directory entries that are what they claim to be (a plate that is a plate, a VIN of 17
 characters, a phone number with digits). A refusal is a :class:`BadRequest` whose text names the field.
+What a VIN and a model year may be comes from :mod:`cti.directory`, which the CSV import uses too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from cti.directory import Contact, Vehicle
+from cti.directory import FIRST_YEAR, LAST_YEAR, Contact, Vehicle, valid_vin
 from cti.phones import normalize_number
 from cti.plates import plate_key
 
@@ -24,13 +25,9 @@ from .jsonin import BadJson, parse_json
 
 #: SQLite's integers are signed 64-bit: ids and offsets beyond this cannot exist.
 SQLITE_MAX_INT = 2**63 - 1
-#: 17 characters, letters and digits without I, O and Q (ISO 3779); the CSV import checks the same.
-VIN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
 #: What a phone number may be written with: digits and the usual separators.
 _PHONE = re.compile(r"\+?[\s(]*[0-9][0-9\s().\-]*")
 _WHOLE = re.compile(r"-?[0-9]{1,25}")
-#: Model years the directory accepts (the CSV import uses the same bounds).
-FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -103,7 +100,7 @@ class NewVehicle(_Body):
     def _a_vin(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if not VIN.fullmatch(value):
+        if not valid_vin(value):
             raise ValueError("a VIN is 17 letters and digits, without I, O and Q")
         return value
 

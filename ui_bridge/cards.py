@@ -7,7 +7,9 @@ out with the local card. CRM answers are cached per number for ``crm_cache_secon
 
 The CRM answers ``GET crm_url`` (``{number}`` replaced by the normalised number) with JSON: either
 ``{"contacts": [contact, ...]}`` or one contact object, where a contact is ``{"name", "kind"?, "phones"?,
-"email"?, "notes"?, "vehicles"?: [{"make", "model", "year", "plate", "vin"}]}``; 404 means unknown.
+"email"?, "notes"?, "vehicles"?: [{"make", "model", "year", "plate", "vin"}]}``; 404 means unknown. The answer
+is untrusted input: :mod:`ui_bridge.crm` bounds it and cleans every string in it, so that nothing a CRM sends
+can cost the agent the pop.
 
 ``PopSequencer`` keeps each call's messages in order while its card is looked up: the ``call.ringing``
 waits for the card, and whatever happens to that call meanwhile (answered, ended) is queued behind
@@ -23,12 +25,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
 
 import httpx
 
 from cti.config import DirectorySettings
-from cti.directory import CONTACT_KINDS, Card, Contact, ContactKind, Vehicle, build_card
+from cti.directory import Card, Contact, build_card
 from cti.effects import CallEnded, CallRang, Effect
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
@@ -36,6 +37,7 @@ from cti.records import CallRecord, iso_time
 from store.sqlite import SqliteStore
 
 from . import messages as m
+from .crm import MAX_ANSWER_BYTES, CrmAnswerError, crm_contacts, parse_answer
 from .hub import Hub
 from .notifier import Notifier, Outgoing
 
@@ -99,16 +101,18 @@ class CardService:
         if cached is not None and now - cached[0] < self.settings.crm_cache_seconds:
             return cached[1]
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.crm_timeout)
+            # identity: a compressed answer would be expanded before the size cap could count it
+            self._http = httpx.AsyncClient(timeout=self.settings.crm_timeout,
+                                           headers={"Accept-Encoding": "identity"})
         url = self.settings.crm_url.replace("{number}", key)
         try:
-            response = await self._http.get(url)
-            if response.status_code == 404:
-                contacts: list[Contact] = []
-            else:
-                response.raise_for_status()
-                contacts = _crm_contacts(response.json())
-        except (httpx.HTTPError, ValueError, TypeError, KeyError) as exc:
+            async with self._http.stream("GET", url) as response:
+                if response.status_code == 404:
+                    contacts: list[Contact] = []
+                else:
+                    response.raise_for_status()
+                    contacts = crm_contacts(parse_answer(await _bounded_body(response)))
+        except (httpx.HTTPError, httpx.InvalidURL, CrmAnswerError) as exc:
             log.warning("CRM lookup of %s failed: %s", key, str(exc) or type(exc).__name__)
             return []
         if self.settings.crm_cache_seconds > 0:
@@ -152,22 +156,17 @@ def _trim(calls: list[CallRecord], current: str | None, limit: int) -> list[Call
     return [c for c in calls if c.linkedid != current][:limit]
 
 
-def _crm_contacts(data: Any) -> list[Contact]:
-    items = data.get("contacts", [data]) if isinstance(data, dict) else []
-    out: list[Contact] = []
-    for item in items:
-        if not isinstance(item, dict) or not str(item.get("name") or "").strip():
-            continue
-        kind: ContactKind = item["kind"] if item.get("kind") in CONTACT_KINDS else "private"
-        vehicles = tuple(
-            Vehicle(make=v.get("make"), model=v.get("model"),
-                    year=v.get("year") if isinstance(v.get("year"), int) else None,
-                    plate=v.get("plate"), vin=v.get("vin"))
-            for v in item.get("vehicles") or [] if isinstance(v, dict))
-        out.append(Contact(name=str(item["name"]).strip(), kind=kind,
-                           phones=tuple(str(p) for p in item.get("phones") or []),
-                           email=item.get("email"), notes=item.get("notes"), vehicles=vehicles))
-    return out
+async def _bounded_body(response: httpx.Response) -> bytes:
+    """The answer's body, at most :data:`~ui_bridge.crm.MAX_ANSWER_BYTES`; CrmAnswerError beyond that."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise CrmAnswerError(f"the answer is {declared} bytes (at most {MAX_ANSWER_BYTES} are read)")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise CrmAnswerError(f"the answer is over {MAX_ANSWER_BYTES} bytes")
+    return bytes(body)
 
 
 # -- keeping each call's messages in order while its card is looked up -------------------------------------

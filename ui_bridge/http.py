@@ -430,12 +430,8 @@ class Panel:
         except ValidationError as exc:
             self._error(client, request_id, "bad_message", _explain(exc, raw))
             return
-        if isinstance(request, m.Subscribe):
-            if request.scope == "all" and client.user.role == "agent":
-                self._error(client, request.id, "forbidden", "agents may only subscribe to their own extension")
-                return
-            self.hub.send_to(client, m.Reply(id=request.id, data={"scope": request.scope}))
-            self._subscribe(client, request.scope)
+        if isinstance(request, m.Subscribe) and request.scope == "all" and client.user.role == "agent":
+            self._error(client, request.id, "forbidden", "agents may only subscribe to their own extension")
             return
         if len(client.requests) >= MAX_REQUESTS_IN_FLIGHT:
             self._error(client, request.id, "conflict", "too many requests waiting; wait for their replies")
@@ -446,14 +442,19 @@ class Panel:
 
     async def _carry_out(self, client: Client, request: Any) -> None:
         try:
-            # The session or token is read again from the store for every command: one removed or changed a
-            # moment ago (the CLI, another tab's logout) carries out nothing, and the socket closes at once.
+            # The session or token is read again from the store for every request, ``subscribe`` included: one
+            # removed or changed a moment ago (the CLI, another tab's logout) carries out nothing, and the socket
+            # closes at once. A demoted admin cannot take every call's state in the second before the sweep.
             if client.credential is not None:
                 allowed = await self.sessions.still_grants(client.credential, client.user,
                                                            touch=not isinstance(request, m.Ping))
                 if not allowed or client.dropped:
                     self.hub.drop(client, CLOSE_POLICY, "logged out or access revoked")
                     return
+            if isinstance(request, m.Subscribe):  # the reply, then the new scope's state: nothing in between
+                self.hub.send_to(client, m.Reply(id=request.id, data={"scope": request.scope}))
+                self._subscribe(client, request.scope)
+                return
             data = await self.commands.run(client.user, request)
         except RequestFailed as exc:
             self._error(client, request.id, exc.code, exc.message)

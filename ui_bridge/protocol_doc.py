@@ -29,8 +29,9 @@ the JSON Schema printed by `cti schema`.
   or `Authorization: Bearer TOKEN` with a token from `cti users token NAME` (other clients). Without
   either the handshake is refused with HTTP 401. One login or token holds at most
   `[http] max_sockets_per_session` sockets; one more is refused with HTTP 429. The session (or token) is
-  checked again at every request: a socket whose session ends, expires or whose user is removed or changed
-  is closed with 1008 within about a second.
+  checked again at every request (and every `subscribe`): a socket whose session ends, expires or whose
+  user is removed or changed is closed with 1008 within about a second, and a request sent on it meanwhile
+  gets no reply.
 - **Host.** The `Host` header must be an IP address, `localhost`, the machine's own name or one in
   `[http] allowed_hosts`; others get HTTP 421 before anything else (DNS rebinding).
 - **Origin.** A browser's handshake must come from the panel's own origin or one listed in

@@ -107,12 +107,18 @@ async def crm_answering(body: bytes) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/caller?number={{number}}"
 
 
-async def test_a_message_that_cannot_be_encoded_is_skipped_and_the_calls_messages_still_flow() -> None:
-    # A CRM answers with a name holding a lone surrogate: the pop cannot be written as UTF-8.
-    async with (crm_answering(rb'{"contacts": [{"name": "\ud800 Bad"}]}') as url,
-                panel_env([TRANSFER], speed=4, http_extra=f'crm_url = "{url}"\ncrm_timeout = 2.0') as env):
+async def test_a_crm_name_with_a_lone_surrogate_and_controls_is_cleaned_and_the_pop_arrives() -> None:
+    # A CRM answers with a name holding a lone surrogate (no UTF-8 form: a pop carrying it could not be sent at
+    # all, and the agent lost it), a bell, an ESC colour sequence and a C1 next-line. The pop arrives with the
+    # name cleaned, and the call's other messages flow behind it.
+    body = rb'{"contacts": [{"name": "\ud800 Bad\u0007 \u001b[31mName\u0085Here"}]}'
+    async with (crm_answering(body) as url,
+                panel_env([TRANSFER], speed=4, directory_extra=f'crm_url = "{url}"\ncrm_timeout = 5.0') as env):
         admin = await WsClient.connect(env, "admin")
         env.start_calls()
+        pop = await admin.wait_for("call.ringing", timeout=30)
+        assert pop["card"]["sources"] == ["local", "crm"], pop["card"]
+        assert pop["card"]["name"] == "\ufffd Bad [31mName Here"
         ended = await admin.wait_for("call.ended", timeout=30)
         assert admin.of_type("call.answered") and ended["linkedid"]
         await still_serves(admin)
