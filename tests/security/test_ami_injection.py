@@ -130,10 +130,14 @@ async def test_a_refused_action_is_not_written_leaves_nothing_pending_and_the_co
 
 
 async def test_a_secret_with_a_line_break_is_never_sent_and_the_client_says_why(replay_pbx: ReplayFactory) -> None:
-    """A secret read from a file keeps its newline: the Login is not sent (half of it would be a second
-    action), the reason is in ``last_error``, and the client keeps retrying with back-off instead of dying."""
+    """A secret read from a file keeps its newline. The config refuses it at load time; and should settings
+    ever be built without that check, the Login is still not sent (half of it would be a second action),
+    the reason is in ``last_error``, and the client keeps retrying with back-off instead of dying."""
     pbx = await replay_pbx([trace(TRANSFER)], speed=0)
-    client = AmiClient(ami_settings(pbx, secret="cti-secret\n"), Recorder())
+    with pytest.raises(ValidationError, match="control character"):
+        ami_settings(pbx, secret="cti-secret\n")
+    unchecked = ami_settings(pbx).model_copy(update={"secret": "cti-secret\n"})  # model_copy does not validate
+    client = AmiClient(unchecked, Recorder())
     async with running(client, wait=False) as task:
         await until(lambda: client._attempts >= 2)
         assert not task.done(), "the client gave up"
