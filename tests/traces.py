@@ -165,3 +165,23 @@ def compare_with_cdr(journal: list[dict[str, Any]], cdr: list[CdrRow], *, agent_
         if lid not in journal_ids:
             problems.append(f"CDR linkedid {lid} is not in the journal")
     return problems
+
+
+def hostile_copy(tmp: Path, caller_name: str, banner: str | None = None) -> Path:
+    """A copy of trace 01 (Иванов Пётр calls, agent answers) in ``tmp/evil-trace`` with the caller's display
+    name (the caller chooses it) and, optionally, the PBX's banner replaced: for tests of what the daemon, the
+    CLI and the demo do with hostile strings from the PBX."""
+    trace = tmp / "evil-trace"
+    trace.mkdir()
+    lines = []
+    for line in (TRACES / "01-direct-answered" / "ami.jsonl").read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if isinstance(item.get("msg"), list):
+            item["msg"] = [[k, caller_name if k == "CallerIDName" and v == "Иванов Пётр" else v]
+                           for k, v in item["msg"]]
+        elif isinstance(item.get("msg"), str) and banner is not None:
+            item["msg"] = banner
+        lines.append(json.dumps(item, ensure_ascii=False))
+    (trace / "ami.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return trace
+

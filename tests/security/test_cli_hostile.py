@@ -21,7 +21,7 @@ from cti.records import CallRecord
 from store.sqlite import SqliteStore
 from tests.daemon.conftest import CTI, UNIT, cti, write_config
 from tests.store.builders import T0, agent_miss, make_call, missed_for
-from tests.traces import REPO, TRACES
+from tests.traces import REPO, hostile_copy
 
 #: Caller names as a hostile SIP display name (or a careless contact import) could make them.
 MARKUP = ("[/]", "[link=https://evil.example]click[/link]", "[bold red]boss[/]", ":warning: urgent")
@@ -129,15 +129,7 @@ def run_on_a_terminal(*args: str) -> str:
 def test_the_demo_prints_hostile_caller_names_as_text(tmp_path: Path) -> None:
     """`cti demo` over a recorded call whose caller named themselves with markup and escapes."""
     name = "[/][link=https://evil.example]x[/link]\x1b[2J"
-    trace = tmp_path / "evil"
-    trace.mkdir()
-    lines = []
-    for line in (TRACES / "01-direct-answered" / "ami.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if isinstance(item.get("msg"), list):
-            item["msg"] = [[k, name if k == "CallerIDName" and v == "Иванов Пётр" else v] for k, v in item["msg"]]
-        lines.append(json.dumps(item, ensure_ascii=False))
-    (trace / "ami.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    trace = hostile_copy(tmp_path, name)
     proc = cti("demo", str(trace), "--once", "--speed", "0", "--http-port", "0",
                "--store", str(tmp_path / "[red]demo.sqlite"), env={"FORCE_COLOR": "1", "COLUMNS": "1000"})
     assert "ringing" in proc.stdout and r"[/][link=https://evil.example]x[/link]\x1b[2J" in proc.stdout

@@ -22,7 +22,7 @@ from tests.panel_env import panel_env
 from tests.security.edge_helpers import TRANSFER, assert_no_tracebacks
 from tests.security.test_malformed_input import crm_answering
 from tests.security.test_sessions import closed_by_server, send_quietly
-from tests.traces import REPO, TRACES
+from tests.traces import REPO, hostile_copy
 from tests.ui_bridge.wsclient import WsClient
 
 # -- 1. a CRM's answer is cleaned at the edge, and the pop keeps it --------------------------------------------
@@ -150,19 +150,7 @@ HOSTILE_PATH = "/api/calls/%0A" + FORGED.replace(" ", "%20") + "%1B%5B31m/contac
 
 def hostile_trace(tmp: Path) -> Path:
     """Trace 01 with the caller's name and the PBX's banner replaced by hostile ones."""
-    trace = tmp / "evil-trace"
-    trace.mkdir()
-    lines = []
-    for line in (TRACES / "01-direct-answered" / "ami.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if isinstance(item.get("msg"), list):
-            item["msg"] = [[k, HOSTILE_NAME if k == "CallerIDName" and v == "Иванов Пётр" else v]
-                           for k, v in item["msg"]]
-        elif isinstance(item.get("msg"), str):
-            item["msg"] = HOSTILE_BANNER
-        lines.append(json.dumps(item, ensure_ascii=False))
-    (trace / "ami.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return trace
+    return hostile_copy(tmp, HOSTILE_NAME, HOSTILE_BANNER)
 
 
 class LogWatch:
