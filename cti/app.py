@@ -83,6 +83,7 @@ class Daemon:
         self.panel: Panel | None = None
         self.panel_server: PanelServer | None = None
         self.cards: CardService | None = None
+        self.sequencer: PopSequencer | None = None
         if settings.http.enabled:
             self._build_panel()
 
@@ -95,7 +96,7 @@ class Daemon:
                             self.agents.member_interfaces, settings.http)
         self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
                                          settings.pbx.tzinfo())
-        sequencer = PopSequencer(notifier, hub, cards)
+        self.sequencer = sequencer = PopSequencer(notifier, hub, cards)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
                                    tls=settings.http.tls_cert is not None, cards=cards, book=self.book)
         self.panel_server = PanelServer(panel.app, settings.http)

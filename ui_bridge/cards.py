@@ -12,14 +12,16 @@ is untrusted input: :mod:`ui_bridge.crm` bounds it and cleans every string in it
 can cost the agent the pop.
 
 ``PopSequencer`` keeps each call's messages in order while its card is looked up: the ``call.ringing``
-waits for the card, and whatever happens to that call meanwhile (answered, ended) is queued behind
-it. Other calls' messages are never held.
+waits for the card, and whatever happens to that call meanwhile (answered, transferred) is queued behind
+it. Other calls' messages are never held. The lookups are bounded (:data:`MAX_CARD_LOOKUPS`) and a call's
+lookup is dropped when the call ends, so a store or CRM that is behind costs pops their card, never memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -66,14 +68,19 @@ class CardService:
                               now=time.time(), repeat_days=self.settings.repeat_days)
         key = normalize_number(number, self.region)
         crm = asyncio.ensure_future(self._crm(key)) if self.settings.crm_url and key else None
-        # The four queries are sent together: the store's thread runs them back to back, so the pop pays
-        # one trip through the (possibly busy) event loop rather than four.
-        found, attached, last, missed = await asyncio.gather(
-            store.find_contacts(number or "", limit=5) if key and len(key) > 6 else _nothing(),
-            store.contact_of_call(linkedid) if linkedid is not None else _none(),
-            store.list_calls(number=number, limit=self.settings.last_calls + 1, newest_first=True),
-            store.list_missed(status="open", number=number, limit=50),
-        )
+        try:
+            # The four queries are sent together: the store's thread runs them back to back, so the pop pays
+            # one trip through the (possibly busy) event loop rather than four.
+            found, attached, last, missed = await asyncio.gather(
+                store.find_contacts(number or "", limit=5) if key and len(key) > 6 else _nothing(),
+                store.contact_of_call(linkedid) if linkedid is not None else _none(),
+                store.list_calls(number=number, limit=self.settings.last_calls + 1, newest_first=True),
+                store.list_missed(status="open", number=number, limit=50),
+            )
+        except BaseException:  # cancelled (the call ended) or the store failed: the CRM request goes too
+            if crm is not None:
+                crm.cancel()
+            raise
         contacts: list[Contact] = list(found)
         if attached is not None:  # the agent's choice comes first, even on a shared number
             contacts = [attached, *(c for c in contacts if c.id != attached.id)]
@@ -171,69 +178,133 @@ async def _bounded_body(response: httpx.Response) -> bytes:
 
 # -- keeping each call's messages in order while its card is looked up -------------------------------------
 
+#: At most this many calls wait for their card at the same time. A site of the size this daemon serves
+#: (tens of agents) has at most a few dozen calls ringing at one moment, so a healthy store never meets the
+#: bound; lookups beyond it mean the store (or the CRM) is far behind, and the newest pop would wait behind
+#: all of them anyway: it goes out at once with the card the PBX's number gives (as on a store failure)
+#: instead of queueing without end (issue 10 measured 8,329 lookups pending and RSS 102 -> 917 MiB).
+#: 64 is twice the busiest moment we expect, and 64 waiting calls cost a few hundred KiB at most.
+MAX_CARD_LOOKUPS = 64
+#: The "lookups over the bound" warning is logged at most once in this many seconds.
+SHED_WARNING_INTERVAL = 60.0
 
-@dataclass
-class _CallQueue:
-    items: deque[Outgoing | asyncio.Future[Outgoing]] = field(default_factory=deque)
-    card: asyncio.Future[Card] | None = None
+
+@dataclass(eq=False)
+class _Waiting:
+    """A call whose card is on its way: its messages, in order; a pop (``True``) gets the card when it comes."""
+
+    caller: str | None
+    items: deque[tuple[Outgoing, bool]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
 
 
 class PopSequencer:
-    """Between the notifier and the hub: pops carry their card; nothing of a call overtakes its pop."""
+    """Between the notifier and the hub: pops carry their card; nothing of a call overtakes its pop.
 
-    def __init__(self, notifier: Notifier, hub: Hub, cards: CardService) -> None:
+    A call's lookup ends one of three ways, and each leaves nothing behind: the card comes (the call's
+    messages go out, the card is kept while the call is in progress, for clients that connect mid-call);
+    the call ends first (the lookup is cancelled: an ended call no longer needs its card, and its pop and
+    end go out at once); or the lookup fails (the messages go out with the card the notifier built).
+    """
+
+    def __init__(self, notifier: Notifier, hub: Hub, cards: CardService,
+                 max_lookups: int = MAX_CARD_LOOKUPS) -> None:
         self.notifier = notifier
         self.hub = hub
         self.cards = cards
-        self._calls: dict[str, _CallQueue] = {}
-        #: The card of each call in progress, for clients that connect mid-call (``state``).
-        self.known: dict[str, m.CallerCard] = notifier.known_cards
+        self.max_lookups = max_lookups
+        self._calls: dict[str, _Waiting] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Pops sent without waiting for their card because ``max_lookups`` calls already waited.
+        self.shed_over_bound = 0
+        #: Lookups dropped because their call ended first.
+        self.shed_ended = 0
+        self._last_shed_warning = -math.inf
+
+    @property
+    def lookups_in_flight(self) -> int:
+        """Calls whose card is being looked up (at most ``max_lookups``)."""
+        return len(self._calls)
+
+    @property
+    def pending_calls(self) -> list[str]:
+        """The linkedids of the calls waiting for their card."""
+        return list(self._calls)
+
+    @property
+    def tasks(self) -> int:
+        """Lookup tasks not finished yet (a cancelled one finishes on the loop's next turn)."""
+        return len(self._tasks)
 
     def on_effect(self, effect: Effect) -> None:
-        outgoing = self.notifier.for_effect(effect)
-        linkedid = getattr(effect, "linkedid", None) or (
-            effect.record.linkedid if isinstance(effect, CallEnded) else None)
         if isinstance(effect, CallEnded):
-            self.known.pop(effect.record.linkedid, None)
+            self._ended(effect.record)
+        outgoing = self.notifier.for_effect(effect)
         if outgoing is None:
             return
         if isinstance(effect, CallRang):
-            queue = self._calls.setdefault(effect.linkedid, _CallQueue())
-            if queue.card is None:
-                queue.card = asyncio.ensure_future(self.cards.card_for(effect.caller, linkedid=effect.linkedid))
-            pop: asyncio.Future[Outgoing] = asyncio.get_running_loop().create_future()
-            queue.items.append(pop)
-            task = asyncio.ensure_future(self._complete(effect.linkedid, queue, queue.card, pop, outgoing))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._pop(effect, outgoing)
             return
+        linkedid = getattr(effect, "linkedid", None)
         waiting = self._calls.get(linkedid) if linkedid else None
         if waiting is None:
             self.hub.publish(outgoing.message, outgoing.extensions)
         else:
-            waiting.items.append(outgoing)
+            waiting.items.append((outgoing, False))
 
-    async def _complete(self, linkedid: str, queue: _CallQueue, card: asyncio.Future[Card],
-                        pop: asyncio.Future[Outgoing], outgoing: Outgoing) -> None:
+    def _pop(self, effect: CallRang, outgoing: Outgoing) -> None:
+        waiting = self._calls.get(effect.linkedid)
+        if waiting is not None:  # another phone of a call whose card is on its way: it gets the same card
+            waiting.items.append((outgoing, True))
+            return
+        if len(self._calls) >= self.max_lookups:
+            self._shed(effect.linkedid)
+            self.hub.publish(outgoing.message, outgoing.extensions)  # it carries the notifier's card
+            return
+        waiting = self._calls[effect.linkedid] = _Waiting(effect.caller)
+        waiting.items.append((outgoing, True))
+        task = waiting.task = asyncio.create_task(self._look_up(effect.linkedid, waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _look_up(self, linkedid: str, waiting: _Waiting) -> None:
+        card: m.CallerCard | None
         try:
-            wire = self.cards.wire(await card)
+            card = self.cards.wire(await self.cards.card_for(waiting.caller, linkedid=linkedid))
         except Exception:  # the store failed: the pop still goes out, with what the PBX said
             log.exception("card lookup for call %s failed", linkedid)
-            wire = self.notifier.card(getattr(outgoing.message, "caller", None))
-        self.known[linkedid] = wire
-        message = outgoing.message.model_copy(update={"card": wire})
-        pop.set_result(Outgoing(message, outgoing.extensions))
-        self._flush(linkedid, queue)
+            card = None
+        if self._calls.get(linkedid) is not waiting:  # its call ended meanwhile: everything went out then
+            return
+        del self._calls[linkedid]
+        if card is not None:
+            self.notifier.remember_card(linkedid, card)
+        self._release(waiting, card)
 
-    def _flush(self, linkedid: str, queue: _CallQueue) -> None:
-        while queue.items:
-            head = queue.items[0]
-            if isinstance(head, asyncio.Future):
-                if not head.done():
-                    return
-                head = head.result()
-            queue.items.popleft()
-            self.hub.publish(head.message, head.extensions)
-        if self._calls.get(linkedid) is queue:
-            del self._calls[linkedid]
+    def _ended(self, record: CallRecord) -> None:
+        """The call is over: its card is forgotten, and a lookup still running is dropped, its messages sent."""
+        for linkedid in {record.linkedid, *record.linkedids}:
+            self.notifier.forget_card(linkedid)
+            waiting = self._calls.pop(linkedid, None)
+            if waiting is not None:
+                self.shed_ended += 1
+                if waiting.task is not None:
+                    waiting.task.cancel()
+                self._release(waiting, None)
+
+    def _release(self, waiting: _Waiting, card: m.CallerCard | None) -> None:
+        """Send a call's waiting messages in order; the pops with ``card``, or as built (``None``)."""
+        for outgoing, is_pop in waiting.items:
+            message = outgoing.message
+            if is_pop and card is not None:
+                message = message.model_copy(update={"card": card})
+            self.hub.publish(message, outgoing.extensions)
+        waiting.items.clear()
+
+    def _shed(self, linkedid: str) -> None:
+        self.shed_over_bound += 1
+        now = time.monotonic()
+        if now - self._last_shed_warning >= SHED_WARNING_INTERVAL:
+            self._last_shed_warning = now
+            log.warning("%d calls already wait for their card (the store or the CRM is behind): call %s pops "
+                        "without it (%d so far)", len(self._calls), linkedid, self.shed_over_bound)

@@ -331,7 +331,7 @@ class Panel:
         card = None
         if call is not None and self.cards is not None:
             card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid))
-            self.notifier.known_cards[call.linkedid] = card
+            self.notifier.remember_card(call.linkedid, card)  # not if the call ended during the lookup
             self.hub.publish(m.CallCard(linkedid=call.linkedid, card=card), frozenset(participants))
         return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
                              "card": card.model_dump() if card is not None else None})

@@ -43,8 +43,19 @@ class Notifier:
         self.tz = tz
         self.region = region
         self.agent_names = agent_names or {}
-        #: The looked-up card of each call in progress (filled by ``cards.PopSequencer``).
+        #: The looked-up card of each call in progress (filled by ``cards.PopSequencer`` and the attach
+        #: request through :meth:`remember_card`, emptied by :meth:`forget_card`).
         self.known_cards: dict[str, m.CallerCard] = {}
+
+    def remember_card(self, linkedid: str, card: m.CallerCard) -> None:
+        """Keep a call's looked-up card for clients that connect mid-call, only while the call is in progress:
+        a lookup that finishes after its call ended would leave an entry that nothing removes."""
+        if linkedid in self.book.calls:
+            self.known_cards[linkedid] = card
+
+    def forget_card(self, linkedid: str) -> None:
+        """The call ended (``CallEnded``): its card is no longer anyone's business."""
+        self.known_cards.pop(linkedid, None)
 
     def time(self, epoch: float | None) -> str:
         return iso_time(epoch, self.tz) or ""
