@@ -595,9 +595,11 @@ def _queue_caller_join(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 def _queue_caller_abandon(book: CallBook, msg: AmiMessage) -> list[Effect]:
     # Asterisk also says "abandon" when Queue() times out (10-queue-timeout-voicemail); only a
-    # caller who hung up while waiting really abandoned.
-    found = book._call_of_channel(msg.get("Uniqueid"))
-    if found is not None and _caller_hung_up_first(found[0]):
+    # caller who hung up while waiting really abandoned: their own channel sent a HangupRequest before
+    # this event. A member's 486 or a torn-down Local member may have sent one earlier: not the caller.
+    uid = msg.get("Uniqueid")
+    found = book._call_of_channel(uid)
+    if found is not None and _hung_up_itself(found[0], uid):
         found[0].queue_abandoned = True
     return []
 
@@ -809,22 +811,37 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
     caller_left_early = ended_at - min(ring_start, ended_at) < config.short_abandon_seconds
     if call.queue_abandoned:
         return "short_abandon" if caller_left_early else "abandoned"
-    agent_statuses = {c.dial_status for c in legs if c.kind == "agent"}
-    if "BUSY" in agent_statuses and not agent_statuses & {"NOANSWER"}:
+    agent_legs = [c for c in legs if c.kind == "agent"]
+    agent_statuses = {c.dial_status for c in agent_legs}
+    if agent_legs and all(_refused_busy(c) for c in agent_legs):
+        # Busy only when every phone tried was: one 486 while another rang is the caller's hang-up.
         return "busy"
     if call.voicemail:
         return "voicemail"
-    if _caller_hung_up_first(call):
-        # The caller hung up first, while phones rang or even before any did (during a greeting).
+    if _hung_up_itself(call, call.origin):
+        # The caller hung up, while phones rang or even before any did (during a greeting).
         return "short_abandon" if caller_left_early else "caller_hangup_ringing"
     if not call.rung or (agent_statuses and agent_statuses <= {"CHANUNAVAIL", "CONGESTION"}):
         return "unavailable"
     return "no_answer"
 
 
-def _caller_hung_up_first(call: Call) -> bool:
-    """The caller's own side sent the call's first HangupRequest (a BYE/CANCEL, not the PBX)."""
-    return next(iter(call.hangup_requests), None) == call.origin
+def _hung_up_itself(call: Call, uniqueid: str) -> bool:
+    """That channel's far end hung up: a ``HangupRequest`` (its BYE/CANCEL) on the channel itself.
+
+    Asked of the caller's own channel, never "whose HangupRequest came first in the call": a phone that
+    refuses with 486 (04-direct-busy) and a Local member the queue tears down both send one on *their*
+    channel before the caller does, while a PBX that ends the caller's channel (a Dial or queue timeout,
+    ``Hangup()``) sends only a ``SoftHangupRequest`` (12-ringgroup-noanswer).
+    """
+    return uniqueid in call.hangup_requests
+
+
+def _refused_busy(chan: Channel) -> bool:
+    """The phone answered 486 Busy Here. ``Dial()`` says ``DialStatus: BUSY`` (04-direct-busy); ``Queue()``
+    only reads the hang-up and says ``NOANSWER`` (as for a 503, 36-queue-member-unavailable), so there the
+    channel's hang-up cause 17 (user busy) is what tells."""
+    return chan.dial_status == "BUSY" or chan.cause == 17
 
 
 def _role(chan: Channel | None) -> str:
@@ -932,7 +949,8 @@ def agent_misses(call: Call, record: CallRecord) -> tuple[AgentMiss, ...]:
     out = []
     for agent in record.agents_rung_not_answered:
         legs = [c for c in call.channels.values() if c.agent == agent and c.uniqueid != call.origin]
-        status = next((c.dial_status for c in reversed(legs) if c.dial_status), None)
+        last = next((c for c in reversed(legs) if c.dial_status), None)
+        status = None if last is None else ("BUSY" if _refused_busy(last) else last.dial_status)
         if status != "BUSY" and all(c.rang_at is None for c in legs):
             # Tried but never rang: the device refused (503 answers show as NOANSWER with cause 34,
             # 36-queue-member-unavailable).
