@@ -114,11 +114,7 @@ class Hub:
         self._unlink(client)
         self.clients.discard(client)
         if client.credential is not None:
-            same = self._by_credential.get(client.credential)
-            if same is not None:
-                same.discard(client)
-                if not same:
-                    del self._by_credential[client.credential]
+            _discard(self._by_credential, client.credential, client)
 
     def credentials(self) -> list[str]:
         """The credentials that have sockets open (or opening)."""
@@ -136,11 +132,7 @@ class Hub:
     def _unlink(self, client: Client) -> None:
         self._everything.discard(client)
         if client.extension is not None:
-            members = self._by_extension.get(client.extension)
-            if members is not None:
-                members.discard(client)
-                if not members:
-                    del self._by_extension[client.extension]
+            _discard(self._by_extension, client.extension, client)
 
     # -- fan-out ----------------------------------------------------------------------------------------
 
@@ -218,4 +210,13 @@ class Hub:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.close_grace + 0.5):
                     await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def _discard(index: dict[str, set[Client]], key: str, client: Client) -> None:
+    """Take ``client`` out of ``index[key]``, and the key out of the index once its set is empty."""
+    members = index.get(key)
+    if members is not None:
+        members.discard(client)
+        if not members:
+            del index[key]
 

@@ -54,7 +54,7 @@ def _set_keys(text: str, section: str, lines: str) -> str:
     body = text[start:end]
     for line in lines.splitlines():
         key = line.partition("=")[0].strip()
-        body, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", lambda _m, new=line: new, body, count=1)
+        body, found = re.subn(rf"(?m)^#? ?{re.escape(key)} = .*$", line.replace("\\", "\\\\"), body, count=1)
         if not found:
             body = line + "\n" + body
     return text[:start] + body + text[end:]
