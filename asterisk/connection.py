@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 from panoramisk.ami_protocol import AMIProtocol
 
-from cti.config import AmiSettings
+from asterisk.settings import AmiSettings
 
 from .messages import NON_IDEMPOTENT_ACTIONS, AmiHeaderError, AmiMessage, FrameError, action
 from .protocol import AmiClientProtocol

@@ -7,7 +7,7 @@ panoramisk-based client pays just to *parse* the stream. Both sides get the same
 (a) **baseline**: panoramisk's ``AMIProtocol.data_received`` with a factory whose ``dispatch()`` only
     counts (no callbacks, no tasks): per-read decoding, splitting and ``Message.from_line``.
 (b) **pipeline**: the daemon's own code from the socket read on: ``CtiAmiProtocol.data_received``
-    (our ``AmiFramer``) → ``cti.app.Daemon.on_message`` (``CallBook.apply``, ``stage_event``,
+    (our ``AmiFramer``) → ``companion.daemon.Daemon.on_message`` (``CallBook.apply``, ``stage_event``,
     ``stage_call``) → a real ``SqliteStore`` on a temporary file, opened and wired as ``Daemon.run``
     does, with its writer task committing concurrently. The final ``flush()`` is inside the timed part.
     Only the socket is left out, as it is for (a), and ``Daemon.run``'s once-a-second ``CtiTick``
@@ -57,8 +57,8 @@ from panoramisk.ami_protocol import AMIProtocol
 from asterisk.connection import CtiAmiProtocol
 from asterisk.protocol import AmiFramer
 from bench.machine import machine
-from cti.app import Daemon
-from cti.demo import demo_settings
+from companion.daemon import Daemon
+from companion.demo import demo_settings
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
 from store.sqlite import SqliteStore
 
@@ -545,7 +545,7 @@ def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
         "",
         "* (a) baseline: panoramisk 1.4 `AMIProtocol.data_received`, `encoding='utf8'` (as `Manager` sets it), "
         "a factory whose `dispatch()` only counts.",
-        "* (b) pipeline: `CtiAmiProtocol.data_received` (our `AmiFramer`) → `cti.app.Daemon.on_message` "
+        "* (b) pipeline: `CtiAmiProtocol.data_received` (our `AmiFramer`) → `companion.daemon.Daemon.on_message` "
         "(`CallBook.apply`, `stage_event`, `stage_call`) → `SqliteStore` on a temporary file, wired as "
         "`Daemon.run` does, its writer task running, the final `flush()` timed. Same bytes, same reads, same "
         "process; the socket is left out of both.",

@@ -62,7 +62,7 @@ from asterisk.messages import AmiMessage
 from asterisk.replay import TRACE_GAP, ReplayPbx, Trace, load_trace
 from bench.machine import machine
 from bench.pipeline import AsteriskFilter, write_section
-from cti.config import load_config
+from companion.config import load_config
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
 from store.repository import User
 from store.sqlite import SqliteStore
@@ -414,8 +414,8 @@ async def daemon_phase(args: argparse.Namespace, bg: Background, tmp: Path) -> t
     progress(f"daemon phase: replay PBX on {ami_host}:{ami_port} at speed {speed:.1f} "
              f"(aiming at {args.rate:g} delivered events/s), daemon panel on :{http_port}")
     with log_path.open("wb") as log_file:
-        launcher = (["-c", f"{args.daemon_prelude}\nfrom cti.cli import main\nmain()"]
-                    if args.daemon_prelude else ["-m", "cti.cli"])
+        launcher = (["-c", f"{args.daemon_prelude}\nfrom companion.cli import main\nmain()"]
+                    if args.daemon_prelude else ["-m", "companion.cli"])
         daemon = await asyncio.create_subprocess_exec(
             sys.executable, *launcher, "run", "--config", str(config), "--log-level", "warning",
             cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)

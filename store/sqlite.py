@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import aiosqlite
 
-from cti.config import StoreSettings
 from cti.directory import Contact, Query, parse_query
 from cti.phones import normalize_number
 from cti.records import (
@@ -64,6 +63,7 @@ from store.repository import (
     UserExists,
     UserNotFound,
 )
+from store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 

@@ -30,13 +30,13 @@ from datetime import tzinfo
 
 import httpx
 
-from cti.config import DirectorySettings
 from cti.directory import Card, Contact, build_card
 from cti.effects import CallEnded, CallRang, Effect
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
 from cti.records import CallRecord, iso_time
 from store.sqlite import SqliteStore
+from ui_bridge.settings import DirectorySettings
 
 from . import messages as m
 from .crm import MAX_ANSWER_BYTES, CrmAnswerError, crm_contacts, parse_answer

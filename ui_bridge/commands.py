@@ -40,10 +40,11 @@ from asterisk.connection import (
     AmiResponse,
 )
 from asterisk.messages import AmiHeaderError, AmiMessage, action
-from cti.config import HttpSettings, PbxSettings
+from asterisk.settings import PbxSettings
 from cti.model import Call, CallBook, Channel
 from store.repository import MissedAlreadyClosed, MissedNotFound, StoreError, User
 from store.sqlite import SqliteStore
+from ui_bridge.settings import HttpSettings
 
 from . import messages as m
 from .notifier import Notifier

@@ -27,11 +27,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from cti.config import HttpSettings
 from cti.effects import AgentStateChanged
 from cti.model import CallBook
 from store.repository import ContactNotFound, MissedNotFound, User
 from store.sqlite import SqliteStore
+from ui_bridge.settings import HttpSettings
 
 from . import messages as m
 from .addresses import client_address

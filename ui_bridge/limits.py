@@ -29,7 +29,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cti.config import HttpSettings
+from ui_bridge.settings import HttpSettings
 
 from .hosts import HostAllowList, HostRefused
 from .lograte import RateLimitedLog

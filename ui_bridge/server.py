@@ -24,7 +24,7 @@ from typing import Any
 
 import uvicorn
 
-from cti.config import HttpSettings
+from ui_bridge.settings import HttpSettings
 
 from .connections import ConnectionGuard, protocol_classes
 from .lograte import RateLimitedLog, quiet_uvicorn

@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cti.app import Daemon
-from cti.config import Settings, load_config
+from companion.config import Settings, load_config
+from companion.daemon import Daemon
 from cti.effects import Effect
 from tests.traces import REPO
 
 UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
-CTI = [sys.executable, "-m", "cti.cli"]
+CTI = [sys.executable, "-m", "companion.cli"]
 
 
 def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "", http_port: int = 0,

@@ -15,7 +15,7 @@ import pytest
 from asterisk.connection import AmiClient
 from asterisk.messages import AmiMessage
 from asterisk.replay import ReplayPbx
-from cti.config import AmiSettings
+from companion.config import AmiSettings
 from cti.effects import CallAnswered, CallEnded, Effect
 from tests.daemon.conftest import (
     CTI,

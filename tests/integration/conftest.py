@@ -19,7 +19,7 @@ import pytest
 from asterisk.connection import AmiClient
 from asterisk.messages import AmiMessage
 from asterisk.replay import ReplayPbx
-from cti.config import AmiSettings
+from companion.config import AmiSettings
 from tests.traces import TRACES
 
 #: One time unit for every wait in these tests; scale it with CTI_TEST_TIME_UNIT on a slow machine.

@@ -41,7 +41,7 @@ async def test_a_listener_raising_on_every_effect_costs_the_journal_and_other_li
         async with RunningDaemon(settings_for(tmp_path, port)) as running:
             running.daemon.subscribe(broken)
             running.daemon.subscribe(seen.append)
-            with caplog.at_level(logging.WARNING, logger="cti.app"):
+            with caplog.at_level(logging.WARNING, logger="companion.daemon"):
                 pbx.resume()
                 await wait_until(lambda: pbx.finished.is_set(), 30, "the replay finished")
                 await wait_until(lambda: not running.daemon.book.calls, 10, "every call ended")

@@ -139,7 +139,7 @@ def test_a_secret_from_the_environment_with_a_line_break_is_refused(tmp_path: Pa
 # -- 4. the daemon's log: outside strings cannot forge a line or act on the terminal ------------------------------
 
 #: What a log reader must never see at the start of a line: a line the daemon did not write.
-FORGED = "2026-01-01 00:00:00,000 ERROR   cti.app: forged"
+FORGED = "2026-01-01 00:00:00,000 ERROR   companion.daemon: forged"
 #: A caller's display name and the PBX's banner, as hostile as AMI can carry them (AMI ends a line at LF, so
 #: they break lines the other ways a terminal or a log reader knows: VT, FF, and ESC sequences).
 HOSTILE_NAME = f"Evil\x0b{FORGED}\x1b[31m"

@@ -16,7 +16,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from cti.config import load_config
+from companion.config import load_config
 from store.sqlite import SqliteStore
 from tests.daemon.conftest import CTI, UNIT, RunningDaemon
 from tests.panel_env import PanelEnv, panel_env

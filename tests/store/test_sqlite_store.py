@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from cti.config import StoreSettings
+from companion.config import StoreSettings
 from store.migrate import MigrationError, load_migrations
 from store.repository import StoreError
 from store.sqlite import SqliteStore

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cti.app import model_config
-from cti.config import DirectorySettings, PbxSettings
+from companion.config import DirectorySettings, PbxSettings
+from companion.daemon import model_config
 from cti.effects import CallAnswered, CallEnded, CallRang, Effect
 from cti.model import CallBook
 from cti.records import CallRecord

@@ -41,7 +41,7 @@ async def test_with_a_certificate_the_panel_speaks_https_and_wss(tmp_path: Path)
 
 
 def test_a_certificate_without_its_key_is_a_config_error(tmp_path: Path) -> None:
-    from cti.config import ConfigError, parse_config
+    from companion.config import ConfigError, parse_config
 
     try:
         parse_config({"http": {"tls_cert": str(tmp_path / "a.crt")}}, tmp_path / "cti.toml")

@@ -24,6 +24,9 @@ from typing import Any
 
 from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
 from asterisk.messages import AmiHeaderError, AmiMessage, action
+from cti.agents import AgentBoard
+from cti.effects import CallEnded, Effect, VariableWanted
+from cti.model import AMI_FILTERS, CallBook, ModelConfig
 from store.repository import RegisterChange
 from store.sqlite import SqliteStore
 from ui_bridge.cards import CardService, PopSequencer
@@ -33,10 +36,7 @@ from ui_bridge.hub import Hub
 from ui_bridge.notifier import Notifier
 from ui_bridge.server import PanelServer
 
-from .agents import AgentBoard
 from .config import PbxSettings, Settings
-from .effects import CallEnded, Effect, VariableWanted
-from .model import AMI_FILTERS, CallBook, ModelConfig
 
 log = logging.getLogger(__name__)
 

@@ -69,8 +69,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .manager_conf import ACTION_CLASSES
-from .messages import AmiHeaderError, AmiMessage, Headers
+from asterisk.manager_conf import ACTION_CLASSES
+from asterisk.messages import AmiHeaderError, AmiMessage, Headers
 
 log = logging.getLogger(__name__)
 

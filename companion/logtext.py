@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from .safe_text import terminal_text
+from cti.safe_text import terminal_text
 
 
 def _lines_kept(text: str) -> str:

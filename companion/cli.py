@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from cti.safe_text import terminal_text
+
 from .config import ConfigError, Settings, file_problems, load_config
 from .output import AGENT_MISS_COLUMNS, CALL_COLUMNS, MISSED_COLUMNS, Format, emit, records_json
-from .safe_text import terminal_text
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -134,7 +135,7 @@ def require_store(settings: Settings) -> None:
 
 def setup_logging(level: LogLevel) -> None:
     """Log to stderr, one line per record: control characters in a message (from the PBX, a client, a file)
-    are written as escapes, so they can neither forge a line nor act on the terminal (:mod:`cti.logtext`)."""
+    are written as escapes, so they can neither forge a line nor act on the terminal (:mod:`companion.logtext`)."""
     from .logtext import SafeFormatter
 
     handler = logging.StreamHandler(sys.stderr)
@@ -148,11 +149,10 @@ def setup_logging(level: LogLevel) -> None:
 @app.command()
 def run(config: ConfigOpt, log_level: LogLevelOpt = LogLevel.info) -> None:
     """Run the daemon until SIGTERM/SIGINT: follow the PBX, keep the journal and the register."""
+    from companion.daemon import run_daemon
     from store.migrate import MigrationError
     from store.repository import StoreError
     from ui_bridge.server import PanelError
-
-    from .app import run_daemon
 
     settings = settings_from(config)
     problems = file_problems(settings)
@@ -500,7 +500,7 @@ def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
     settings = settings_from(config)
 
     async def work(store: SqliteStore) -> list[dict[str, object]]:
-        from .records import iso_time
+        from cti.records import iso_time
 
         return [{"name": u.name, "role": u.role, "extension": u.extension, "display_name": u.display_name,
                  "created_at": iso_time(u.created_at, settings.pbx.tzinfo())} for u in await store.list_users()]
@@ -591,7 +591,7 @@ def contacts_import(
     A file that is no such table (UTF-16, an unknown byte, a quote never closed) is refused with the line to
     look at (exit status 2); rows with problems are listed by line and nothing is imported (exit status 1).
     """
-    from .contacts_csv import CsvError, read_contacts, valid_delimiter
+    from cti.contacts_csv import CsvError, read_contacts, valid_delimiter
 
     settings = settings_from(config)
     if delimiter is not None and not valid_delimiter(delimiter):
@@ -648,7 +648,7 @@ def contacts_export(
     import io
     import os
 
-    from .contacts_csv import valid_delimiter, write_contacts
+    from cti.contacts_csv import valid_delimiter, write_contacts
 
     settings = settings_from(config)
     try:
@@ -745,8 +745,7 @@ def ami_user(config: ConfigOpt,
     import ipaddress
 
     from asterisk.manager_conf import manager_conf_section
-
-    from .model import AMI_FILTERS
+    from cti.model import AMI_FILTERS
 
     settings = settings_from(config)
     if permit is None:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from .safe_text import csv_cell, json_for_terminal, rich_text, terminal_text
+from cti.safe_text import csv_cell, json_for_terminal, rich_text, terminal_text
 
 
 class Format(StrEnum):

@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.text import Text
 
 from asterisk.replay import ReplayPbx, load_trace
+from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
+from cti.effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
+from cti.records import iso_time
+from cti.safe_text import terminal_text
 from store.repository import User, UserExists
 from store.sqlite import SqliteStore
 
-from .app import Daemon, freeze_startup_heap, install_stop_signals
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
-from .effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
-from .records import iso_time
-from .safe_text import terminal_text
 
 DEMO_USER, DEMO_SECRET = "cti", "cti-secret"
 #: The panel's demo logins: name → (password, role, extension). The lab PBX's agents are 101..106.

@@ -1,0 +1,127 @@
+"""The daemon's configuration: one TOML file, validated by pydantic before anything starts.
+
+A bad file never produces a traceback or a half-started daemon: :func:`load_config` raises
+:class:`ConfigError`, whose text names the file, the field and what is wrong, and the CLI prints it and
+exits with status 2.
+
+Each package owns the model of its own section (``asterisk.settings``: ``[ami]`` and ``[pbx]``;
+``store.settings``; ``ui_bridge.settings``: ``[http]`` and ``[directory]``); this module, in the composition
+root, puts them together, reads the file and checks the files it names.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from asterisk.settings import AmiSettings, AmiText, ConfigError, PbxSettings, Section, ami_text_problem
+from store.settings import StoreSettings
+from ui_bridge.settings import DirectorySettings, HttpSettings
+
+__all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "HttpSettings", "PbxSettings", "Settings",
+           "StoreSettings", "ami_text_problem", "file_problems", "load_config", "parse_config"]
+
+
+class Settings(Section):
+    """The whole file: one section per package that reads its own."""
+
+    ami: AmiSettings = AmiSettings(secret_env="CTI_AMI_SECRET")
+    store: StoreSettings = StoreSettings()
+    pbx: PbxSettings = PbxSettings()
+    http: HttpSettings = HttpSettings()
+    directory: DirectorySettings = DirectorySettings()
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling; see config.example.toml)"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], path: Path = Path("<config>")) -> Settings:
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    # Relative paths are relative to the config file, not to wherever the daemon started.
+    base = path.parent if path.name != "<config>" else Path.cwd()
+    if not settings.store.path.is_absolute():
+        settings = settings.model_copy(
+            update={"store": settings.store.model_copy(update={"path": (base / settings.store.path).resolve()})}
+        )
+    tls = {key: (base / value).resolve() for key in ("tls_cert", "tls_key")
+           if isinstance(value := getattr(settings.http, key), Path) and not value.is_absolute()}
+    if tls:
+        settings = settings.model_copy(update={"http": settings.http.model_copy(update=tls)})
+    return settings
+
+
+def file_problems(settings: Settings) -> list[str]:
+    """What is wrong with the files the configuration names, one ``section.key: problem`` line each.
+
+    Not part of loading: ``cti calls`` on a copy of the config elsewhere needs neither the store's folder
+    nor the certificate. ``cti check-config`` reports these, and ``cti run`` refuses to start with any.
+    """
+    problems: list[str] = []
+    store = settings.store.path
+    if not store.parent.is_dir():
+        problems.append(f"store.path: the folder {store.parent} does not exist")
+    elif store.is_dir():
+        problems.append(f"store.path: {store} is a folder, not a file")
+    http = settings.http
+    if http.enabled and http.tls_cert is not None and http.tls_key is not None:
+        missing = [f"http.{key}: {value}: no such file" for key, value in (("tls_cert", http.tls_cert),
+                                                                          ("tls_key", http.tls_key))
+                   if not value.is_file()]
+        problems.extend(missing)
+        if not missing:
+            problem = _tls_problem(http.tls_cert, http.tls_key)
+            if problem is not None:
+                problems.append(f"http.tls_cert, tls_key: {problem}")
+    return problems
+
+
+def _tls_problem(cert: Path, key: Path) -> str | None:
+    """Why the pair cannot serve HTTPS, or None; loaded as the panel will load it (without a passphrase)."""
+
+    def no_passphrase() -> bytes:
+        raise ValueError("the key is encrypted")
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        detail = f" ({exc.reason.lower().replace('_', ' ')})" if exc.reason else ""
+        return f"not a usable TLS certificate and private key in PEM form{detail}"
+    except OSError as exc:
+        return f"cannot read the TLS certificate or key: {exc.strerror}"
+    except ValueError as exc:
+        return f"cannot use the TLS key: {exc} (the panel has no passphrase setting)"
+    return None
+
+
+def load_config(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a TOML config file. Raises ConfigError with a human explanation."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file (copy config.example.toml and edit it)") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, p)

@@ -1,0 +1,91 @@
+"""The ``[http]`` (panel, API, WebSocket) and ``[directory]`` (caller card) sections of the configuration file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
+
+from asterisk.settings import Section
+
+
+class HttpSettings(Section):
+    """The web panel, the REST API and the WebSocket endpoint (one port)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    #: PEM files for HTTPS/WSS; both or neither. Without them the panel is plain HTTP (keep it on a LAN).
+    #: A relative path is relative to the config file (like ``[store] path``); ``cti check-config`` and
+    #: ``cti run`` check that they load as a certificate and its unencrypted key.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Origins allowed to open the WebSocket besides the panel's own (``https://crm.example.ru``).
+    allowed_origins: list[str] = []
+    #: A login stays valid this long without use (hours). Sessions are kept in the store (a restart keeps
+    #: them; ``cti users remove/passwd`` end them at once). A use is an HTTP request or a WebSocket command
+    #: other than the panel's keep-alive ping; an open socket closes when its session expires.
+    session_hours: Annotated[float, Field(gt=0)] = 12.0
+    #: Failed logins for one user name from one address: this many are checked freely within
+    #: ``login_window_seconds``; then one try at a time, each waiting 1, 2, 4 ... s (at most the window) after
+    #: the last failure (HTTP 429 with Retry-After). Other addresses are not affected. One address has a budget
+    #: of four times this many failures over all names, refilled over the window. Counted in memory, per daemon.
+    login_max_failures: Annotated[int, Field(ge=1)] = 5
+    login_window_seconds: Annotated[float, Field(gt=0)] = 300.0
+    #: Outgoing messages waiting for one client; a client this far behind is disconnected (close code 1013).
+    client_queue_size: Annotated[int, Field(ge=8)] = 256
+    #: Largest message a client may send (bytes); larger ones get an error reply.
+    max_message_bytes: Annotated[int, Field(ge=256)] = 16 * 1024
+    #: Recent journal rows an agent's panel shows.
+    recent_calls: Annotated[int, Field(ge=1, le=500)] = 20
+    #: Reverse proxies (addresses or networks, e.g. ``127.0.0.1``, ``10.0.0.0/24``) whose
+    #: ``X-Forwarded-For`` names the real client. Requests from anywhere else are taken at their TCP address.
+    trusted_proxies: list[IPvAnyNetwork] = []
+    #: Host names the panel answers to besides IP literals, ``localhost`` and this machine's own names
+    #: (a request naming another host is refused: DNS rebinding). Behind a proxy: the public name.
+    allowed_hosts: list[str] = []
+    #: Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    #: A client has this long to send a whole request, headers and (bounded) body, before the connection is
+    #: closed (seconds); the clock starts when the connection opens and again at each next request's first byte.
+    header_timeout: Annotated[float, Field(gt=0)] = 10.0
+    #: Open connections the panel accepts in all, and from one address (a trusted proxy is exempt).
+    max_connections: Annotated[int, Field(ge=1)] = 4000
+    max_connections_per_address: Annotated[int, Field(ge=1)] = 200
+    #: Call-control commands per user: a burst of this many, then ``command_rate`` per second.
+    command_burst: Annotated[int, Field(ge=1)] = 10
+    command_rate: Annotated[float, Field(gt=0)] = 2.0
+    #: WebSockets one login session (or one API token) may hold open at once.
+    max_sockets_per_session: Annotated[int, Field(ge=1)] = 16
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        return self
+
+
+class DirectorySettings(Section):
+    """The caller card: the local directory, and optionally the CRM asked over HTTP."""
+
+    #: A caller who called (or was attached to a call) within this many days is a "repeat" contact.
+    repeat_days: Annotated[float, Field(gt=0)] = 180.0
+    #: How many of the caller's last calls the card lists.
+    last_calls: Annotated[int, Field(ge=0, le=50)] = 5
+    #: The CRM's lookup URL with ``{number}`` where the caller's number goes (e.g. a 1C HTTP service:
+    #: ``http://1c.local/base/hs/cti/caller?number={number}``); empty: the local directory only.
+    crm_url: str = ""
+    #: The pop never waits longer than this for the CRM; then it goes out with the local card (seconds).
+    crm_timeout: Annotated[float, Field(gt=0, le=10)] = 0.5
+    #: A CRM answer is reused for this long (seconds); failures are not cached.
+    crm_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+
+    @field_validator("crm_url")
+    @classmethod
+    def _has_placeholder(cls, value: str) -> str:
+        if value and "{number}" not in value:
+            raise ValueError("put {number} where the caller's number goes")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
