@@ -1,7 +1,11 @@
 """What the daemon, the CLI and the web panel may ask of the store: domain verbs, no SQL.
 
-``CallStore`` is the contract; ``store/sqlite.py`` implements it on SQLite, and a PostgreSQL store would
-be a sibling module passing the same contract tests (``tests/store/test_contract.py``).
+``Store`` is the contract, composed of one protocol per concern (the staged writes, the live journal, the call
+journal, the missed-call register, panel users and sessions, the client directory, and the screen-pop's caller
+lookups), so that a module that needs one concern can be typed against it alone. ``store.open_store`` opens
+the implementation the settings choose (``store/sqlite/`` today); a PostgreSQL store would be a sibling package
+passing the same contract tests (``tests/store/test_store_contract.py``). Nothing outside ``store/`` names an
+implementation.
 
 Writes from the call model are *staged*: ``stage_event`` and ``stage_call`` only append to memory, so
 the AMI event path never waits for a disk. The store's writer task (``run_writer``) commits what is
@@ -10,10 +14,10 @@ staged in batches, in staging order; ``flush`` forces that. Reads see committed 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import Literal, Protocol, Self, TypeAlias
 
 from cti.directory import Contact, Query
 from cti.records import AgentMiss, CallRecord, MissedEntry
@@ -132,28 +136,37 @@ class MissedAlreadyOpen(MissedStateError):
     """Reopening an entry that is open."""
 
 
-class CallStore(Protocol):
-    """The persistence contract of CTI Companion.
+#: Rows a streaming read (``iter_calls``, ``iter_missed``, ``iter_agent_misses``) fetches per query.
+DEFAULT_PAGE_SIZE = 500
 
-    Life cycle: an implementation's async ``open(...)`` factory gives a ready store; run ``run_writer()``
-    in the daemon's TaskGroup; cancel it, then ``close()`` (or leave an ``async with`` block).
+
+@dataclass(frozen=True, slots=True)
+class CallerFacts:
+    """What the store knows of a ringing caller: everything the screen-pop's card shows, nothing more.
+
+    ``contacts``: the directory's contacts of the number; ``attached``: the contact an agent attached this call
+    to by hand; ``last_calls``: the number's newest calls, newest first; ``open_missed``: its open missed
+    entries, oldest first.
     """
 
-    # -- staged writes (synchronous, never block the event loop) ------------------------------------
+    contacts: tuple[Contact, ...] = ()
+    attached: Contact | None = None
+    last_calls: tuple[CallRecord, ...] = ()
+    open_missed: tuple[MissedEntry, ...] = ()
 
-    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
-        """Journal one AMI event of a call in progress (for the rebuild after a crash)."""
-        ...
+
+class StagedWrites(Protocol):
+    """Finished calls, written behind the AMI event path (which never waits for a disk)."""
 
     def stage_call(
         self, record: CallRecord, missed: MissedEntry | None, agent_misses: Sequence[AgentMiss]
     ) -> None:
         """Save a finished call with its missed entry (if it opens one) and its agents' misses.
 
-        When committed, in the same transaction: the call's live events are deleted, and the
-        call-back rules run (an answered outbound call closes the open entries of the number it called,
-        ``closed_by='callback'``; an answered inbound call closes its caller's open entries,
-        ``closed_by='called_again'``; a call never closes the entry it opens itself).
+        When committed, in the same transaction: the call's live events are deleted, and the call-back rule
+        (``cti.callbacks``) is applied: the open entries of the number the call reached are closed
+        (an answered outbound call: ``closed_by='callback'``; an answered inbound call: ``'called_again'``);
+        a call never closes the entry it opens itself.
         """
         ...
 
@@ -165,17 +178,117 @@ class CallStore(Protocol):
         """Commit everything staged before this call; return once it is durable."""
         ...
 
-    async def close(self) -> None:
-        """Flush and release the store. Further use raises ``StoreClosed``."""
+    @property
+    def pending_count(self) -> int:
+        """Items staged and not committed yet (back-pressure: the daemon stops reading the PBX above a bound)."""
         ...
 
-    async def __aenter__(self) -> Self: ...
+    def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
+        """Call ``listener`` after every commit that opened or changed missed-call entries."""
+        ...
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
-    # -- the missed-call register, by hand ----------------------------------------------------------
+class LiveJournal(Protocol):
+    """The events of calls in progress, kept so that a daemon killed mid-call can rebuild them."""
+
+    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
+        """Journal one AMI event of a call in progress (synchronous: it is only staged)."""
+        ...
+
+    async def live_events(self) -> list[LiveEvent]:
+        """Journalled events of calls not yet saved, in the order they were staged."""
+        ...
+
+
+class Journal(Protocol):
+    """The call journal: finished calls. Every filter is served by an index, whatever the journal's size."""
+
+    async def list_calls(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[CallRecord]:
+        """Journal rows by ``started_at`` then ``linkedid`` (``since`` inclusive, ``until`` exclusive): one page.
+
+        ``number`` matches the caller or the called number however either was written; ``agent`` matches an
+        agent who answered or was rung. ``newest_first`` pages from the latest call back. For more than a page
+        use ``iter_calls``: an ``offset`` costs the rows it skips.
+        """
+        ...
+
+    def iter_calls(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[CallRecord]:
+        """The rows ``list_calls`` would return with the same filters and order, streamed in constant memory.
+
+        Use it for listings and exports of any length (``async for record in store.iter_calls(...)``). Rows
+        are read ``page_size`` at a time, each page one short indexed query that starts after the last row
+        yielded (keyset paging on ``started_at``, ``linkedid``), so memory holds one page, a page costs the same
+        at the end of a year as at its start, and a long export never holds a reader between pages. It is not
+        a snapshot: a call committed meanwhile beyond the cursor is included. ``limit`` stops after that many.
+        """
+        ...
+
+    async def get_call(self, linkedid: str) -> CallRecord | None: ...
+
+    async def count_calls(self) -> int: ...
+
+
+class Register(Protocol):
+    """The missed-call register with its call-back history, and the agents' misses."""
+
+    async def get_missed(self, entry_id: int) -> MissedEntry:
+        """Raises ``MissedNotFound``."""
+        ...
+
+    async def list_missed(
+        self,
+        *,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[MissedEntry]:
+        """Register entries by ``missed_at`` then ``id`` (``since`` inclusive, ``until`` exclusive): one page."""
+        ...
+
+    def iter_missed(
+        self,
+        *,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        limit: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[MissedEntry]:
+        """The entries ``list_missed`` would return with the same filters and order, streamed a page at a time
+        (keyset paging on ``missed_at``, ``id``; see ``Journal.iter_calls``)."""
+        ...
+
+    async def missed_history(self, entry_id: int) -> list[MissedHistoryItem]:
+        """The entry's history, oldest first. Raises ``MissedNotFound``."""
+        ...
 
     async def close_missed(
         self, entry_id: int, comment: str | None, by: str = "admin", *, at: float | None = None
@@ -205,60 +318,22 @@ class CallStore(Protocol):
         """Set the entry's comment without changing its state. Raises ``MissedNotFound``."""
         ...
 
-    # -- reads (committed data) ----------------------------------------------------------------------
-
-    async def list_calls(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-    ) -> list[CallRecord]:
-        """Journal rows by ``started_at`` (``since`` inclusive, ``until`` exclusive).
-
-        ``number`` matches the caller or the called number however either was written; ``agent`` matches
-        the agent who answered or any agent who was rung. ``newest_first`` pages from the latest call back.
-        """
-        ...
-
-    async def get_call(self, linkedid: str) -> CallRecord | None: ...
-
-    async def count_calls(self) -> int: ...
-
-    async def get_missed(self, entry_id: int) -> MissedEntry:
-        """Raises ``MissedNotFound``."""
-        ...
-
-    async def list_missed(
-        self,
-        *,
-        status: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[MissedEntry]:
-        """Register entries by ``missed_at`` (``since`` inclusive, ``until`` exclusive)."""
-        ...
-
-    async def missed_history(self, entry_id: int) -> list[MissedHistoryItem]:
-        """The entry's history, oldest first. Raises ``MissedNotFound``."""
-        ...
-
     async def list_agent_misses(
         self, *, agent: str | None = None, since: float | None = None, until: float | None = None
     ) -> list[AgentMiss]:
-        """Agents' misses by ``rang_at`` (``since`` inclusive, ``until`` exclusive)."""
+        """Agents' misses by ``rang_at`` then id (``since`` inclusive, ``until`` exclusive)."""
         ...
 
-    # -- panel users ----------------------------------------------------------------------------------
+    def iter_agent_misses(
+        self, *, agent: str | None = None, since: float | None = None, until: float | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[AgentMiss]:
+        """What ``list_agent_misses`` returns, streamed a page at a time (see ``Journal.iter_calls``)."""
+        ...
+
+
+class Users(Protocol):
+    """Panel users, their API tokens and login sessions (only hashes of secrets are stored)."""
 
     async def add_user(self, user: User) -> User:
         """Create a user. Raises ``UserExists``."""
@@ -289,8 +364,6 @@ class CallStore(Protocol):
 
     async def user_of_token(self, token_hash: str) -> User | None: ...
 
-    # -- login sessions (only the SHA-256 of a session's cookie is stored) ------------------------------------
-
     async def add_session(self, token_hash: str, user_name: str, *, created_at: float, expires_at: float,
                           address: str | None) -> None:
         """Store a new login session of this user; expired sessions are deleted on the way. Raises
@@ -314,7 +387,9 @@ class CallStore(Protocol):
         (expired sessions included: compare ``expires_at`` with the time)."""
         ...
 
-    # -- the client directory ------------------------------------------------------------------------
+
+class Directory(Protocol):
+    """The client directory: contacts with their phones and vehicles, and calls attached to them by hand."""
 
     async def add_contacts(self, contacts: Iterable[Contact], *, chunk_size: int = 2000,
                            progress: Callable[[int], None] | None = None) -> list[int]:
@@ -344,10 +419,39 @@ class CallStore(Protocol):
 
     async def contact_of_call(self, linkedid: str) -> Contact | None: ...
 
-    def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
-        """Call ``listener`` after every commit that opened or changed missed-call entries."""
+
+class CallerLookups(Protocol):
+    """The screen-pop's reads: on a lane of their own, which no panel, CLI or report query can hold up."""
+
+    async def caller_facts(self, number: str, *, linkedid: str | None = None, last_calls: int = 6,
+                           contacts: int = 5, open_missed: int = 50) -> CallerFacts:
+        """What the card of a call from ``number`` shows, at a cost that does not grow with the caller's history.
+
+        At most ``last_calls`` newest calls of the number (either side), ``contacts`` directory contacts of it
+        (0: the directory is not searched), ``open_missed`` open entries, and the contact ``linkedid`` was
+        attached to. Every part is one indexed, LIMITed query; they run on the lookup lane, never behind a
+        long listing.
+        """
         ...
 
-    async def live_events(self) -> list[LiveEvent]:
-        """Journalled events of calls not yet saved, in the order they were staged."""
+
+class Store(StagedWrites, LiveJournal, Journal, Register, Users, Directory, CallerLookups, Protocol):
+    """The persistence contract of CTI Companion: every concern above, on one backing database.
+
+    Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``
+    it); run ``run_writer()`` in the daemon's TaskGroup; cancel it, then ``close()`` (or leave the block).
+    """
+
+    async def close(self) -> None:
+        """Flush and release the store. Further use raises ``StoreClosed``."""
         ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+#: The earlier name of the whole contract, kept for the modules typed against it.
+CallStore: TypeAlias = Store

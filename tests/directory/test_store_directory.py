@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from cti.directory import Contact, Vehicle
-from store.repository import ContactNotFound
-from store.sqlite import SqliteStore
+from store.repository import ContactNotFound, Store
+from tests.store.conftest import IMPLEMENTATIONS
 
 IVANOV = Contact(name="Иванов Пётр Сергеевич", phones=("8 916 123-45-67", "+7 (495) 111-22-33"),
                  email="ivanov@example.ru", external_id="000123",
@@ -21,22 +21,26 @@ ROMASHKA = Contact(name="ООО Ромашка", kind="corporate", phones=("8499
                    vehicles=(Vehicle(make="ГАЗ", model="Газель", plate="Х123УТ 199"),))
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    async with SqliteStore.open(tmp_path / "cti.sqlite") as s:
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """The directory's contract: every store implementation (tests/store/conftest.py) runs these tests."""
+    s = await IMPLEMENTATIONS[request.param](tmp_path)()
+    try:
         await s.add_contacts([IVANOV, IVANOVA, ROMASHKA])
         yield s
+    finally:
+        await s.close()
 
 
 @pytest.mark.parametrize("typed", ["8 916 123-45-67", "+7 (916) 1234567", "79161234567", "9161234567",
                                    "8-916-123-45-67"])
-async def test_every_form_of_a_number_finds_its_contacts(store: SqliteStore, typed: str) -> None:
+async def test_every_form_of_a_number_finds_its_contacts(store: Store, typed: str) -> None:
     found = await store.find_contacts(typed)
     # The number is shared: a husband's and a wife's card both list it.
     assert [c.name for c in found] == ["Иванов Пётр Сергеевич", "Иванова Мария"]
 
 
-async def test_a_contact_comes_back_with_its_phones_and_vehicles(store: SqliteStore) -> None:
+async def test_a_contact_comes_back_with_its_phones_and_vehicles(store: Store) -> None:
     [ivanov] = await store.find_contacts("4951112233")
     assert ivanov.phones == ("8 916 123-45-67", "+7 (495) 111-22-33")
     assert ivanov.external_id == "000123" and ivanov.kind == "private"
@@ -47,7 +51,7 @@ async def test_a_contact_comes_back_with_its_phones_and_vehicles(store: SqliteSt
     assert await store.get_contact(ivanov.id or 0) == ivanov
 
 
-async def test_surname_prefix_ignores_case_and_yo(store: SqliteStore) -> None:
+async def test_surname_prefix_ignores_case_and_yo(store: Store) -> None:
     assert [c.name for c in await store.find_contacts("иван")] == ["Иванов Пётр Сергеевич", "Иванова Мария"]
     assert [c.name for c in await store.find_contacts("ИВАНОВА")] == ["Иванова Мария"]
     assert [c.name for c in await store.find_contacts("иванов петр")] == ["Иванов Пётр Сергеевич"]
@@ -62,17 +66,17 @@ async def test_surname_prefix_ignores_case_and_yo(store: SqliteStore) -> None:
     ("O777OO77", "Иванова Мария"),            # stored in lower-case Cyrillic
     ("x123yt", "ООО Ромашка"),
 ])
-async def test_plates_are_found_in_either_alphabet_with_or_without_region(store: SqliteStore, typed: str,
+async def test_plates_are_found_in_either_alphabet_with_or_without_region(store: Store, typed: str,
                                                                           who: str | None) -> None:
     found = [c.name for c in await store.find_contacts(typed)]
     assert found == ([who] if who else [])
 
 
-async def test_the_three_digits_an_agent_hears_find_every_car_with_them(store: SqliteStore) -> None:
+async def test_the_three_digits_an_agent_hears_find_every_car_with_them(store: Store) -> None:
     assert [c.name for c in await store.find_contacts("123")] == ["Иванов Пётр Сергеевич", "ООО Ромашка"]
 
 
-async def test_calls_attach_to_contacts_and_unknown_ids_are_refused(store: SqliteStore) -> None:
+async def test_calls_attach_to_contacts_and_unknown_ids_are_refused(store: Store) -> None:
     [ivanov] = await store.find_contacts("иванов п")
     assert await store.contact_of_call("1795479242.0") is None
     await store.attach_call("1795479242.0", ivanov.id or 0, by="anna")
@@ -83,7 +87,7 @@ async def test_calls_attach_to_contacts_and_unknown_ids_are_refused(store: Sqlit
         await store.get_contact(99999)
 
 
-async def test_a_failing_import_leaves_nothing_behind(store: SqliteStore) -> None:
+async def test_a_failing_import_leaves_nothing_behind(store: Store) -> None:
     before = await store.count_contacts()
 
     def contacts() -> list[Contact]:

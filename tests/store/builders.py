@@ -7,14 +7,10 @@ overrides only what its case is about.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from cti.phones import normalize_number
 from cti.records import AgentMiss, CallRecord, Direction, LegRecord, MissedEntry
-
-#: One time unit for every wait in these tests; scale it with CTI_TEST_TIME_UNIT on a slow machine.
-UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
 
 T0 = 1_700_000_000.0
 

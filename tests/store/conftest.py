@@ -1,4 +1,4 @@
-"""The contract suite runs against every ``CallStore`` implementation listed in ``IMPLEMENTATIONS``.
+"""The contract suite runs against every ``Store`` implementation listed in ``IMPLEMENTATIONS``.
 
 Each implementation gives an ``open_store(**options)`` that opens (or reopens) one fresh backing
 database per test: SQLite uses a real file in the test's temporary directory. A PostgreSQL store joins
@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from store.repository import CallStore
+from store.repository import Store
 from store.sqlite import SqliteStore
 
-OpenStore = Callable[..., Coroutine[Any, Any, CallStore]]
+OpenStore = Callable[..., Coroutine[Any, Any, Store]]
 
 
 def _sqlite(tmp_path: Path) -> OpenStore:
-    async def open_store(**options: Any) -> CallStore:
+    async def open_store(**options: Any) -> Store:
         return await SqliteStore.open(tmp_path / "cti.sqlite", **options)
 
     return open_store
@@ -32,10 +32,10 @@ IMPLEMENTATIONS: dict[str, Callable[[Path], OpenStore]] = {"sqlite": _sqlite}
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     """Opens the test's store; every store opened through it is closed at the end of the test."""
-    opened: list[CallStore] = []
+    opened: list[Store] = []
     factory = IMPLEMENTATIONS[request.param](tmp_path)
 
-    async def tracked(**options: Any) -> CallStore:
+    async def tracked(**options: Any) -> Store:
         store = await factory(**options)
         opened.append(store)
         return store
@@ -46,5 +46,5 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 
 @pytest.fixture
-async def store(open_store: OpenStore) -> CallStore:
+async def store(open_store: OpenStore) -> Store:
     return await open_store()

@@ -107,3 +107,37 @@ async def test_a_directory_from_before_0004_gets_its_contact_cards_filled(db: ai
         row = await cursor.fetchone()
     assert row is not None
     assert tuple(row) == ('["8 916 123-45-67","+7 495 111-22-33"]', '[[5,"Kia",null,null,"А123ВС77",null]]')
+
+
+async def test_a_journal_from_before_0006_gets_its_agents_table_filled(tmp_path: Path) -> None:
+    """A store written before 0006 kept the agents of a call only in JSON lists on its row: opened by this
+    program, its agent filter finds the same calls through the new table (and no longer reads that JSON)."""
+    from store.sqlite import SqliteStore
+    from store.sqlite.rows import CALL_COLUMNS, call_row
+    from tests.store.builders import T0, make_call
+
+    path = tmp_path / "old.sqlite"
+    calls = [
+        make_call("rung-only", agents_rung_not_answered=("101", "102"), started_at=T0),
+        make_call("answered", answered=True, answered_by="102", agents_rung_not_answered=("101",),
+                  agents_answered=("102",), started_at=T0 + 10),
+        make_call("transferred", answered=True, answered_by="103", agents_answered=("103", "104"), started_at=T0 + 20),
+        make_call("nobody", started_at=T0 + 30),
+    ]
+    async with aiosqlite.connect(path, isolation_level=None) as old:
+        await migrate(old, load_migrations()[:5])
+        # The rows as the program of schema 5 wrote them (the same columns; it had no agents table).
+        await old.executemany(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES "
+                              f"({', '.join('?' for _ in CALL_COLUMNS)})",
+                              [call_row(c, None, None) for c in calls])
+
+    async with SqliteStore.open(path) as store:
+        assert await schema_version(store.lanes.writer) == LATEST
+        agents = await store.lanes.reader.execute_fetchall(
+            "SELECT agent, linkedid, rung_not_answered, answered FROM call_agents ORDER BY agent, started_at")
+        assert [tuple(row) for row in agents] == [
+            ("101", "rung-only", 1, 0), ("101", "answered", 1, 0), ("102", "rung-only", 1, 0),
+            ("102", "answered", 0, 1), ("103", "transferred", 0, 1), ("104", "transferred", 0, 1)]
+        assert [c.linkedid for c in await store.list_calls(agent="101")] == ["rung-only", "answered"]
+        assert [c.linkedid for c in await store.list_calls(agent="104", newest_first=True)] == ["transferred"]
+        assert await store.list_calls(agent="105") == []

@@ -14,7 +14,8 @@ from companion.config import StoreSettings
 from store.migrate import MigrationError, load_migrations
 from store.repository import StoreError
 from store.sqlite import SqliteStore
-from tests.store.builders import T0, UNIT, make_call, missed_for
+from tests.conftest import UNIT
+from tests.store.builders import T0, make_call, missed_for
 
 
 async def pragma(path: Path, name: str) -> object:

@@ -15,7 +15,8 @@ from store.repository import (
     MissedNotFound,
     StoreClosed,
 )
-from tests.store.builders import T0, UNIT, agent_miss, leg, make_call, missed_for
+from tests.conftest import UNIT
+from tests.store.builders import T0, agent_miss, leg, make_call, missed_for
 from tests.store.conftest import OpenStore
 
 

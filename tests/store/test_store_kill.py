@@ -17,7 +17,8 @@ from pathlib import Path
 import aiosqlite
 
 from store.sqlite import SqliteStore
-from tests.store.builders import T0, UNIT, make_call, missed_for
+from tests.conftest import UNIT
+from tests.store.builders import T0, make_call, missed_for
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,128 @@
+"""Rows of the SQLite store's tables <-> the core's records (``cti.records``, ``store.repository``).
+
+Tuples of a record are JSON arrays in TEXT columns; a call's legs are one JSON list on its row (nothing filters on
+legs). Kept apart so that every module of the store reads and writes a row the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any, cast
+
+from cti.records import AgentMiss, CallRecord, ClosedBy, Direction, LegRecord, MissedEntry, MissedStatus, Outcome
+from store.repository import Grant, HistoryAction, LiveEvent, MissedHistoryItem, Role, User
+
+CALL_COLUMNS = (
+    "linkedid", "direction", "caller", "caller_key", "caller_name", "called", "called_key", "answered",
+    "answered_by", "missed_reason", "talk_seconds", "transferred_to", "agents_rung_not_answered",
+    "recording", "started_at", "answered_at", "ended_at", "outcome", "ring_seconds", "queue", "did",
+    "hangup_cause", "hangup_cause_txt", "hung_up_by", "recordings", "linkedids", "agents_answered",
+    "complete", "legs",
+)
+UPSERT_CALL = (
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' for _ in CALL_COLUMNS)}) "
+    "ON CONFLICT (linkedid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c != "linkedid")
+)
+
+MISSED_COLUMNS = (
+    "linkedid", "caller", "caller_key", "caller_name", "called", "queue", "reason", "missed_at",
+    "ring_seconds", "agents_rung", "status", "closed_at", "closed_by", "closed_linkedid", "comment",
+)
+
+_LEG_FIELDS = tuple(f.name for f in fields(LegRecord))
+
+
+def json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> tuple[Any, ...]:
+    """The ``calls`` row in :data:`CALL_COLUMNS` order (positional: binding is cheaper than by name)."""
+    return (
+        r.linkedid, r.direction, r.caller, caller_key, r.caller_name, r.called, called_key,
+        int(r.answered), r.answered_by, r.missed_reason, r.talk_seconds, r.transferred_to,
+        json_list(r.agents_rung_not_answered), r.recording, r.started_at, r.answered_at, r.ended_at,
+        r.outcome, r.ring_seconds, r.queue, r.did, r.hangup_cause, r.hangup_cause_txt, r.hung_up_by,
+        json_list(r.recordings), json_list(r.linkedids), json_list(r.agents_answered), int(r.complete),
+        json.dumps([{f: getattr(leg, f) for f in _LEG_FIELDS} for leg in r.legs], ensure_ascii=False),
+    )
+
+
+def call_agent_rows(r: CallRecord) -> list[tuple[str, float, str, int, int]]:
+    """The ``call_agents`` rows of a call: each agent once, with whether they were rung without answering and
+    whether they answered (``answered_by`` or one of ``agents_answered``)."""
+    rung = set(r.agents_rung_not_answered)
+    answered = set(r.agents_answered)
+    if r.answered_by:
+        answered.add(r.answered_by)
+    return [(agent, r.started_at, r.linkedid, int(agent in rung), int(agent in answered))
+            for agent in sorted(rung | answered) if agent]
+
+
+def record_from_row(row: sqlite3.Row) -> CallRecord:
+    return CallRecord(
+        linkedid=row["linkedid"], direction=cast(Direction, row["direction"]), caller=row["caller"],
+        caller_name=row["caller_name"], called=row["called"], answered=bool(row["answered"]),
+        answered_by=row["answered_by"], missed_reason=row["missed_reason"], talk_seconds=row["talk_seconds"],
+        transferred_to=row["transferred_to"],
+        agents_rung_not_answered=tuple(json.loads(row["agents_rung_not_answered"])),
+        recording=row["recording"], started_at=row["started_at"], answered_at=row["answered_at"],
+        ended_at=row["ended_at"], outcome=cast(Outcome, row["outcome"]), ring_seconds=row["ring_seconds"],
+        queue=row["queue"], did=row["did"], hangup_cause=row["hangup_cause"],
+        hangup_cause_txt=row["hangup_cause_txt"], hung_up_by=row["hung_up_by"],
+        recordings=tuple(json.loads(row["recordings"])), linkedids=tuple(json.loads(row["linkedids"])),
+        agents_answered=tuple(json.loads(row["agents_answered"])), complete=bool(row["complete"]),
+        legs=tuple(LegRecord(**leg) for leg in json.loads(row["legs"])),
+    )
+
+
+def missed_row(entry: MissedEntry, key: str | None) -> dict[str, Any]:
+    return {
+        "linkedid": entry.linkedid, "caller": entry.caller, "caller_key": key, "caller_name": entry.caller_name,
+        "called": entry.called, "queue": entry.queue, "reason": entry.reason, "missed_at": entry.missed_at,
+        "ring_seconds": entry.ring_seconds, "agents_rung": json_list(entry.agents_rung),
+        "status": entry.status, "closed_at": entry.closed_at, "closed_by": entry.closed_by,
+        "closed_linkedid": entry.closed_linkedid, "comment": entry.comment,
+    }
+
+
+def missed_from_row(row: sqlite3.Row) -> MissedEntry:
+    return MissedEntry(
+        id=row["id"], linkedid=row["linkedid"], caller=row["caller"], caller_key=row["caller_key"],
+        caller_name=row["caller_name"], called=row["called"], queue=row["queue"], reason=row["reason"],
+        missed_at=row["missed_at"], ring_seconds=row["ring_seconds"],
+        agents_rung=tuple(json.loads(row["agents_rung"])), status=cast(MissedStatus, row["status"]),
+        closed_at=row["closed_at"], closed_by=cast("ClosedBy | None", row["closed_by"]),
+        closed_linkedid=row["closed_linkedid"], comment=row["comment"],
+    )
+
+
+def agent_miss_from_row(row: sqlite3.Row) -> AgentMiss:
+    return AgentMiss(
+        linkedid=row["linkedid"], agent=row["agent"], rang_at=row["rang_at"], ring_seconds=row["ring_seconds"],
+        reason=row["reason"], answered_by=row["answered_by"], caller=row["caller"],
+    )
+
+
+def history_from_row(row: sqlite3.Row) -> MissedHistoryItem:
+    return MissedHistoryItem(
+        entry_id=row["entry_id"], at=row["at"], action=cast(HistoryAction, row["action"]), by=row["by"],
+        linkedid=row["linkedid"], comment=row["comment"],
+    )
+
+
+def live_event_from_row(row: sqlite3.Row) -> LiveEvent:
+    return row["linkedid"], [(k, v) for k, v in json.loads(row["headers"])], row["received_at"]
+
+
+def user_from_row(row: sqlite3.Row) -> User:
+    return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
+                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"])
+
+
+def grant_from_row(row: sqlite3.Row) -> Grant:
+    return Grant(user=user_from_row(row), expires_at=row["grant_expires"], last_used_at=row["grant_used"])
