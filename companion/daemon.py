@@ -1,10 +1,13 @@
 """The composition root: config in, a running daemon out.
 
-It connects the four pieces once, at start-up, and holds no per-event logic:
+It connects the pieces once, at start-up, and holds no per-event logic:
 ``asterisk.connection.AmiClient`` (bytes → messages) → ``cti.model.CallBook`` (messages → effects)
-→ ``store`` (effects → rows), plus any listener (the terminal journal of ``cti demo``, later the
-WebSocket hub). Everything runs in one ``asyncio.TaskGroup``; SIGTERM/SIGINT set the stop event, the
-tasks are cancelled, and leaving the store's ``async with`` flushes what was staged.
+→ ``cti.context.enrich`` (each effect gets its call's context) → ``store`` (effects → rows, staged
+first) → ``companion.pipeline`` (every subscriber gets the effects in its own queue and task: the panel,
+the terminal journal of ``cti demo``, whatever :meth:`Daemon.subscribe` adds). Everything runs in one
+``asyncio.TaskGroup``; SIGTERM/SIGINT set the stop event, the subscribers' queues are drained within
+``SUBSCRIBER_DRAIN_SECONDS``, the tasks are cancelled, and leaving the store's ``async with`` flushes
+what was staged.
 
 After a crash the calls that were in progress are rebuilt from the event journal the store kept
 (``live_events``) *before* connecting; the first resync then completes them: channels still up
@@ -19,16 +22,17 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
 from asterisk.messages import AmiHeaderError, AmiMessage, action
 from cti.agents import AgentBoard
-from cti.effects import CallEnded, Effect, VariableWanted
+from cti.context import CallView, enrich
+from cti.effects import CallEnded, VariableWanted
 from cti.model import AMI_FILTERS, CallBook, ModelConfig
-from store.repository import RegisterChange
-from store.sqlite import SqliteStore
+from store import open_store
+from store.repository import RegisterChange, Store
 from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
 from ui_bridge.http import Panel
@@ -37,13 +41,16 @@ from ui_bridge.notifier import Notifier
 from ui_bridge.server import PanelServer
 
 from .config import PbxSettings, Settings
+from .pipeline import Handler, Pipeline, Policy, Subscriber
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[Effect], None]
 TICK_SECONDS = 1.0
-#: A failing listener's traceback is logged at most this often (seconds); the count is kept regardless.
-LISTENER_WARNING_INTERVAL = 60.0
+#: At shutdown the subscribers get this long to take what is queued for them (the panel's last messages).
+SUBSCRIBER_DRAIN_SECONDS = 2.0
+#: The panel's subscriber: it only builds messages and offers them to the clients' queues (the hub sheds a
+#: slow client on its own), so it is never behind unless the event loop is; the bound is for that case.
+PANEL_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 
 
 def model_config(pbx: PbxSettings) -> ModelConfig:
@@ -63,8 +70,10 @@ class Daemon:
         self.settings = settings
         self.book = CallBook(model_config(settings.pbx))
         self.agents = AgentBoard(model_config(settings.pbx))
-        self.listeners: list[Listener] = []
-        self.store: SqliteStore | None = None
+        #: The calls in progress as the edges see them: frozen snapshots, never the book itself.
+        self.calls = CallView(self.book)
+        self.pipeline = Pipeline()
+        self.store: Store | None = None
         self.client: AmiClient | None = None
         self.ready = asyncio.Event()
         self.events_applied = 0
@@ -77,8 +86,6 @@ class Daemon:
         self._journal: dict[str, list[AmiMessage]] = {}
         self._journal_handed_at = 0.0
         self.store_pauses = 0
-        self.listener_failures = 0
-        self._last_listener_warning = -math.inf
         self._last_pause_warning = -math.inf
         self.panel: Panel | None = None
         self.panel_server: PanelServer | None = None
@@ -90,17 +97,17 @@ class Daemon:
     def _build_panel(self) -> None:
         """The WebSocket/HTTP edge: effects → notifier → hub; requests → commands → AMI actions."""
         settings = self.settings
-        notifier = Notifier(self.book, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
+        notifier = Notifier(self.calls, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
         hub = Hub(settings.http.client_queue_size)
-        commands = Commands(self.book, settings.pbx, notifier, self.send_action, lambda: self.store,
+        commands = Commands(self.calls, settings.pbx, notifier, self.send_action, lambda: self.store,
                             self.agents.member_interfaces, settings.http)
         self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
                                          settings.pbx.tzinfo())
         self.sequencer = sequencer = PopSequencer(notifier, hub, cards)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
-                                   tls=settings.http.tls_cert is not None, cards=cards, book=self.book)
+                                   tls=settings.http.tls_cert is not None, cards=cards, calls=self.calls)
         self.panel_server = PanelServer(panel.app, settings.http)
-        self.subscribe(sequencer.on_effect)
+        self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
 
     def _on_register_change(self, change: RegisterChange) -> None:
         if self.panel is not None:
@@ -113,14 +120,24 @@ class Daemon:
             raise AmiNotConnected("the daemon is not connected to the PBX yet")
         return await self.client.send_action(msg)
 
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener`` with every effect, in order, on the event loop (it must not block)."""
-        self.listeners.append(listener)
+    def subscribe(self, handler: Handler, *, name: str | None = None, policy: Policy | None = None) -> Subscriber:
+        """Give ``handler`` every effect from now on, in order, in its own task behind its own bounded queue.
+
+        The one call a newcomer (contact scripts, transcription jobs, a CRM push) needs: nothing on the AMI
+        read path changes. A handler that raises, stalls or falls behind costs only itself (``policy``;
+        ``pipeline.stats()`` has its counts); the store and the other subscribers get everything.
+        """
+        return self.pipeline.subscribe(handler, name=name, policy=policy)
+
+    @property
+    def listener_failures(self) -> int:
+        """Effects some subscriber raised on (all subscribers together; per subscriber: ``pipeline.stats()``)."""
+        return self.pipeline.failures
 
     def on_message(self, msg: AmiMessage) -> None:
-        """The AMI sink: apply, journal, stage, notify. Synchronous and short: it runs per event."""
+        """The AMI sink: apply, journal, stage, publish. Synchronous and short: it runs per event."""
         book = self.book
-        effects = book.apply(msg)
+        effects = enrich(book, book.apply(msg))
         agent_effects = self.agents.apply(msg)
         if agent_effects:
             effects = [*effects, *agent_effects]
@@ -135,8 +152,8 @@ class Daemon:
             journal.append(msg)
         if self.backlogged is None and store.pending_count > self.settings.store.max_pending:
             self._pause_for_store(store)
-        # Persist, then publish: everything is staged before any listener sees an effect, so whatever a
-        # listener does (raise, on any effect) the journal loses nothing.
+        # Persist, then publish: everything is staged before any subscriber sees an effect, so whatever a
+        # subscriber does (raise, stall, fall behind) the journal loses nothing.
         for effect in effects:
             if isinstance(effect, CallEnded):
                 for linkedid in (effect.record.linkedid, *effect.record.linkedids):
@@ -145,30 +162,11 @@ class Daemon:
             elif isinstance(effect, VariableWanted):
                 self._spawn(self._get_variable(effect))
         if effects:
-            for listener in self.listeners:
-                for effect in effects:
-                    self._notify(listener, effect)
+            self.pipeline.publish(effects)
         if msg.received_at - self._journal_handed_at >= self.settings.store.flush_interval:
             self._hand_over_journal(store, msg.received_at)
 
-    def _notify(self, listener: Listener, effect: Effect) -> None:
-        """One effect to one listener; a listener that raises costs only itself that effect.
-
-        Its failures are counted (``listener_failures``) and logged with the traceback the first time, then
-        at most once a minute with the count, so a listener failing on every effect cannot flood the log.
-        """
-        try:
-            listener(effect)
-        except Exception:
-            self.listener_failures += 1
-            now = time.monotonic()
-            if now - self._last_listener_warning >= LISTENER_WARNING_INTERVAL:
-                self._last_listener_warning = now
-                log.exception("listener %s failed on %s (%d failures so far); the effect is stored anyway",
-                              getattr(listener, "__qualname__", listener), type(effect).__name__,
-                              self.listener_failures)
-
-    def _hand_over_journal(self, store: SqliteStore, now: float) -> None:
+    def _hand_over_journal(self, store: Store, now: float) -> None:
         """Stage the events of the calls still in progress (for the rebuild after a crash).
 
         Events are kept here for up to one ``flush_interval`` first: most calls end within it, and
@@ -182,12 +180,20 @@ class Daemon:
             messages.clear()
         self._journal = {k: v for k, v in self._journal.items() if k in self.book.calls}
 
-    async def _rebuild(self, store: SqliteStore) -> int:
-        """Re-apply the journal of calls that were in progress when the daemon last stopped."""
+    async def _rebuild(self, store: Store) -> int:
+        """Re-apply the journal of calls that were in progress when the daemon last stopped.
+
+        What happened to them while the daemon was down is lost: the journal ends with a ``CtiDisconnected``
+        dated at its last event (the outage began then, at the latest), so the first resync reconciles them with
+        the PBX's snapshot and marks them ``complete: false`` (cti/resync.py).
+        """
         events = await store.live_events()
+        received_at = 0.0
         for _linkedid, headers, received_at in events:
             self.book.apply(AmiMessage(headers=list(headers), received_at=received_at))
         if events:
+            self.book.apply(AmiMessage(headers=[("Event", "CtiDisconnected"), ("PbxTime", f"{self.book.now:.6f}"),
+                                                ("Reason", "the daemon stopped")], received_at=received_at))
             log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
         return len(events)
 
@@ -197,7 +203,7 @@ class Daemon:
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
 
-    def _pause_for_store(self, store: SqliteStore) -> None:
+    def _pause_for_store(self, store: Store) -> None:
         self.store_pauses += 1
         now = time.monotonic()
         if now - self._last_pause_warning > 60:
@@ -209,7 +215,7 @@ class Daemon:
             self.client.pause_reading()
         self._spawn(self._drain(store, self.backlogged))
 
-    async def _drain(self, store: SqliteStore, backlogged: asyncio.Event) -> None:
+    async def _drain(self, store: Store, backlogged: asyncio.Event) -> None:
         try:
             await store.flush()
         finally:
@@ -225,19 +231,27 @@ class Daemon:
             await backlogged.wait()
 
     async def _get_variable(self, want: VariableWanted) -> None:
-        """Ask the PBX for a variable the model missed, and feed the answer back as an event."""
+        """Ask the PBX for a variable the model missed, and feed the answer back as an event.
+
+        The answer is fed in the read that brings it, before the events after it: if it waited for this task to
+        resume, a ``Hangup`` in the same read could end the call first and its recording would be lost (issue 10,
+        class 6). A channel that hung up meanwhile is answered ``No such channel``: nothing to feed.
+        """
         if self.client is None:
             return
+
+        def feed(response: AmiMessage) -> None:
+            value = response.get("Value") if response.response.lower() == "success" else ""
+            if value:
+                self.on_message(AmiMessage(headers=[("Event", "CtiVariable"), ("Uniqueid", want.uniqueid),
+                                                    ("Variable", want.variable), ("Value", value)],
+                                           received_at=time.time()))
+
         try:
-            answer = await self.client.send_action(action("Getvar", Channel=want.channel, Variable=want.variable))
+            await self.client.send_action(action("Getvar", Channel=want.channel, Variable=want.variable),
+                                          on_response=feed)
         except (AmiError, AmiHeaderError) as exc:  # a channel name the PBX sent with a line break: not asked
             log.debug("Getvar %s on %s: %s", want.variable, want.channel, exc)
-            return
-        value = answer.response.get("Value")
-        if value:
-            self.on_message(AmiMessage(headers=[("Event", "CtiVariable"), ("Uniqueid", want.uniqueid),
-                                                ("Variable", want.variable), ("Value", value)],
-                                       received_at=time.time()))
 
     async def _tick(self) -> None:
         """Once a second, let the model's own time-outs expire even when the PBX is quiet."""
@@ -248,7 +262,7 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; the store is flushed and closed on the way out."""
         settings = self.settings
-        async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
+        async with open_store(settings.store, region=settings.pbx.default_region) as store:
             await self._rebuild(store)
             self.store = store
             store.on_register_change(self._on_register_change)
@@ -272,6 +286,13 @@ class Daemon:
                 self._tasks = None
                 for task in list(self._asking):
                     task.cancel()
+                ami.cancel()
+                ticker.cancel()
+                # The AMI session logs off first (events may still arrive until Goodbye): then no effect is
+                # left to come, and the last ones reach the subscribers (the panel's clients before their
+                # sockets close) within the bound.
+                await asyncio.wait({ami, ticker})
+                await self.pipeline.close(SUBSCRIBER_DRAIN_SECONDS)
                 if sweep is not None:
                     sweep.cancel()
                 if self.panel is not None:
@@ -280,8 +301,6 @@ class Daemon:
                     await self.cards.close()
                 if panel is not None:
                     panel.cancel()
-                ami.cancel()
-                ticker.cancel()
                 writer.cancel()
             # Calls still in progress are journaled, so that the next start rebuilds them.
             self._hand_over_journal(store, time.time())

@@ -22,8 +22,7 @@ from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
 from cti.effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
 from cti.records import iso_time
 from cti.safe_text import terminal_text
-from store.repository import User, UserExists
-from store.sqlite import SqliteStore
+from store.repository import Store, User, UserExists
 
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 
@@ -54,7 +53,7 @@ def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host:
     )
 
 
-async def add_demo_logins(store: SqliteStore) -> None:
+async def add_demo_logins(store: Store) -> None:
     from ui_bridge.auth import hash_password
 
     for name, (password, role, ext) in DEMO_LOGINS.items():
@@ -128,7 +127,7 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
                                 f"{len(traces)} recorded trace(s) at {speed:g}× speed; journal in {store_path}"))
             daemon = Daemon(settings)
             printer = JournalPrinter(console)
-            daemon.subscribe(printer)
+            daemon.subscribe(printer, name="terminal")
             stop = asyncio.Event()
             install_stop_signals(stop)
             async with asyncio.TaskGroup() as tg:

@@ -1,13 +1,71 @@
 """Facts the call model hands to the edges (store, WebSocket hub), named in the past tense.
 
 The model never does I/O; whoever owns the I/O acts on these. One effect, one thing that happened.
+
+An effect about a call in progress carries its :class:`CallContext`: the call as it stood right after the
+event that caused the effect (direction, caller and called, who was rung and who answered, the live
+channels, who may see it). ``cti/context.py`` fills it in right after ``CallBook.apply``, so the edges (the
+panel, a script engine, a CRM push) work from the effect alone, in their own task, however far the live
+``CallBook`` has moved on since. The model's handlers leave it ``None``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .records import AgentMiss, CallRecord, MissedEntry
+
+LegPhase = Literal["ringing", "talking", "dialing"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """One live channel of a call, frozen: what call control and the panel need of it."""
+
+    uniqueid: str
+    name: str
+    kind: str  # trunk | agent | local | other
+    agent: str | None  # the agent's extension when kind == "agent"
+    phase: LegPhase  # talking once up; ringing once it rang (or the PBX says Ring/Ringing); else dialing
+    created_at: float
+    up_at: float | None
+    rang_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """A call in progress, frozen at one moment: its parties and who may see it.
+
+    ``audience`` is every agent extension that takes part (a phone of theirs is or was on the call, or they
+    answered it): the agents who may see the call and act on it. ``channels`` are the live ones, oldest
+    first; ``origin`` is the uniqueid of the call's first channel (the caller's, for an inbound call).
+    """
+
+    linkedid: str
+    direction: str | None
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    queue: str | None
+    started_at: float
+    answered_at: float | None
+    answered_by: str | None
+    transferred_to: str | None
+    origin: str
+    channels: tuple[ChannelView, ...]
+    agents_rung: tuple[str, ...]
+    agents_answered: tuple[str, ...]
+    audience: frozenset[str]
+
+    @property
+    def legs(self) -> tuple[ChannelView, ...]:
+        """The agents' live phones on the call."""
+        return tuple(c for c in self.channels if c.kind == "agent" and c.agent is not None)
+
+    @property
+    def live(self) -> bool:
+        return bool(self.channels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +76,7 @@ class CallStarted:
     caller_name: str | None
     called: str | None
     at: float
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +92,7 @@ class CallRang:
     called: str | None
     queue: str | None
     at: float
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +105,7 @@ class LegEnded:
     answered: bool
     cause: int | None
     at: float
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +115,7 @@ class CallAnswered:
     linkedid: str
     answered_by: str
     at: float
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +124,7 @@ class CallTransferred:
     transferred_to: str
     kind: str  # blind | attended | redirect
     at: float
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +133,7 @@ class CallsMerged:
 
     into: str
     absorbed: str
+    context: CallContext | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +141,8 @@ class CallEnded:
     record: CallRecord
     missed: MissedEntry | None
     agent_misses: tuple[AgentMiss, ...]
+    #: The agents who took part (rung, answered, on the call, the transfer target): who may see its end.
+    audience: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

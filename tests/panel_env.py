@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from asterisk.replay import ReplayPbx
-from store.repository import Role, User
-from store.sqlite import SqliteStore
+from store.repository import Role, Store, User
 from tests.daemon.conftest import UNIT, RunningDaemon, settings_for
 from tests.traces import TRACES
 from ui_bridge.auth import hash_password
@@ -39,7 +38,7 @@ def password_hash(name: str) -> str:
     return _HASHES[name]
 
 
-async def add_users(store: SqliteStore, names: list[str] | None = None) -> None:
+async def add_users(store: Store, names: list[str] | None = None) -> None:
     for name in names or list(USERS):
         _password, role, ext, display = USERS[name]
         await store.add_user(User(name=name, role=role, extension=ext, display_name=display,
@@ -57,7 +56,7 @@ class PanelEnv:
     users: dict[str, tuple[str, Role, str | None, str | None]] = field(default_factory=lambda: dict(USERS))
 
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
         store = self.running.daemon.store
         assert store is not None
         return store

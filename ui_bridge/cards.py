@@ -33,21 +33,21 @@ import httpx
 from cti.directory import Card, Contact, build_card
 from cti.effects import CallEnded, CallRang, Effect
 from cti.phones import is_withheld, normalize_number
-from cti.plates import display_plate
-from cti.records import CallRecord, iso_time
-from store.sqlite import SqliteStore
+from cti.records import CallRecord
+from store.repository import Store
 from ui_bridge.settings import DirectorySettings
 
 from . import messages as m
 from .crm import MAX_ANSWER_BYTES, CrmAnswerError, crm_contacts, parse_answer
 from .hub import Hub
-from .notifier import Notifier, Outgoing
+from .notifier import Notifier
+from .outgoing import Messages, Outgoing
 
 log = logging.getLogger(__name__)
 
 
 class CardService:
-    def __init__(self, settings: DirectorySettings, store: Callable[[], SqliteStore | None], region: str,
+    def __init__(self, settings: DirectorySettings, store: Callable[[], Store | None], region: str,
                  tz: tzinfo | None = None) -> None:
         self.settings = settings
         self._store = store
@@ -69,19 +69,17 @@ class CardService:
         key = normalize_number(number, self.region)
         crm = asyncio.ensure_future(self._crm(key)) if self.settings.crm_url and key else None
         try:
-            # The four queries are sent together: the store's thread runs them back to back, so the pop pays
-            # one trip through the (possibly busy) event loop rather than four.
-            found, attached, last, missed = await asyncio.gather(
-                store.find_contacts(number or "", limit=5) if key and len(key) > 6 else _nothing(),
-                store.contact_of_call(linkedid) if linkedid is not None else _none(),
-                store.list_calls(number=number, limit=self.settings.last_calls + 1, newest_first=True),
-                store.list_missed(status="open", number=number, limit=50),
-            )
+            # One call to the store's lookup lane (no listing can hold it up), every part indexed and LIMITed:
+            # the same cost for a caller with 10,000 past calls as for a new one. One more last call than the
+            # card shows, in case the newest is this very call.
+            facts = await store.caller_facts(number or "", linkedid=linkedid, last_calls=self.settings.last_calls + 1,
+                                             contacts=5 if key and len(key) > 6 else 0, open_missed=50)
         except BaseException:  # cancelled (the call ended) or the store failed: the CRM request goes too
             if crm is not None:
                 crm.cancel()
             raise
-        contacts: list[Contact] = list(found)
+        contacts: list[Contact] = list(facts.contacts)
+        attached = facts.attached
         if attached is not None:  # the agent's choice comes first, even on a shared number
             contacts = [attached, *(c for c in contacts if c.id != attached.id)]
         sources = ["local"]
@@ -96,7 +94,8 @@ class CardService:
                     contacts += found
                     sources.append("crm")
         return build_card(number, region=self.region, contacts=contacts,
-                          last_calls=_trim(last, linkedid, self.settings.last_calls), open_missed=missed,
+                          last_calls=_trim(list(facts.last_calls), linkedid, self.settings.last_calls),
+                          open_missed=facts.open_missed,
                           now=time.time(), repeat_days=self.settings.repeat_days, current_linkedid=linkedid,
                           sources=sources)
 
@@ -127,36 +126,7 @@ class CardService:
         return contacts
 
     def wire(self, card: Card) -> m.CallerCard:
-        return m.CallerCard(
-            number=card.number, withheld=card.withheld, name=card.contact.name if card.contact else None,
-            status=card.status, contacts=[contact_info(c) for c in card.contacts],
-            last_calls=[_summary(r, self.tz) for r in card.last_calls], open_missed=len(card.open_missed),
-            sources=list(card.sources),
-        )
-
-
-async def _nothing() -> list[Contact]:
-    return []
-
-
-async def _none() -> Contact | None:
-    return None
-
-
-def contact_info(contact: Contact) -> m.ContactInfo:
-    return m.ContactInfo(
-        id=contact.id, name=contact.name, kind=contact.kind, phones=list(contact.phones), email=contact.email,
-        notes=contact.notes, source="local" if contact.id is not None else "crm",
-        vehicles=[m.VehicleInfo(make=v.make, model=v.model, year=v.year,
-                                plate=display_plate(v.plate) if v.plate else None, vin=v.vin)
-                  for v in contact.vehicles],
-    )
-
-
-def _summary(record: CallRecord, tz: tzinfo | None) -> m.CallSummary:
-    return m.CallSummary(linkedid=record.linkedid, started_at=iso_time(record.started_at, tz) or "",
-                         direction=record.direction, outcome=record.outcome, answered_by=record.answered_by,
-                         missed_reason=record.missed_reason)
+        return Messages(self.tz, self.region).caller_card(card)
 
 
 def _trim(calls: list[CallRecord], current: str | None, limit: int) -> list[CallRecord]:

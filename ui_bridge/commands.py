@@ -1,16 +1,10 @@
-"""Requests from clients: who may do what, and which AMI action carries it out.
+"""Requests from clients carried out: the policy asked, the AMI action sent, the reply data returned.
 
-Each request becomes one AMI action (a pause: one per member interface of the agent), as a real Asterisk
-and the replay PBX record them.
-The rules, in one place:
+Who may do what, and which channel an action names, is decided by the pure rules of ``cti/control.py``
+(from a frozen call snapshot, :class:`~cti.context.CallView`); this module only does the I/O. Each request
+becomes one AMI action (a pause: one per member interface of the agent), as a real Asterisk and the replay
+PBX record them.
 
-- ``agent``: only their own extension: click-to-call from it, transfer or hang up calls their phone is on,
-  pause themselves. ``admin``: everything, any extension. ``qa``: reads only; no call control.
-- Blind transfer moves the *other* party of the agent (the customer) with ``Redirect`` into the transfer
-  context (``[pbx] transfer_context``, or ``external_transfer_context`` for numbers longer than an
-  extension), as 13-blind-transfer-redirect and 35-blind-transfer-external do. Attended transfer is
-  ``Atxfer`` on the agent's own channel, so the agent talks to the target first.
-- Hang-up ends the agent's own leg; an admin who is not on the call ends the caller's channel.
 - Call control is rate-limited per user, not per socket (two tabs, or a browser and a CRM plug-in with a token,
   share one budget): ``[http] command_burst`` commands at once, then ``command_rate`` per second
   (:class:`CommandLimiter`). A command over the limit gets ``rate_limited`` and sends nothing to the PBX.
@@ -41,9 +35,9 @@ from asterisk.connection import (
 )
 from asterisk.messages import AmiHeaderError, AmiMessage, action
 from asterisk.settings import PbxSettings
-from cti.model import Call, CallBook, Channel
-from store.repository import MissedAlreadyClosed, MissedNotFound, StoreError, User
-from store.sqlite import SqliteStore
+from cti import control
+from cti.context import CallView
+from store.repository import MissedAlreadyClosed, MissedNotFound, Store, StoreError, User
 from ui_bridge.settings import HttpSettings
 
 from . import messages as m
@@ -63,6 +57,10 @@ class RequestFailed(Exception):
 
 def forbidden(message: str) -> RequestFailed:
     return RequestFailed("forbidden", message)
+
+
+def actor(user: User) -> control.Actor:
+    return control.Actor(name=user.name, role=user.role, extension=user.extension)
 
 
 #: The requests that become AMI actions, and so are rate-limited.
@@ -96,11 +94,11 @@ class CommandLimiter:
 
 @dataclass
 class Commands:
-    book: CallBook
+    calls: CallView
     pbx: PbxSettings
     notifier: Notifier
     send_action: SendAction
-    store: Callable[[], SqliteStore | None]
+    store: Callable[[], Store | None]
     #: extension -> {queue: member interface}, from the agent board (``AgentBoard.member_interfaces``).
     member_interfaces: Callable[[str], dict[str, str]] = lambda _ext: {}
     #: The panel's settings: ``command_burst`` and ``command_rate`` size each user's :class:`CommandLimiter`.
@@ -118,8 +116,10 @@ class Commands:
             return await self._missed_close(user, request)
         if not isinstance(request, CALL_CONTROL):
             raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
-        if user.role == "qa":
-            raise forbidden("QA users cannot control calls")
+        try:
+            control.may_control(actor(user))
+        except control.Refused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
         wait = self.limiter.take(user.name)
         if wait > 0:
             raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s "
@@ -133,35 +133,13 @@ class Commands:
             if isinstance(request, m.Hangup):
                 return await self._hangup(user, request)
             return await self._pause(user, request)
+        except control.Refused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
         except AmiHeaderError as exc:
             log.warning("%s for %s not sent to the PBX: %s", request.type, user.name, exc)
             raise RequestFailed("bad_message", f"the PBX cannot be sent this request: {exc}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
-
-    def _extension_for(self, user: User, requested: str | None) -> str:
-        if user.role == "agent":
-            if requested is not None and requested != user.extension:
-                raise forbidden("agents may only act for their own extension")
-            assert user.extension is not None
-            return user.extension
-        if requested is not None:
-            return requested
-        if user.extension is None:
-            raise RequestFailed("bad_message", "your user has no extension: say which extension in 'extension'")
-        return user.extension
-
-    def _call(self, linkedid: str) -> Call:
-        call = self.book.calls.get(self.book.canonical(linkedid))
-        if call is None or not call.live:
-            raise RequestFailed("not_found", f"no call {linkedid} in progress")
-        return call
-
-    def _own_leg(self, call: Call, extension: str | None) -> Channel | None:
-        """The extension's live channel on the call, the one that is up first."""
-        legs = [c for c in _live(call) if c.kind == "agent" and c.agent == extension]
-        legs.sort(key=lambda c: (c.up_at is None, c.created_at))
-        return legs[0] if legs else None
 
     async def _send(self, msg: AmiMessage) -> dict[str, object]:
         try:
@@ -184,8 +162,8 @@ class Commands:
     # -- commands -----------------------------------------------------------------------------------
 
     async def _originate(self, user: User, req: m.Originate) -> dict[str, object]:
-        ext = self._extension_for(user, req.extension)
-        number = _dialable(req.number)
+        ext = control.acting_extension(actor(user), req.extension)
+        number = control.dialable(req.number)
         name = self.pbx.agents.get(ext) or (user.display_name if user.extension == ext else None) or ext
         caller_id = f'"{_caller_id_name(name) or ext}" <{ext}>'
         return await self._send(action(
@@ -195,46 +173,25 @@ class Commands:
         ))
 
     async def _transfer(self, user: User, req: m.Transfer) -> dict[str, object]:
-        call = self._call(req.linkedid)
-        leg = self._own_leg(call, user.extension)
-        if leg is None and user.role == "agent":
-            raise forbidden("agents may only transfer calls their phone is on")
-        if leg is None:  # an admin acting for the agent who has the call
-            leg = self._own_leg(call, call.answered_by)
-        target = _dialable(req.target)
-        internal = len(target.lstrip("+")) <= self.pbx.internal_number_max_digits
-        context = self.pbx.transfer_context if internal else self.pbx.external_transfer_context
-        if req.mode == "attended":
-            if leg is None or leg.up_at is None:
-                raise RequestFailed("conflict", "an attended transfer needs an agent talking on the call")
-            return await self._send(action("Atxfer", Channel=leg.name, Exten=target, Context=context))
-        other = _other_party(call, leg)
-        if other is None:
-            raise RequestFailed("conflict", "nobody else is on the call to transfer")
-        return await self._send(action("Redirect", Channel=other.name, Context=context, Exten=target, Priority="1"))
+        call = control.in_progress(self.calls.get(req.linkedid), req.linkedid)
+        plan = control.plan_transfer(call, actor(user), req.target, req.mode, control.TransferRules(
+            transfer_context=self.pbx.transfer_context,
+            external_transfer_context=self.pbx.external_transfer_context,
+            internal_number_max_digits=self.pbx.internal_number_max_digits))
+        if isinstance(plan, control.AttendedTransfer):
+            return await self._send(action("Atxfer", Channel=plan.channel, Exten=plan.exten, Context=plan.context))
+        return await self._send(action("Redirect", Channel=plan.channel, Context=plan.context, Exten=plan.exten,
+                                       Priority="1"))
 
     async def _hangup(self, user: User, req: m.Hangup) -> dict[str, object]:
-        call = self._call(req.linkedid)
-        leg = self._own_leg(call, user.extension)
-        if leg is None and user.role == "agent":
-            raise forbidden("agents may only hang up calls their phone is on")
-        if leg is None:
-            leg = _other_party(call, None)
-        if leg is None:
-            raise RequestFailed("conflict", "the call has no channel left to hang up")
-        return await self._send(action("Hangup", Channel=leg.name, Cause="16"))
+        call = control.in_progress(self.calls.get(req.linkedid), req.linkedid)
+        return await self._send(action("Hangup", Channel=control.plan_hangup(call, actor(user)), Cause="16"))
 
     async def _pause(self, user: User, req: m.QueuePause | m.QueueUnpause) -> dict[str, object]:
-        """``QueuePause`` names the member's interface, which is not always the phone: a queue member
-        ``Local/104@agents`` (queue ``sales`` of the lab) is paused by that name. Without ``queue``, one
-        action per distinct interface covers every queue the agent is in."""
-        ext = self._extension_for(user, req.extension)
-        known = self.member_interfaces(ext)
-        phone = f"{self.pbx.agent_technology}/{ext}"
-        if req.queue:
-            targets: list[tuple[str, str | None]] = [(known.get(req.queue, phone), req.queue)]
-        else:
-            targets = [(interface, None) for interface in sorted(set(known.values()))] or [(phone, None)]
+        """One ``QueuePause`` per member interface the pause names (``control.pause_targets``)."""
+        ext = control.acting_extension(actor(user), req.extension)
+        targets = control.pause_targets(self.member_interfaces(ext), f"{self.pbx.agent_technology}/{ext}",
+                                        req.queue)
         results: list[dict[str, object]] = []
         for interface, queue in targets:
             fields: dict[str, str] = {"Interface": interface,
@@ -262,23 +219,9 @@ class Commands:
             raise RequestFailed("conflict", str(exc)) from None
         except StoreError as exc:
             raise RequestFailed("internal", f"the store failed: {exc}") from None
-        return {"entry": self.notifier.missed(entry).model_dump()}
+        return {"entry": self.notifier.messages.missed(entry).model_dump()}
 
 
-def _live(call: Call) -> list[Channel]:
-    return [c for uid, c in call.channels.items() if uid in call.live]
-
-
-def _other_party(call: Call, leg: Channel | None) -> Channel | None:
-    """The party an agent's leg talks to: the call's first channel unless that is the agent, else another."""
-    candidates = [c for c in _live(call) if c is not leg and c.kind != "local"]
-    if not candidates:
-        return None
-    candidates.sort(key=lambda c: (c.uniqueid != call.origin, c.up_at is None, c.created_at))
-    return candidates[0]
-
-
-_NOT_DIALABLE = re.compile(r"[\s()\-]")
 #: What could end the quoted name of a CallerID or start a number in it (Asterisk takes the number from the
 #: last ``<...>``), and what is not text at all.
 _NOT_IN_NAME = re.compile(r'["\\<>\x00-\x1f\x7f-\x9f\u2028\u2029]+')
@@ -287,8 +230,3 @@ _NOT_IN_NAME = re.compile(r'["\\<>\x00-\x1f\x7f-\x9f\u2028\u2029]+')
 def _caller_id_name(name: str) -> str:
     """``Анна "Аня" <b>`` → ``Анна Аня b``: a display name safe inside ``"name" <number>``."""
     return " ".join(_NOT_IN_NAME.sub(" ", name).split())
-
-
-def _dialable(number: str) -> str:
-    """``+7 (916) 123-45-67`` → ``+79161234567``: what the dialplan's patterns expect."""
-    return _NOT_DIALABLE.sub("", number)

@@ -27,10 +27,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from cti import control
+from cti.context import CallView
 from cti.effects import AgentStateChanged
-from cti.model import CallBook
-from store.repository import ContactNotFound, MissedNotFound, User
-from store.sqlite import SqliteStore
+from store.repository import ContactNotFound, MissedNotFound, Store, User
 from ui_bridge.settings import HttpSettings
 
 from . import messages as m
@@ -46,12 +46,13 @@ from .api_models import (
     whole_number,
 )
 from .auth import LoginThrottle, Throttled, dummy_hash, verify_password
-from .cards import CardService, contact_info
+from .cards import CardService
 from .commands import Commands, RequestFailed
 from .hub import CLOSE_POLICY, Client, Hub, Scope, Transport
 from .jsonin import BadJson, parse_json
 from .limits import EdgeMiddleware
-from .notifier import Notifier, call_agents
+from .notifier import Notifier
+from .outgoing import contact_info, user_info
 from .sessions import Sessions, SocketSweep
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,9 @@ class Panel:
     """The HTTP/WebSocket edge: authenticates, serves, and hands requests to ``Commands``."""
 
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
-                 store: Callable[[], SqliteStore | None], agent_states: Callable[[], list[AgentStateChanged]],
+                 store: Callable[[], Store | None], agent_states: Callable[[], list[AgentStateChanged]],
                  tls: bool = False, cards: CardService | None = None,
-                 book: CallBook | None = None) -> None:
+                 calls: CallView | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.notifier = notifier
@@ -98,7 +99,7 @@ class Panel:
         self._agent_states = agent_states
         self.tls = tls
         self.cards = cards
-        self.book = book
+        self.live_calls = calls  # the calls in progress, as frozen snapshots
         # Sessions live in the store (they survive a restart; the CLI revokes them); the sweep closes the
         # sockets of revoked or expired ones (the daemon runs ``sweep.run`` in its TaskGroup).
         self.sessions = Sessions(store, settings.session_hours * 3600)
@@ -123,7 +124,7 @@ class Panel:
 
     # -- who is asking ---------------------------------------------------------------------------------
 
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
         store = self._store()
         if store is None:
             raise RuntimeError("the store is not open")
@@ -318,11 +319,11 @@ class Panel:
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         linkedid = request.path_params["linkedid"]
-        call = self.book.calls.get(self.book.canonical(linkedid)) if self.book is not None else None
+        call = self.live_calls.get(linkedid) if self.live_calls is not None else None
         if call is None and not await self._in_journal(linkedid):
             return api_error(404, "not_found", f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
-        participants = call_agents(call) if call is not None else set()
-        if user.role == "agent" and user.extension not in participants:
+        participants = call.audience if call is not None else frozenset()
+        if user.role == "agent" and (call is None or not control.may_see(call, _actor(user))):
             return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
         try:
             await self.store().attach_call(linkedid, contact_id, by=user.name)
@@ -332,7 +333,7 @@ class Panel:
         if call is not None and self.cards is not None:
             card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid))
             self.notifier.remember_card(call.linkedid, card)  # not if the call ended during the lookup
-            self.hub.publish(m.CallCard(linkedid=call.linkedid, card=card), frozenset(participants))
+            self.hub.publish(self.notifier.messages.call_card(call.linkedid, card), participants)
         return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
                              "card": card.model_dump() if card is not None else None})
 
@@ -368,7 +369,7 @@ class Panel:
         client = hub.new_client(user, StarletteTransport(websocket), address, credential=credential.key)
         try:
             await websocket.accept()
-            hub.send_to(client, m.Hello(server_time=self.notifier.time(time.time()), user=_user_info(user)))
+            hub.send_to(client, self.notifier.messages.hello(user, time.time()))
             self._subscribe(client, "own" if user.role == "agent" else "all")
             client.relay = asyncio.create_task(self._relay(client))
             while not client.dropped:
@@ -402,9 +403,8 @@ class Panel:
         """Queue the state of the new scope and switch to it in one step, so no event falls in between."""
         extension = None if scope == "all" else client.extension
         calls = self.notifier.calls_of(extension) if (scope == "all" or extension is not None) else []
-        agents = [self.notifier.agent_state(a) for a in self._agent_states()
-                  if scope == "all" or a.extension == extension]
-        self.hub.send_to(client, m.State(scope=scope, extension=extension, calls=calls, agents=agents))
+        agents = [a for a in self._agent_states() if scope == "all" or a.extension == extension]
+        self.hub.send_to(client, self.notifier.messages.state(scope, extension, calls, agents))
         self.hub.add(client, scope)
 
     def _received(self, client: Client, text: str) -> None:
@@ -452,7 +452,7 @@ class Panel:
                     self.hub.drop(client, CLOSE_POLICY, "logged out or access revoked")
                     return
             if isinstance(request, m.Subscribe):  # the reply, then the new scope's state: nothing in between
-                self.hub.send_to(client, m.Reply(id=request.id, data={"scope": request.scope}))
+                self.hub.send_to(client, self.notifier.messages.reply(request.id, {"scope": request.scope}))
                 self._subscribe(client, request.scope)
                 return
             data = await self.commands.run(client.user, request)
@@ -462,17 +462,21 @@ class Panel:
             log.exception("websocket: %s failed", request.type)
             self._error(client, request.id, "internal", "the server failed to carry out the request (see its log)")
         else:
-            self.hub.send_to(client, m.Reply(id=request.id, data=data))
+            self.hub.send_to(client, self.notifier.messages.reply(request.id, data))
 
     def _error(self, client: Client, request_id: str | None, code: m.ErrorCode, message: str) -> None:
-        self.hub.send_to(client, m.Error(id=request_id, code=code, message=message))
+        self.hub.send_to(client, self.notifier.messages.error(request_id, code, message))
 
     async def close(self) -> None:
         await self.hub.close_all()
 
 
 def _user_info(user: User) -> m.UserInfo:
-    return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
+    return user_info(user)
+
+
+def _actor(user: User) -> control.Actor:
+    return control.Actor(name=user.name, role=user.role, extension=user.extension)
 
 
 def _explain(exc: ValidationError, raw: object) -> str:

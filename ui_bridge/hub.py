@@ -1,7 +1,8 @@
 """Fan-out to WebSocket clients: audience routing and one bounded queue per client.
 
-``publish`` runs on the event path, synchronously: it encodes a message once, then offers the frame to
-each client in the audience with ``put_nowait``. A relay task per client takes frames off its queue and
+``publish`` runs in the panel's subscriber task (``companion/pipeline.py``), synchronously: it encodes a
+message once (messages are built in ``outgoing.py``), then offers the frame to each client in the audience
+with ``put_nowait``. A relay task per client takes frames off its queue and
 sends them. A client whose queue is full is disconnected alone (close code 1013, "try again later"), so a
 slow or stuck browser never delays anyone else's screen-pop, and memory per client stays bounded by the
 queue plus the transport's write buffer. A client that does not even read its close frame within

@@ -18,11 +18,12 @@ from typing import Any
 
 from companion.config import DirectorySettings, PbxSettings
 from companion.daemon import model_config
+from cti.context import CallView
 from cti.effects import CallAnswered, CallEnded, CallRang, Effect
 from cti.model import CallBook
 from cti.records import CallRecord
+from store import StoreSettings, open_store
 from store.repository import User
-from store.sqlite import SqliteStore
 from tests.daemon.conftest import UNIT
 from tests.panel_env import panel_env
 from tests.ui_bridge.wsclient import WsClient
@@ -156,9 +157,9 @@ class Edge:
 
 @asynccontextmanager
 async def edge(tmp_path: Path, crm_url: str) -> AsyncIterator[Edge]:
-    async with SqliteStore.open(tmp_path / "cti.sqlite") as store:
+    async with open_store(StoreSettings(path=tmp_path / "cti.sqlite"), region="RU") as store:
         pbx = PbxSettings()
-        notifier = Notifier(CallBook(model_config(pbx)), None, pbx.default_region)
+        notifier = Notifier(CallView(CallBook(model_config(pbx))), None, pbx.default_region)
         hub = Hub(queue_size=10_000)
         admin = hub.new_client(User(name="admin", role="admin"), Transport())  # its frames are read off its queue
         hub.add(admin, "all")

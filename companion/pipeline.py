@@ -1,0 +1,239 @@
+"""Effects to subscribers, each behind its own bounded queue and task: one that fails or stalls costs only itself.
+
+Why: the daemon reads the PBX, applies each message to the pure model and stages what must be stored
+(persist, then publish: wazo-call-logd's order); then every subscriber (the panel, the demo's terminal,
+next contact scripts, transcription jobs, a CRM push) gets the effects. If subscribers ran inside the AMI
+read, one that raised would lose the others their effects, and one that blocked or was slow would hold the
+read itself. Here :meth:`Pipeline.publish` only appends to each subscriber's queue (never waits), and a task
+per subscriber hands the effects over in order.
+
+Each subscriber has a :class:`Policy`:
+
+* **full queue**: the subscriber fell ``queue_size`` effects behind. ``drop_oldest`` makes room by shedding
+  the oldest waiting effect (a live view wants the latest), ``drop_newest`` sheds the effect arriving (a
+  consumer that wants the beginning of a story intact). Either way it is counted and logged.
+* **raises**: the effect is counted as failed and logged; the next effect goes on.
+* **stalls**: an asynchronous subscriber that takes longer than ``timeout`` seconds on one effect is
+  cancelled; that effect is counted as stalled and the task goes on with the next one.
+* **dies** (cancelled from outside, say): the next effect published starts it again (counted).
+
+Logging is rate-limited per subscriber (the first traceback, then at most one line a
+``WARNING_INTERVAL`` with the counts), so a subscriber failing on every effect cannot flood the log; the
+counts are always kept (:meth:`Pipeline.stats`).
+
+A subscriber is a callable taking one effect. A synchronous one runs on the event loop (it must not block:
+hand long work to a task or a thread); one that returns an awaitable is awaited, within its ``timeout``.
+
+Shutdown (:meth:`Pipeline.close`): what is queued is delivered within a bound, then the tasks are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cti.effects import Effect
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Effect], Awaitable[None] | None]
+#: A failing or shedding subscriber is logged at most this often (seconds); the counts are kept regardless.
+WARNING_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How a subscriber's queue and task behave when it cannot keep up or fails."""
+
+    #: Effects that may wait for the subscriber; beyond, ``when_full`` sheds one.
+    queue_size: int = 10_000
+    when_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    #: Seconds an asynchronous subscriber may take on one effect before it is cancelled (None: no limit).
+    timeout: float | None = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStats:
+    """One subscriber's counts since start (for a health check, ``cti``, the tests)."""
+
+    name: str
+    delivered: int  # handed over and returned without raising
+    failed: int  # raised
+    stalled: int  # cancelled after ``timeout``
+    shed: int  # dropped from a full queue
+    restarts: int  # its task started again after it died
+    queued: int  # waiting now
+    most_queued: int  # the longest the queue has been
+
+
+class Subscriber:
+    """One consumer of effects: its queue, its task, its counts. Made by :meth:`Pipeline.subscribe`."""
+
+    def __init__(self, name: str, handler: Handler, policy: Policy) -> None:
+        self.name = name
+        self.handler = handler
+        self.policy = policy
+        self._queue: deque[Effect] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._busy = False
+        self._closed = False
+        self.delivered = self.failed = self.stalled = self.shed = self.restarts = self.most_queued = 0
+        self._last_warning = -math.inf
+        self._unlogged = 0
+
+    # -- the publishing side (the AMI read path): never waits ------------------------------------------
+
+    def offer(self, effect: Effect) -> None:
+        if self._closed:
+            return
+        queue = self._queue
+        if len(queue) >= self.policy.queue_size:
+            self.shed += 1
+            if self.policy.when_full == "drop_newest":
+                self._warn(None, "is %d effects behind: %s shed (%d so far)", len(queue), type(effect).__name__,
+                           self.shed)
+                return
+            dropped = queue.popleft()
+            self._warn(None, "is %d effects behind: the oldest (%s) shed (%d so far)", len(queue) + 1,
+                       type(dropped).__name__, self.shed)
+        queue.append(effect)
+        if len(queue) > self.most_queued:
+            self.most_queued = len(queue)
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        task = self._task
+        if task is None or task.done():
+            if task is not None:
+                self.restarts += 1  # died (or was cancelled) under us: the queue still gets served
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"subscriber-{self.name}")
+        elif not self._busy and self._wake is not None:
+            self._wake.set()
+
+    # -- the subscriber's own task ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        queue, wake = self._queue, self._wake
+        assert wake is not None
+        while True:
+            while queue:
+                effect = queue.popleft()
+                self._busy = True
+                try:
+                    await self._deliver(effect)
+                finally:
+                    self._busy = False
+            wake.clear()
+            await wake.wait()
+
+    async def _deliver(self, effect: Effect) -> None:
+        try:
+            result = self.handler(effect)
+            if inspect.isawaitable(result):
+                async with asyncio.timeout(self.policy.timeout):
+                    await result
+        except TimeoutError:
+            self.stalled += 1
+            self._warn(None, "took over %g s on %s: cancelled, going on with the next effect (%d stalled so far)",
+                       self.policy.timeout, type(effect).__name__, self.stalled)
+        except Exception:
+            self.failed += 1
+            self._warn(True, "failed on %s (%d failures so far); the effect is stored anyway",
+                       type(effect).__name__, self.failed)
+        else:
+            self.delivered += 1
+
+    def _warn(self, exc_info: bool | None, message: str, *args: object) -> None:
+        """The first time with the traceback (when there is one), then at most once a ``WARNING_INTERVAL``."""
+        now = time.monotonic()
+        if now - self._last_warning < WARNING_INTERVAL:
+            self._unlogged += 1
+            return
+        self._last_warning = now
+        suffix = f" ({self._unlogged} more problem(s) not logged since the last line)" if self._unlogged else ""
+        self._unlogged = 0
+        log.warning("subscriber %s " + message + suffix, self.name, *args, exc_info=bool(exc_info))
+
+    # -- shutdown -------------------------------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._busy
+
+    async def cancel(self) -> None:
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def stats(self) -> SubscriberStats:
+        return SubscriberStats(self.name, self.delivered, self.failed, self.stalled, self.shed, self.restarts,
+                               len(self._queue), self.most_queued)
+
+
+class Pipeline:
+    """The subscribers of one daemon. ``subscribe`` adds one; ``publish`` hands effects to all of them."""
+
+    def __init__(self) -> None:
+        self.subscribers: list[Subscriber] = []
+        self.closed = False
+
+    def subscribe(self, handler: Handler, *, name: str | None = None, policy: Policy | None = None) -> Subscriber:
+        """Add a subscriber: from the next published effect on, it gets every effect, in order, in its own task."""
+        label = name or getattr(handler, "__qualname__", None) or type(handler).__name__
+        names = {s.name for s in self.subscribers}
+        unique, n = label, 1
+        while unique in names:
+            n += 1
+            unique = f"{label}#{n}"
+        subscriber = Subscriber(unique, handler, policy or Policy())
+        self.subscribers.append(subscriber)
+        return subscriber
+
+    def publish(self, effects: Iterable[Effect]) -> None:
+        """Offer the effects to every subscriber. Called from the AMI read path: it never waits nor raises
+        because of a subscriber. Needs a running event loop (the subscribers' tasks start on it)."""
+        subscribers = self.subscribers
+        for effect in effects:
+            for subscriber in subscribers:
+                subscriber.offer(effect)
+
+    def stats(self) -> list[SubscriberStats]:
+        return [s.stats() for s in self.subscribers]
+
+    @property
+    def failures(self) -> int:
+        """Effects some subscriber raised on, all subscribers together."""
+        return sum(s.failed for s in self.subscribers)
+
+    async def drain(self, within: float) -> bool:
+        """Wait until every queue is empty and no subscriber is busy, at most ``within`` seconds."""
+        deadline = time.monotonic() + within
+        while not all(s.idle for s in self.subscribers):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    async def close(self, within: float) -> None:
+        """Deliver what is queued within ``within`` seconds, then stop every subscriber's task (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if not await self.drain(within):
+            behind = {s.name: s.stats().queued for s in self.subscribers if not s.idle}
+            log.warning("stopping: subscribers still behind after %g s, their effects dropped: %s", within, behind)
+        for subscriber in self.subscribers:
+            await subscriber.cancel()

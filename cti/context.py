@@ -1,0 +1,144 @@
+"""Effects get the context their consumers need, from the book, right after ``CallBook.apply``.
+
+Why a step of its own: the model's handlers say *what* happened (``CallRang``: agent 101's phone rings);
+the consumers also need *to whom it matters* and *where the call stands* (the direction, the caller, the
+other agents on it, their channels). They used to read the live ``CallBook`` for that, which only works
+while they run synchronously inside the AMI read. Subscribers now run in their own tasks, behind their own
+queues (``companion/pipeline.py``), by which time the book may have moved on; so each effect carries a
+frozen :class:`~cti.effects.CallContext` taken at the moment it happened.
+
+Pure: no I/O, no clock. :func:`enrich` is called once per AMI message by the daemon; :class:`CallView` is
+the read-only window the edges get on the calls in progress (the panel's state at connect, call control),
+handing out the same frozen snapshots instead of the book's mutable objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .effects import (
+    CallAnswered,
+    CallContext,
+    CallEnded,
+    CallRang,
+    CallsMerged,
+    CallStarted,
+    CallTransferred,
+    ChannelView,
+    Effect,
+    LegEnded,
+    LegPhase,
+)
+from .model import Call, CallBook, Channel
+from .records import CallRecord
+
+_ABOUT_A_CALL = (CallStarted, CallRang, LegEnded, CallAnswered, CallTransferred)
+
+
+def enrich(book: CallBook, effects: list[Effect]) -> list[Effect]:
+    """The same effects, each about a call in progress with its :class:`CallContext` (and each ``CallEnded``
+    with its audience).
+
+    Call it right after ``book.apply(msg)``: the context is the call as it stands after that message. An
+    effect whose call already ended within the same message (the last leg's ``LegEnded``) keeps ``None``:
+    its ``CallEnded`` follows and carries what the edges need.
+    """
+    if not effects:
+        return effects
+    taken: dict[str, CallContext | None] = {}
+    out: list[Effect] = []
+    for effect in effects:
+        if isinstance(effect, _ABOUT_A_CALL):
+            context = _context_of(book, effect.linkedid, taken)
+            if context is not None:
+                effect = replace(effect, context=context)
+        elif isinstance(effect, CallsMerged):
+            context = _context_of(book, effect.into, taken)
+            if context is not None:
+                effect = replace(effect, context=context)
+        elif isinstance(effect, CallEnded):
+            effect = replace(effect, audience=ended_audience(effect.record))
+        out.append(effect)
+    return out
+
+
+def _context_of(book: CallBook, linkedid: str, taken: dict[str, CallContext | None]) -> CallContext | None:
+    """One snapshot per call and message: several effects of one message share it."""
+    key = book.canonical(linkedid)
+    if key not in taken:
+        call = book.calls.get(key)
+        taken[key] = snapshot(call) if call is not None else None
+    return taken[key]
+
+
+def snapshot(call: Call) -> CallContext:
+    """The call as it stands, frozen."""
+    audience: set[str] = set()
+    live: list[ChannelView] = []
+    for chan in call.channels.values():
+        if chan.agent is not None:
+            audience.add(chan.agent)
+        if chan.uniqueid in call.live:
+            live.append(_view(chan))
+    if call.answered_by:
+        audience.add(call.answered_by)
+    live.sort(key=lambda c: c.created_at)
+    return CallContext(
+        linkedid=call.linkedid, direction=call.direction, caller=call.caller, caller_name=call.caller_name,
+        called=call.called, queue=call.queue, started_at=call.started_at, answered_at=call.answered_at,
+        answered_by=call.answered_by, transferred_to=call.transferred_to, origin=call.origin,
+        channels=tuple(live), agents_rung=tuple(call.rung), agents_answered=tuple(call.agents_answered),
+        audience=frozenset(audience),
+    )
+
+
+def _view(chan: Channel) -> ChannelView:
+    phase: LegPhase
+    if chan.up_at is not None:
+        phase = "talking"
+    elif chan.rang_at is not None or chan.state in ("Ringing", "Ring"):
+        phase = "ringing"
+    else:
+        phase = "dialing"
+    return ChannelView(uniqueid=chan.uniqueid, name=chan.name, kind=chan.kind, agent=chan.agent, phase=phase,
+                       created_at=chan.created_at, up_at=chan.up_at, rang_at=chan.rang_at)
+
+
+def ended_audience(record: CallRecord) -> frozenset[str]:
+    """Who may see a finished call: every agent whose phone was on it, was rung, answered, or took the transfer
+    (the same agents who saw it while it was in progress)."""
+    agents = {leg.agent for leg in record.legs if leg.agent is not None}
+    agents.update(record.agents_answered)
+    agents.update(record.agents_rung_not_answered)
+    if record.answered_by:
+        agents.add(record.answered_by)
+    if record.transferred_to:
+        agents.add(record.transferred_to)
+    return frozenset(agents)
+
+
+class CallView:
+    """A read-only window on the calls in progress, in snapshots: what the edges get instead of the book."""
+
+    def __init__(self, book: CallBook) -> None:
+        self._book = book
+
+    def get(self, linkedid: str) -> CallContext | None:
+        """The call in progress with this linkedid (or one merged into another: that one), else None."""
+        call = self._book.calls.get(self._book.canonical(linkedid))
+        return snapshot(call) if call is not None and call.live else None
+
+    def in_progress(self, extension: str | None = None) -> list[CallContext]:
+        """Every call in progress (``extension=None``), or those the extension takes part in."""
+        out: list[CallContext] = []
+        for call in self._book.calls.values():
+            if not call.live:
+                continue
+            context = snapshot(call)
+            if extension is None or extension in context.audience:
+                out.append(context)
+        return out
+
+    def __contains__(self, linkedid: str) -> bool:
+        call = self._book.calls.get(self._book.canonical(linkedid))
+        return call is not None

@@ -1,0 +1,190 @@
+"""Every message the server sends a panel or any other WebSocket client is built here, and nowhere else.
+
+From the core's facts (an effect of the call model with its :class:`~cti.effects.CallContext`, a change of
+the missed-call register, a call snapshot, a caller card) to the pydantic models of ``messages.py``, with
+who should get each: as wazo-calld's notifier is the one place that builds its events. The audience of an
+event is a set of agent extensions: clients subscribed to one of them get it, ``all`` subscribers always do.
+
+Nothing here reads the live ``CallBook``: an effect says everything about itself, so this runs in the
+panel's own task, however far the model has moved on. :class:`Messages` holds only the site's constants
+(time zone, region, agents' names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from cti.directory import Card, Contact
+from cti.effects import (
+    AgentStateChanged,
+    CallAnswered,
+    CallContext,
+    CallEnded,
+    CallRang,
+    CallTransferred,
+    Effect,
+    LegEnded,
+)
+from cti.phones import is_withheld, normalize_number
+from cti.plates import display_plate
+from cti.records import CallRecord, MissedEntry, iso_time
+from store.repository import RegisterChange, User
+
+from . import messages as m
+
+_DIRECTIONS = ("inbound", "outbound", "internal")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event message and the agents whose own subscription gets it (``all`` subscribers always do)."""
+
+    message: BaseModel
+    extensions: frozenset[str]
+
+
+def _direction(value: str | None) -> Literal["inbound", "outbound", "internal"] | None:
+    return value if value in _DIRECTIONS else None  # type: ignore[return-value]
+
+
+class Messages:
+    """Builds the messages; the site's time zone dates them, its region normalises numbers."""
+
+    def __init__(self, tz: tzinfo | None, region: str, agent_names: dict[str, str] | None = None) -> None:
+        self.tz = tz
+        self.region = region
+        self.agent_names = agent_names or {}
+
+    def time(self, epoch: float | None) -> str:
+        return iso_time(epoch, self.tz) or ""
+
+    # -- parts ---------------------------------------------------------------------------------------
+
+    def card(self, number: str | None) -> m.CallerCard:
+        """The card the PBX's number alone gives (before, or without, a directory lookup)."""
+        if is_withheld(number):
+            return m.CallerCard(number=None, withheld=True)
+        return m.CallerCard(number=normalize_number(number, self.region))
+
+    def caller_card(self, card: Card) -> m.CallerCard:
+        """A looked-up card (``ui_bridge/cards.py``) on the wire."""
+        return m.CallerCard(
+            number=card.number, withheld=card.withheld, name=card.contact.name if card.contact else None,
+            status=card.status, contacts=[contact_info(c) for c in card.contacts],
+            last_calls=[self.call_summary(r) for r in card.last_calls], open_missed=len(card.open_missed),
+            sources=list(card.sources),
+        )
+
+    def call_summary(self, record: CallRecord) -> m.CallSummary:
+        return m.CallSummary(linkedid=record.linkedid, started_at=iso_time(record.started_at, self.tz) or "",
+                             direction=record.direction, outcome=record.outcome, answered_by=record.answered_by,
+                             missed_reason=record.missed_reason)
+
+    def missed(self, entry: MissedEntry) -> m.MissedInfo:
+        return m.MissedInfo.model_validate(entry.to_json(self.tz))
+
+    def call_info(self, call: CallContext, card: m.CallerCard | None = None) -> m.CallInfo:
+        """A call in progress as a client that connects mid-call sees it."""
+        legs = [m.LegInfo(extension=c.agent, channel=c.name, state=c.phase) for c in call.legs if c.agent]
+        return m.CallInfo(
+            linkedid=call.linkedid, direction=_direction(call.direction), caller=call.caller,
+            caller_name=call.caller_name, called=call.called, queue=call.queue, started_at=self.time(call.started_at),
+            answered_at=iso_time(call.answered_at, self.tz), answered_by=call.answered_by,
+            state="talking" if call.answered_at is not None else "ringing", agents=legs,
+            card=card or self.card(call.caller),
+        )
+
+    def agent_state(self, state: AgentStateChanged) -> m.AgentState:
+        return m.AgentState(
+            extension=state.extension, name=state.name or self.agent_names.get(state.extension),
+            state=state.state,  # type: ignore[arg-type]
+            paused=state.paused, paused_reason=state.paused_reason, queues=list(state.queues),
+            paused_queues=list(state.paused_queues), device_state=state.device_state, at=self.time(state.at),
+        )
+
+    # -- events --------------------------------------------------------------------------------------
+
+    def for_effect(self, effect: Effect) -> Outgoing | None:
+        """The message an effect becomes, and its audience; None for effects clients do not see."""
+        if isinstance(effect, CallRang):
+            context = effect.context
+            return Outgoing(m.CallRinging(
+                linkedid=effect.linkedid, extension=effect.agent, channel=effect.channel, caller=effect.caller,
+                caller_name=effect.caller_name, called=effect.called, queue=effect.queue,
+                direction=_direction(context.direction if context is not None else None),
+                at=self.time(effect.at), card=self.card(effect.caller),
+            ), frozenset({effect.agent}))
+        if isinstance(effect, LegEnded):
+            return Outgoing(m.CallLegEnded(linkedid=effect.linkedid, extension=effect.agent,
+                                           answered=effect.answered, at=self.time(effect.at)),
+                            frozenset({effect.agent}))
+        if isinstance(effect, CallAnswered):
+            return Outgoing(m.CallAnswered(linkedid=effect.linkedid, answered_by=effect.answered_by,
+                                           at=self.time(effect.at)),
+                            _audience(effect.context) | {effect.answered_by})
+        if isinstance(effect, CallTransferred):
+            return Outgoing(m.CallTransferred(linkedid=effect.linkedid, transferred_to=effect.transferred_to,
+                                              kind=effect.kind,  # type: ignore[arg-type]
+                                              at=self.time(effect.at)),
+                            _audience(effect.context) | {effect.transferred_to})
+        if isinstance(effect, CallEnded):
+            r = effect.record
+            agents = sorted({*r.agents_answered, *r.agents_rung_not_answered,
+                             *([r.answered_by] if r.answered_by else [])})
+            return Outgoing(m.CallEnded(
+                linkedid=r.linkedid, direction=r.direction, caller=r.caller, caller_name=r.caller_name,
+                called=r.called, outcome=r.outcome, missed_reason=r.missed_reason, answered_by=r.answered_by,
+                agents=agents, talk_seconds=round(r.talk_seconds, 3), ring_seconds=round(r.ring_seconds, 3),
+                hung_up_by=r.hung_up_by, transferred_to=r.transferred_to,
+                at=self.time(r.ended_at if r.ended_at is not None else r.started_at),
+            ), frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
+        if isinstance(effect, AgentStateChanged):
+            return Outgoing(self.agent_state(effect), frozenset({effect.extension}))
+        return None
+
+    def for_register(self, change: RegisterChange) -> list[Outgoing]:
+        """The missed-call register's changes, for ``all`` subscribers (admins and QA)."""
+        out = [Outgoing(m.MissedNew(entry=self.missed(e)), frozenset()) for e in change.opened]
+        out += [Outgoing(m.MissedUpdated(entry=self.missed(e)), frozenset()) for e in change.updated]
+        return out
+
+    def call_card(self, linkedid: str, card: m.CallerCard) -> m.CallCard:
+        return m.CallCard(linkedid=linkedid, card=card)
+
+    # -- a connection's own messages -------------------------------------------------------------------
+
+    def hello(self, user: User, now: float) -> m.Hello:
+        return m.Hello(server_time=self.time(now), user=user_info(user))
+
+    def state(self, scope: Literal["own", "all"], extension: str | None, calls: list[m.CallInfo],
+              agents: list[AgentStateChanged]) -> m.State:
+        return m.State(scope=scope, extension=extension, calls=calls,
+                       agents=[self.agent_state(a) for a in agents])
+
+    def reply(self, request_id: str, data: dict[str, Any]) -> m.Reply:
+        return m.Reply(id=request_id, data=data)
+
+    def error(self, request_id: str | None, code: m.ErrorCode, message: str) -> m.Error:
+        return m.Error(id=request_id, code=code, message=message)
+
+
+def _audience(context: CallContext | None) -> frozenset[str]:
+    return context.audience if context is not None else frozenset()
+
+
+def user_info(user: User) -> m.UserInfo:
+    return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
+
+
+def contact_info(contact: Contact) -> m.ContactInfo:
+    return m.ContactInfo(
+        id=contact.id, name=contact.name, kind=contact.kind, phones=list(contact.phones), email=contact.email,
+        notes=contact.notes, source="local" if contact.id is not None else "crm",
+        vehicles=[m.VehicleInfo(make=v.make, model=v.model, year=v.year,
+                                plate=display_plate(v.plate) if v.plate else None, vin=v.vin)
+                  for v in contact.vehicles],
+    )
