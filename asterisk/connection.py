@@ -161,15 +161,26 @@ class CtiAmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no 
         self.log = log
 
     def data_received(self, data: bytes) -> None:
-        self._ami.receive_data(data, time.time())
-        if not self._banner.done() and self._ami.banner is not None:
-            self.version = self._ami.banner.partition("/")[2].strip()
-            self._banner.set_result(self._ami.banner)
-        for item in self._ami.events_received():
+        ami = self._ami
+        ami.receive_data(data, time.time())
+        if not self._banner.done() and ami.banner is not None:
+            self.version = ami.banner.partition("/")[2].strip()
+            self._banner.set_result(ami.banner)
+        # Runs for every event of the PBX: the common case (an event no action waits for) goes straight to the
+        # sink, as _deliver would, without the calls around it.
+        pending = self._pending
+        sink = self._sink
+        for item in ami.events_received():
             if isinstance(item, FrameError):
                 log.warning("%s", item)
             elif item.event:
-                self._on_event(item)
+                if pending and item.action_id in pending:
+                    self._on_event(item)
+                    continue
+                try:
+                    sink(item)
+                except Exception:  # a bug in one handler must not take the connection down with it
+                    log.exception("AMI sink failed on %s; message skipped", item)
             elif item.response:
                 self._on_response(item)
             else:
@@ -377,8 +388,12 @@ class AmiClient:
                     self._logged_in.clear()
                 await self._logged_in.wait()
 
-    async def send_action(self, msg: AmiMessage, *, timeout: float | None = None) -> AmiResponse:  # noqa: ASYNC109
+    async def send_action(self, msg: AmiMessage, *, timeout: float | None = None,  # noqa: ASYNC109
+                          on_response: Callable[[AmiMessage], None] | None = None) -> AmiResponse:
         """Send an action on the current connection and wait for its whole answer.
+
+        ``on_response`` is called with the ``Response`` frame synchronously, before any later frame of the same
+        read reaches the sink (the daemon feeds a ``Getvar`` answer to the model before the events after it).
 
         Raises :class:`AmiNotConnected`, :class:`AmiActionTimeout`, :class:`AmiActionFailed` or
         :class:`AmiConnectionLost`; :class:`~asterisk.messages.AmiHeaderError` (nothing sent) for an action
@@ -395,7 +410,7 @@ class AmiClient:
                 why = f" ({self.last_error})" if self.last_error else ""
                 raise AmiNotConnected(f"not connected to the PBX at {self._where}{why}")
             try:
-                return await protocol.send(msg, timeout=max(0.0, deadline - loop.time()))
+                return await protocol.send(msg, timeout=max(0.0, deadline - loop.time()), on_response=on_response)
             except AmiConnectionLost:
                 if not may_retry:
                     raise

@@ -116,7 +116,8 @@ class PbxSettings(Section):
     agents: dict[AmiText, AmiText] = {}
     #: Queue names, for display and checks; any queue Asterisk reports is tracked.
     queues: list[AmiText] = []
-    #: A caller who hangs up within this many seconds of the first ring is a ``short_abandon``.
+    #: A caller who hangs up within this many seconds of the call's arrival at the PBX (not of the first
+    #: ring: a queue caller who waited 15 s is not one) is a ``short_abandon`` (docs/missed-calls.md).
     short_abandon_seconds: Annotated[float, Field(ge=0)] = 3.0
     #: Dialplan applications that count as voicemail for the missed-call register.
     voicemail_apps: list[str] = ["VoiceMail"]

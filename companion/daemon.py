@@ -5,9 +5,10 @@ It connects the pieces once, at start-up, and holds no per-event logic:
 → ``cti.context.enrich`` (each effect gets its call's context) → ``store`` (effects → rows, staged
 first) → ``companion.pipeline`` (every subscriber gets the effects in its own queue and task: the panel,
 the terminal journal of ``cti demo``, whatever :meth:`Daemon.subscribe` adds). Everything runs in one
-``asyncio.TaskGroup``; SIGTERM/SIGINT set the stop event, the subscribers' queues are drained within
-``SUBSCRIBER_DRAIN_SECONDS``, the tasks are cancelled, and leaving the store's ``async with`` flushes
-what was staged.
+``asyncio.TaskGroup``, the subscribers' tasks included; SIGTERM/SIGINT set the stop event, the subscribers'
+queues are drained within ``SUBSCRIBER_DRAIN_SECONDS``, the tasks are cancelled, and leaving the store's
+``async with`` flushes what was staged. If a task of the group fails instead, the group cancels every other
+one, subscribers included, before the error leaves :meth:`Daemon.run`.
 
 After a crash the calls that were in progress are rebuilt from the event journal the store kept
 (``live_events``) *before* connecting; the first resync then completes them: channels still up
@@ -33,6 +34,7 @@ from cti.effects import CallEnded, VariableWanted
 from cti.model import AMI_FILTERS, CallBook, ModelConfig
 from store import open_store
 from store.repository import RegisterChange, Store
+from ui_bridge.api_models import Health, StoreHealth, SubscriberHealth
 from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
 from ui_bridge.http import Panel
@@ -105,7 +107,8 @@ class Daemon:
                                          settings.pbx.tzinfo())
         self.sequencer = sequencer = PopSequencer(notifier, hub, cards)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
-                                   tls=settings.http.tls_cert is not None, cards=cards, calls=self.calls)
+                                   tls=settings.http.tls_cert is not None, cards=cards, calls=self.calls,
+                                   health=self.health)
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
 
@@ -128,6 +131,19 @@ class Daemon:
         ``pipeline.stats()`` has its counts); the store and the other subscribers get everything.
         """
         return self.pipeline.subscribe(handler, name=name, policy=policy)
+
+    def health(self) -> Health:
+        """What ``GET /api/health`` shows an admin: the AMI link, each subscriber's counts, the store's backlog."""
+        client, store = self.client, self.store
+        return Health(
+            ami_connected=client is not None and client.connected,
+            ami_error=client.last_error if client is not None else None,
+            events_applied=self.events_applied,
+            calls_in_progress=len(self.book.calls),
+            subscribers=[SubscriberHealth.model_validate(s) for s in self.pipeline.stats()],
+            store=StoreHealth(pending=store.pending_count if store is not None else 0,
+                              max_pending=self.settings.store.max_pending, pauses=self.store_pauses),
+        )
 
     @property
     def listener_failures(self) -> int:
@@ -271,6 +287,9 @@ class Daemon:
             log.info("CTI Companion: AMI %s:%d, store %s", settings.ami.host, settings.ami.port, settings.store.path)
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
+                # The subscribers' tasks live in this group: whatever ends it (the stop below, or any task of it
+                # failing) cancels and awaits them too. A subscriber's own failure never ends it (pipeline.py).
+                self.pipeline.attach(tg)
                 writer = tg.create_task(store.run_writer(), name="store-writer")
                 ami = tg.create_task(self.client.run(), name="ami-client")
                 ticker = tg.create_task(self._tick(), name="model-tick")

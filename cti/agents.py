@@ -9,7 +9,8 @@ Rules derived from what a real Asterisk 22 sends (``../shared/ami-traces``):
 
 * An agent is a phone endpoint matching ``[pbx] agent_pattern``: ``PJSIP/101`` (also ``SIP/``,
   ``IAX2/``). Devices such as ``Queue:support_pause_PJSIP/101`` or ``PJSIP/trunk`` are not agents.
-  A queue member ``Local/104@agents`` is the agent of its ``StateInterface`` (``PJSIP/104``).
+  A queue member ``Local/104@agents`` is the agent of its ``StateInterface`` (``PJSIP/104``). Channel
+  and device names are read by :mod:`cti.channels`, as the call model reads them.
 * Ringing / in a call comes from the agent's own *channels* (``Newchannel``/``Newstate``/``Hangup``,
   ``CoreShowChannel`` at resync): the phones run with ``device_state_busy_at=1``, so the device state
   jumps straight to ``BUSY`` when the phone starts ringing and stays ``BUSY`` through the answer
@@ -34,18 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from asterisk.messages import AmiMessage
 
+from .channels import DialPlan, channel_agent, endpoint_agent, local_agent
 from .clock import PbxClock
 from .effects import AgentStateChanged
-
-if TYPE_CHECKING:  # cti.model imports this module (for AMI_FILTERS): no import of it at run time.
-    from .model import ModelConfig
-
-#: Technologies whose endpoints are phones.
-PHONE_TECHS = frozenset({"PJSIP", "SIP", "IAX2"})
 
 #: The numeric ``Status`` of queue member events (``enum ast_device_state``) as device state names.
 DEVICE_STATES = ("UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE",
@@ -86,21 +81,7 @@ class _Listing:
     members: set[tuple[str, str]] = field(default_factory=set)  # (extension, queue)
 
 
-def endpoint_agent(interface: str, config: ModelConfig) -> str | None:
-    """``PJSIP/101`` -> ``101``; None for a trunk, a Local channel, ``Queue:...`` and the like."""
-    tech, sep, endpoint = interface.partition("/")
-    if not sep or tech not in PHONE_TECHS:
-        return None
-    return endpoint if config.is_agent(endpoint) else None
-
-
-def channel_agent(channel: str, config: ModelConfig) -> str | None:
-    """``PJSIP/101-0000002c`` -> ``101`` (the phone's own channels only, never a Local half)."""
-    head, sep, _ = channel.rpartition("-")
-    return endpoint_agent(head if sep else channel, config)
-
-
-def member_agent(msg: AmiMessage, config: ModelConfig) -> str | None:
+def member_agent(msg: AmiMessage, config: DialPlan) -> str | None:
     """The agent behind a queue member event or ``QueueMember`` item.
 
     The member's ``StateInterface`` first (``Local/104@agents`` is watched through ``PJSIP/104``), then
@@ -112,10 +93,7 @@ def member_agent(msg: AmiMessage, config: ModelConfig) -> str | None:
         ext = endpoint_agent(candidate, config)
         if ext is not None:
             return ext
-    if interface.startswith("Local/"):
-        exten = interface.partition("/")[2].partition("@")[0]
-        return exten if config.is_agent(exten) else None
-    return None
+    return local_agent(interface, config)
 
 
 def _state(agent: Agent) -> str:
@@ -142,7 +120,7 @@ def _state(agent: Agent) -> str:
 class AgentBoard:
     """Every agent's live state. Feed it events with :meth:`apply`."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: DialPlan) -> None:
         self.config = config
         self._agents: dict[str, Agent] = {}
         self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension

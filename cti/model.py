@@ -16,19 +16,24 @@ Rules derived from what a real Asterisk 22 sends (``../shared/ami-traces``):
 * An agent was *rung* when a ``DialBegin`` names the agent's channel as destination: a queue member
   whose phone answers ``503`` never reaches ``Ringing`` but was tried (36-queue-member-unavailable).
 * ``Local/...;1``/``;2`` pairs are plumbing: only real endpoint channels count as agents; the
-  ``;2`` half's ``DialBegin``/``DialEnd`` to ``PJSIP/104`` carries the agent's ring and answer.
+  ``;2`` half's ``DialBegin``/``DialEnd`` to ``PJSIP/104`` carries the agent's ring and answer. Which
+  channel is a trunk, an agent or a Local half is read by :mod:`cti.channels` (shared with the agent board).
 * A directed pickup starts the picking agent's channel under its *own* linkedid; the ``Pickup`` event
   merges that call into the picked one (29-directed-pickup).
 * Direction: the first channel of a call is a trunk → inbound. An agent's channel → outbound when it
   dials a trunk, internal when it dials an agent. A channel created by ``Originate`` (a ``DialBegin``
   without a source channel) is click-to-call: the agent's own phone rings first and is not "rung" for
-  the call (16-click-to-call-answered).
+  the call (16-click-to-call-answered). When that phone never answers, the number is only in the failed
+  ``OriginateResponse`` (any AMI client's), matched by endpoint before or after the leg's ``Hangup``.
 * Blind transfers show as ``BlindTransfer`` (AMI or SIP REFER, 31-phone-blind-transfer-refer) or, for
   an AMI ``Redirect``, as the caller's channel dialling again after it was answered
-  (13-blind-transfer-redirect, 35-blind-transfer-external); attended ones as ``AttendedTransfer``.
-* Resync: the connection sends ``CtiConnected`` and then the ``CoreShowChannels``/``QueueStatus``
-  answers go through this same table. Applying a snapshot twice changes nothing; channels the
-  snapshot no longer lists ended while the daemon was away (``CoreShowChannelsComplete``).
+  (13-blind-transfer-redirect, 35-blind-transfer-external); attended ones as ``AttendedTransfer``. A
+  consultation the target answered is no transfer by itself: the customer may hang up on hold before it
+  completes.
+* A short abandon is counted from the call's arrival at the PBX, not from the first ring.
+* Resync (``cti/resync.py``, whose handlers are in this same table): after an outage the snapshot
+  (``CoreShowChannels``) is reconciled with the calls the model knows; what changed meanwhile is derived
+  from it, and every call that lived through the outage is marked ``complete: false``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ from dataclasses import dataclass, field
 from asterisk.messages import AmiMessage
 
 from .agents import AGENT_HANDLERS
+from .channels import (
+    agent_of_channel_name,
+    classify,
+    leg_role,
+    matches_in_full,
+    number_of_dial_string,
+    party,
+)
 from .clock import PbxClock
 from .effects import (
     CallAnswered,
@@ -51,10 +64,10 @@ from .effects import (
     CallTransferred,
     Effect,
     LegEnded,
-    VariableWanted,
 )
 from .phones import is_withheld, normalize_number
 from .records import AgentMiss, CallRecord, LegRecord, MissedEntry
+from .resync import RESYNC_HANDLERS, ResyncState
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +83,7 @@ class ModelConfig:
     region: str = "RU"
 
     def is_agent(self, ext: str) -> bool:
-        return _fullmatch(self.agent_pattern, ext)
-
-
-_PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
-def _fullmatch(pattern: str, text: str) -> bool:
-    compiled = _PATTERNS.get(pattern)
-    if compiled is None:
-        compiled = _PATTERNS[pattern] = re.compile(pattern)
-    return compiled.fullmatch(text) is not None
+        return matches_in_full(self.agent_pattern, ext)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,51 +147,12 @@ class Call:
 # ---------------------------------------------------------------------------------------------
 
 
-def _channel_kind(name: str, config: ModelConfig) -> tuple[str, str | None]:
-    """('trunk'|'agent'|'local'|'other', agent extension) from a channel name like PJSIP/101-0000002c."""
-    tech, _, rest = name.partition("/")
-    if tech == "Local":
-        return "local", None
-    endpoint = rest.rsplit("-", 1)[0] if "-" in rest else rest
-    if endpoint in config.trunks:
-        return "trunk", None
-    if config.is_agent(endpoint):
-        return "agent", endpoint
-    return "other", None
-
-
-def agent_of_channel_name(name: str, config: ModelConfig) -> str | None:
-    """The agent behind a channel name, Local channels included (``Local/104@transfer-0001;1``)."""
-    kind, agent = _channel_kind(name, config)
-    if agent is not None:
-        return agent
-    if kind == "local":
-        exten = name.partition("/")[2].partition("@")[0]
-        return exten if config.is_agent(exten) else None
-    return None
-
-
-def _number_of_dial_string(dial_string: str) -> str:
-    """``89161234567@trunk`` / ``PJSIP/89161234567@trunk`` / ``104`` -> the number or extension."""
-    target = dial_string.rsplit("/", 1)[-1]
-    return target.partition("@")[0]
-
-
 def _clean_name(value: str) -> str | None:
     return None if value in ("", "<unknown>", "unknown") else value
 
 
 def _clean_number(value: str) -> str | None:
     return None if is_withheld(value) else value
-
-
-def _duration_seconds(text: str) -> float:
-    """``HH:MM:SS`` (CoreShowChannel ``Duration``) in seconds; 0 when unreadable."""
-    try:
-        h, m, s = text.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except ValueError:
-        return 0.0
 
 
 def _mixmonitor_files(app_data: str) -> list[str]:
@@ -209,10 +173,8 @@ class CallBook:
         self.call_of: dict[str, str] = {}  # uniqueid -> linkedid of its call
         self.aliases: dict[str, str] = {}  # absorbed linkedid -> the call it joined
         self.names: dict[str, str] = {}  # channel name -> uniqueid (live channels)
-        self.snapshot: set[str] | None = None
-        #: Agent legs found ringing by the snapshot in progress (their screen-pop waits for its end).
-        self.snapshot_rings: list[str] = []
-        self.snapshot_at: float = 0.0
+        #: The outage and the resync snapshot in progress (cti/resync.py).
+        self.resync = ResyncState()
         #: The call the last applied event touched (for the event journal), or None.
         self.touched: str | None = None
         #: The PBX clock minus the local clock, learnt from events that carry a ``Timestamp``; it
@@ -264,7 +226,7 @@ class CallBook:
         uid = msg["Uniqueid"]
         name = msg.get("Channel")
         lid = self.canonical(msg.get("Linkedid") or uid)
-        kind, agent = _channel_kind(name, self.config)
+        kind, agent = classify(name, self.config)
         chan = Channel(
             uniqueid=uid, name=name, kind=kind, agent=agent,
             created_at=t if created_at is None else created_at,
@@ -439,10 +401,13 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
         return []
     effects: list[Effect] = []
     is_origin_source = source_uid == call.origin
+    if is_origin_source and call.direction == "inbound" and call.did is None and msg.get("Exten") not in ("", "s"):
+        # First seen in a resync snapshot while in a subroutine (cti/resync.py): it dials from its DID.
+        call.did = call.called = msg.get("Exten")
     if call.direction is None and dest.uniqueid != call.origin:
         if dest.kind == "trunk":
             call.direction = "outbound"
-            call.called = _number_of_dial_string(dest.dial_string) or msg.get("Exten") or None
+            call.called = number_of_dial_string(dest.dial_string) or msg.get("Exten") or None
         elif dest.kind == "agent":
             call.direction = "internal"
             call.called = dest.agent
@@ -456,7 +421,7 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
         # group; ``outbound,8916...`` an outside number); the dialled agent only if that is unknown.
         exten = msg.get("Exten")
         target = exten if exten and exten != "s" and exten != call.did else (
-            dest.agent if dest.kind == "agent" else _number_of_dial_string(dest.dial_string))
+            dest.agent if dest.kind == "agent" else number_of_dial_string(dest.dial_string))
         if target and target not in call.agents_answered:
             effects.extend(book._transfer(call, target, "redirect", t))
     return effects
@@ -619,13 +584,26 @@ def _agent_called(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    """Click-to-call's target number; for a failed attempt it may come after the call ended."""
+    """Click-to-call's target number, from an ``Originate`` sent by any AMI client (ours, a CRM's...).
+
+    A successful one names the channel and its ``Uniqueid``. A failed one (the agent's own phone never
+    answered) names only the endpoint (``Channel: PJSIP/101``, ``Uniqueid: <unknown>``) and the originator's
+    ActionID, and the number is nowhere else. Asterisk usually sends it about 1 ms *before* that leg's
+    ``Hangup``, sometimes after the call ended: both are matched by the endpoint.
+    """
     exten = msg.get("Exten") or None
     found = book._call_of_channel(msg.get("Uniqueid"))
     if found is not None:
         found[0].originate_exten = exten
         return []
     requested = msg.get("Channel")  # e.g. PJSIP/101: the endpoint, not the channel instance
+    if not requested:
+        return []
+    live = _unanswered_originate(book, requested)
+    if live is not None:
+        live.originate_exten = exten
+        book.touched = live.linkedid
+        return []
     for name, (call, _) in list(book.awaiting_originate.items()):
         if name == requested or name.startswith(requested + "-"):
             del book.awaiting_originate[name]
@@ -635,104 +613,28 @@ def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
     return []
 
 
-# -- resync ------------------------------------------------------------------------------------
+def _unanswered_originate(book: CallBook, endpoint: str) -> Call | None:
+    """The live click-to-call whose agent phone ``endpoint`` (``PJSIP/101``) was rung by an ``Originate`` and
+    never answered, and whose number is still unknown; the one whose dial already ended first (its
+    ``DialEnd`` precedes the failed response), then the oldest."""
+    candidates = []
+    for call in book.calls.values():
+        origin = call.channels.get(call.origin)
+        if (origin is None or origin.uniqueid not in call.live or not origin.by_originate or origin.up_at is not None
+                or call.originate_exten is not None or call.direction is not None):
+            continue
+        if origin.name == endpoint or origin.name.startswith(endpoint + "-"):
+            candidates.append((origin.dial_status is None, origin.created_at, call))
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (c[0], c[1]))[2]
 
 
-def _cti_connected(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    book.snapshot = set()
-    book.snapshot_rings = []
-    book.snapshot_at = book.now
-    return []
+# -- the daemon's heartbeat ---------------------------------------------------------------------
 
 
 def _cti_tick(book: CallBook, msg: AmiMessage) -> list[Effect]:
     """A heartbeat from the daemon: only lets time-outs inside the model (awaited OriginateResponses) expire."""
-    return []
-
-
-def _cti_clock(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    """The PBX's clock, read right after login: resync answers carry no Timestamp of their own."""
-    if book.snapshot is not None:
-        book.snapshot_at = book.now
-    return []
-
-
-def _core_show_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    uid = msg["Uniqueid"]
-    t = book.snapshot_at or book.now
-    if book.snapshot is not None:
-        book.snapshot.add(uid)
-    if uid in book.channels:
-        book.touched = book.call_of.get(uid)
-        return []
-    created = t - _duration_seconds(msg.get("Duration"))
-    lid = book.canonical(msg.get("Linkedid") or uid)
-    is_new_call = lid not in book.calls
-    effects = book._add_channel(msg, t, created_at=created)
-    call, chan = book.calls[lid], book.channels[uid]
-    if is_new_call:
-        call.complete = False  # it began before we were connected
-    if not call.complete:
-        # Its MixMonitor started before we were here: ask the PBX for the file name.
-        effects.append(VariableWanted(uid, chan.name, "MIXMONITOR_FILENAME"))
-    state = chan.state
-    if state == "Ringing":
-        chan.rang_at = created
-    if uid == call.origin:
-        app = msg.get("Application")
-        if app == "Queue":
-            call.queue = msg.get("ApplicationData").partition(",")[0] or None
-        if chan.kind == "agent" and chan.exten:
-            ext = chan.exten
-            call.direction = "internal" if book.config.is_agent(ext) else "outbound"
-            call.called = ext
-        return effects
-    # A leg of the call: dialled by the origin (AppDial/AppQueue "(Outgoing Line)").
-    chan.dialed_at = created
-    if chan.kind == "agent" and call.direction != "outbound":
-        assert chan.agent is not None
-        call.rung.setdefault(chan.agent, created)
-        if state == "Up":
-            chan.up_at = created
-            effects.extend(book._answer(call, chan, created))
-        else:
-            # Popped once the snapshot is complete: the caller's own channel may be listed after this one.
-            book.snapshot_rings.append(uid)
-    elif chan.kind == "trunk" and state == "Up" and call.answered_at is None:
-        call.direction = "outbound"
-        chan.connected_at = created
-        call.answered_at = created
-        call.called = call.called or _clean_number(chan.caller_num)
-        call.answered_by = call.called
-    return effects
-
-
-def _core_show_channels_complete(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    """Every channel the snapshot did not list hung up while we were away."""
-    seen, book.snapshot = book.snapshot, None
-    if seen is None:
-        return []
-    t = book.snapshot_at or book.now
-    effects: list[Effect] = []
-    rings, book.snapshot_rings = book.snapshot_rings, []
-    for uid in rings:
-        found = book._call_of_channel(uid)
-        if found is not None:
-            effects.extend(_screen_pop(found[0], found[1], t))
-    for uid in [u for u in book.channels if u not in seen]:
-        found = book._call_of_channel(uid)
-        if found is None:
-            continue
-        call, chan = found
-        call.complete = False
-        effects.extend(book._end_channel(call, chan, t, None, "ended while the daemon was disconnected"))
-    return effects
-
-
-def _queue_entry(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("Uniqueid"))
-    if found is not None and found[0].queue is None:
-        found[0].queue = msg.get("Queue") or None
     return []
 
 
@@ -753,12 +655,8 @@ HANDLERS: dict[str, Handler] = {
     "QueueCallerAbandon": _queue_caller_abandon,
     "AgentCalled": _agent_called,
     "OriginateResponse": _originate_response,
-    "CtiConnected": _cti_connected,
-    "CtiClock": _cti_clock,
+    **RESYNC_HANDLERS,  # CtiDisconnected, CtiConnected, CtiClock, CoreShowChannel(sComplete), QueueEntry
     "CtiTick": _cti_tick,
-    "CoreShowChannel": _core_show_channel,
-    "CoreShowChannelsComplete": _core_show_channels_complete,
-    "QueueEntry": _queue_entry,
 }
 
 #: The AMI ``Filter`` expressions that let through exactly what :data:`HANDLERS` and the agent board's
@@ -807,8 +705,11 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
         if statuses and statuses <= {"CHANUNAVAIL", "CONGESTION"}:
             return "failed"
         return "no_answer"
-    ring_start = min(call.rung.values(), default=call.started_at)
-    caller_left_early = ended_at - min(ring_start, ended_at) < config.short_abandon_seconds
+    # A short abandon is what the caller lived: a hang-up within the threshold of the call's arrival at the
+    # PBX, rung phones or not (a queue caller who waited 15 s is not one because a phone began to ring 2 s
+    # before). The caller's own HangupRequest dates the hang-up; the call's end stands in without one.
+    left_at = call.hangup_requests.get(call.origin, ended_at)
+    caller_left_early = left_at - min(call.started_at, left_at) < config.short_abandon_seconds
     if call.queue_abandoned:
         return "short_abandon" if caller_left_early else "abandoned"
     agent_legs = [c for c in legs if c.kind == "agent"]
@@ -844,20 +745,46 @@ def _refused_busy(chan: Channel) -> bool:
     return chan.dial_status == "BUSY" or chan.cause == 17
 
 
-def _role(chan: Channel | None) -> str:
-    if chan is None:
-        return "pbx"
-    return {"agent": "agent", "trunk": "customer"}.get(chan.kind, "pbx")
-
-
 def _hung_up_by(call: Call) -> str:
     """Who ended the call: the first party that hung up on a connected call; for a call nobody took,
     the caller if they hung up, else the PBX (timeout, busy, voicemail done...)."""
     if call.answered_at is None:
-        return _role(call.channels.get(call.origin)) if call.origin in call.hangup_requests else "pbx"
+        return party(call.channels[call.origin].kind) if call.origin in call.hangup_requests else "pbx"
     after = [(t, uid) for uid, t in call.hangup_requests.items() if t >= call.answered_at
              and (uid == call.origin or call.channels[uid].connected_at is not None)]
-    return _role(call.channels.get(min(after)[1])) if after else "pbx"
+    return party(call.channels[min(after)[1]].kind) if after else "pbx"
+
+
+def _handed_over_to(call: Call) -> str | None:
+    """The agent a call was handed over to when no transfer event said so (an ``AttendedTransfer`` lost while
+    the daemon was disconnected): a later agent who was on the call when the agents who answered before had
+    all left, with the caller still on the line.
+
+    A second agent who answered is not enough: in an attended transfer the target answers the consultation
+    while the customer waits on hold, and if the customer hangs up before the transfer completes (no
+    ``AttendedTransfer``, no ``BridgeMerge``, no ATTENDEDTRANSFER in CEL) the first agent and the target are
+    left talking to each other: the customer never reached the target, the call was not transferred.
+    """
+    if len(call.agents_answered) < 2:
+        return None
+    origin = call.channels.get(call.origin)
+    if origin is None:
+        return None
+    never = float("inf")
+    target, earlier = call.agents_answered[-1], set(call.agents_answered[:-1])
+    legs = [c for c in call.channels.values() if c.uniqueid != call.origin and c.connected_at is not None]
+    earlier_ends = [never if c.ended_at is None else c.ended_at for c in legs if c.agent in earlier]
+    if not earlier_ends:
+        return None
+    earlier_left = max(earlier_ends)
+    caller_left = never if origin.ended_at is None else origin.ended_at
+    if earlier_left >= caller_left:
+        return None  # the caller left first: nobody was handed the caller
+    for leg in legs:
+        if (leg.agent == target and leg.connected_at is not None and leg.connected_at <= earlier_left
+                and (never if leg.ended_at is None else leg.ended_at) > earlier_left):
+            return target
+    return None
 
 
 def build_record(call: Call, config: ModelConfig) -> CallRecord:
@@ -871,10 +798,8 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
         called = call.originate_exten
     rung_not_answered = tuple(a for a in call.rung if a not in call.agents_answered)
     transferred_to = call.transferred_to
-    if transferred_to is None and direction == "inbound" and len(call.agents_answered) > 1:
-        # A second agent took over the same call and no transfer event said so (a consultation
-        # leg answered, then the first agent left): the call was handed over.
-        transferred_to = call.agents_answered[-1]
+    if transferred_to is None and direction == "inbound":
+        transferred_to = _handed_over_to(call)
     missed_reason = None if answered else _missed_reason(call, direction, end, config)
     if answered:
         outcome = "answered"
@@ -886,9 +811,8 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
     legs = tuple(
         LegRecord(
             uniqueid=c.uniqueid, channel=c.name,
-            role="caller" if c.uniqueid == call.origin else ("agent" if c.kind == "agent" else
-                                                          "external" if c.kind == "trunk" else c.kind),
-            agent=c.agent, number=_number_of_dial_string(c.dial_string) if c.dial_string else None,
+            role=leg_role(c.kind, c.uniqueid == call.origin),
+            agent=c.agent, number=number_of_dial_string(c.dial_string) if c.dial_string else None,
             started_at=c.created_at, answered_at=c.connected_at or c.up_at, ended_at=c.ended_at,
             status=c.dial_status or ("up" if c.up_at else "ended"), hangup_cause=c.cause,
             hangup_cause_txt=c.cause_txt,

@@ -20,9 +20,8 @@ import pytest
 from asterisk.messages import AmiMessage, FrameError, action
 from asterisk.protocol import AmiClientProtocol
 from asterisk.replay import ReplayPbx
+from tests.conftest import UNIT  # the suite's one time unit (CTI_TEST_TIME_UNIT)
 
-#: One time unit for every wait in these tests; scale it with CTI_TEST_TIME_UNIT on a slow machine.
-UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
 TIMEOUT = 5.0 * UNIT
 
 REPO = Path(__file__).resolve().parents[2]

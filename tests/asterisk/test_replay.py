@@ -1,7 +1,7 @@
 """The replay PBX, checked over real loopback TCP with a bare AMI client.
 
 What a client must see is read straight from each trace's ``ami.jsonl`` here, independently of
-``asterisk/replay.py``: every recorded ``Event`` frame except the recording session's own
+``asterisk/replay/``: every recorded ``Event`` frame except the recording session's own
 (``FullyBooted``, ``SuccessfulAuth``) and the list items answering the recording runner's actions.
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from asterisk.messages import AmiMessage, action
+from asterisk.replay import PbxState, load_trace
+from tests.conftest import UNIT  # the suite's one time unit (CTI_TEST_TIME_UNIT)
 
 Headers = list[tuple[str, str]]
 TRACES = Path(os.environ.get("CTI_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "ami-traces"
-#: Every wait here is bounded by a multiple of CTI_TEST_TIME_UNIT (see conftest.py).
-UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
 TIMEOUT = 5.0 * UNIT
 
 
@@ -124,7 +124,7 @@ async def test_events_off_gives_no_event_at_all(replay_pbx, ami_client) -> None:
     pbx = await replay_pbx([TRACES / "01-direct-answered"], speed=0)
     client = await ami_client(pbx)
     await client.login(events="off")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3 * UNIT)
     assert pbx.position == 0, "a client with events off is not listening: the stream waits for one that is"
     await client.send(action("Ping", ActionID="p"))
     first = await client.next_message()
@@ -195,22 +195,26 @@ async def test_ping_is_answered_until_the_pbx_goes_silent(replay_pbx, ami_client
     assert pong.get("Ping") == "Pong"
 
 
-async def test_dropped_client_reconnects_where_the_stream_stopped(replay_pbx, ami_client) -> None:
+async def test_a_client_that_drops_loses_the_outage_and_resyncs_to_the_state_at_its_return(replay_pbx,
+                                                                                          ami_client) -> None:
+    """As Asterisk: the stream goes on while nobody is connected, the events of the outage are never delivered,
+    and ``CoreShowChannels`` at the reconnect shows the state at that moment (a channel that hung up meanwhile is
+    not listed; state, connected line, bridge, application and ``Duration`` are those of now)."""
     folder = TRACES / "07-queue-ringall-answered"
     expected, _ = recorded(folder)
     pbx = await replay_pbx([folder], speed=0)
     first = await ami_client(pbx)
     await first.login()
-    got = await first.events(90)  # the customer and agent 102 are bridged by then
+    got = await first.events(60)  # 101, 102 and 105 are ringing by then
     pbx.pause()
     got += await first.events(pbx.served_count - len(got))
 
     pbx.drop_connections()
     await first.wait_closed()
+    gone = pbx.position
+    lost = pbx.advance(40)  # 102 answers, 101 and 105 hang up, the caller and 102 are bridged: nobody listens
     position = pbx.position
-    assert position == len(got) < len(expected)
-    await asyncio.sleep(0.2 * UNIT)
-    assert pbx.position == position, "the replay position is kept while no client is there"
+    assert lost >= 40 and position == gone + lost < len(expected)
 
     second = await ami_client(pbx)
     await second.login()
@@ -218,9 +222,10 @@ async def test_dropped_client_reconnects_where_the_stream_stopped(replay_pbx, am
     assert response.get("EventList") == "start"
     channels = [m for m in items if m.event == "CoreShowChannel"]
     live = live_channels(expected[:position], [])
-    assert live, "the drop must come while calls are up, or this test shows nothing"
-    assert any(m["BridgeId"] for m in channels)
+    hung_up_meanwhile = set(live_channels(expected[:gone], [])) - set(live)
+    assert hung_up_meanwhile, "the outage must end some channel, or this test shows nothing"
     assert {m["Uniqueid"]: m["Channel"] for m in channels} == live
+    assert any(m["BridgeId"] for m in channels)
     last_stamp = max(float(dict(h)["Timestamp"]) for h in expected[:position] if "Timestamp" in dict(h))
     for item in channels:
         want = channel_now(expected[:position], item["Uniqueid"])
@@ -232,14 +237,38 @@ async def test_dropped_client_reconnects_where_the_stream_stopped(replay_pbx, am
     assert items[-1].event == "CoreShowChannelsComplete" and items[-1]["ListItems"] == str(len(live))
 
     pbx.resume()
-    got += await second.events(len(expected) - position)
-    assert [m.headers for m in got] == expected, "no event lost or repeated across the reconnect"
+    after = await second.events(len(expected) - position)
+    assert [m.headers for m in got + after] == expected[:gone] + expected[position:], "the outage is lost, only it"
 
 
-async def test_replay_holds_while_no_client_is_logged_in(replay_pbx, ami_client) -> None:
+async def test_the_stream_goes_on_while_no_client_is_connected(replay_pbx, ami_client) -> None:
+    """At full speed with nobody connected, the rest of the trace happens at once: a late client gets none of it."""
     folder = TRACES / "16-click-to-call-answered"
     expected, _ = recorded(folder)
     pbx = await replay_pbx([folder], speed=0)
+    first = await ami_client(pbx)
+    await first.login()
+    await first.events(10)
+    pbx.drop_connections()
+    await asyncio.wait_for(pbx.finished.wait(), TIMEOUT)
+    assert pbx.position == len(expected)
+
+    second = await ami_client(pbx)
+    await second.login()
+    _, items = await second.request(action("CoreShowChannels"))
+    assert [m.event for m in items] == ["CoreShowChannelsComplete"], "every call ended while nobody listened"
+    await second.send(action("Ping", ActionID="p"))
+    before_pong = []
+    while (msg := await second.next_message()).action_id != "p":
+        before_pong.append(msg.event)
+    assert set(before_pong) <= {"FullyBooted", "SuccessfulAuth"}, "nothing of the outage is replayed"
+
+
+async def test_pause_when_no_client_holds_the_stream_for_a_test_that_asks(replay_pbx, ami_client) -> None:
+    """The explicit option (never the default): the stream waits for the next login and loses nothing."""
+    folder = TRACES / "16-click-to-call-answered"
+    expected, _ = recorded(folder)
+    pbx = await replay_pbx([folder], speed=0, pause_when_no_client=True)
     first = await ami_client(pbx)
     await first.login()
     await first.events(10)
@@ -251,6 +280,20 @@ async def test_replay_holds_while_no_client_is_logged_in(replay_pbx, ami_client)
     second = await ami_client(pbx)
     await second.login()
     assert [m.headers for m in await second.events(len(expected) - position)] == expected[position:]
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in TRACES.iterdir() if (p / "ami.jsonl").is_file()),
+                         ids=lambda p: p.name)
+def test_the_snapshot_never_lists_a_channel_that_hung_up(folder: Path) -> None:
+    """At every position of every trace, the channels ``CoreShowChannels`` lists are exactly those up then."""
+    trace = load_trace(folder)
+    expected, answers = recorded(folder)
+    state = PbxState()
+    state.seed(trace.snapshot, lambda ago: trace.epoch0 - ago)
+    for position, event in enumerate(trace.events, 1):
+        state.apply(event.message, event.message.time or trace.epoch0)
+        listed = {m["Uniqueid"]: m["Channel"] for m in state.core_show_channels(event.message.time, [])}
+        assert listed == live_channels(expected[:position], answers), f"after event {position}"
 
 
 async def test_resync_at_connect_returns_the_recorded_snapshot(replay_pbx, ami_client) -> None:
@@ -310,17 +353,24 @@ async def test_actions_are_recorded_not_executed(replay_pbx, ami_client) -> None
     assert unknown.response == "Error" and unknown["Message"].startswith("Invalid/unknown command: NoSuchThing")
 
 
-async def test_getvar_answers_from_varset_events(replay_pbx, ami_client) -> None:
+async def test_getvar_answers_from_varset_events_while_the_channel_is_up(replay_pbx, ami_client) -> None:
     folder = TRACES / "01-direct-answered"
     expected, _ = recorded(folder)
+    recording = next(dict(h) for h in expected if ("Variable", "MIXMONITOR_FILENAME") in h)
+    hangup = next(i for i, h in enumerate(expected) if ("Event", "Hangup") in h and
+                  dict(h)["Channel"] == recording["Channel"])
     pbx = await replay_pbx([folder], speed=0)
     client = await ami_client(pbx)
     await client.login()
-    await client.events(len(expected))
-    recording = next(dict(h) for h in expected if ("Variable", "MIXMONITOR_FILENAME") in h)
-    response, _ = await client.request(action("Getvar", Channel=recording["Channel"],
-                                              Variable="MIXMONITOR_FILENAME"))
+    await client.events(hangup - 1)
+    pbx.pause()
+    getvar = action("Getvar", Channel=recording["Channel"], Variable="MIXMONITOR_FILENAME")
+    response, _ = await client.request(getvar)
     assert response["Value"] == recording["Value"]
+    pbx.resume()
+    await client.events(len(expected) - hangup + 1)
+    gone, _ = await client.request(getvar)
+    assert (gone.response, gone["Message"]) == ("Error", "No such channel"), "its variables ended with it"
 
 
 async def test_loop_gives_new_ids_on_every_pass(replay_pbx, ami_client) -> None:

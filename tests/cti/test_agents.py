@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from asterisk.messages import AmiMessage
-from cti.agents import AGENT_HANDLERS, AgentBoard, channel_agent, endpoint_agent
+from cti.agents import AGENT_HANDLERS, AgentBoard
+from cti.channels import channel_agent, endpoint_agent
 from cti.effects import AgentStateChanged
 from cti.model import AMI_FILTERS, ModelConfig
 from tests.traces import load_messages, load_sent, load_truth, trace_dirs

@@ -53,8 +53,10 @@ async def test_cyrillic_names_survive_any_tcp_chunking(chunk_size: int, tmp_path
 
 @pytest.mark.parametrize("trace", trace_dirs(), ids=lambda p: p.name)
 async def test_connection_dropped_mid_trace_changes_nothing(trace: Path, tmp_path: Path) -> None:
-    """Drop the AMI connection in the middle of every trace: after the reconnect and resync the journal
-    is exactly the same (the replay PBX holds its stream while nobody listens, so no event is lost)."""
+    """Drop the AMI connection in the longest quiet moment of every trace: the PBX goes on (the events sent
+    while the daemon reconnects are lost, as on Asterisk), and after the resync the journal still matches
+    truth.json (a call that lived through the drop is ``complete: false``; tests/daemon/test_drop_every_index.py
+    drops at every index)."""
     loaded = load_trace(trace)
     # Cut in the longest quiet moment of the trace (a call ringing or talking), replayed in about 1.5 s.
     times = [e.t for e in loaded.events]

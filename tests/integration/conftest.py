@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,8 @@ from asterisk.connection import AmiClient
 from asterisk.messages import AmiMessage
 from asterisk.replay import ReplayPbx
 from companion.config import AmiSettings
+from tests.conftest import UNIT  # the suite's one time unit (CTI_TEST_TIME_UNIT)
 from tests.traces import TRACES
-
-#: One time unit for every wait in these tests; scale it with CTI_TEST_TIME_UNIT on a slow machine.
-UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
 
 
 def trace(name: str) -> Path:
