@@ -141,6 +141,36 @@ DEFAULT_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
+class CallKey:
+    """A call's place in the journal's order (``started_at``, then ``linkedid``): where a keyset page resumes.
+
+    ``list_calls(after=CallKey.of(last_row))`` is the next page, at the cost of the rows it returns however deep
+    it is (an ``offset`` costs every row it skips), and unmoved by calls saved meanwhile before that place.
+    """
+
+    started_at: float
+    linkedid: str
+
+    @classmethod
+    def of(cls, record: CallRecord) -> CallKey:
+        return cls(record.started_at, record.linkedid)
+
+
+@dataclass(frozen=True, slots=True)
+class MissedKey:
+    """A register entry's place in the register's order (``missed_at``, then ``id``); see :class:`CallKey`."""
+
+    missed_at: float
+    id: int
+
+    @classmethod
+    def of(cls, entry: MissedEntry) -> MissedKey:
+        if entry.id is None:
+            raise ValueError("an entry that is not stored yet has no place in the register")
+        return cls(entry.missed_at, entry.id)
+
+
+@dataclass(frozen=True, slots=True)
 class CallerFacts:
     """What the store knows of a ringing caller: everything the screen-pop's card shows, nothing more.
 
@@ -215,12 +245,15 @@ class Journal(Protocol):
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        after: CallKey | None = None,
     ) -> list[CallRecord]:
         """Journal rows by ``started_at`` then ``linkedid`` (``since`` inclusive, ``until`` exclusive): one page.
 
         ``number`` matches the caller or the called number however either was written; ``agent`` matches an
-        agent who answered or was rung. ``newest_first`` pages from the latest call back. For more than a page
-        use ``iter_calls``: an ``offset`` costs the rows it skips.
+        agent who answered or was rung. ``newest_first`` pages from the latest call back. ``after`` starts the
+        page after that place in the order (``CallKey.of`` the previous page's last row): keyset paging, each
+        page one indexed query costing the rows it returns. An ``offset`` costs the rows it skips (and counts
+        from ``after`` when both are given). For a whole listing in one go use ``iter_calls``.
         """
         ...
 
@@ -268,8 +301,10 @@ class Register(Protocol):
         number: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after: MissedKey | None = None,
     ) -> list[MissedEntry]:
-        """Register entries by ``missed_at`` then ``id`` (``since`` inclusive, ``until`` exclusive): one page."""
+        """Register entries by ``missed_at`` then ``id`` (``since`` inclusive, ``until`` exclusive): one page,
+        starting after ``after`` when given (keyset paging; see ``Journal.list_calls``)."""
         ...
 
     def iter_missed(

@@ -164,3 +164,37 @@ def range_and_page(q: QueryParams, default_limit: int, max_limit: int = 1000
     limit = whole_number(q, "limit", default_limit, 1, max_limit)
     offset = whole_number(q, "offset", 0, 0, SQLITE_MAX_INT)
     return since, until, limit, offset
+
+
+# -- answers ------------------------------------------------------------------------------------------------------
+
+
+class SubscriberHealth(BaseModel):
+    """One subscriber of the daemon's event pipeline (``companion/pipeline.py``), its counts since start."""
+
+    model_config = ConfigDict(from_attributes=True)  # read straight off the pipeline's own stats
+    name: str
+    queued: int = Field(description="effects waiting for it now")
+    most_queued: int = Field(description="the longest its queue has been")
+    delivered: int = Field(description="effects it took without raising")
+    failed: int = Field(description="effects it raised on")
+    stalled: int = Field(description="effects it was cancelled on after its timeout")
+    shed: int = Field(description="effects dropped from its full queue")
+    restarts: int = Field(description="times its task was started again after it died")
+
+
+class StoreHealth(BaseModel):
+    pending: int = Field(description="writes staged and not committed yet")
+    max_pending: int = Field(description="above this, the daemon stops reading the PBX until they are committed")
+    pauses: int = Field(description="times reading the PBX was paused for the store since start")
+
+
+class Health(BaseModel):
+    """``GET /api/health`` (admins): what an operator or a monitoring probe checks."""
+
+    ami_connected: bool = Field(description="logged in to the PBX's AMI, and the connection is open")
+    ami_error: str | None = Field(description="why the last AMI connection attempt failed or was lost, if it did")
+    events_applied: int = Field(description="AMI messages applied to the call model since start")
+    calls_in_progress: int
+    subscribers: list[SubscriberHealth]
+    store: StoreHealth

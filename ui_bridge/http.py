@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from cti import control
 from cti.context import CallView
 from cti.effects import AgentStateChanged
-from store.repository import ContactNotFound, MissedNotFound, Store, User
+from store.repository import CallKey, ContactNotFound, MissedKey, MissedNotFound, Store, User
 from ui_bridge.settings import HttpSettings
 
 from . import messages as m
@@ -39,6 +39,7 @@ from .api_models import (
     SQLITE_MAX_INT,
     AttachBody,
     BadRequest,
+    Health,
     LoginBody,
     NewContact,
     range_and_page,
@@ -48,6 +49,7 @@ from .api_models import (
 from .auth import LoginThrottle, Throttled, dummy_hash, verify_password
 from .cards import CardService
 from .commands import Commands, RequestFailed
+from .cursors import after_call, after_missed, call_token, missed_token
 from .hub import CLOSE_POLICY, Client, Hub, Scope, Transport
 from .jsonin import BadJson, parse_json
 from .limits import EdgeMiddleware
@@ -90,7 +92,7 @@ class Panel:
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
                  store: Callable[[], Store | None], agent_states: Callable[[], list[AgentStateChanged]],
                  tls: bool = False, cards: CardService | None = None,
-                 calls: CallView | None = None) -> None:
+                 calls: CallView | None = None, health: Callable[[], Health] | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.notifier = notifier
@@ -100,6 +102,7 @@ class Panel:
         self.tls = tls
         self.cards = cards
         self.live_calls = calls  # the calls in progress, as frozen snapshots
+        self._health = health  # the daemon's counts (the pipeline's subscribers, the store's backlog)
         # Sessions live in the store (they survive a restart; the CLI revokes them); the sweep closes the
         # sockets of revoked or expired ones (the daemon runs ``sweep.run`` in its TaskGroup).
         self.sessions = Sessions(store, settings.session_hours * 3600)
@@ -112,6 +115,7 @@ class Panel:
             Route("/api/login", self.login, methods=["POST"]),
             Route("/api/logout", self.logout, methods=["POST"]),
             Route("/api/me", self.me),
+            Route("/api/health", self.health),
             Route("/api/calls", self.calls),
             Route("/api/missed", self.missed),
             Route("/api/missed/{entry_id}", self.missed_entry),  # not {:int}: 5,000 digits made Starlette fail
@@ -218,6 +222,17 @@ class Panel:
             return api_error(401, "unauthorized", "log in first")
         return JSONResponse({"user": _user_info(user).model_dump()})
 
+    async def health(self, request: Request) -> Response:
+        """The daemon's health for admins: the AMI link, each pipeline subscriber's counts, the store's backlog."""
+        user = await self.user_of(request)
+        if user is None:
+            return api_error(401, "unauthorized", "log in first")
+        if user.role != "admin":
+            return api_error(403, "forbidden", "the daemon's health is for admins")
+        if self._health is None:
+            return api_error(404, "not_found", "this panel runs without a daemon to report on")
+        return JSONResponse(self._health().model_dump(), headers={"Cache-Control": "no-store"})
+
     async def calls(self, request: Request) -> Response:
         user = await self.user_of(request)
         if user is None:
@@ -225,17 +240,21 @@ class Panel:
         q = request.query_params
         try:
             since, until, limit, offset = range_and_page(q, default_limit=100)
+            after = after_call(_after(q.get("after"), offset))
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         agent = q.get("agent") or None
         if user.role == "agent":
             agent = user.extension  # agents see their own calls only
+        # One row more than the page: whether there is a next page, without a last empty one to fetch.
         rows = await self.store().list_calls(
             since=since, until=until, number=q.get("number") or None, agent=agent,
             direction=q.get("direction") or None, outcome=q.get("outcome") or None,
-            limit=limit, offset=offset, newest_first=True,
+            limit=limit + 1, offset=offset, newest_first=True, after=after,
         )
-        return JSONResponse({"calls": [r.to_json(self.notifier.tz) for r in rows]})
+        page = rows[:limit]
+        more = call_token(CallKey.of(page[-1])) if len(rows) > limit else None
+        return JSONResponse({"calls": [r.to_json(self.notifier.tz) for r in page], "next": more})
 
     async def _refused_from_register(self, request: Request) -> Response | None:
         """The missed-call register is read by admins and QA; None when this request may."""
@@ -253,14 +272,18 @@ class Panel:
         q = request.query_params
         try:
             since, until, limit, offset = range_and_page(q, default_limit=200)
+            after = after_missed(_after(q.get("after"), offset))
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         status = q.get("status") or None
         if status not in (None, "open", "closed"):
             return api_error(400, "bad_request", "status is open or closed")
         entries = await self.store().list_missed(status=status, since=since, until=until,
-                                                 number=q.get("number") or None, limit=limit, offset=offset)
-        return JSONResponse({"missed": [e.to_json(self.notifier.tz) for e in entries]})
+                                                 number=q.get("number") or None, limit=limit + 1, offset=offset,
+                                                 after=after)
+        page = entries[:limit]
+        more = missed_token(MissedKey.of(page[-1])) if len(entries) > limit else None
+        return JSONResponse({"missed": [e.to_json(self.notifier.tz) for e in page], "next": more})
 
     async def missed_entry(self, request: Request) -> Response:
         refused = await self._refused_from_register(request)
@@ -469,6 +492,13 @@ class Panel:
 
     async def close(self) -> None:
         await self.hub.close_all()
+
+
+def _after(token: str | None, offset: int) -> str | None:
+    """``?after=``, which pages by itself: with an ``offset`` as well, one of them would be ignored."""
+    if token and offset:
+        raise BadRequest("after and offset page two ways: give one of them (after: the `next` of the last answer)")
+    return token
 
 
 def _user_info(user: User) -> m.UserInfo:

@@ -52,15 +52,24 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 | `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` once a name has failed `[http] login_max_failures` times from one address (then 1, 2, 4 … s between tries), or an address has failed for many names |
 | `POST /api/logout` | logged in | 204; the session ends in the store and its sockets close (1008) |
 | `GET /api/me` | logged in | `{{"user": UserInfo}}` |
-| `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&offset=` | all roles (agents: their own calls only) | `{{"calls": [...]}}`, newest first, the rows of `cti calls --format json` |
-| `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&offset=` | admin, qa | `{{"missed": [MissedInfo]}}` |
+| `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&after=` | all roles (agents: their own calls only) | `{{"calls": [...], "next": "…" or null}}`, newest first, the rows of `cti calls --format json` |
+| `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
+| `GET /api/health` | admin | `{{"ami_connected", "ami_error", "events_applied", "calls_in_progress", "subscribers": [{{"name", "queued", "most_queued", "delivered", "failed", "stalled", "shed", "restarts"}}], "store": {{"pending", "max_pending", "pauses"}}}}` ([pipeline.md](pipeline.md#policies)) |
 | `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
 
 `since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`); `since` after
-`until` is a 400. `limit` is 1–1000 (contacts: 1–200), `offset` at least 0; ids beyond 64 bits are 404.
+`until` is a 400. `limit` is 1–1000 (contacts: 1–200); ids beyond 64 bits are 404.
 Bodies over `[http] max_body_bytes` (4 KiB for the login) get 413 `too_large` before they are read; JSON
 nested more than 200 levels deep or holding a lone surrogate is a 400 `bad_json`.
+
+**Paging.** A listing's `next` is an opaque cursor, the place of the page's last row in the listing's order;
+`?after=NEXT` (same filters) is the following page, and `next` is null on the last one. Each page costs the rows
+it returns however deep it is, and rows saved meanwhile never make a walk show a row twice or skip one that was
+there when it began (a walk is not a snapshot: a row saved meanwhile is in it if it sorts after the walk's place,
+so a newest-first walk of the journal leaves out newer calls; the register's entries opened meanwhile come last).
+A cursor that was altered or belongs to the other listing is a 400 `bad_request` saying so. `offset` (at least 0)
+still pages for older clients, at the cost of every row it skips; it cannot be combined with `after`.
 
 ## Close codes
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from cti.phones import normalize_number
 from cti.records import CallRecord
-from store.repository import DEFAULT_PAGE_SIZE
+from store.repository import DEFAULT_PAGE_SIZE, CallKey
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
 
@@ -109,9 +109,11 @@ class JournalReads(SqliteBase):
         limit: int | None = None,
         offset: int = 0,
         newest_first: bool = False,
+        after: CallKey | None = None,
     ) -> list[CallRecord]:
         f = CallFilter(since, until, number, agent, direction, outcome)
-        sql, params = calls_query(f, region=self.region, newest_first=newest_first, limit=limit, offset=offset)
+        sql, params = calls_query(f, region=self.region, newest_first=newest_first, limit=limit, offset=offset,
+                                  after=(after.started_at, after.linkedid) if after is not None else None)
         return await self._select(sql, params, rows.record_from_row, few=limit)
 
     async def iter_calls(

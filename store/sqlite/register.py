@@ -20,6 +20,7 @@ from store.repository import (
     MissedAlreadyClosed,
     MissedAlreadyOpen,
     MissedHistoryItem,
+    MissedKey,
     MissedNotFound,
 )
 from store.sqlite import rows
@@ -103,9 +104,11 @@ class RegisterOps(SqliteBase):
         number: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after: MissedKey | None = None,
     ) -> list[MissedEntry]:
         sql, params = missed_query(region=self.region, status=status, since=since, until=until, number=number,
-                                   limit=limit, offset=offset)
+                                   limit=limit, offset=offset,
+                                   after=(after.missed_at, after.id) if after is not None else None)
         return await self._select(sql, params, rows.missed_from_row, few=limit)
 
     async def iter_missed(

@@ -30,9 +30,11 @@ from store.sqlite.base import SqliteBase
 
 log = logging.getLogger(__name__)
 
-# Errors that mean one item cannot be saved (bad data, a bug) rather than that the database is failing.
+# Errors that mean one item cannot be saved (bad data, a bug) rather than that the database is failing. An
+# integer beyond SQLite's 64 bits (a hang-up cause of 25 digits from the PBX) is an OverflowError: without it here,
+# one such call ended the writer task, and with it the daemon.
 _ITEM_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
-                sqlite3.DataError, ValueError, TypeError)
+                sqlite3.DataError, ValueError, TypeError, OverflowError)
 
 _UPSERT_AGENT_MISS = (
     "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller) "
