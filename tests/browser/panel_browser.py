@@ -19,6 +19,7 @@ from typing import Any
 from playwright.async_api import Browser, Locator, Page, ViewportSize, WebSocket, async_playwright, expect
 
 from cti.directory import Contact, Vehicle
+from tests.conftest import UNIT
 from tests.panel_env import USERS, PanelEnv
 from tests.store.builders import make_call, missed_for
 from tests.traces import TRACES
@@ -28,7 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run"]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 #: How long a UI step may take (ms): the replay runs at real speed, so events take seconds to arrive.
-STEP_MS = 15_000
+STEP_MS = int(15_000 * UNIT)
 expect.set_options(timeout=STEP_MS)
 
 

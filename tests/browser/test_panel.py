@@ -75,7 +75,8 @@ async def test_agent_pop_then_blind_transfer_redirects_the_customer(browser: Bro
 
 async def test_admin_closes_an_abandoned_queue_call_with_a_comment(browser: Browser, tmp_path: Path) -> None:
     comment = "перезвонили, записан на ТО"
-    async with panel_env([ABANDON_TRACE]) as env:
+    # Twice the recorded pace: the queue still rings for 3 s before the caller gives up, ample for the board.
+    async with panel_env([ABANDON_TRACE], speed=2) as env:
         page, log = await new_page(browser)
         await log_in(page, env, "admin")
         await expect(page.locator(t("missed-register"))).to_be_visible()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -20,9 +18,12 @@ from typing import Any
 from companion.config import Settings, load_config
 from companion.daemon import Daemon
 from cti.effects import Effect
+from tests.cli_runner import cti
+from tests.conftest import UNIT
 from tests.traces import REPO
 
-UNIT = float(os.environ.get("CTI_TEST_TIME_UNIT", "1.0"))
+#: The real command line as a child process: only for what needs one (signals, a terminal, the entry point);
+#: everything else runs ``cti`` in-process (:func:`tests.cli_runner.cti`).
 CTI = [sys.executable, "-m", "companion.cli"]
 
 
@@ -98,16 +99,6 @@ class RunningDaemon:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def cti(*args: str, check: bool = True, env: dict[str, str] | None = None,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real command line, as a user would."""
-    proc = subprocess.run([*CTI, *args], capture_output=True, text=True, timeout=60 * UNIT, cwd=REPO,
-                          env={**os.environ, **(env or {})}, input=input)
-    if check:
-        assert proc.returncode == 0, f"cti {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-    return proc
 
 
 def journal(config: Path) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 from cti.contacts_csv import read_contacts
-from store.sqlite import SqliteStore
-from tests.daemon.conftest import cti, write_config
+from store import StoreSettings, open_store
+from tests.cli_runner import cti
+from tests.daemon.conftest import write_config
 
 ONE_C_EXPORT = (
     "Код;Наименование;Вид;Телефоны;E-mail;Марка;Модель;Год выпуска;Госномер;VIN\r\n"
@@ -21,7 +22,7 @@ ONE_C_EXPORT = (
 
 def count(tmp_path: Path) -> tuple[int, list[str]]:
     async def go() -> tuple[int, list[str]]:
-        async with SqliteStore.open(tmp_path / "journal.sqlite") as store:
+        async with open_store(StoreSettings(path=tmp_path / "journal.sqlite"), region="RU") as store:
             return await store.count_contacts(), [c.name for c in await store.find_contacts("A123BC")]
 
     return asyncio.run(go())

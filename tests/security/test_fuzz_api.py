@@ -148,21 +148,42 @@ def test_a_hostile_query_or_path_gets_a_4xx_never_a_5xx(live_panel: LivePanel, h
 
 
 def exchange_raw(live: LivePanel, request: bytes, short: bool) -> bytes:
-    """Send the request, hang up our side if it announced more than it sent, and read until the server closes."""
+    """Send the request, hang up our side if it announced more than it sent, and read until the server closes.
+
+    Once a whole first answer is in, our side is hung up too, as a client that got its answer does: a request whose
+    ``Connection: close`` the server read as part of a body would otherwise keep the connection open until the
+    server's keep-alive timeout (5 s an example). Whatever the server sends after that is still read.
+    """
+    head = request.partition(b" ")[0] == b"HEAD"
     with socket.create_connection(live.address, timeout=REQUEST_TIMEOUT) as sock:
         sock.sendall(request)
         if short:
             sock.shutdown(socket.SHUT_WR)
-        received = b""
+        received, hung_up = b"", short
         try:
             while chunk := sock.recv(65536):
                 received += chunk
+                if not hung_up and _whole_answer(received, head):
+                    sock.shutdown(socket.SHUT_WR)
+                    hung_up = True
         except ConnectionResetError:
             # A request with bytes past its announced end may be cut short after its answer.
             assert received.startswith(b"HTTP/1.1 "), f"the server reset the connection after {received[:200]!r}"
         except TimeoutError:
             raise AssertionError(f"no answer and no close in {REQUEST_TIMEOUT:.0f} s: {received[:200]!r}") from None
         return received
+
+
+def _whole_answer(received: bytes, head: bool) -> bool:
+    """``received`` holds a whole HTTP answer: its headers, and the body its Content-Length announces."""
+    headers, found, body = received.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    lengths = [line.partition(b":")[2].strip() for line in headers.split(b"\r\n")[1:]
+               if line.partition(b":")[0].strip().lower() == b"content-length"]
+    if head or headers[9:12] in (b"204", b"304"):
+        return True
+    return len(lengths) == 1 and lengths[0].isdigit() and len(body) >= int(lengths[0])
 
 
 @fuzz_settings(max_examples=400)

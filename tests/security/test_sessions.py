@@ -1,8 +1,9 @@
 """Login sessions in the store and their revocation, over the real panel and the real CLI (issue 9, finding 3;
 finding 11, the sockets part).
 
-The CLI runs as a separate process against the daemon's own config and store, as an admin would run it on the
-server: whatever it changes reaches the daemon only through the store.
+The CLI runs against the daemon's own config and store with its own event loop and store connection (in-process,
+in a thread: tests/cli_runner.py), as an admin would run it on the server: whatever it changes reaches the daemon
+only through the store.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from companion.config import load_config
-from store.sqlite import SqliteStore
-from tests.daemon.conftest import CTI, UNIT, RunningDaemon
+from store import StoreSettings, open_store
+from tests.cli_runner import cti_async
+from tests.daemon.conftest import UNIT, RunningDaemon
 from tests.panel_env import PanelEnv, panel_env
-from tests.traces import REPO
 from tests.ui_bridge.wsclient import WsClient, session_cookie
 
 TRACE = "01-direct-answered"
@@ -29,14 +30,8 @@ CLOSE_WITHIN = 2.0
 
 
 async def cti_cli(*args: str, input: str | None = None) -> str:
-    """The real ``cti`` command, in its own process, without blocking the daemon's loop (the test's)."""
-    proc = await asyncio.create_subprocess_exec(
-        *CTI, *args, cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    async with asyncio.timeout(60 * UNIT):
-        out, err = await proc.communicate(input.encode() if input is not None else None)
-    assert proc.returncode == 0, f"cti {' '.join(args)} failed ({proc.returncode}):\n{err.decode()}"
-    return out.decode()
+    """The ``cti`` command, in-process, without blocking the daemon's loop (the test's)."""
+    return (await cti_async(*args, input=input)).stdout
 
 
 async def socket_with(env: PanelEnv | str, *, cookie: str | None = None, token: str | None = None) -> WsClient:
@@ -147,7 +142,8 @@ async def test_a_role_change_made_by_another_process_closes_the_users_sockets() 
         cookie = await session_cookie(env, "anna")
         socket = await socket_with(env, cookie=cookie)
         other = await socket_with(env, cookie=await session_cookie(env, "oleg"))
-        async with SqliteStore.open(env.tmp / "journal.sqlite") as elsewhere:  # as another process would
+        # as another process would:
+        async with open_store(StoreSettings(path=env.tmp / "journal.sqlite"), region="RU") as elsewhere:
             await elsewhere.update_user("anna", display_name="Анна С.")  # what she may do is unchanged
             await elsewhere.update_user("oleg", role="qa")
         closed = await closed_by_server(other)

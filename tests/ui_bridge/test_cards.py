@@ -12,6 +12,7 @@ import httpx
 
 from cti.directory import Contact, Vehicle
 from cti.effects import CallRang
+from tests.conftest import UNIT
 from tests.panel_env import panel_env
 from tests.ui_bridge.wsclient import WsClient
 
@@ -35,7 +36,7 @@ async def test_a_known_caller_pops_with_name_and_car_and_calls_again_as_repeat()
         # The replay loops: the same customer calls again, now with a call in the journal.
         await anna.wait_for("call.ended", timeout=20, linkedid=first["linkedid"])
         await env.running.daemon.store.flush()  # type: ignore[union-attr]
-        async with asyncio.timeout(40):
+        async with asyncio.timeout(40 * UNIT):
             while True:
                 pops = [m for m in anna.of_type("call.ringing") if m["linkedid"] != first["linkedid"]]
                 if pops:
@@ -53,7 +54,7 @@ async def test_a_withheld_number_pops_without_a_lookup() -> None:
         admin = await WsClient.connect(env, "admin")
         env.start_calls()
         pops = []
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(30 * UNIT):
             while not (pops := [m for m in admin.of_type("call.ringing") if m["card"]["withheld"]]):
                 await asyncio.sleep(0.1)
         assert pops[0]["card"] == {"number": None, "withheld": True, "name": None, "status": "unknown",
@@ -102,7 +103,7 @@ async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
         env.start_calls()
         pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
         arrived = next(t for t, m in admin.received if m is pop)
-        assert arrived - rang[pop["linkedid"]] < 0.3 + 0.5, "the pop waited for the CRM past its timeout (5 s)"
+        assert arrived - rang[pop["linkedid"]] < 0.3 + 0.5 * UNIT, "the pop waited for the CRM past its timeout (5 s)"
         assert pop["card"]["name"] == "Зайцева Марина Игоревна" and pop["card"]["sources"] == ["local"]
         assert asked == ["/hs/cti/caller?number=79160001313"]
         # Nothing about the call overtook its pop.

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from store.sqlite import SqliteStore
+from store import StoreSettings, open_store
+from tests.cli_runner import cti, cti_async
 from tests.conftest import ReplayFactory
-from tests.daemon.conftest import CTI, RunningDaemon, cti, settings_for, write_config
+from tests.daemon.conftest import RunningDaemon, settings_for, write_config
 from ui_bridge.auth import verify_password
 
 
@@ -23,7 +24,7 @@ def test_users_add_list_passwd_remove(tmp_path: Path) -> None:
     assert "колесо" not in listed and "scrypt" not in listed
 
     async def stored_hash() -> str | None:
-        async with SqliteStore.open(tmp_path / "journal.sqlite") as store:
+        async with open_store(StoreSettings(path=tmp_path / "journal.sqlite"), region="RU") as store:
             user = await store.get_user("ANNA")  # names are case-insensitive
             assert user is not None
             return user.password_hash
@@ -57,11 +58,8 @@ async def test_a_user_made_by_the_cli_logs_in_to_the_running_panel(tmp_path: Pat
     pbx = await replay_pbx([TRACES / "01-direct-answered"], speed=0)
     settings = settings_for(tmp_path, pbx.address[1])
     async with RunningDaemon(settings) as running:
-        proc = await asyncio.create_subprocess_exec(
-            *CTI, "users", "add", "admin", "--role", "admin", "--password-stdin",
-            "--config", str(tmp_path / "config.toml"), stdin=asyncio.subprocess.PIPE)
-        await proc.communicate(b"admin-password-1\n")
-        assert proc.returncode == 0
+        await cti_async("users", "add", "admin", "--role", "admin", "--password-stdin",
+                        "--config", str(tmp_path / "config.toml"), input="admin-password-1\n")
         assert running.daemon.panel_server is not None
         async with httpx.AsyncClient(base_url=running.daemon.panel_server.url) as http:
             response = await http.post("/api/login", json={"name": "admin", "password": "admin-password-1"})

@@ -1,0 +1,48 @@
+"""The configuration as a command reads it: a config error is the file, the field and what is wrong (status 2)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from companion.config import ConfigError, Settings, load_config
+
+from .errors import fail
+from .options import LogLevel
+
+
+def settings_from(path: Path) -> Settings:
+    """The settings of ``path``, the AMI secret resolved (a missing ``secret_env`` is a config error too)."""
+    try:
+        settings = load_config(path)
+        settings.ami.resolved_secret()
+    except ConfigError as exc:
+        fail(str(exc))
+    return settings
+
+
+def config_path(ctx: typer.Context, config: Path | None) -> Path:
+    """A subcommand's ``--config``, else the one given to its group (``cti missed --config X close 1``)."""
+    path = config or ctx.obj
+    if path is None:
+        fail("give the config file: --config FILE (or set CTI_CONFIG)")
+    return Path(path)
+
+
+def require_store(settings: Settings) -> None:
+    """A listing of a journal the daemon never made says so, instead of creating an empty one."""
+    if not settings.store.path.exists():
+        fail(f"no journal at {settings.store.path} yet: start the daemon first (cti run --config FILE)", 1)
+
+
+def setup_logging(level: LogLevel) -> None:
+    """Log to stderr, one line per record: control characters in a message (from the PBX, a client, a file)
+    are written as escapes, so they can neither forge a line nor act on the terminal (:mod:`companion.logtext`)."""
+    from companion.logtext import SafeFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.value.upper(), handlers=[handler])

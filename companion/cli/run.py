@@ -1,0 +1,79 @@
+"""``cti run``, ``cti demo`` and ``cti check-config``: the daemon, the demo around it, and its config checked."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from companion.config import file_problems
+from cti.safe_text import terminal_text
+
+from .app import app
+from .errors import fail, leaf
+from .loading import settings_from, setup_logging
+from .options import ConfigOpt, LogLevel, LogLevelOpt, TracesArg
+from .traces import check_traces, resolve_traces
+
+
+@app.command()
+def run(config: ConfigOpt, log_level: LogLevelOpt = LogLevel.info) -> None:
+    """Run the daemon until SIGTERM/SIGINT: follow the PBX, keep the journal and the register."""
+    from companion.daemon import run_daemon
+    from store.migrate import MigrationError
+    from store.repository import StoreError
+    from ui_bridge.server import PanelError
+
+    settings = settings_from(config)
+    problems = file_problems(settings)
+    if problems:
+        fail("\n".join(f"{config}: {problem}" for problem in problems))
+    setup_logging(log_level)
+    try:
+        asyncio.run(run_daemon(settings))
+    except* PanelError as group:
+        fail(f"{leaf(group)} (set another [http] port, or enabled = false)", 1)
+    except* (StoreError, MigrationError) as group:
+        fail(f"{leaf(group)}")
+
+
+@app.command()
+def demo(
+    traces: TracesArg = None,
+    speed: Annotated[float, typer.Option(min=0, help="replay speed; 1 = real time, 0 = at once")] = 3.0,
+    store: Annotated[Path | None, typer.Option(help="SQLite file (default: a new temporary one)")] = None,
+    duration: Annotated[float | None, typer.Option(min=0, help="stop after this many seconds")] = None,
+    once: Annotated[bool, typer.Option(help="play the traces once instead of in a loop")] = False,
+    http_port: Annotated[int, typer.Option(min=0, max=65535, help="the web panel's port (0: any free port)")] = 8080,
+    http_host: Annotated[str, typer.Option(help="the web panel's address")] = "127.0.0.1",
+    log_level: LogLevelOpt = LogLevel.warning,
+) -> None:
+    """Replay PBX + daemon + web panel on loopback, with demo logins. Nothing to set up."""
+    from companion.demo import run_demo
+    from store.migrate import MigrationError
+    from store.repository import StoreError
+    from ui_bridge.server import PanelError
+
+    setup_logging(log_level)
+    paths = resolve_traces(traces or [])
+    check_traces(paths)
+    try:
+        asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
+                             http_port=http_port, http_host=http_host))
+    except* PanelError as group:
+        fail(f"{leaf(group)} (another program uses it? try --http-port 0 for any free port)", 1)
+    except* (StoreError, MigrationError) as group:
+        fail(f"{leaf(group)} (give another --store)")
+
+
+@app.command("check-config")
+def check_config(config: ConfigOpt) -> None:
+    """Validate a config file and the files it names (the store's folder, the TLS pair); say what it points at."""
+    settings = settings_from(config)
+    problems = file_problems(settings)
+    if problems:
+        fail("\n".join(f"{config}: {problem}" for problem in problems))
+    typer.echo(terminal_text(f"{config}: ok — AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port}, "
+                             f"store {settings.store.path}"))

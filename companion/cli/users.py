@@ -1,0 +1,155 @@
+"""``cti users add|list|passwd|remove|token``: the web panel's users and their API tokens."""
+
+from __future__ import annotations
+
+import re
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from companion.output import Format, emit
+from cti.safe_text import terminal_text
+
+from .app import users_app
+from .errors import fail
+from .loading import settings_from
+from .options import ConfigOpt, FormatOpt
+from .storage import with_store
+
+if TYPE_CHECKING:
+    from store.repository import Store
+
+USER_COLUMNS = (("name", "Name"), ("role", "Role"), ("extension", "Ext."), ("display_name", "Shown as"),
+                ("created_at", "Created"))
+
+
+class RoleChoice(StrEnum):
+    agent = "agent"
+    admin = "admin"
+    qa = "qa"
+
+
+def _new_password(password_stdin: bool) -> str:
+    """The new password, from stdin (scripts) or asked twice without echo; too short: status 2."""
+    from ui_bridge.auth import MIN_PASSWORD_LENGTH
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        fail(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[RoleChoice, typer.Option(help="agent: own extension only; admin: everything; qa: journal, "
+                                                  "recordings, no call control")],
+    config: ConfigOpt,
+    extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents)")] = None,
+    display_name: Annotated[str | None, typer.Option(help="shown in the panel, e.g. 'Анна Смирнова'")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin instead of prompting")] = False,
+) -> None:
+    """Create a panel user (asks for the password; it is stored hashed with scrypt)."""
+    from store.repository import User, UserExists
+    from ui_bridge.auth import hash_password
+
+    settings = settings_from(config)
+    if not re.fullmatch(r"[\w.@-]{1,64}", name):
+        fail("a user name is 1-64 letters, digits or . _ @ -")
+    if role is RoleChoice.agent and not extension:
+        fail("an agent needs --extension (the phone whose calls they see and control)")
+    if extension is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", extension):
+        fail(f"--extension {extension!r}: an extension is letters, digits, '_', '.' or '-' (it names the phone "
+             "in AMI actions)")
+    if extension is not None and not re.fullmatch(settings.pbx.agent_pattern, extension):
+        typer.echo(terminal_text(f"cti: warning: {extension} does not match [pbx] agent_pattern "
+                                 f"{settings.pbx.agent_pattern!r}; the daemon will not see it as an agent's phone"),
+                   err=True)
+    display = display_name or (settings.pbx.agents.get(extension) if extension else None)
+    password_hash = hash_password(_new_password(password_stdin))
+
+    async def work(store: Store) -> None:
+        try:
+            await store.add_user(User(name=name, role=role.value, extension=extension, display_name=display,
+                                      password_hash=password_hash))
+        except UserExists as exc:
+            fail(f"{exc} (use 'cti users passwd' to change the password)", 1)
+
+    with_store(settings, work)
+    typer.echo(terminal_text(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created"))
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
+    """The panel's users (never their passwords)."""
+    settings = settings_from(config)
+
+    async def work(store: Store) -> list[dict[str, object]]:
+        from cti.records import iso_time
+
+        return [{"name": u.name, "role": u.role, "extension": u.extension, "display_name": u.display_name,
+                 "created_at": iso_time(u.created_at, settings.pbx.tzinfo())} for u in await store.list_users()]
+
+    emit(with_store(settings, work), fmt, USER_COLUMNS, "Panel users")
+
+
+@users_app.command("passwd")
+def users_passwd(name: str, config: ConfigOpt, password_stdin: Annotated[bool, typer.Option()] = False) -> None:
+    """Set a user's password; their panel sessions end at once (their API tokens stay)."""
+    from store.repository import UserNotFound
+    from ui_bridge.auth import hash_password
+
+    settings = settings_from(config)
+    password_hash = hash_password(_new_password(password_stdin))
+
+    async def work(store: Store) -> None:
+        try:
+            await store.update_user(name, password_hash=password_hash)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    with_store(settings, work)
+    typer.echo(terminal_text(f"password of {name} changed"))
+
+
+@users_app.command("remove")
+def users_remove(name: str, config: ConfigOpt) -> None:
+    """Delete a user with their panel sessions and API tokens; their open panels close within a second."""
+    from store.repository import UserNotFound
+
+    settings = settings_from(config)
+
+    async def work(store: Store) -> None:
+        try:
+            await store.remove_user(name)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    with_store(settings, work)
+    typer.echo(terminal_text(f"user {name} removed"))
+
+
+@users_app.command("token")
+def users_token(name: str, config: ConfigOpt,
+                label: Annotated[str | None, typer.Option(help="what the token is for")] = None) -> None:
+    """Create an API token for a thin client (sent as 'Authorization: Bearer TOKEN'). Shown once."""
+    from store.repository import UserNotFound
+    from ui_bridge.auth import new_token, token_hash
+
+    settings = settings_from(config)
+    token = new_token()
+
+    async def work(store: Store) -> None:
+        try:
+            await store.add_token(name, token_hash(token), label)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    with_store(settings, work)
+    typer.echo(token)
+    typer.echo(terminal_text(f"(an API token of {name}: it is not shown again; only its hash is kept)"), err=True)
