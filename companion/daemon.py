@@ -30,7 +30,7 @@ from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiRespons
 from asterisk.messages import AmiHeaderError, AmiMessage, action
 from cti.agents import AgentBoard
 from cti.context import CallView, enrich
-from cti.effects import CallEnded, VariableWanted
+from cti.effects import CallEnded, Effect, VariableWanted
 from cti.model import AMI_FILTERS, CallBook, ModelConfig
 from store import open_store
 from store.repository import RegisterChange, Store
@@ -48,6 +48,8 @@ from .pipeline import Handler, Pipeline, Policy, Subscriber
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+#: While the database cannot be written, the backlog is tried again after a delay doubling up to this.
+DRAIN_RETRY_MAX_SECONDS = 5.0
 #: At shutdown the subscribers get this long to take what is queued for them (the panel's last messages).
 SUBSCRIBER_DRAIN_SECONDS = 2.0
 #: The panel's subscriber: it only builds messages and offers them to the clients' queues (the hub sheds a
@@ -79,6 +81,10 @@ class Daemon:
         self.client: AmiClient | None = None
         self.ready = asyncio.Event()
         self.events_applied = 0
+        #: Events a step of the core raised on (a bug: the fuzz of tests/cti/test_model_fuzz.py finds none);
+        #: each cost only its own part of that event.
+        self.events_failed = 0
+        self._last_failure_log = -math.inf
         self._tasks: asyncio.TaskGroup | None = None
         self._asking: set[asyncio.Task[None]] = set()
         #: Set while the store has too much unwritten work: reading from the PBX is paused until the
@@ -87,8 +93,13 @@ class Daemon:
         #: Events of calls in progress not yet handed to the store, by call.
         self._journal: dict[str, list[AmiMessage]] = {}
         self._journal_handed_at = 0.0
+        # Read for every event: kept here rather than looked up through the settings each time.
+        self._max_pending = settings.store.max_pending
+        self._flush_interval = settings.store.flush_interval
         self.store_pauses = 0
         self._last_pause_warning = -math.inf
+        #: Times committing the backlog failed while reading was paused (a locked or full database).
+        self.store_failures = 0
         self.panel: Panel | None = None
         self.panel_server: PanelServer | None = None
         self.cards: CardService | None = None
@@ -139,10 +150,12 @@ class Daemon:
             ami_connected=client is not None and client.connected,
             ami_error=client.last_error if client is not None else None,
             events_applied=self.events_applied,
+            events_failed=self.events_failed,
             calls_in_progress=len(self.book.calls),
             subscribers=[SubscriberHealth.model_validate(s) for s in self.pipeline.stats()],
             store=StoreHealth(pending=store.pending_count if store is not None else 0,
-                              max_pending=self.settings.store.max_pending, pauses=self.store_pauses),
+                              max_pending=self.settings.store.max_pending, pauses=self.store_pauses,
+                              failures=self.store_failures),
         )
 
     @property
@@ -151,35 +164,54 @@ class Daemon:
         return self.pipeline.failures
 
     def on_message(self, msg: AmiMessage) -> None:
-        """The AMI sink: apply, journal, stage, publish. Synchronous and short: it runs per event."""
+        """The AMI sink: apply, journal, stage, publish. Synchronous and short: it runs per event (its budget
+        is a few microseconds: no lookup here is repeated, nothing is built for a message that changed nothing)."""
         book = self.book
-        effects = enrich(book, book.apply(msg))
-        agent_effects = self.agents.apply(msg)
+        # Each step of the pure core on its own: a bug one of them raises on costs this event that step's part,
+        # never the effects of the others (a CallEnded still saved), the connection or the daemon. The ``try``s
+        # cost nothing while nothing raises.
+        try:
+            effects: list[Effect] = book.apply(msg)
+        except Exception:
+            self._event_failed(msg, "the call model")
+            effects = []
+        if effects:
+            try:
+                effects = enrich(book, effects)
+            except Exception:  # the effects go on without their context
+                self._event_failed(msg, "the context of its effects")
+        try:
+            agent_effects = self.agents.apply(msg)
+        except Exception:
+            self._event_failed(msg, "the agent board")
+            agent_effects = []
         if agent_effects:
-            effects = [*effects, *agent_effects]
+            effects = [*effects, *agent_effects] if effects else list(agent_effects)
         self.events_applied += 1
         store = self.store
         if store is None:
             return
-        if book.touched is not None:
-            journal = self._journal.get(book.touched)
+        touched = book.touched
+        if touched is not None:
+            journal = self._journal.get(touched)
             if journal is None:
-                journal = self._journal[book.touched] = []
-            journal.append(msg)
-        if self.backlogged is None and store.pending_count > self.settings.store.max_pending:
+                self._journal[touched] = [msg]
+            else:
+                journal.append(msg)
+        if store.pending_count > self._max_pending:
             self._pause_for_store(store)
-        # Persist, then publish: everything is staged before any subscriber sees an effect, so whatever a
-        # subscriber does (raise, stall, fall behind) the journal loses nothing.
-        for effect in effects:
-            if isinstance(effect, CallEnded):
-                for linkedid in (effect.record.linkedid, *effect.record.linkedids):
-                    self._journal.pop(linkedid, None)  # ended before its events were handed over
-                store.stage_call(effect.record, effect.missed, effect.agent_misses)
-            elif isinstance(effect, VariableWanted):
-                self._spawn(self._get_variable(effect))
         if effects:
+            # Persist, then publish: everything is staged before any subscriber sees an effect, so whatever a
+            # subscriber does (raise, stall, fall behind) the journal loses nothing.
+            for effect in effects:
+                if isinstance(effect, CallEnded):
+                    for linkedid in (effect.record.linkedid, *effect.record.linkedids):
+                        self._journal.pop(linkedid, None)  # ended before its events were handed over
+                    store.stage_call(effect.record, effect.missed, effect.agent_misses)
+                elif isinstance(effect, VariableWanted):
+                    self._spawn(self._get_variable(effect))
             self.pipeline.publish(effects)
-        if msg.received_at - self._journal_handed_at >= self.settings.store.flush_interval:
+        if msg.received_at - self._journal_handed_at >= self._flush_interval:
             self._hand_over_journal(store, msg.received_at)
 
     def _hand_over_journal(self, store: Store, now: float) -> None:
@@ -206,34 +238,93 @@ class Daemon:
         events = await store.live_events()
         received_at = 0.0
         for _linkedid, headers, received_at in events:
-            self.book.apply(AmiMessage(headers=list(headers), received_at=received_at))
+            msg = AmiMessage(headers=list(headers), received_at=received_at)
+            try:
+                self.book.apply(msg)
+            except Exception:  # one bad journaled event must not stop every start from now on
+                self._event_failed(msg, "the call model (rebuilding)")
         if events:
             self.book.apply(AmiMessage(headers=[("Event", "CtiDisconnected"), ("PbxTime", f"{self.book.now:.6f}"),
                                                 ("Reason", "the daemon stopped")], received_at=received_at))
             log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
         return len(events)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """A short side task of the event path, cancelled at shutdown."""
-        task = self._tasks.create_task(work) if self._tasks is not None else asyncio.create_task(work)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> bool:
+        """A short side task of the event path, in the daemon's TaskGroup (so cancelled at shutdown).
+
+        Once the daemon is stopping (the group shutting down, or already gone) it is not started: an event
+        the AMI session still delivers while it logs off must not raise from ``on_message`` (which would cost
+        that event's other effects), and a task started outside the group would outlive the daemon. Returns
+        whether it was started.
+        """
+        tasks = self._tasks
+        try:
+            if tasks is None:
+                raise RuntimeError("the daemon is not running or is stopping")
+            task = tasks.create_task(work)
+        except RuntimeError as exc:  # "TaskGroup ... is shutting down"
+            work.close()
+            log.debug("side task %r not started: %s", work, exc)
+            return False
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
+        return True
+
+    def _event_failed(self, msg: AmiMessage, where: str) -> None:
+        """Count and log an event a step of the core raised on: the traceback once, then a line a minute."""
+        self.events_failed += 1
+        now = time.monotonic()
+        if now - self._last_failure_log >= 60 or self.events_failed == 1:
+            self._last_failure_log = now
+            log.error("%s raised on %s; that event skipped there (%d so far)", where, msg, self.events_failed,
+                      exc_info=self.events_failed == 1)
 
     def _pause_for_store(self, store: Store) -> None:
+        """Stop reading from the PBX until the store's backlog is committed (:meth:`_drain`)."""
+        if self.backlogged is not None:
+            # Already paused, but a new connection (the PBX dropped one we did not read) reads again.
+            if self.client is not None and not self.client.reading_paused:
+                self.client.pause_reading()
+            return
+        backlogged = asyncio.Event()
+        if not self._spawn(self._drain(store, backlogged)):
+            return  # stopping: the last flush on the way out commits the backlog
+        self.backlogged = backlogged
         self.store_pauses += 1
         now = time.monotonic()
         if now - self._last_pause_warning > 60:
             self._last_pause_warning = now
             log.warning("store is %d writes behind: pausing AMI reading until they are committed "
                         "(%d pause(s) so far)", store.pending_count, self.store_pauses)
-        self.backlogged = asyncio.Event()
         if self.client is not None:
             self.client.pause_reading()
-        self._spawn(self._drain(store, self.backlogged))
 
     async def _drain(self, store: Store, backlogged: asyncio.Event) -> None:
+        """Commit the backlog, then read from the PBX again.
+
+        A database that cannot be written (locked by another process, a full disk) is waited for as the store's
+        writer waits for it: tried again after a growing delay and logged, never an error that ends the daemon.
+        Reading stays paused meanwhile (memory stays bounded, and the PBX holds its events in TCP or, past its
+        ``writetimeout``, drops us and the next session resyncs), and resumes once the backlog is committed.
+        """
+        delay = self._flush_interval
         try:
-            await store.flush()
+            while True:
+                try:
+                    await store.flush()
+                    return
+                except Exception as exc:  # whatever the store raises: the daemon waits, as the writer does
+                    self.store_failures += 1
+                    now = time.monotonic()
+                    if self.store_failures == 1 or now - self._last_pause_warning >= 60:
+                        self._last_pause_warning = now
+                        log.warning("store: cannot commit the %d writes behind (%s); AMI reading stays paused, "
+                                    "trying again (%d failure(s) so far)", store.pending_count, exc,
+                                    self.store_failures)
+                if self.store is not store:
+                    return  # the daemon is stopping
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DRAIN_RETRY_MAX_SECONDS)
         finally:
             if self.client is not None:
                 self.client.resume_reading()
@@ -273,7 +364,11 @@ class Daemon:
         """Once a second, let the model's own time-outs expire even when the PBX is quiet."""
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            self.on_message(AmiMessage(headers=[("Event", "CtiTick")], received_at=time.time()))
+            tick = AmiMessage(headers=[("Event", "CtiTick")], received_at=time.time())
+            try:
+                self.on_message(tick)
+            except Exception:  # raising here would end the TaskGroup, hence the daemon
+                self._event_failed(tick, "the daemon")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; the store is flushed and closed on the way out."""

@@ -24,13 +24,17 @@ counts are always kept (:meth:`Pipeline.stats`).
 A subscriber is a callable taking one effect. A synchronous one runs on the event loop (it must not block:
 hand long work to a task or a thread); one that returns an awaitable is awaited, within its ``timeout``.
 
+The subscribers' tasks live in a ``asyncio.TaskGroup`` the owner gives (:meth:`Pipeline.attach`: the daemon's own
+group), so whatever ends that group (SIGTERM's path, or another task of the daemon failing) ends them too, and no
+subscriber task outlives the daemon. A subscriber's own failure never reaches the group: its task counts and logs
+it and goes on, and even a bug in the task's own loop only ends that task (the next effect starts it again).
+
 Shutdown (:meth:`Pipeline.close`): what is queued is delivered within a bound, then the tasks are cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import math
@@ -84,6 +88,8 @@ class Subscriber:
         self._queue: deque[Effect] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Where the task runs (``Pipeline.attach``); None: not yet, or no longer (effects wait in the queue).
+        self.group: asyncio.TaskGroup | None = None
         self._busy = False
         self._closed = False
         self.delivered = self.failed = self.stalled = self.shed = self.restarts = self.most_queued = 0
@@ -91,6 +97,20 @@ class Subscriber:
         self._unlogged = 0
 
     # -- the publishing side (the AMI read path): never waits ------------------------------------------
+
+    def offer_all(self, effects: list[Effect]) -> None:
+        """Queue one message's effects: in one step while they fit (the usual case), else one by one."""
+        if self._closed:
+            return
+        queue = self._queue
+        if len(queue) + len(effects) > self.policy.queue_size:
+            for effect in effects:
+                self.offer(effect)
+            return
+        queue.extend(effects)
+        if len(queue) > self.most_queued:
+            self.most_queued = len(queue)
+        self._ensure_running()
 
     def offer(self, effect: Effect) -> None:
         if self._closed:
@@ -110,46 +130,86 @@ class Subscriber:
             self.most_queued = len(queue)
         self._ensure_running()
 
+    def attach(self, group: asyncio.TaskGroup) -> None:
+        """Run this subscriber's task in ``group`` (see :meth:`Pipeline.attach`)."""
+        self.group = group
+        if self._queue:
+            self._ensure_running()
+
     def _ensure_running(self) -> None:
         task = self._task
         if task is None or task.done():
+            group = self.group
+            if group is None:
+                return  # not attached yet (or any more): the effect waits in the queue, within its bound
+            wake = asyncio.Event()
+            run = self._run(wake)
+            try:
+                new = group.create_task(run, name=f"subscriber-{self.name}")
+            except RuntimeError:  # the group is shutting down or finished: nothing more runs in it
+                run.close()
+                self.group = None
+                return
             if task is not None:
                 self.restarts += 1  # died (or was cancelled) under us: the queue still gets served
-            self._wake = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"subscriber-{self.name}")
+            self._task, self._wake = new, wake
         elif not self._busy and self._wake is not None:
             self._wake.set()
 
     # -- the subscriber's own task ------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        queue, wake = self._queue, self._wake
-        assert wake is not None
-        while True:
-            while queue:
-                effect = queue.popleft()
-                self._busy = True
-                try:
-                    await self._deliver(effect)
-                finally:
-                    self._busy = False
-            wake.clear()
-            await wake.wait()
+    async def _run(self, wake: asyncio.Event) -> None:
+        """Hand the queued effects over, in order, then sleep until more come; never raises into the group."""
+        queue = self._queue
+        try:
+            while True:
+                while queue:
+                    effect = queue.popleft()
+                    self._busy = True
+                    try:
+                        pending = self._hand_over(effect)
+                        if pending is not None:
+                            await self._deliver(effect, pending)
+                    finally:
+                        self._busy = False
+                wake.clear()
+                await wake.wait()
+        except Exception:  # a bug of this loop, not the subscriber's (that is caught per effect in _deliver)
+            log.exception("subscriber %s: its task failed; the next effect starts it again", self.name)
 
-    async def _deliver(self, effect: Effect) -> None:
+    def _hand_over(self, effect: Effect) -> Awaitable[None] | None:
+        """Call the handler; a synchronous one is done (and counted) here, without a coroutine per effect. What
+        an asynchronous one returned is left to :meth:`_deliver`."""
         try:
             result = self.handler(effect)
-            if inspect.isawaitable(result):
-                async with asyncio.timeout(self.policy.timeout):
-                    await result
         except TimeoutError:
-            self.stalled += 1
-            self._warn(None, "took over %g s on %s: cancelled, going on with the next effect (%d stalled so far)",
-                       self.policy.timeout, type(effect).__name__, self.stalled)
+            self._stalled(effect)
         except Exception:
-            self.failed += 1
-            self._warn(True, "failed on %s (%d failures so far); the effect is stored anyway",
-                       type(effect).__name__, self.failed)
+            self._failed(effect)
+        else:
+            if result is not None and inspect.isawaitable(result):
+                return result
+            self.delivered += 1
+        return None
+
+    def _stalled(self, effect: Effect) -> None:
+        self.stalled += 1
+        self._warn(None, "took over %g s on %s: cancelled, going on with the next effect (%d stalled so far)",
+                   self.policy.timeout, type(effect).__name__, self.stalled)
+
+    def _failed(self, effect: Effect) -> None:
+        self.failed += 1
+        self._warn(True, "failed on %s (%d failures so far); the effect is stored anyway",
+                   type(effect).__name__, self.failed)
+
+    async def _deliver(self, effect: Effect, result: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(self.policy.timeout):
+                await result
+        except TimeoutError:
+            self._stalled(effect)
+        except Exception:
+            self._failed(effect)
         else:
             self.delivered += 1
 
@@ -175,8 +235,7 @@ class Subscriber:
         task = self._task
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])  # not ``await task``: a cancellation of the caller itself still propagates
 
     def stats(self) -> SubscriberStats:
         return SubscriberStats(self.name, self.delivered, self.failed, self.stalled, self.shed, self.restarts,
@@ -189,6 +248,17 @@ class Pipeline:
     def __init__(self) -> None:
         self.subscribers: list[Subscriber] = []
         self.closed = False
+        self._group: asyncio.TaskGroup | None = None
+
+    def attach(self, group: asyncio.TaskGroup) -> None:
+        """Run every subscriber's task in ``group`` from now on (effects queued before are handed over now).
+
+        The owner's group bounds the tasks' lives: when it ends, for whatever reason, it cancels and awaits them.
+        A subscriber never makes the group fail (see the module's docstring).
+        """
+        self._group = group
+        for subscriber in self.subscribers:
+            subscriber.attach(group)
 
     def subscribe(self, handler: Handler, *, name: str | None = None, policy: Policy | None = None) -> Subscriber:
         """Add a subscriber: from the next published effect on, it gets every effect, in order, in its own task."""
@@ -200,15 +270,17 @@ class Pipeline:
             unique = f"{label}#{n}"
         subscriber = Subscriber(unique, handler, policy or Policy())
         self.subscribers.append(subscriber)
+        if self._group is not None:
+            subscriber.attach(self._group)
         return subscriber
 
     def publish(self, effects: Iterable[Effect]) -> None:
         """Offer the effects to every subscriber. Called from the AMI read path: it never waits nor raises
-        because of a subscriber. Needs a running event loop (the subscribers' tasks start on it)."""
-        subscribers = self.subscribers
-        for effect in effects:
-            for subscriber in subscribers:
-                subscriber.offer(effect)
+        because of a subscriber. The subscribers' tasks start in the group given to :meth:`attach`."""
+        batch = effects if isinstance(effects, list) else list(effects)
+        if batch:
+            for subscriber in self.subscribers:
+                subscriber.offer_all(batch)
 
     def stats(self) -> list[SubscriberStats]:
         return [s.stats() for s in self.subscribers]

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 
 from asterisk.messages import AmiMessage
 
+from .ami_numbers import small_int
 from .channels import DialPlan, channel_agent, endpoint_agent, local_agent
 from .clock import PbxClock
 from .effects import AgentStateChanged
@@ -48,6 +49,9 @@ DEVICE_STATES = ("UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABL
 OFFLINE_DEVICE = frozenset({"UNAVAILABLE", "INVALID"})
 BUSY_DEVICE = frozenset({"INUSE", "BUSY", "RINGINUSE", "ONHOLD"})
 
+_NOT_A_MEMBER = object()
+#: Device and interface names remembered with their agent (a PBX has tens to hundreds of them).
+MAX_REMEMBERED_ENDPOINTS = 4096
 #: Channel states (``ChannelStateDesc``) that are not (yet) a call: a dialled phone before it rings.
 QUIET_CHANNEL = frozenset({"Down", "Rsrvd"})
 RINGING_CHANNEL = frozenset({"Ringing", "Pre-ring"})
@@ -69,7 +73,11 @@ class Agent:
     interfaces: dict[str, str] = field(default_factory=dict)
     #: One of its channels got beyond Down: the phone is there even if its device state is unknown.
     reachable: bool = False
+    #: The view last handed out (its ``device_state`` may be older than :attr:`device_state`: see ``get``).
     shown: AgentStateChanged | None = None
+    #: What a user sees of :attr:`shown` (name, state, paused, reason, paused queues, queues): compared on
+    #: every event, so kept ready.
+    visible: tuple[object, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -81,27 +89,16 @@ class _Listing:
     members: set[tuple[str, str]] = field(default_factory=set)  # (extension, queue)
 
 
-def member_agent(msg: AmiMessage, config: DialPlan) -> str | None:
-    """The agent behind a queue member event or ``QueueMember`` item.
-
-    The member's ``StateInterface`` first (``Local/104@agents`` is watched through ``PJSIP/104``), then
-    its interface (``Interface``, or ``Location`` in a ``QueueMember`` item), and as a last resort the
-    extension of a ``Local/104@context`` interface.
-    """
-    interface = msg.get("Interface") or msg.get("Location")
-    for candidate in (msg.get("StateInterface"), interface):
-        ext = endpoint_agent(candidate, config)
-        if ext is not None:
-            return ext
-    return local_agent(interface, config)
-
-
 def _state(agent: Agent) -> str:
-    states = agent.channels.values()
-    if any(s not in QUIET_CHANNEL and s not in RINGING_CHANNEL for s in states):
-        return "in_call"
-    if any(s in RINGING_CHANNEL for s in states):
-        return "ringing"
+    if agent.channels:
+        ringing = False
+        for s in agent.channels.values():
+            if s in RINGING_CHANNEL:
+                ringing = True
+            elif s not in QUIET_CHANNEL:
+                return "in_call"
+        if ringing:
+            return "ringing"
     device = agent.device_state
     if device in OFFLINE_DEVICE:
         return "offline"
@@ -125,6 +122,7 @@ class AgentBoard:
         self._agents: dict[str, Agent] = {}
         self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension
         self._listings: dict[str, _Listing] = {}  # ActionID -> items seen
+        self._endpoints: dict[str, str | None] = {}  # device or interface -> its agent (see _endpoint_agent)
         #: The PBX clock minus the local clock (dates resync items, which carry no Timestamp).
         self.clock = PbxClock()
         #: Time of the event being applied, on the PBX's clock.
@@ -139,6 +137,11 @@ class AgentBoard:
             return []
         self.now = self.clock.time_of(msg)
         touched = handler(self, msg)
+        if not touched:
+            return []
+        if len(touched) == 1:  # the usual case: one agent's device, channel or membership
+            effect = self._refresh(self._agents[touched[0]])
+            return [] if effect is None else [effect]
         effects = []
         for ext in dict.fromkeys(touched):
             effect = self._refresh(self._agents[ext])
@@ -157,7 +160,13 @@ class AgentBoard:
 
     def get(self, extension: str) -> AgentStateChanged | None:
         agent = self._agents.get(extension)
-        return None if agent is None else agent.shown
+        if agent is None:
+            return None
+        shown = agent.shown
+        if shown is not None and shown.device_state != agent.device_state:
+            # A device state change alone is no news (no effect); the view catches up when it is read.
+            shown = agent.shown = replace(shown, device_state=agent.device_state)
+        return shown
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -168,27 +177,65 @@ class AgentBoard:
         return agent
 
     def _refresh(self, agent: Agent) -> AgentStateChanged | None:
-        """The agent's view; returned only when what a user sees changed."""
-        queues = tuple(sorted(agent.memberships))
-        paused_queues = tuple(sorted(agent.paused_in))
-        reason = next((r for q in paused_queues if (r := agent.memberships.get(q))), None)
-        view = AgentStateChanged(
-            extension=agent.extension, name=agent.name, state=_state(agent), paused=bool(paused_queues),
+        """The agent's view; returned only when what a user sees changed.
+
+        Runs for every agent event (a third of a call centre's traffic are device and member status
+        changes that change nothing visible): the visible part is compared as a tuple first, and the
+        view is only built when it differs.
+        """
+        memberships = agent.memberships
+        queues = tuple(sorted(memberships)) if len(memberships) > 1 else tuple(memberships)
+        paused_in = agent.paused_in
+        if paused_in:
+            paused_queues = tuple(sorted(paused_in)) if len(paused_in) > 1 else tuple(paused_in)
+            reason = next((r for q in paused_queues if (r := memberships.get(q))), None)
+        else:
+            paused_queues, reason = (), None
+        state = _state(agent)
+        visible = (agent.name, state, bool(paused_queues), reason, paused_queues, queues)
+        if visible == agent.visible:
+            return None
+        agent.visible = visible
+        view = agent.shown = AgentStateChanged(
+            extension=agent.extension, name=agent.name, state=state, paused=bool(paused_queues),
             paused_reason=reason, paused_queues=paused_queues, queues=queues, device_state=agent.device_state,
             at=self.now,
         )
-        old = agent.shown
-        if old is not None and _visible(old) == _visible(view):
-            if old.device_state != view.device_state:
-                agent.shown = replace(old, device_state=view.device_state)
-            return None
-        agent.shown = view
         return view
 
-    def _set_device(self, agent: Agent, device: str) -> None:
-        if device != agent.device_state:  # a repeated state is no news (and no call)
-            agent.device_state = device
-            agent.device_fresh = True
+    def _endpoint_agent(self, interface: str) -> str | None:
+        """:func:`~cti.channels.endpoint_agent`, remembered: a PBX has a fixed set of devices and member
+        interfaces, and a third of its events name one (bounded, in case a PBX invents new names forever)."""
+        known = self._endpoints
+        if interface in known:
+            return known[interface]
+        if len(known) >= MAX_REMEMBERED_ENDPOINTS:
+            known.clear()
+        ext = known[interface] = endpoint_agent(interface, self.config)
+        return ext
+
+    def _member_agent(self, msg: AmiMessage) -> str | None:
+        """The agent behind a queue member event or ``QueueMember`` item.
+
+        The member's ``StateInterface`` first (``Local/104@agents`` is watched through ``PJSIP/104``), then
+        its interface (``Interface``, or ``Location`` in a ``QueueMember`` item), and as a last resort the
+        extension of a ``Local/104@context`` interface.
+        """
+        get = msg.fields.get
+        interface = get("Interface", "") or get("Location", "")
+        for candidate in (get("StateInterface", ""), interface):
+            ext = self._endpoint_agent(candidate)
+            if ext is not None:
+                return ext
+        return local_agent(interface, self.config)
+
+    def _set_device(self, agent: Agent, device: str) -> bool:
+        """Whether the device state changed (a repeated state is no news, and no call)."""
+        if device == agent.device_state:
+            return False
+        agent.device_state = device
+        agent.device_fresh = True
+        return True
 
     def _set_channel(self, ext: str, uid: str, state: str) -> list[str]:
         agent = self._agents.get(ext)
@@ -217,10 +264,6 @@ class AgentBoard:
         return self._listings.setdefault(msg.action_id, _Listing())
 
 
-def _visible(view: AgentStateChanged) -> tuple[object, ...]:
-    return (view.name, view.state, view.paused, view.paused_reason, view.paused_queues, view.queues)
-
-
 Handler = Callable[[AgentBoard, AmiMessage], list[str]]
 """A handler updates the board and returns the extensions of the agents it touched."""
 
@@ -229,25 +272,29 @@ Handler = Callable[[AgentBoard, AmiMessage], list[str]]
 
 
 def _device_state_change(board: AgentBoard, msg: AmiMessage) -> list[str]:
-    ext = endpoint_agent(msg.get("Device"), board.config)
+    get = msg.fields.get
+    ext = board._endpoint_agent(get("Device", ""))
     if ext is None:
         return []
-    board._set_device(board._agent(ext), msg.get("State") or "UNKNOWN")
+    agent = board._agent(ext)
+    if not board._set_device(agent, get("State", "") or "UNKNOWN") and agent.visible is not None:
+        return []  # the same state again (the commonest agent event): nothing to look at
     return [ext]
 
 
 def _channel_state(board: AgentBoard, msg: AmiMessage) -> list[str]:
-    ext = channel_agent(msg.get("Channel"), board.config)
-    uid = msg.get("Uniqueid")
+    get = msg.fields.get
+    ext = channel_agent(get("Channel", ""), board.config)
+    uid = get("Uniqueid", "")
     if ext is None or not uid:
         return []
     if msg.event == "CoreShowChannel":
         board._listing(msg).channels.add(uid)
-    return board._set_channel(ext, uid, msg.get("ChannelStateDesc") or "Unknown")
+    return board._set_channel(ext, uid, get("ChannelStateDesc", "") or "Unknown")
 
 
 def _hangup(board: AgentBoard, msg: AmiMessage) -> list[str]:
-    return board._drop_channel(msg.get("Uniqueid"))
+    return board._drop_channel(msg.fields.get("Uniqueid", ""))
 
 
 def _core_show_channels_complete(board: AgentBoard, msg: AmiMessage) -> list[str]:
@@ -264,37 +311,42 @@ def _core_show_channels_complete(board: AgentBoard, msg: AmiMessage) -> list[str
 
 def _member(board: AgentBoard, msg: AmiMessage) -> list[str]:
     """QueueMemberStatus / QueueMemberPause / QueueMemberAdded and the QueueMember resync item."""
-    ext = member_agent(msg, board.config)
-    queue = msg.get("Queue")
+    get = msg.fields.get
+    ext = board._member_agent(msg)
+    queue = get("Queue", "")
     if ext is None or not queue:
         return []
     agent = board._agent(ext)
-    name = msg.get("MemberName") or msg.get("Name")
-    if name and name not in (msg.get("Interface"), msg.get("Location"), msg.get("StateInterface")):
+    # What a user may see before: the same status again (most member events) changes nothing to look at.
+    before = (agent.name, queue in agent.paused_in, agent.memberships.get(queue, _NOT_A_MEMBER))
+    name = get("MemberName", "") or get("Name", "")
+    if name and name not in (get("Interface", ""), get("Location", ""), get("StateInterface", "")):
         agent.name = name  # Asterisk names an unnamed member after its interface: not a name
-    interface = msg.get("Interface") or msg.get("Location")
+    interface = get("Interface", "") or get("Location", "")
     if interface:
         agent.interfaces[queue] = interface
-    if msg.get("Paused") in ("1", "true"):
+    if get("Paused", "") in ("1", "true"):
         agent.paused_in.add(queue)
-        agent.memberships[queue] = msg.get("PausedReason") or None
+        agent.memberships[queue] = get("PausedReason", "") or None
     else:
         agent.paused_in.discard(queue)
         agent.memberships[queue] = None
-    status = msg.get("Status")
-    if status.isdigit() and int(status) < len(DEVICE_STATES):
-        board._set_device(agent, DEVICE_STATES[int(status)])
+    code = small_int(get("Status", ""))  # "²" or 5000 digits: no device state (ami_numbers)
+    device_changed = code is not None and code < len(DEVICE_STATES) and board._set_device(agent, DEVICE_STATES[code])
     if msg.event == "QueueMember":
         board._listing(msg).members.add((ext, queue))
+    if (not device_changed and agent.visible is not None
+            and before == (agent.name, queue in agent.paused_in, agent.memberships[queue])):
+        return []
     return [ext]
 
 
 def _member_removed(board: AgentBoard, msg: AmiMessage) -> list[str]:
-    ext = member_agent(msg, board.config)
+    ext = board._member_agent(msg)
     agent = board._agents.get(ext or "")
     if agent is None:
         return []
-    queue = msg.get("Queue")
+    queue = msg.fields.get("Queue", "")
     agent.memberships.pop(queue, None)
     agent.interfaces.pop(queue, None)
     agent.paused_in.discard(queue)
@@ -302,8 +354,9 @@ def _member_removed(board: AgentBoard, msg: AmiMessage) -> list[str]:
 
 
 def _queue_params(board: AgentBoard, msg: AmiMessage) -> list[str]:
-    if msg.get("Queue"):
-        board._listing(msg).queues.add(msg.get("Queue"))
+    get = msg.fields.get
+    if get("Queue", ""):
+        board._listing(msg).queues.add(get("Queue", ""))
     return []
 
 

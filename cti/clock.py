@@ -11,17 +11,19 @@ from dataclasses import dataclass
 
 from asterisk.messages import AmiMessage
 
+from .ami_numbers import epoch_seconds
+
 
 @dataclass(slots=True)
 class PbxClock:
     offset: float = 0.0  # PBX clock minus local arrival time, from the last stamped event
 
     def time_of(self, msg: AmiMessage) -> float:
-        stamp = msg.get("PbxTime") if msg.event.startswith("Cti") else msg.get("Timestamp")
+        fields = msg.fields  # runs for every event: the dict, not the method around it
+        stamp = fields.get("PbxTime") if msg.event.startswith("Cti") else fields.get("Timestamp")
         if stamp:
-            try:
-                t = float(stamp)
-            except ValueError:
+            t = epoch_seconds(stamp)  # "nan", "1e400", "١٧٩٥...": not a time (ami_numbers)
+            if t is None:
                 return msg.received_at + self.offset
             if msg.received_at:
                 self.offset = t - msg.received_at

@@ -14,8 +14,6 @@ handing out the same frozen snapshots instead of the book's mutable objects.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .effects import (
     CallAnswered,
     CallContext,
@@ -46,20 +44,30 @@ def enrich(book: CallBook, effects: list[Effect]) -> list[Effect]:
     if not effects:
         return effects
     taken: dict[str, CallContext | None] = {}
-    out: list[Effect] = []
     for effect in effects:
         if isinstance(effect, _ABOUT_A_CALL):
             context = _context_of(book, effect.linkedid, taken)
             if context is not None:
-                effect = replace(effect, context=context)
+                _complete(effect, "context", context)
         elif isinstance(effect, CallsMerged):
             context = _context_of(book, effect.into, taken)
             if context is not None:
-                effect = replace(effect, context=context)
+                _complete(effect, "context", context)
         elif isinstance(effect, CallEnded):
-            effect = replace(effect, audience=ended_audience(effect.record))
-        out.append(effect)
-    return out
+            _complete(effect, "audience", ended_audience(effect.record))
+    return effects
+
+
+def _complete(effect: Effect, name: str, value: object) -> None:
+    """Fill in an effect's context (or audience) before it leaves the core.
+
+    Effects are frozen for everyone they are handed to; the model has just made these and nobody else holds
+    them yet, so the part that is only known after ``apply`` is set on them here instead of copying each one
+    (``dataclasses.replace`` of a frozen dataclass costs more than the rest of an event's handling). An effect
+    that already carries one (enriched before, or made with it) is never changed.
+    """
+    if not getattr(effect, name):  # None, or no audience yet
+        object.__setattr__(effect, name, value)
 
 
 def _context_of(book: CallBook, linkedid: str, taken: dict[str, CallContext | None]) -> CallContext | None:
@@ -100,8 +108,13 @@ def _view(chan: Channel) -> ChannelView:
         phase = "ringing"
     else:
         phase = "dialing"
-    return ChannelView(uniqueid=chan.uniqueid, name=chan.name, kind=chan.kind, agent=chan.agent, phase=phase,
-                       created_at=chan.created_at, up_at=chan.up_at, rang_at=chan.rang_at)
+    view = chan.view
+    # A channel's name, kind, agent and creation never change: only its phase and times are compared.
+    if view is None or view.phase != phase or view.up_at != chan.up_at or view.rang_at != chan.rang_at:
+        view = chan.view = ChannelView(uniqueid=chan.uniqueid, name=chan.name, kind=chan.kind, agent=chan.agent,
+                                       phase=phase, created_at=chan.created_at, up_at=chan.up_at,
+                                       rang_at=chan.rang_at)
+    return view
 
 
 def ended_audience(record: CallRecord) -> frozenset[str]:

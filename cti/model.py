@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from asterisk.messages import AmiMessage
 
 from .agents import AGENT_HANDLERS
+from .ami_numbers import small_int
 from .channels import (
     agent_of_channel_name,
     classify,
@@ -62,6 +63,7 @@ from .effects import (
     CallsMerged,
     CallStarted,
     CallTransferred,
+    ChannelView,
     Effect,
     LegEnded,
 )
@@ -113,6 +115,9 @@ class Channel:
     connected_at: float | None = None  # DialEnd ANSWER / Pickup: it took the call
     dial_string: str = ""
     popped: bool = False  # its CallRang (screen-pop) was emitted
+    #: Its last frozen view (``cti.context``), reused while its phase and times are unchanged: a call's
+    #: snapshot is taken after most events, and its channels rarely all change at once.
+    view: ChannelView | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(slots=True)
@@ -192,7 +197,7 @@ class CallBook:
     def apply(self, msg: AmiMessage) -> list[Effect]:
         """Apply one AMI event; return what happened. Never raises for odd input: logs and skips."""
         self.touched = None
-        handler = HANDLERS.get(msg.get("Event"))
+        handler = HANDLERS.get(msg.event)
         if handler is None:
             return []
         self.now = self.clock.time_of(msg)
@@ -223,15 +228,16 @@ class CallBook:
         return call, call.channels[uniqueid]
 
     def _add_channel(self, msg: AmiMessage, t: float, created_at: float | None = None) -> list[Effect]:
-        uid = msg["Uniqueid"]
-        name = msg.get("Channel")
-        lid = self.canonical(msg.get("Linkedid") or uid)
+        get = msg.fields.get
+        uid = msg.fields["Uniqueid"]
+        name = get("Channel", "")
+        lid = self.canonical(get("Linkedid", "") or uid)
         kind, agent = classify(name, self.config)
         chan = Channel(
             uniqueid=uid, name=name, kind=kind, agent=agent,
             created_at=t if created_at is None else created_at,
-            state=msg.get("ChannelStateDesc", "Down"),
-            caller_num=msg.get("CallerIDNum"), caller_name=msg.get("CallerIDName"), exten=msg.get("Exten"),
+            state=get("ChannelStateDesc", "Down"),
+            caller_num=get("CallerIDNum", ""), caller_name=get("CallerIDName", ""), exten=get("Exten", ""),
         )
         effects: list[Effect] = []
         call = self.calls.get(lid)
@@ -350,7 +356,7 @@ ORIGINATE_RESPONSE_WAIT = 5.0
 
 
 def _new_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    uid = msg["Uniqueid"]
+    uid = msg.fields["Uniqueid"]
     if uid in book.channels:  # seen in a resync snapshot already
         book.touched = book.call_of.get(uid)
         return []
@@ -358,12 +364,13 @@ def _new_channel(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _new_state(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is None:
         return []
     call, chan = found
     t = book.now
-    chan.state = msg.get("ChannelStateDesc", chan.state)
+    chan.state = get("ChannelStateDesc", chan.state)
     if chan.state == "Ringing" and chan.rang_at is None:
         chan.rang_at = t
         return _screen_pop(call, chan, t)
@@ -385,13 +392,14 @@ def _screen_pop(call: Call, chan: Channel, t: float) -> list[Effect]:
 
 
 def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("DestUniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("DestUniqueid", ""))
     if found is None:
         return []
     call, dest = found
     t = book.now
-    source_uid = msg.get("Uniqueid")
-    dest.dial_string = msg.get("DialString")
+    source_uid = get("Uniqueid", "")
+    dest.dial_string = get("DialString", "")
     if dest.dialed_at is None:
         dest.dialed_at = t
     dest.dial_status = None
@@ -401,13 +409,13 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
         return []
     effects: list[Effect] = []
     is_origin_source = source_uid == call.origin
-    if is_origin_source and call.direction == "inbound" and call.did is None and msg.get("Exten") not in ("", "s"):
+    if is_origin_source and call.direction == "inbound" and call.did is None and get("Exten", "") not in ("", "s"):
         # First seen in a resync snapshot while in a subroutine (cti/resync.py): it dials from its DID.
-        call.did = call.called = msg.get("Exten")
+        call.did = call.called = get("Exten", "")
     if call.direction is None and dest.uniqueid != call.origin:
         if dest.kind == "trunk":
             call.direction = "outbound"
-            call.called = number_of_dial_string(dest.dial_string) or msg.get("Exten") or None
+            call.called = number_of_dial_string(dest.dial_string) or get("Exten", "") or None
         elif dest.kind == "agent":
             call.direction = "internal"
             call.called = dest.agent
@@ -419,7 +427,7 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
         # The caller's channel dials again after an agent took it: an AMI Redirect (blind transfer).
         # Where it was sent is the caller channel's extension at this Dial (``transfer,600`` rings a
         # group; ``outbound,8916...`` an outside number); the dialled agent only if that is unknown.
-        exten = msg.get("Exten")
+        exten = get("Exten", "")
         target = exten if exten and exten != "s" and exten != call.did else (
             dest.agent if dest.kind == "agent" else number_of_dial_string(dest.dial_string))
         if target and target not in call.agents_answered:
@@ -428,11 +436,12 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _dial_end(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("DestUniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("DestUniqueid", ""))
     if found is None:
         return []
     call, dest = found
-    status = msg.get("DialStatus")
+    status = get("DialStatus", "")
     if dest.dial_status is None or dest.dial_status == "CANCEL":
         dest.dial_status = status
     if status != "ANSWER" or dest.uniqueid == call.origin:
@@ -451,18 +460,18 @@ def _dial_end(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _hangup(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is None:
         return []
     call, chan = found
-    cause_text = msg.get("Cause")
-    cause = int(cause_text) if cause_text.isdigit() else None
-    return book._end_channel(call, chan, book.now, cause, msg.get("Cause-txt") or None)
+    cause = small_int(get("Cause", ""))  # a Q.850 cause: "²" or 30 digits are no cause at all (ami_numbers)
+    return book._end_channel(call, chan, book.now, cause, get("Cause-txt", "") or None)
 
 
 def _hangup_request(book: CallBook, msg: AmiMessage) -> list[Effect]:
     """The far end of a channel hung up (a BYE/CANCEL), as opposed to the PBX ending it."""
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    found = book._call_of_channel(msg.fields.get("Uniqueid", ""))
     if found is not None:
         call, chan = found
         call.hangup_requests.setdefault(chan.uniqueid, book.now)
@@ -470,8 +479,9 @@ def _hangup_request(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _pickup(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    picker = book._call_of_channel(msg.get("Uniqueid"))
-    target = book._call_of_channel(msg.get("TargetUniqueid"))
+    get = msg.fields.get
+    picker = book._call_of_channel(get("Uniqueid", ""))
+    target = book._call_of_channel(get("TargetUniqueid", ""))
     if picker is None or target is None:
         return []
     effects = book.merge(picker[0].linkedid, target[0].linkedid)
@@ -482,19 +492,21 @@ def _pickup(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _blind_transfer(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("TransfereeUniqueid")) or book._call_of_channel(
-        msg.get("TransfererUniqueid"))
-    if found is None or msg.get("Result", "Success") != "Success":
+    get = msg.fields.get
+    found = book._call_of_channel(get("TransfereeUniqueid", "")) or book._call_of_channel(
+        get("TransfererUniqueid", ""))
+    if found is None or get("Result", "Success") != "Success":
         return []
-    return book._transfer(found[0], msg.get("Extension"), "blind", book.now)
+    return book._transfer(found[0], get("Extension", ""), "blind", book.now)
 
 
 def _attended_transfer(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    if msg.get("Result", "Success") != "Success":
+    get = msg.fields.get
+    if get("Result", "Success") != "Success":
         return []
     found = None
     for key in ("TransfereeUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid"):
-        found = book._call_of_channel(msg.get(key))
+        found = book._call_of_channel(get(key, ""))
         if found:
             break
     if found is None:
@@ -502,7 +514,7 @@ def _attended_transfer(book: CallBook, msg: AmiMessage) -> list[Effect]:
     config = book.config
     target = None
     for key in ("TransferTargetChannel", "SecondTransfererConnectedLineNum", "SecondTransfererExten"):
-        value = msg.get(key)
+        value = get(key, "")
         if not value:
             continue
         target = agent_of_channel_name(value, config) if "/" in value else (value if config.is_agent(value) else None)
@@ -514,14 +526,15 @@ def _attended_transfer(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _new_exten(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    app = msg.get("Application")
+    get = msg.fields.get
+    app = get("Application", "")
     if app not in ("VoiceMail", "MixMonitor", "Queue") and app.lower() not in book.config.voicemail_apps:
         return []
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is None:
         return []
     call = found[0]
-    data = msg.get("AppData")
+    data = get("AppData", "")
     if app.lower() in book.config.voicemail_apps:
         call.voicemail = True
         if call.voicemail_at is None:
@@ -537,12 +550,13 @@ def _new_exten(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _var_set(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    if msg.get("Variable") != "MIXMONITOR_FILENAME":
+    get = msg.fields.get
+    if get("Variable", "") != "MIXMONITOR_FILENAME":
         return []
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is None:
         return []
-    name = msg.get("Value").rsplit("/", 1)[-1]
+    name = get("Value", "").rsplit("/", 1)[-1]
     recs = found[0].recordings
     if name and name not in recs:
         # The main (mix) file goes before the -in/-out files the MixMonitor app data listed.
@@ -552,9 +566,10 @@ def _var_set(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 
 def _queue_caller_join(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is not None:
-        found[0].queue = msg.get("Queue") or found[0].queue
+        found[0].queue = get("Queue", "") or found[0].queue
     return []
 
 
@@ -562,7 +577,7 @@ def _queue_caller_abandon(book: CallBook, msg: AmiMessage) -> list[Effect]:
     # Asterisk also says "abandon" when Queue() times out (10-queue-timeout-voicemail); only a
     # caller who hung up while waiting really abandoned: their own channel sent a HangupRequest before
     # this event. A member's 486 or a torn-down Local member may have sent one earlier: not the caller.
-    uid = msg.get("Uniqueid")
+    uid = msg.fields.get("Uniqueid", "")
     found = book._call_of_channel(uid)
     if found is not None and _hung_up_itself(found[0], uid):
         found[0].queue_abandoned = True
@@ -571,7 +586,8 @@ def _queue_caller_abandon(book: CallBook, msg: AmiMessage) -> list[Effect]:
 
 def _agent_called(book: CallBook, msg: AmiMessage) -> list[Effect]:
     """A queue tried a member; with a 503 phone no DialBegin/Ringing may follow (36-...)."""
-    found = book._call_of_channel(msg.get("DestUniqueid"))
+    get = msg.fields.get
+    found = book._call_of_channel(get("DestUniqueid", ""))
     if found is None:
         return []
     call, dest = found
@@ -579,7 +595,7 @@ def _agent_called(book: CallBook, msg: AmiMessage) -> list[Effect]:
         call.rung.setdefault(dest.agent, book.now)
         if dest.dialed_at is None:
             dest.dialed_at = book.now
-    call.queue = call.queue or msg.get("Queue") or None
+    call.queue = call.queue or get("Queue", "") or None
     return []
 
 
@@ -591,12 +607,13 @@ def _originate_response(book: CallBook, msg: AmiMessage) -> list[Effect]:
     ActionID, and the number is nowhere else. Asterisk usually sends it about 1 ms *before* that leg's
     ``Hangup``, sometimes after the call ended: both are matched by the endpoint.
     """
-    exten = msg.get("Exten") or None
-    found = book._call_of_channel(msg.get("Uniqueid"))
+    get = msg.fields.get
+    exten = get("Exten", "") or None
+    found = book._call_of_channel(get("Uniqueid", ""))
     if found is not None:
         found[0].originate_exten = exten
         return []
-    requested = msg.get("Channel")  # e.g. PJSIP/101: the endpoint, not the channel instance
+    requested = get("Channel", "")  # e.g. PJSIP/101: the endpoint, not the channel instance
     if not requested:
         return []
     live = _unanswered_originate(book, requested)

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 
 from asterisk.messages import AmiMessage
 
+from .ami_numbers import duration_seconds
 from .effects import CallAnswered, Effect, VariableWanted
 from .phones import is_withheld
 
@@ -84,15 +85,6 @@ class ResyncState:
     items: dict[str, AmiMessage] = field(default_factory=dict)
     #: Uniqueids the snapshot in progress added to the book (not known before).
     added: set[str] = field(default_factory=set)
-
-
-def duration_seconds(text: str) -> float:
-    """``HH:MM:SS`` (``CoreShowChannel`` ``Duration``) in seconds; 0 when unreadable."""
-    try:
-        h, m, s = text.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except ValueError:
-        return 0.0
 
 
 # -- the handlers ------------------------------------------------------------------------------

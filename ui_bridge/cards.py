@@ -207,16 +207,24 @@ class PopSequencer:
         return len(self._tasks)
 
     def on_effect(self, effect: Effect) -> None:
+        """Runs for every effect: only a ``CallRang`` starts a lookup; anything else is a dict check, then
+        its message goes out at once, or behind its call's pop when that pop waits for its card."""
+        if isinstance(effect, CallRang):
+            outgoing = self.notifier.for_effect(effect)
+            if outgoing is not None:
+                self._pop(effect, outgoing)
+            return
         if isinstance(effect, CallEnded):
             self._ended(effect.record)
+        linkedid = getattr(effect, "linkedid", None)
+        waiting = self._calls.get(linkedid) if linkedid and self._calls else None
+        if waiting is None and not self.hub.clients:
+            # Nobody is connected: the message would go to no one, so it is not even built (a client that
+            # connects later gets the calls and agents as they stand then, not this message).
+            return
         outgoing = self.notifier.for_effect(effect)
         if outgoing is None:
             return
-        if isinstance(effect, CallRang):
-            self._pop(effect, outgoing)
-            return
-        linkedid = getattr(effect, "linkedid", None)
-        waiting = self._calls.get(linkedid) if linkedid else None
         if waiting is None:
             self.hub.publish(outgoing.message, outgoing.extensions)
         else:
