@@ -87,7 +87,7 @@ async def test_typos_on_one_desk_never_lock_the_user_out_of_another() -> None:
 
 async def test_behind_a_trusted_proxy_each_forwarded_client_is_throttled_apart(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="ui_bridge.http")
+    caplog.set_level(logging.WARNING, logger="ui_bridge.routes.login")
     extra = f'trusted_proxies = ["127.0.0.1"]\n{SLOW_WINDOW}'
     async with panel_env([TRACE], http_extra=extra) as env, client(env) as proxy, \
             client(env, "127.0.0.2") as direct:

@@ -6,6 +6,9 @@ import { busy, clear, errorText, fmtDateTime, fmtDuration, fmtShortDateTime, fmt
 
 const EXTENSION = /^[0-9]{1,10}$/;
 const EXT_KEY = "cti.callbackExtension";
+// The register is read in pages of REGISTER_PAGE open entries, at most REGISTER_PAGES of them.
+const REGISTER_PAGE = 200;
+const REGISTER_PAGES = 50;
 
 function party(number, name) {
   return [h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null];
@@ -197,6 +200,20 @@ class AgentsBoard {
 
 // -- missed-call register -----------------------------------------------------------------------------------
 
+/** Every open entry of the register, page after page by the server's cursor (`next` → `?after=`): the
+ * entries opened meanwhile come last, none twice. At most REGISTER_PAGES pages are read. */
+async function openEntries() {
+  const entries = [];
+  let after = null;
+  for (let page = 0; page < REGISTER_PAGES; page++) {
+    const data = await api(`/api/missed${query({ status: "open", limit: REGISTER_PAGE, after })}`);
+    entries.push(...((data && data.missed) || []));
+    after = data && data.next;
+    if (!after) break;
+  }
+  return entries;
+}
+
 class MissedRegister {
   constructor(ctx) {
     this.ctx = ctx;
@@ -255,9 +272,8 @@ class MissedRegister {
   async load() {
     setText(this.status, "загрузка…");
     try {
-      const data = await api(`/api/missed${query({ status: "open", limit: 200 })}`);
       const fresh = new Map();
-      for (const e of (data && data.missed) || []) fresh.set(e.id, this.entries.get(e.id) || e);
+      for (const e of await openEntries()) fresh.set(e.id, this.entries.get(e.id) || e);
       // Entries that arrived by events while loading stay (the event is newer than the response).
       for (const [id, e] of this.entries) if (!fresh.has(id) && e.fromEvent) fresh.set(id, e);
       this.entries = fresh;

@@ -1,5 +1,5 @@
 // The caller card in the pop, the client directory search and the one-click "new client" form.
-// HTTP: GET /api/contacts?q=, POST /api/contacts, POST /api/calls/{linkedid}/contact (see ui_bridge/http.py).
+// HTTP: GET /api/contacts?q=, POST /api/contacts, POST /api/calls/{linkedid}/contact (see ui_bridge/routes/directory.py).
 
 import { api, query } from "./net.js";
 import { busy, fmtShortDateTime, h, label, toast } from "./util.js";

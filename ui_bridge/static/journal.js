@@ -1,4 +1,6 @@
 // The call journal (GET /api/calls): a filter form and a table; the agent's "my recent calls" reuses the table.
+// Pages follow the server's cursor (`next` of an answer, sent back as `?after=`): a page costs the server its own
+// rows however deep it is, and calls saved meanwhile never show a row twice or skip one (docs/protocol.md).
 
 import { api, query } from "./net.js";
 import { clear, errorText, fmtDateTime, fmtDuration, h, label, setText } from "./util.js";
@@ -65,7 +67,9 @@ const PAGE = 50;
 
 export class Journal {
   constructor({ title = "Журнал звонков" } = {}) {
-    this.offset = 0;
+    // The `after` of each page walked so far (the first page has none): "back" pops, "next" pushes `next`.
+    this.cursors = [null];
+    this.nextCursor = null;
     this.loading = false;
     this.again = false;
     this.f = {
@@ -84,7 +88,7 @@ export class Journal {
     this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, "← Назад");
     this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, "Далее →");
     this.tableBox = h("div", { class: "table-wrap" });
-    const form = h("form", { class: "filters", "data-test": "journal-filters", onsubmit: (e) => { e.preventDefault(); this.offset = 0; this.load(); } },
+    const form = h("form", { class: "filters", "data-test": "journal-filters", onsubmit: (e) => { e.preventDefault(); this.first(); } },
       h("label", {}, "с ", this.f.since), h("label", {}, "по ", this.f.until),
       this.f.number, this.f.agent, this.f.direction, this.f.outcome,
       h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, "Показать"),
@@ -97,13 +101,31 @@ export class Journal {
 
   reset() {
     for (const input of Object.values(this.f)) input.value = "";
-    this.offset = 0;
+    this.first();
+  }
+
+  /** Back to the first page (new filters: the cursors of the old ones mean nothing). */
+  first() {
+    this.cursors = [null];
+    this.nextCursor = null;
     this.load();
   }
 
   page(step) {
-    this.offset = Math.max(0, this.offset + step * PAGE);
+    if (step > 0) {
+      if (!this.nextCursor) return;
+      this.cursors.push(this.nextCursor);
+    } else if (this.cursors.length > 1) {
+      this.cursors.pop();
+    } else {
+      return;
+    }
+    this.nextCursor = null;
     this.load();
+  }
+
+  get pageIndex() {
+    return this.cursors.length - 1;
   }
 
   params() {
@@ -116,13 +138,13 @@ export class Journal {
       direction: f.direction.value,
       outcome: f.outcome.value,
       limit: PAGE,
-      offset: this.offset,
+      after: this.cursors[this.cursors.length - 1],
     };
   }
 
   /** A call ended: reload, but only the first page (a user paging back keeps their view). */
   refreshSoon() {
-    if (this.offset !== 0) return;
+    if (this.pageIndex !== 0) return;
     clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(() => this.load(), 400);
   }
@@ -138,10 +160,11 @@ export class Journal {
       const data = await api(`/api/calls${query(this.params())}`);
       const rows = (data && data.calls) || [];
       clear(this.tableBox).append(callsTable(rows));
-      const from = rows.length ? this.offset + 1 : 0;
-      setText(this.status, rows.length ? `${from}–${this.offset + rows.length}` : "");
-      this.prev.disabled = this.offset === 0;
-      this.next.disabled = rows.length < PAGE;
+      this.nextCursor = (data && data.next) || null;
+      const before = this.pageIndex * PAGE; // every page before this one was full: it had a `next`
+      setText(this.status, rows.length ? `${before + 1}–${before + rows.length}` : "");
+      this.prev.disabled = this.pageIndex === 0;
+      this.next.disabled = !this.nextCursor;
     } catch (err) {
       setText(this.status, errorText(err));
     } finally {

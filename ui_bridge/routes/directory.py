@@ -1,0 +1,93 @@
+"""The client directory over HTTP: search and create contacts, attach one to a call.
+
+``GET /api/contacts?q=`` finds by number, surname, plate or its digits; ``POST /api/contacts`` creates one;
+``POST /api/calls/{linkedid}/contact`` attaches a contact to a call, and a call in progress gets a fresh card
+(``call.card``) at once. Agents attach only to calls their phone is on: that depends on the call, so it is
+checked here, after the route's policy (agents and admins write, QA reads) has admitted the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cti import control
+from cti.context import CallView
+from store.repository import ContactNotFound, Store, User
+
+from ..api_models import AttachBody, BadRequest, NewContact, read_model, whole_number
+from ..cards import CardService
+from ..hub import Hub
+from ..notifier import Notifier
+from ..outgoing import contact_info
+from .gate import api_error
+
+#: The 403 of the directory's writes, for QA.
+QA_READS_ONLY = "QA users do not edit the directory"
+#: The 403 of the directory's writes from a foreign page.
+FOREIGN_EDIT = "this origin may not change the directory"
+
+
+class Directory:
+    def __init__(self, store: Callable[[], Store], notifier: Notifier, hub: Hub, cards: CardService | None,
+                 live_calls: CallView | None) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.hub = hub
+        self.cards = cards
+        self.live_calls = live_calls  # the calls in progress, as frozen snapshots
+
+    async def search(self, request: Request, user: User) -> Response:
+        try:
+            limit = whole_number(request.query_params, "limit", 20, 1, 200)
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
+        found = await self.store().find_contacts(request.query_params.get("q", ""), limit=limit)
+        return JSONResponse({"contacts": [contact_info(c).model_dump() for c in found]})
+
+    async def add(self, request: Request, user: User) -> Response:
+        try:
+            draft = await read_model(request, NewContact)
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
+        contact = await self.store().add_contact(draft.contact())
+        return JSONResponse({"contact": contact_info(contact).model_dump()}, status_code=201)
+
+    async def attach(self, request: Request, user: User) -> Response:
+        """Attach a contact to a call; a call in progress gets a fresh card (``call.card``) at once."""
+        try:
+            contact_id = (await read_model(request, AttachBody, hint='send JSON {"contact_id": N}: ')).contact_id
+        except BadRequest as exc:
+            return api_error(400, "bad_request", str(exc))
+        linkedid = request.path_params["linkedid"]
+        call = self.live_calls.get(linkedid) if self.live_calls is not None else None
+        if call is None and not await self._in_journal(linkedid):
+            return api_error(404, "not_found", f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
+        participants = call.audience if call is not None else frozenset()
+        if user.role == "agent" and (call is None or not control.may_see(call, _actor(user))):
+            return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
+        try:
+            await self.store().attach_call(linkedid, contact_id, by=user.name)
+        except ContactNotFound as exc:
+            return api_error(404, "not_found", str(exc))
+        card = None
+        if call is not None and self.cards is not None:
+            card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid))
+            self.notifier.remember_card(call.linkedid, card)  # not if the call ended during the lookup
+            self.hub.publish(self.notifier.messages.call_card(call.linkedid, card), participants)
+        return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
+                             "card": card.model_dump() if card is not None else None})
+
+    async def _in_journal(self, linkedid: str) -> bool:
+        """A call that ended a moment ago may still be staged, not yet written: flushed and looked up again."""
+        store = self.store()
+        if await store.get_call(linkedid) is not None:
+            return True
+        await store.flush()
+        return await store.get_call(linkedid) is not None
+
+
+def _actor(user: User) -> control.Actor:
+    return control.Actor(name=user.name, role=user.role, extension=user.extension)
