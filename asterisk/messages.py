@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EOL = "\r\n"
 #: A message longer than this (bytes, headers included) is refused by the parser. Real Asterisk
@@ -83,60 +83,84 @@ def wire_text(headers: Headers) -> str:
     return text
 
 
-@dataclass(slots=True)
 class AmiMessage:
     """One whole AMI frame (event, response or action), decoded.
 
     ``received_at`` is the local arrival time stamped by the I/O layer (epoch seconds); the call
     model prefers the PBX's own ``Timestamp`` header when there is one (see :attr:`time`).
+
+    Lookups go through one dict, :attr:`fields`, built when the message is (first value wins for a repeated
+    key). The framer builds that dict straight from the frame's lines (:func:`message_from_index`); the
+    ordered header list is only made if someone asks for :attr:`headers` (the journal of calls in progress,
+    ``get_all``): most events are read a few keys at a time and never listed whole. It also spares the garbage
+    collector: a dict holding only strings is never tracked by it, while a list of ``(key, value)`` tuples adds
+    a score of new tracked objects per event, and a collection every few dozen events.
+
+    Code that runs for every event may read ``msg.fields.get(key, "")`` and ``msg.event`` (a plain
+    attribute): the same answers as ``msg.get(key)`` and a property would give, without a Python call each.
     """
 
-    headers: Headers
-    received_at: float = 0.0
-    _index: dict[str, str] = field(init=False, repr=False, compare=False)
+    __slots__ = ("_headers", "event", "fields", "received_at")
 
-    def __post_init__(self) -> None:
-        # First value wins for a repeated key: build from the end so earlier pairs overwrite later ones.
-        self._index = dict(reversed(self.headers))
+    _headers: Headers | None
+    #: The first value of every key (exact case). Read it, never change it.
+    fields: Mapping[str, str]
+    #: ``Event`` header, or ``""`` for a response or an action.
+    event: str
+    received_at: float
+
+    def __init__(self, headers: Headers, received_at: float = 0.0) -> None:
+        self._headers = headers
+        self.received_at = received_at
+        index = dict(headers)
+        if len(index) != len(headers):
+            # A repeated key (``Variable``): build from the end so the first value wins.
+            index = dict(reversed(headers))
+        self.fields = index
+        self.event = index.get("Event", "")
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]] | Mapping[str, str], received_at: float = 0.0) -> AmiMessage:
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
         return cls(headers=[(str(k), str(v)) for k, v in items], received_at=received_at)
 
+    @property
+    def headers(self) -> Headers:
+        """Every ``(key, value)`` pair in wire order, repeated keys included. Never change it in place."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = list(self.fields.items())
+        return headers
+
     def get(self, key: str, default: str = "") -> str:
         """First value of ``key`` (exact case, as Asterisk sends it), or ``default``."""
-        return self._index.get(key, default)
+        return self.fields.get(key, default)
 
     def __getitem__(self, key: str) -> str:
-        return self._index[key]
+        return self.fields[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._index
+        return key in self.fields
 
     def get_all(self, key: str) -> list[str]:
         return [v for k, v in self.headers if k == key]
 
     @property
-    def event(self) -> str:
-        return self._index.get("Event", "")
-
-    @property
     def response(self) -> str:
-        return self._index.get("Response", "")
+        return self.fields.get("Response", "")
 
     @property
     def action(self) -> str:
-        return self._index.get("Action", "")
+        return self.fields.get("Action", "")
 
     @property
     def action_id(self) -> str:
-        return self._index.get("ActionID", "")
+        return self.fields.get("ActionID", "")
 
     @property
     def time(self) -> float:
         """The PBX's clock when it sent the event (``timestampevents = yes``), else arrival time."""
-        stamp = self._index.get("Timestamp")
+        stamp = self.fields.get("Timestamp")
         if stamp:
             try:
                 return float(stamp)
@@ -151,11 +175,38 @@ class AmiMessage:
         """
         return wire_text(self.headers).encode("utf-8")
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AmiMessage):
+            return NotImplemented
+        return self.headers == other.headers and self.received_at == other.received_at
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, not hashable (as the dataclass it replaced)
+
+    def __repr__(self) -> str:
+        return f"AmiMessage(headers={self.headers!r}, received_at={self.received_at!r})"
+
     def __str__(self) -> str:
         """Short form for logs: the kind of message and a few identifying headers."""
         kind = self.event or self.response or self.action or "?"
-        ids = " ".join(f"{k}={self._index[k]}" for k in ("Channel", "Uniqueid", "ActionID") if k in self._index)
+        ids = " ".join(f"{k}={self.fields[k]}" for k in ("Channel", "Uniqueid", "ActionID") if k in self.fields)
         return f"<{kind} {ids}>".replace(" >", ">")
+
+
+_new_message = object.__new__
+
+
+def message_from_index(index: dict[str, str], received_at: float) -> AmiMessage:
+    """A message from a dict of its headers, taken as is (no copy): the framer's fast path.
+
+    Only for a frame whose keys are all different: the dict's order is then the wire order, and
+    :attr:`AmiMessage.headers` is rebuilt from it when asked for. The dict must not change afterwards.
+    """
+    msg: AmiMessage = _new_message(AmiMessage)
+    msg._headers = None
+    msg.fields = index
+    msg.event = index.get("Event", "")
+    msg.received_at = received_at
+    return msg
 
 
 def action(name: str, /, *pairs: tuple[str, str], **fields: str) -> AmiMessage:

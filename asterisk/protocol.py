@@ -2,13 +2,20 @@
 
 Why our own parser and not panoramisk's: panoramisk 1.4 decodes every TCP read on its own with
 ``errors='ignore'``, so a Cyrillic ``CallerIDName`` whose UTF-8 bytes straddle two reads loses
-characters. Here bytes pile up in one ``bytearray`` and are decoded only once a whole frame (ended by
-a blank line) is in hand. A frame over :data:`~asterisk.messages.MAX_FRAME_SIZE` or without a single
+characters. Here only whole frames (ended by a blank line) are ever decoded; the bytes of an unfinished one
+wait in a ``bytearray``. A frame over :data:`~asterisk.messages.MAX_FRAME_SIZE` or without a single
 ``Key: Value`` line becomes a :class:`FrameError` and the parser skips to the next blank line; nothing
 is ever raised to the caller.
 
+Why it is shaped as it is: it runs for every event the PBX sends, ahead of everything else the daemon does,
+so the work per frame is done by C-level calls, not per-line Python. Each read is cut once at its last
+``CRLF CRLF``; everything before is decoded in one call and split into frames in another; a frame's lines
+become its lookup dict in one ``dict(map(str.split, ...))``. A frame that is anything but plain ``Key: Value``
+lines with distinct keys (a repeated ``Variable``, a bare line of legacy ``Command`` output, a blank line, a
+bare-LF peer) takes :func:`parse_frame`, the line-by-line reference, so both paths give the same message.
+
 The same framer serves both sides: the client (``expect_banner=True``: the PBX greets with one line,
-``Asterisk Call Manager/11.0.0``) and the replay PBX reading actions (``expect_banner=False``).
+``Asterisk Call Manager/11.0.0``) and tests reading actions (``expect_banner=False``).
 """
 
 from __future__ import annotations
@@ -17,30 +24,30 @@ import itertools
 import logging
 from collections.abc import Callable
 
-from .messages import MAX_FRAME_SIZE, AmiMessage, FrameError
+from .messages import MAX_FRAME_SIZE, AmiMessage, FrameError, message_from_index
 
 log = logging.getLogger(__name__)
 
 _CRLF2 = b"\r\n\r\n"
 _LF2 = b"\n\n"
-
-
-def _find_end(buf: bytearray, start: int) -> tuple[int, int]:
-    """Position of the next frame terminator and its length, or (-1, 0).
-
-    Asterisk ends frames with CRLF CRLF. A peer that uses bare LF never sends that sequence, and a
-    CRLF stream never contains LF LF, so the second search only runs for such a peer (or while a
-    frame is incomplete).
-    """
-    crlf = buf.find(_CRLF2, start)
-    if crlf != -1:
-        return crlf, 4
-    lf = buf.find(_LF2, start)
-    return (lf, 2) if lf != -1 else (-1, 0)
+_TEXT_END = "\r\n\r\n"
+#: ``map(str.split, lines, _SEPARATOR, _ONCE)`` is ``[line.split(": ", 1) for line in lines]`` without a
+#: Python loop. Infinite iterators: one pair serves every frame.
+_SEPARATOR = itertools.repeat(": ")
+_ONCE = itertools.repeat(1)
+_split = str.split
+#: Keys already seen to be plain (not empty, no space): then the frame's keys need no closer look. A cache of
+#: a pure test, bounded so that a peer inventing keys cannot grow it; past the bound keys are just checked.
+_PLAIN_KEYS: set[str] = set()
+_MAX_PLAIN_KEYS = 4096
 
 
 def parse_frame(raw: bytes | bytearray, received_at: float = 0.0) -> AmiMessage | FrameError:
-    """Decode one frame (without its terminator) into a message."""
+    """Decode one frame (without its terminator) into a message, line by line.
+
+    The reference the framer's fast path must agree with, and the path for every frame that is not plain
+    ``Key: Value`` lines with distinct keys.
+    """
     text = raw.decode("utf-8", errors="replace")
     headers: list[tuple[str, str]] = []
     append = headers.append
@@ -68,58 +75,140 @@ def _parse_line(line: str, append: Callable[[tuple[str, str]], None]) -> None:
         append(("Output", line))
 
 
+def _plain_keys(index: dict[str, str]) -> bool:
+    """No key empty or with a space in it (parse_frame reads such a line as ``Output``); learns the keys."""
+    if "" in index or " " in "".join(index):
+        return False
+    if len(_PLAIN_KEYS) < _MAX_PLAIN_KEYS:
+        _PLAIN_KEYS.update(index)
+    return True
+
+
+def _excerpt(raw: bytes | bytearray) -> str:
+    return bytes(raw[:80]).decode("utf-8", "replace")
+
+
 class AmiFramer:
     """Splits a byte stream into AMI frames.
 
     Call :meth:`receive_data` with whatever the socket gave, then :meth:`events_received` to take
-    the messages (and frame errors) it completed, in order.
+    the messages (and frame errors) it completed, in order. Frames end with ``CRLF CRLF`` as Asterisk
+    sends them; a peer that ends its lines with a bare LF (``LF LF`` after a frame) is understood too.
     """
 
     def __init__(self, *, expect_banner: bool, max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self.expect_banner = expect_banner
         self.banner: str | None = None
         self.max_frame_size = max_frame_size
+        #: The unfinished frame: never holds a ``CRLF CRLF`` (nor an ``LF LF``) between calls.
         self._buf = bytearray()
+        #: Inside an oversized frame: everything up to its end is dropped.
         self._discarding = False
         self._out: list[AmiMessage | FrameError] = []
         self.eof = False
 
     def receive_data(self, data: bytes, received_at: float = 0.0) -> None:
+        """Take one read's bytes; the frames they complete are queued for :meth:`events_received`."""
         buf = self._buf
-        buf += data
-        if self.expect_banner and self.banner is None:
-            nl = buf.find(b"\n")
-            if nl == -1:
-                if len(buf) > self.max_frame_size:
-                    self._out.append(FrameError("banner too long", len(buf), ""))
-                    self.banner = ""
+        if buf or (self.expect_banner and self.banner is None):
+            searched = len(buf) - 3 if len(buf) > 3 else 0  # a terminator may straddle the two reads
+            buf += data
+            if self.banner is None and self.expect_banner:
+                if not self._take_banner():
+                    return
+                searched = 0
+            end = buf.rfind(_CRLF2, searched)
+            if end == -1:
+                self._after(searched, received_at)
                 return
-            self.banner = buf[:nl].decode("utf-8", errors="replace").rstrip("\r")
-            del buf[: nl + 1]
-        pos = 0
+            chunk: bytes | bytearray = buf[:end]
+            del buf[: end + 4]
+        else:  # the usual read: it starts on a frame's first byte
+            end = data.rfind(_CRLF2)
+            if end == -1:
+                buf += data
+                self._after(0, received_at)
+                return
+            chunk = data[:end]
+            buf += memoryview(data)[end + 4 :]
+        self._frames(chunk, received_at)
+        if buf:
+            self._after(0, received_at)
+
+    def _frames(self, chunk: bytes | bytearray, received_at: float) -> None:
+        """Every frame of ``chunk``: whole frames joined by their terminators (the last one's cut off)."""
+        pieces = chunk.decode("utf-8", "replace").split(_TEXT_END)
+        out = self._out
+        append = out.append
+        limit = self.max_frame_size
+        plain = _PLAIN_KEYS
+        if self._discarding:  # the first piece is the end of a frame already refused as oversized
+            self._discarding = False
+            pieces[0] = ""
+        # The pieces of the bytes, by the same cuts (the terminator is ASCII, which decoding never swallows):
+        # for a frame's size in bytes (a character is at most 4 of them) and for the line-by-line parser.
+        raw: list[bytes] | list[bytearray] | None = None
+        if len(chunk) > limit and max(map(len, pieces)) * 4 > limit:
+            raw = chunk.split(_CRLF2)
+        for i, text in enumerate(pieces):
+            if raw is not None and text and len(raw[i]) > limit:
+                append(FrameError("oversized frame", len(raw[i]), _excerpt(raw[i])))
+                continue
+            lines = text.split("\r\n")
+            try:
+                index = dict(map(_split, lines, _SEPARATOR, _ONCE))
+            except ValueError:  # a line without ": " (a blank one, Command output): line by line
+                index = None
+            # Fast path only when it must agree with parse_frame: one pair per line, no key empty or with a
+            # space, and (a single line with a LF in it: parse_frame would split it there) LF only after CR.
+            if (index is not None and len(index) == len(lines) and (len(lines) > 1 or "\n" not in text)
+                    and (plain.issuperset(index) or _plain_keys(index))):
+                append(message_from_index(index, received_at))
+            elif text.strip("\r\n"):  # blank lines alone, between frames: nothing
+                if raw is None:
+                    raw = chunk.split(_CRLF2)
+                append(parse_frame(raw[i], received_at))
+
+    def _after(self, searched: int, received_at: float) -> None:
+        """What is left is an unfinished frame: end bare-LF frames in it, refuse it if it is too long."""
+        buf = self._buf
+        if buf.find(_LF2, searched) != -1:
+            self._lf_frames(received_at)
+        # Up to 3 bytes may be the start of the terminator: a frame of exactly the limit is not refused for them.
+        if len(buf) - 3 > self.max_frame_size:
+            if not self._discarding:
+                self._out.append(FrameError("oversized frame", len(buf), _excerpt(buf)))
+            self._discarding = True
+            del buf[:-3]  # kept: the start of a terminator cut by the read
+
+    def _lf_frames(self, received_at: float) -> None:
+        """Frames ended by a bare ``LF LF`` (a peer not speaking CRLF), one at a time."""
+        buf = self._buf
         out = self._out
         limit = self.max_frame_size
-        while True:
-            end, size = _find_end(buf, pos)
-            if end == -1:
-                break
+        pos = 0
+        while (end := buf.find(_LF2, pos)) != -1:
             if self._discarding:
                 self._discarding = False
             elif end - pos > limit:
-                excerpt = bytes(buf[pos : pos + 80]).decode("utf-8", "replace")
-                out.append(FrameError("oversized frame", end - pos, excerpt))
-            else:
-                # Skip stray blank lines between frames.
-                if end > pos:
-                    out.append(parse_frame(buf[pos:end], received_at))
-            pos = end + size
-        if pos:
-            del buf[:pos]
-        if len(buf) > limit:
-            if not self._discarding:
-                out.append(FrameError("oversized frame", len(buf), bytes(buf[:80]).decode("utf-8", "replace")))
-            self._discarding = True
-            buf.clear()
+                out.append(FrameError("oversized frame", end - pos, _excerpt(buf[pos : pos + 80])))
+            elif end > pos:  # stray blank lines between frames: skipped
+                out.append(parse_frame(buf[pos:end], received_at))
+            pos = end + 2
+        del buf[:pos]
+
+    def _take_banner(self) -> bool:
+        """The PBX's greeting line, once; False while it is not whole yet."""
+        buf = self._buf
+        nl = buf.find(b"\n")
+        if nl == -1:
+            if len(buf) > self.max_frame_size:
+                self._out.append(FrameError("banner too long", len(buf), ""))
+                self.banner = ""
+            return False
+        self.banner = buf[:nl].decode("utf-8", errors="replace").rstrip("\r")
+        del buf[: nl + 1]
+        return True
 
     def receive_eof(self) -> None:
         """The peer closed; an unfinished frame is dropped (logged), never half-used."""
