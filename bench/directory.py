@@ -9,8 +9,8 @@ round trips to its connection thread.
 **The directory** (``bench.directory_data``, seeded): ``--contacts`` people and companies with Russian
 names drawn so that surname prefixes have a realistic selectivity, 1-2 mobile numbers each in mixed
 written forms, and ``--vehicles`` cars spread 0-3 per contact, with standard Cyrillic plates.
-It is written into a ``SqliteStore`` file in blocks that alternate between the product's
-``SqliteStore.add_contacts`` (chunk 2,000, one transaction per chunk, as ``cti contacts import`` does) and
+It is written into a store file (SQLite) in blocks that alternate between the product's
+``Store.add_contacts`` (chunk 2,000, one transaction per chunk, as ``cti contacts import`` does) and
 the **import baseline**: the same statements (one ``INSERT`` per contact, ``executemany`` for phones and
 vehicles, the same keys from ``cti.directory`` / ``cti.phones`` / ``cti.plates``, one transaction per
 2,000 contacts) through a plain ``sqlite3`` connection in this thread. ``--store-share`` contacts go
@@ -23,7 +23,7 @@ same key reuses it (and reports the import figures measured when it was made, wi
 
 **CSV import** (every run): ``--csv-rows`` rows (default 100,000) of a fresh seed, written by
 ``cti.contacts_csv.write_contacts`` in 1C's style (cp1251, ``;``); then ``read_contacts`` (decode, sniff,
-parse and check every row: rows/s) and ``SqliteStore.add_contacts`` of the result into a new empty store.
+parse and check every row: rows/s) and ``Store.add_contacts`` of the result into a new empty store.
 
 **Lookups**: ``--samples`` targets per kind drawn at random from the file (plus 10 % misses):
 a phone number typed in another written form than stored; a surname prefix of 3-5 letters; a full
@@ -66,15 +66,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import aiosqlite
 
 from bench.directory_data import PLATE_LETTERS, Generator, written_phone
 from bench.machine import machine
 from bench.pipeline import write_section
 from cti.contacts_csv import read_contacts, write_contacts
 from cti.directory import Contact, name_key, parse_query
+from store import StoreSettings, open_store
 from store import sqlite_directory as directory_sql
-from store.sqlite import SqliteStore
+from store.repository import Store
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -205,7 +208,7 @@ async def generate(path: Path, seed: int, contacts: int, vehicles: int, store_sh
     gen = iter(Generator(seed, contacts, vehicles))
     store_fig, base_fig = ImportFigures(), ImportFigures()
     started = time.perf_counter()
-    async with SqliteStore.open(path) as store:
+    async with open_store(StoreSettings(path=path), region=REGION) as store:
         db = sync_connection(path, write=True)
         try:
             done = 0
@@ -298,7 +301,7 @@ async def csv_import(rows: int, seed: int, tmp: Path) -> dict[str, Any]:
     result = read_contacts(data)
     parse = time.perf_counter() - t0
     path = tmp / "csv-import.sqlite"
-    async with SqliteStore.open(path) as store:
+    async with open_store(StoreSettings(path=path), region=REGION) as store:
         progress(f"CSV: {result.rows:,} rows parsed in {parse:.1f} s, {len(result.problems)} problems; "
                  "add_contacts ...")
         t0 = time.perf_counter()
@@ -398,7 +401,7 @@ def draw_samples(db: sqlite3.Connection, n: int, seed: int) -> list[Sample]:
 
 def sync_find(db: sqlite3.Connection, text: str, limit: int = 20, *, sql_of: Callable[..., str] | None = None
               ) -> list[Contact]:
-    """The baseline: ``SqliteStore.find_contacts`` without aiosqlite (same parse, SQL and conversion)."""
+    """The baseline: ``Store.find_contacts`` without aiosqlite (same parse, SQL and conversion)."""
     parsed = parse_query(text)
     if parsed is None:
         return []
@@ -407,13 +410,23 @@ def sync_find(db: sqlite3.Connection, text: str, limit: int = 20, *, sql_of: Cal
     return [directory_sql.contact_from_row(r) for r in db.execute(sql, params).fetchall()]
 
 
-async def one_trip_find(store: SqliteStore, text: str, limit: int = 20) -> list[Contact]:
+#: How national numbers are read by this benchmark's store (as the store's default).
+REGION = "RU"
+
+
+def sqlite_reader(store: Store) -> aiosqlite.Connection:
+    """Diagnosis of the SQLite store only: its general reader connection (``store/sqlite/lanes.py``)."""
+    lanes = getattr(store, "lanes")  # noqa: B009 - not part of the Store interface: mypy must not look for it there
+    return cast(aiosqlite.Connection, lanes.reader)
+
+
+async def one_trip_find(store: Store, text: str, limit: int = 20) -> list[Contact]:
     """Diagnosis: ``find_contacts`` with the rows fetched in one round trip (``execute_fetchall``)."""
-    parsed = parse_query(text, store.region)
+    parsed = parse_query(text, REGION)
     if parsed is None:
         return []
     where, params = directory_sql.where_query(parsed, limit)
-    rows = await store._reader.execute_fetchall(directory_sql.SELECT_CONTACTS + where, params)
+    rows = await sqlite_reader(store).execute_fetchall(directory_sql.SELECT_CONTACTS + where, params)
     return [directory_sql.contact_from_row(r) for r in rows]
 
 
@@ -438,7 +451,7 @@ class KindResult:
     empty_hits: int = 0  # hits that returned nothing (should be 0)
 
 
-async def time_lookups(store: SqliteStore, db: sqlite3.Connection, samples: list[Sample], rounds: int,
+async def time_lookups(store: Store, db: sqlite3.Connection, samples: list[Sample], rounds: int,
                        seed: int, alt: bool) -> dict[str, KindResult]:
     by_kind: dict[str, list[Sample]] = {k: [s for s in samples if s.kind == k] for k in KINDS}
     results = {k: KindResult(k, hits=sum(s.hit for s in v), misses=sum(not s.hit for s in v))
@@ -492,9 +505,9 @@ async def time_lookups(store: SqliteStore, db: sqlite3.Connection, samples: list
     return results
 
 
-async def hops_per_lookup(store: SqliteStore, samples: list[Sample]) -> dict[str, float]:
+async def hops_per_lookup(store: Store, samples: list[Sample]) -> dict[str, float]:
     """aiosqlite round trips to the reader thread per ``find_contacts`` (counted by wrapping its ``_execute``)."""
-    reader = store._reader  # diagnosis only
+    reader = sqlite_reader(store)  # diagnosis only
     original: Callable[..., Any] = reader._execute
     count = 0
 
@@ -583,7 +596,7 @@ def report(args: argparse.Namespace, load: tuple[float, float, float], gen: dict
         f"{args.block:,} contacts alternating between the product and the baseline until "
         f"{st['contacts']:,} contacts had gone through the product, the rest through the baseline:",
         "",
-        "* **store** = `SqliteStore.add_contacts(contacts, chunk_size=2000)`, as `cti contacts import` calls it;",
+        "* **store** = `Store.add_contacts(contacts, chunk_size=2000)`, as `cti contacts import` calls it;",
         "* **baseline** = the same statements and keys on a plain `sqlite3` connection in the calling thread "
         "(`directory_sql.contact_rows`, then one `executemany` per table, one transaction per 2,000).",
         "",
@@ -698,7 +711,7 @@ async def run(args: argparse.Namespace) -> str:
         samples = draw_samples(db, args.samples, args.seed)
         matched = selectivity(db, samples)
         plan = plans(db, samples)
-        async with SqliteStore.open(path) as store:
+        async with open_store(StoreSettings(path=path), region=REGION) as store:
             rss["store open, before the lookups"] = rss_mib()
             results = await time_lookups(store, db, samples, args.rounds, args.seed, not args.no_diagnosis)
             hops = await hops_per_lookup(store, samples)
@@ -717,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=2000, help="hit targets per query kind (default 2,000)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--store-share", type=int, default=100_000,
-                        help="contacts written through SqliteStore.add_contacts (the rest: baseline)")
+                        help="contacts written through Store.add_contacts (the rest: baseline)")
     parser.add_argument("--block", type=int, default=25_000, help="contacts per alternating import block")
     parser.add_argument("--csv-rows", type=int, default=100_000, help="rows of the CSV import (0: skip)")
     parser.add_argument("--cache", default="/tmp/cti-bench-directory",

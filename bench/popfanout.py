@@ -64,8 +64,8 @@ from bench.machine import machine
 from bench.pipeline import AsteriskFilter, write_section
 from companion.config import load_config
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
+from store import StoreSettings, open_store
 from store.repository import User
-from store.sqlite import SqliteStore
 from ui_bridge.auth import new_token, token_hash
 
 REPO = Path(__file__).resolve().parent.parent
@@ -206,7 +206,7 @@ def agent_extensions(n: int) -> list[str]:
 
 async def create_users(store_path: Path, extensions: Sequence[str], admins: int) -> list[dict[str, Any]]:
     clients = []
-    async with SqliteStore.open(store_path) as store:
+    async with open_store(StoreSettings(path=store_path), region="RU") as store:
         people: list[tuple[str, str, str | None]] = [(f"agent{ext}", "agent", ext) for ext in extensions]
         people += [(f"admin{i:02d}", "admin", None) for i in range(admins)]
         for index, (name, role, ext) in enumerate(people):
