@@ -282,7 +282,10 @@ class CtiAmiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk ships no 
             log.debug("AMI answer for unknown or expired ActionID %r dropped: %s", action_id, msg)
             return
         if pending.on_response is not None:
-            pending.on_response(msg)
+            try:
+                pending.on_response(msg)
+            except Exception:  # the hook's bug costs its own work; the action is still answered
+                log.exception("AMI: the hook for the answer to %s failed on %s", pending.name, msg)
         if msg.response.lower() in _FAILED:
             self._fail(action_id, AmiActionFailed(msg))
         elif msg.get("EventList").lower() == "start":

@@ -187,6 +187,7 @@ class StoreHealth(BaseModel):
     pending: int = Field(description="writes staged and not committed yet")
     max_pending: int = Field(description="above this, the daemon stops reading the PBX until they are committed")
     pauses: int = Field(description="times reading the PBX was paused for the store since start")
+    failures: int = Field(0, description="times committing the backlog failed (a locked or full database) since start")
 
 
 class Health(BaseModel):
@@ -195,6 +196,7 @@ class Health(BaseModel):
     ami_connected: bool = Field(description="logged in to the PBX's AMI, and the connection is open")
     ami_error: str | None = Field(description="why the last AMI connection attempt failed or was lost, if it did")
     events_applied: int = Field(description="AMI messages applied to the call model since start")
+    events_failed: int = Field(0, description="AMI messages a step of the call model raised on (each cost only itself)")
     calls_in_progress: int
     subscribers: list[SubscriberHealth]
     store: StoreHealth
