@@ -8,7 +8,7 @@ panoramisk-based client pays just to *parse* the stream. Both sides get the same
     counts (no callbacks, no tasks): per-read decoding, splitting and ``Message.from_line``.
 (b) **pipeline**: the daemon's own code from the socket read on: ``CtiAmiProtocol.data_received``
     (our ``AmiFramer``) → ``companion.daemon.Daemon.on_message`` (``CallBook.apply``, ``stage_event``,
-    ``stage_call``) → a real ``SqliteStore`` on a temporary file, opened and wired as ``Daemon.run``
+    ``stage_call``) → a real store (``open_store``: SQLite) on a temporary file, opened and wired as ``Daemon.run``
     does, with its writer task committing concurrently. The final ``flush()`` is inside the timed part.
     Only the socket is left out, as it is for (a), and ``Daemon.run``'s once-a-second ``CtiTick``
     task (one event a second, and it would be counted as one).
@@ -41,6 +41,7 @@ import math
 import os
 import pstats
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -60,7 +61,8 @@ from bench.machine import machine
 from companion.daemon import Daemon
 from companion.demo import demo_settings
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
-from store.sqlite import SqliteStore
+from store import open_store
+from store.repository import Store
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -155,9 +157,10 @@ class Corpus:
     def repetitions(self, events: int) -> int:
         return max(1, math.ceil(events / self.events))
 
-    def reads(self, reps: int) -> list[bytes]:
-        """The whole stream, cut in READ_SIZE reads regardless of frame boundaries (as TCP does)."""
-        data = self.banner + b"".join(self.render(r) for r in range(reps))
+    def reads(self, reps: int, first: int = 0) -> list[bytes]:
+        """The whole stream, cut in READ_SIZE reads regardless of frame boundaries (as TCP does); ``first``:
+        the repetition it starts at (a later one has later times and new ids)."""
+        data = self.banner + b"".join(self.render(r) for r in range(first, first + reps))
         return [data[i : i + READ_SIZE] for i in range(0, len(data), READ_SIZE)]
 
     def stream(self, reps: int) -> Iterator[bytes]:
@@ -219,7 +222,7 @@ class PipelineRun:
     open_calls: int
 
 
-Probe = Callable[[Daemon, SqliteStore], None]
+Probe = Callable[[Daemon, Store], None]
 
 
 async def run_pipeline(
@@ -234,12 +237,13 @@ async def run_pipeline(
     settings = demo_settings(5038, store_path)
     daemon = Daemon(settings)
     # As Daemon.run wires it, without the AMI client (its socket is what both sides leave out).
-    async with SqliteStore.from_settings(settings.store, region=settings.pbx.default_region) as store:
+    async with open_store(settings.store, region=settings.pbx.default_region) as store:
         daemon.store = store
         protocol = CtiAmiProtocol(daemon.on_message, max_frame_size=settings.ami.max_frame_size)
         protocol.connection_made(asyncio.Transport())
         async with asyncio.TaskGroup() as tg:
             writer = tg.create_task(store.run_writer(), name="store-writer")
+            daemon.pipeline.attach(tg)  # the subscribers' tasks (the panel's), as Daemon.run runs them
             started = time.perf_counter()
             for data in reads:
                 protocol.data_received(data)
@@ -248,8 +252,10 @@ async def run_pipeline(
                 await asyncio.sleep(max(0.0, delay))
                 if probe is not None:
                     probe(daemon, store)
+            await daemon.pipeline.drain(60.0)  # the subscribers' last effects, timed as the last commit is
             await store.flush()
             seconds = time.perf_counter() - started
+            await daemon.pipeline.close(0.0)
             writer.cancel()
         protocol.connection_lost(None)
         daemon.store = None
@@ -330,8 +336,23 @@ class CorpusResult:
         return [b / a for a, b in zip(self.baseline.rates, self.pipeline.rates, strict=True)]
 
 
-def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bool) -> CorpusResult:
-    """``runs`` interleaved runs of (a) and (b) (and the partial pipelines with ``breakdown``)."""
+def copy_year(year: Path, workdir: Path) -> Path:
+    """A copy of a ``bench.year`` store file (and its WAL) in ``workdir``: the runs journal into it."""
+    copy = workdir / "year.sqlite"
+    for suffix in ("", "-wal"):
+        if Path(f"{year}{suffix}").exists():
+            shutil.copyfile(f"{year}{suffix}", f"{copy}{suffix}")
+    return copy
+
+
+def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bool,
+            underneath: Path | None = None, first_rep: int = 0) -> CorpusResult:
+    """``runs`` interleaved runs of (a) and (b) (and the partial pipelines with ``breakdown``).
+
+    With ``underneath`` (a copy of a ``bench.year`` file) every run of (b) journals into that store, on top of
+    its year of calls, instead of a new empty file; "calls journaled" is then what the run added, and each run
+    gets its own repetitions from ``first_rep`` on (both (a) and (b): the same bytes), so its calls are new.
+    """
     reps = corpus.repetitions(events)
     reads = corpus.reads(reps)
     total = corpus.events * reps
@@ -339,6 +360,8 @@ def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bo
     baseline, pipeline, framer, model = Series([]), Series([]), Series([]), Series([])
     calls = live = open_calls = 0
     for run in range(1, runs + 1):
+        if underneath is not None:  # the store keeps every run's calls: each run's must be new
+            reads = corpus.reads(reps, first=first_rep + (run - 1) * reps)
         gc.collect()
         counted, seconds = run_panoramisk(reads)
         if counted != total:
@@ -350,14 +373,16 @@ def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bo
             gc.collect()
             model.rates.append(total / asyncio.run(run_model(reads)))
         gc.collect()
-        store_path = workdir / f"{corpus.name}-{run}.sqlite"
+        store_path = underneath or workdir / f"{corpus.name}-{run}.sqlite"
+        before = count_rows(store_path)[0] if underneath is not None else 0
         result = asyncio.run(run_pipeline(reads, store_path))
         if result.events != total:
             raise SystemExit(f"the pipeline applied {result.events} events, the corpus has {total}")
         pipeline.rates.append(total / result.seconds)
         calls, live = count_rows(store_path)
+        calls -= before
         open_calls = result.open_calls
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm") if underneath is None else ():
             Path(f"{store_path}{suffix}").unlink(missing_ok=True)
         progress(f"  run {run}/{runs}: panoramisk {baseline.rates[-1]:,.0f} ev/s, "
                  f"pipeline {pipeline.rates[-1]:,.0f} ev/s ({calls:,} calls journaled)")
@@ -394,7 +419,7 @@ class Sampler:
         self.started = time.perf_counter()
         self.samples: list[Sample] = []
 
-    def __call__(self, daemon: Daemon, store: SqliteStore) -> None:
+    def __call__(self, daemon: Daemon, store: Store) -> None:
         if daemon.events_applied < self.next:
             return
         self.next += self.every
@@ -531,9 +556,11 @@ def _us(rate: float) -> str:
 
 
 def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
-                      load: tuple[float, float, float]) -> str:
+                      load: tuple[float, float, float], underneath: str = "") -> str:
     lines = [
-        "## Event pipeline vs panoramisk's parser (`python -m bench.pipeline`)",
+        "## Event pipeline vs panoramisk's parser" + (
+            ", a year in the store underneath (`python -m bench.pipeline --year FILE`)" if underneath
+            else " (`python -m bench.pipeline`)"),
         "",
         _measured(load),
         "",
@@ -546,9 +573,11 @@ def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
         "* (a) baseline: panoramisk 1.4 `AMIProtocol.data_received`, `encoding='utf8'` (as `Manager` sets it), "
         "a factory whose `dispatch()` only counts.",
         "* (b) pipeline: `CtiAmiProtocol.data_received` (our `AmiFramer`) → `companion.daemon.Daemon.on_message` "
-        "(`CallBook.apply`, `stage_event`, `stage_call`) → `SqliteStore` on a temporary file, wired as "
+        "(`CallBook.apply`, `stage_event`, `stage_call`) → the store (`open_store`, SQLite) on a temporary file, "
+        "wired as "
         "`Daemon.run` does, its writer task running, the final `flush()` timed. Same bytes, same reads, same "
         "process; the socket is left out of both.",
+        *([f"* **Store underneath**: {underneath}"] if underneath else []),
         "",
         "| corpus | events per run | MB | (a) panoramisk, ev/s | (b) pipeline, ev/s | (b)/(a) of the medians | "
         "(b)/(a) run by run |",
@@ -681,6 +710,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="one pipeline run under cProfile (stderr)")
     parser.add_argument("--top", type=int, default=30, help="functions listed by --profile")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--year", type=Path, default=None,
+                        help="throughput: journal into a copy of this bench.year store file (a year of calls "
+                             "underneath) instead of a new empty one")
     args = parser.parse_args(argv)
     if min(args.events, args.runs, args.soak_events, args.sample_every) < 1:
         parser.error("--events, --runs, --soak-events and --sample-every must be positive")
@@ -707,9 +739,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                         profile(corpus, args.events, workdir, args.top)
                 return 0
             else:
-                results = [measure(c, args.events, args.runs, workdir, args.breakdown)
-                           for c in (unfiltered, filtered) if args.corpus in ("both", c.name)]
-                key, report = "bench.pipeline", throughput_report(results, args.runs, folders, load)
+                underneath, note = None, ""
+                if args.year is not None:
+                    progress(f"copying {args.year} into {workdir}")
+                    underneath = copy_year(args.year, workdir)
+                    with sqlite3.connect(underneath) as db:
+                        year_calls = db.execute("SELECT count(*) FROM calls").fetchone()[0]
+                    note = (f"every run of (b) journals into one copy of `{args.year}` (`bench.year`: "
+                            f"{year_calls:,} calls, {underneath.stat().st_size / 2**30:.2f} GiB before the runs), "
+                            "the file the daemon would have after a year; opened and migrated as `Daemon.run` does.")
+                results, first = [], 0
+                for c in (unfiltered, filtered):
+                    if args.corpus in ("both", c.name):
+                        results.append(measure(c, args.events, args.runs, workdir, args.breakdown, underneath, first))
+                        first += c.repetitions(args.events) * args.runs
+                key = "bench.pipeline.year" if underneath is not None else "bench.pipeline"
+                report = throughput_report(results, args.runs, folders, load, note)
     print(report)
     if not args.no_write:
         write_section(key, report)
