@@ -243,6 +243,7 @@ async def run_pipeline(
         protocol.connection_made(asyncio.Transport())
         async with asyncio.TaskGroup() as tg:
             writer = tg.create_task(store.run_writer(), name="store-writer")
+            daemon._tasks = tg  # back-pressure spawns its drain task here, as in Daemon.run
             daemon.pipeline.attach(tg)  # the subscribers' tasks (the panel's), as Daemon.run runs them
             started = time.perf_counter()
             for data in reads:

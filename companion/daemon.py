@@ -73,7 +73,7 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.book = CallBook(model_config(settings.pbx))
-        self.agents = AgentBoard(model_config(settings.pbx))
+        self.agents = AgentBoard(model_config(settings.pbx), clock=self.book.clock)  # one read of each event's time
         #: The calls in progress as the edges see them: frozen snapshots, never the book itself.
         self.calls = CallView(self.book)
         self.pipeline = Pipeline()

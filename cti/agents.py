@@ -117,15 +117,16 @@ def _state(agent: Agent) -> str:
 class AgentBoard:
     """Every agent's live state. Feed it events with :meth:`apply`."""
 
-    def __init__(self, config: DialPlan) -> None:
+    def __init__(self, config: DialPlan, clock: PbxClock | None = None) -> None:
         self.config = config
         self._agents: dict[str, Agent] = {}
         self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension
         self._listings: dict[str, _Listing] = {}  # ActionID -> items seen
         self._endpoints: dict[str, str | None] = {}  # device or interface -> its agent (see _endpoint_agent)
-        #: The PBX clock minus the local clock (dates resync items, which carry no Timestamp).
-        self.clock = PbxClock()
-        #: Time of the event being applied, on the PBX's clock.
+        #: The PBX clock minus the local clock (dates resync items, which carry no Timestamp); the call book's,
+        #: when the daemon shares it (each message's stamp is then read once).
+        self.clock = clock if clock is not None else PbxClock()
+        #: Time of the last event that touched an agent, on the PBX's clock (what dates its effects).
         self.now: float = 0.0
 
     # -- entry points -----------------------------------------------------------------------
@@ -135,10 +136,10 @@ class AgentBoard:
         handler = AGENT_HANDLERS.get(msg.event)
         if handler is None:
             return []
-        self.now = self.clock.time_of(msg)
         touched = handler(self, msg)
         if not touched:
-            return []
+            return []  # most agent events repeat a state: no time needed (only an effect is dated)
+        self.now = self.clock.time_of(msg)
         if len(touched) == 1:  # the usual case: one agent's device, channel or membership
             effect = self._refresh(self._agents[touched[0]])
             return [] if effect is None else [effect]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
+from .frozen import fast_init
+
 Direction = Literal["inbound", "outbound", "internal"]
 Outcome = Literal["answered", "missed", "failed"]
 MissedReason = Literal[
@@ -22,6 +24,7 @@ LegStatus = Literal["ringing", "up", "answered", "cancelled", "no_answer", "busy
                     "answered_elsewhere", "ended"]
 
 
+@fast_init  # built at every call's end (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class LegRecord:
     """One channel of a call, as the journal keeps it."""
@@ -39,6 +42,7 @@ class LegRecord:
     hangup_cause_txt: str | None
 
 
+@fast_init  # built at every call's end (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """A call (one Asterisk Linkedid, or several merged by a pickup) after it ended."""

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any, cast
 
 from cti.records import AgentMiss, CallRecord, ClosedBy, Direction, LegRecord, MissedEntry, MissedStatus, Outcome
@@ -34,10 +35,21 @@ MISSED_COLUMNS = (
 )
 
 _LEG_FIELDS = tuple(f.name for f in fields(LegRecord))
+#: A leg's values in :data:`_LEG_FIELDS` order, read in one C call.
+_leg_values = attrgetter(*_LEG_FIELDS)
+#: ``json.dumps(..., ensure_ascii=False)`` builds an encoder per call; a call's row needs five encodings, so one
+#: encoder serves them all (``encode`` keeps no state between calls). Tuples encode as arrays.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values), ensure_ascii=False)
+    return _encode(values) if values else "[]"
+
+
+def _legs_json(legs: Sequence[LegRecord]) -> str:
+    """A call's legs as one JSON list of objects (keys in field order, as ``record_from_row`` reads them)."""
+    names = _LEG_FIELDS
+    return _encode([dict(zip(names, _leg_values(leg), strict=True)) for leg in legs])
 
 
 def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> tuple[Any, ...]:
@@ -48,7 +60,7 @@ def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> t
         json_list(r.agents_rung_not_answered), r.recording, r.started_at, r.answered_at, r.ended_at,
         r.outcome, r.ring_seconds, r.queue, r.did, r.hangup_cause, r.hangup_cause_txt, r.hung_up_by,
         json_list(r.recordings), json_list(r.linkedids), json_list(r.agents_answered), int(r.complete),
-        json.dumps([{f: getattr(leg, f) for f in _LEG_FIELDS} for leg in r.legs], ensure_ascii=False),
+        _legs_json(r.legs),
     )
 
 
