@@ -19,7 +19,7 @@ from rich.text import Text
 
 from asterisk.replay import ReplayPbx, load_trace
 from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
-from cti.effects import CallAnswered, CallEnded, CallRang, CallTransferred, Effect
+from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTransferred, Effect
 from cti.records import iso_time
 from cti.safe_text import terminal_text
 from store.repository import Store, User, UserExists
@@ -64,6 +64,16 @@ async def add_demo_logins(store: Store) -> None:
                                       display_name=display, password_hash=password_hash))
 
 
+def _party(context: CallContext | None, linkedid: str) -> str:
+    """Who the call is with, as a person reads it: the caller (and name) of an inbound call, the number dialled
+    of an outbound one; the call's id only when the effect came without its context."""
+    if context is None:
+        return f"call {linkedid}"
+    number = context.called if context.direction == "outbound" else context.caller
+    name = f" ({context.caller_name})" if context.caller_name and context.direction != "outbound" else ""
+    return f"{number or 'withheld'}{name}"
+
+
 class JournalPrinter:
     """Prints each effect as one line; calls that end get a summary line.
 
@@ -83,9 +93,10 @@ class JournalPrinter:
             via = f" via queue {effect.queue}" if effect.queue else ""
             line = _line(("ringing", "cyan"), f"   {who}{name} → agent {effect.agent}{via}")
         elif isinstance(effect, CallAnswered):
-            line = _line(("answered", "green"), f"  {effect.linkedid} by {effect.answered_by}")
+            line = _line(("answered", "green"), f"  {_party(effect.context, effect.linkedid)} by {effect.answered_by}")
         elif isinstance(effect, CallTransferred):
-            line = _line(("transfer", "yellow"), f"  {effect.linkedid} → {effect.transferred_to} ({effect.kind})")
+            line = _line(("transfer", "yellow"),
+                         f"  {_party(effect.context, effect.linkedid)} → {effect.transferred_to} ({effect.kind})")
         elif isinstance(effect, CallEnded):
             self.ended += 1
             r = effect.record

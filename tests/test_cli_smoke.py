@@ -43,6 +43,10 @@ def test_the_installed_script_runs_the_demo_to_its_end(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60 * UNIT, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "ringing" in proc.stdout and "1 call(s) in the journal" in proc.stdout, proc.stdout
+    truth = json.loads((TRACES / "01-direct-answered" / "truth.json").read_text())["calls"][0]
+    # The live lines name the caller, as the person watching reads them (not the call's internal id).
+    answered = [line for line in proc.stdout.splitlines() if line.startswith("answered")]
+    assert answered and truth["caller"] in answered[0] and f"by {truth['answered_by']}" in answered[0], proc.stdout
     assert "Traceback" not in proc.stderr
 
 
