@@ -37,6 +37,10 @@ Columns = Sequence[tuple[str, str]]
 TABLE_SAMPLE = 200
 #: The narrowest a column is squeezed to when the table is wider than the terminal.
 MIN_COLUMN = 3
+#: Columns sized for their longest possible value rather than the sample's: an Asterisk linkedid is
+#: ``<epoch>.<sequence>`` and its sequence only grows (to 10 digits), so the first rows' ids are shorter than the
+#: later ones and a year's table would fold nearly every row's id onto a second line.
+GROWING_COLUMNS = {"linkedid": 21}
 
 
 class Format(StrEnum):
@@ -138,7 +142,13 @@ class JsonWriter:
         self.started = False
 
     def write(self, row: Row) -> None:
-        self.out.write(json_for_terminal((",\n " if self.started else "[\n ") + _indented(row, 1)))
+        self.write_object(_indented(row, 1))
+
+    def write_object(self, text: str, *, terminal_safe: bool = False) -> None:
+        """Add one element already written as JSON at the array's nesting (``_indented(row, 1)``);
+        ``terminal_safe``: its strings already went through ``json_for_terminal``."""
+        text = (",\n " if self.started else "[\n ") + text
+        self.out.write(text if terminal_safe else json_for_terminal(text))
         self.started = True
 
     def close(self) -> None:
@@ -181,6 +191,16 @@ def _indented(value: Any, level: int) -> str:
 _json_string = json.encoder.encode_basestring
 
 
+def json_value(value: Any) -> str:
+    """``value`` as a field of an array's element (nesting 2), as :class:`JsonWriter` writes it; text and null
+    first, the common cells."""
+    if value.__class__ is str:
+        return _json_string(value)
+    if value is None:
+        return "null"
+    return _indented(value, 2)
+
+
 class CsvWriter:
     """A header (the first row's keys, or the columns' when there is no row), then one line per row."""
 
@@ -199,10 +219,30 @@ class CsvWriter:
     def write(self, row: Row) -> None:
         (self.csv or self._start(list(row.keys()))).writerow(csv_row(row))
 
+    def write_cells(self, keys: Sequence[str], cells: list[Any]) -> None:
+        """One line of cells already made safe (``csv_row``'s work done), under ``keys`` (the header, if first).
+
+        The usual line, no cell holding a comma, a quote or a line break, is the cells joined with commas,
+        exactly what the csv module writes for it at twice its cost; any other goes through the csv module.
+        """
+        if self.csv is None:
+            self._start(list(keys))
+        assert self.csv is not None
+        line = ",".join([v if v.__class__ is str else _csv_plain(v) for v in cells])
+        if line.count(",") == len(cells) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+            self.target.write(line + "\n")
+        else:
+            self.csv.writer.writerow(cells)
+
     def close(self) -> None:
         if self.csv is None:
             self._start([k for k, _ in self.columns])
         self.out.flush()
+
+
+def _csv_plain(value: Any) -> str:
+    """A cell that is not text, as the csv module writes it: None empty, the rest ``str()`` (a float's repr)."""
+    return "" if value is None else str(value)
 
 
 def _isatty(out: TextIO) -> bool:
@@ -251,7 +291,10 @@ class TableWriter:
 
     def write(self, row: Row) -> None:
         cells = [terminal_text(cell(row.get(key))) for key in self.keys]
-        missed = row.get("outcome") == "missed" or row.get("status") == "open"
+        self.write_cells(cells, row.get("outcome") == "missed" or row.get("status") == "open")
+
+    def write_cells(self, cells: list[str], missed: bool) -> None:
+        """One row as its cells under the columns, already escaped (``terminal_text(cell(value))``)."""
         if self.sample is None:
             self._print_row(cells, missed)
             return
@@ -271,7 +314,8 @@ class TableWriter:
     def _start(self) -> None:
         """Fix the widths from the sample, print the title, the header and the sampled rows."""
         sample, self.sample = self.sample or [], None
-        self.widths = _fit([max([cell_len(label), *(cell_len(cells[i]) for cells, _ in sample)])
+        self.widths = _fit([max([cell_len(label), GROWING_COLUMNS.get(self.keys[i], 0),
+                                 *(cell_len(cells[i]) for cells, _ in sample)])
                             for i, label in enumerate(self.labels)], self.max_width)
         if self.title:
             total = sum(self.widths) + 3 * len(self.widths) + 1

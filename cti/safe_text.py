@@ -38,6 +38,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def terminal_text(value: str) -> str:
     """``value`` with every control character replaced by a visible escape (``\\x1b``, ``\\u202e``)."""
+    if value.isprintable():  # the usual cell, checked in C: every character above is Cc, Cf, Zl or Zp
+        return value
     return _CONTROL.sub(_escape, value)
 
 
@@ -53,11 +55,15 @@ def json_for_terminal(text: str) -> str:
     line separators; escaped, they decode to the same data. Outside strings JSON text is pure ASCII, so
     replacing them anywhere in the text changes only how the strings are written.
     """
+    if text.isascii() and "\x7f" not in text:  # the usual row: of all those, ASCII has DEL only
+        return text
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP), with their full-width forms.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: The first characters of a value :func:`csv_cell` may prefix (a formula start, or a quote before one).
+CSV_MAY_QUOTE = frozenset(_FORMULA_START) | {"'"}
 #: A number or a list of phone numbers: no letters, so no function and no DDE link.
 _NUMBER = re.compile(r"[+-][0-9 ()+,.-]*[0-9][0-9 ()+,.-]*", re.ASCII)
 
@@ -74,6 +80,8 @@ def csv_cell(value: str) -> str:
     A value whose author already wrote ``'`` before a formula start (``'=x``) gets one more, so that
     :func:`csv_value` can tell our quote from theirs.
     """
+    if value[:1] not in CSV_MAY_QUOTE:  # the usual cell (a name, a time, a number without a sign): nothing to check
+        return value
     return "'" + value if _needs_quote(value) else value
 
 

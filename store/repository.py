@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, Protocol, Self, TypeAlias
+from typing import Literal, NamedTuple, Protocol, Self, TypeAlias
 
 from cti.directory import Contact, Query
 from cti.records import AgentMiss, CallRecord, MissedEntry
@@ -138,6 +138,42 @@ class MissedAlreadyOpen(MissedStateError):
 
 #: Rows a streaming read (``iter_calls``, ``iter_missed``, ``iter_agent_misses``) fetches per query.
 DEFAULT_PAGE_SIZE = 500
+
+
+class CallRow(NamedTuple):
+    """A journal row as a listing prints it: the fields of ``CallRecord.to_json``, in its order, nothing more.
+
+    Why not a ``CallRecord``: a listing of a year prints 100,000s of rows, and a record carries its legs (a JSON
+    list per row, the bulk of it on disk and in the decoding) that no listing or export prints. Times are epoch
+    seconds, lists are tuples, exactly as in the record; the printer formats them (``companion.call_rows``).
+    """
+
+    linkedid: str
+    direction: str
+    caller: str | None
+    caller_name: str | None
+    called: str | None
+    answered: bool
+    answered_by: str | None
+    missed_reason: str | None
+    talk_seconds: float
+    transferred_to: str | None
+    agents_rung_not_answered: tuple[str, ...]
+    recording: str | None
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    outcome: str
+    ring_seconds: float
+    queue: str | None
+    did: str | None
+    hangup_cause: int | None
+    hangup_cause_txt: str | None
+    hung_up_by: str | None
+    recordings: tuple[str, ...]
+    agents_answered: tuple[str, ...]
+    complete: bool
+    linkedids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +313,25 @@ class Journal(Protocol):
         yielded (keyset paging on ``started_at``, ``linkedid``), so memory holds one page, a page costs the same
         at the end of a year as at its start, and a long export never holds a reader between pages. It is not
         a snapshot: a call committed meanwhile beyond the cursor is included. ``limit`` stops after that many.
+        """
+        ...
+
+    def iter_call_rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[CallRow]:
+        """The calls ``iter_calls`` streams with the same filters (oldest first), as lean ``CallRow`` tuples.
+
+        For listings and exports (``cti calls``): only the columns a listing prints are read, no legs, no
+        record built, at a fraction of ``iter_calls``' cost per row; the same paging and constant memory.
         """
         ...
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from companion.call_rows import stream_calls
 from companion.config import Settings
-from companion.output import AGENT_MISS_COLUMNS, CALL_COLUMNS, MISSED_COLUMNS, Format, stream
+from companion.output import AGENT_MISS_COLUMNS, MISSED_COLUMNS, Format, stream
 
 from .app import app, missed_app
 from .errors import fail
@@ -49,9 +50,9 @@ def calls(
     tz = settings.pbx.tzinfo()
 
     async def query(store: Store) -> int:
-        records = store.iter_calls(since=start, until=end, number=number, agent=agent, direction=direction,
-                                   outcome=outcome, limit=limit)
-        return await stream((r.to_json(tz) async for r in records), fmt, CALL_COLUMNS, "Call journal")
+        rows = store.iter_call_rows(since=start, until=end, number=number, agent=agent, direction=direction,
+                                    outcome=outcome, limit=limit)
+        return await stream_calls(rows, fmt, tz)
 
     _print_listing(settings, query)
 

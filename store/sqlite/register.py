@@ -41,7 +41,7 @@ def missed_query(*, region: str, status: str | None = None, since: float | None 
     """
     where: list[str] = []
     params: dict[str, Any] = {"limit": -1 if limit is None else limit, "offset": offset}
-    _time_range("missed_at", since, until, where, params)
+    _time_range("missed_at", _lower_bound(since, after), until, where, params)
     if status is not None:
         where.append("status = :status")
         params["status"] = status
@@ -65,7 +65,7 @@ def agent_misses_query(*, agent: str | None, since: float | None, until: float |
     """Agents' misses by (rang_at, id), served by (agent, rang_at) or (rang_at)."""
     where: list[str] = []
     params: dict[str, Any] = {"limit": -1 if limit is None else limit}
-    _time_range("rang_at", since, until, where, params)
+    _time_range("rang_at", _lower_bound(since, after), until, where, params)
     if agent is not None:
         where.append("agent = :agent")
         params["agent"] = agent
@@ -74,6 +74,12 @@ def agent_misses_query(*, agent: str | None, since: float | None, until: float |
         params["after_at"], params["after_id"] = after
     sql = "SELECT * FROM agent_misses" + (" WHERE " + " AND ".join(where) if where else "")
     return sql + " ORDER BY rang_at, id LIMIT :limit", params
+
+
+def _lower_bound(since: float | None, after: tuple[float, int] | None) -> float | None:
+    """``since``, or None when the page's ``after`` already starts at or beyond it: given both, SQLite seeks its
+    index to one bound only, and a page that sought to ``since`` re-read every entry before ``after``."""
+    return None if after is not None and since is not None and after[0] >= since else since
 
 
 def _time_range(column: str, since: float | None, until: float | None,
