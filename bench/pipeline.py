@@ -11,7 +11,10 @@ panoramisk-based client pays just to *parse* the stream. Both sides get the same
     ``stage_call``) → a real store (``open_store``: SQLite) on a temporary file, opened and wired as ``Daemon.run``
     does, with its writer task committing concurrently. The final ``flush()`` is inside the timed part.
     Only the socket is left out, as it is for (a), and ``Daemon.run``'s once-a-second ``CtiTick``
-    task (one event a second, and it would be counted as one).
+    task (one event a second, and it would be counted as one). By default one admin (``all``) panel
+    client is connected to the hub (:class:`CountingClient`: it counts frames, no socket), so that every
+    message the panel would send is built and encoded, as on a site where a supervisor watches; with
+    ``--no-panel-client`` nobody is connected and the panel skips building most messages.
 
 The input is every ``ami.raw`` of ``../shared/ami-traces`` (``CTI_SHARED``), concatenated and repeated
 until the wanted number of events. Each repetition shifts the epoch part of every ``*Uniqueid`` /
@@ -62,7 +65,8 @@ from companion.daemon import Daemon
 from companion.demo import demo_settings
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
 from store import open_store
-from store.repository import Store
+from store.repository import Store, User
+from ui_bridge.hub import Client, Transport
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
@@ -225,17 +229,41 @@ class PipelineRun:
 Probe = Callable[[Daemon, Store], None]
 
 
+class CountingClient(Client):
+    """An admin panel client with no socket: it takes every frame the hub offers it and only counts them,
+    so the panel's cost of building and encoding every message is measured, not a socket's."""
+
+    frames: int = 0
+
+    def offer(self, frame: str) -> bool:
+        self.frames += 1
+        return True
+
+
+def connect_counting_client(daemon: Daemon) -> CountingClient:
+    """Register a :class:`CountingClient` in the daemon's hub on ``all``, as an admin's socket would be."""
+    if daemon.panel is None:
+        raise SystemExit("the panel is disabled in the bench's settings: no hub to connect a client to")
+    client = CountingClient(User("bench", "admin"), Transport(), asyncio.Queue(1))
+    daemon.panel.hub.add(client, "all")
+    return client
+
+
 async def run_pipeline(
-    reads: Iterable[bytes], store_path: Path, probe: Probe | None = None, rate: float = 0.0
+    reads: Iterable[bytes], store_path: Path, probe: Probe | None = None, rate: float = 0.0,
+    panel_client: bool = False,
 ) -> PipelineRun:
     """Feed the reads through the daemon's protocol, model and store; the last commit is timed too.
 
     After every read the loop gets a turn (``asyncio.sleep(0)``), as it does between socket reads, so
     the store's writer task runs concurrently. With ``rate`` (events/s) the reads are paced like a PBX
-    sending that many events per second, and the loop idles in between.
+    sending that many events per second, and the loop idles in between. With ``panel_client`` a
+    :class:`CountingClient` is connected to the panel's hub before the first read.
     """
     settings = demo_settings(5038, store_path)
     daemon = Daemon(settings)
+    if panel_client:
+        connect_counting_client(daemon)
     # As Daemon.run wires it, without the AMI client (its socket is what both sides leave out).
     async with open_store(settings.store, region=settings.pbx.default_region) as store:
         daemon.store = store
@@ -347,7 +375,7 @@ def copy_year(year: Path, workdir: Path) -> Path:
 
 
 def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bool,
-            underneath: Path | None = None, first_rep: int = 0) -> CorpusResult:
+            underneath: Path | None = None, first_rep: int = 0, panel_client: bool = True) -> CorpusResult:
     """``runs`` interleaved runs of (a) and (b) (and the partial pipelines with ``breakdown``).
 
     With ``underneath`` (a copy of a ``bench.year`` file) every run of (b) journals into that store, on top of
@@ -376,7 +404,7 @@ def measure(corpus: Corpus, events: int, runs: int, workdir: Path, breakdown: bo
         gc.collect()
         store_path = underneath or workdir / f"{corpus.name}-{run}.sqlite"
         before = count_rows(store_path)[0] if underneath is not None else 0
-        result = asyncio.run(run_pipeline(reads, store_path))
+        result = asyncio.run(run_pipeline(reads, store_path, panel_client=panel_client))
         if result.events != total:
             raise SystemExit(f"the pipeline applied {result.events} events, the corpus has {total}")
         pipeline.rates.append(total / result.seconds)
@@ -524,7 +552,7 @@ def soak_in_child(args: argparse.Namespace, corpus: str, rate: float) -> SoakRes
 
 # -- profile ------------------------------------------------------------------------------------------
 
-def profile(corpus: Corpus, events: int, workdir: Path, top: int) -> None:
+def profile(corpus: Corpus, events: int, workdir: Path, top: int, panel_client: bool = True) -> None:
     """One pipeline run under cProfile; the top functions by own time go to stderr.
 
     cProfile instruments every call, C methods included, so it inflates parsers made of many small
@@ -533,7 +561,7 @@ def profile(corpus: Corpus, events: int, workdir: Path, top: int) -> None:
     reads = corpus.reads(corpus.repetitions(events))
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(run_pipeline(reads, workdir / "profile.sqlite"))
+    asyncio.run(run_pipeline(reads, workdir / "profile.sqlite", panel_client=panel_client))
     profiler.disable()
     stats = pstats.Stats(profiler, stream=sys.stderr)
     stats.sort_stats("tottime").print_stats(top)
@@ -557,7 +585,7 @@ def _us(rate: float) -> str:
 
 
 def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
-                      load: tuple[float, float, float], underneath: str = "") -> str:
+                      load: tuple[float, float, float], underneath: str = "", panel_client: bool = True) -> str:
     lines = [
         "## Event pipeline vs panoramisk's parser" + (
             ", a year in the store underneath (`python -m bench.pipeline --year FILE`)" if underneath
@@ -578,6 +606,9 @@ def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
         "wired as "
         "`Daemon.run` does, its writer task running, the final `flush()` timed. Same bytes, same reads, same "
         "process; the socket is left out of both.",
+        "* The panel: " + ("one admin client connected to the hub on `all` (it counts frames, no socket), so every "
+                           "message is built and encoded." if panel_client else
+                           "**no client connected** (`--no-panel-client`): the panel skips building most messages."),
         *([f"* **Store underneath**: {underneath}"] if underneath else []),
         "",
         "| corpus | events per run | MB | (a) panoramisk, ev/s | (b) pipeline, ev/s | (b)/(a) of the medians | "
@@ -711,6 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="one pipeline run under cProfile (stderr)")
     parser.add_argument("--top", type=int, default=30, help="functions listed by --profile")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--panel-client", action=argparse.BooleanOptionalAction, default=True,
+                        help="throughput and profile: connect one admin panel client that counts frames, so "
+                             "every panel message is built and encoded (default); --no-panel-client: none")
     parser.add_argument("--year", type=Path, default=None,
                         help="throughput: journal into a copy of this bench.year store file (a year of calls "
                              "underneath) instead of a new empty one")
@@ -737,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for corpus in (unfiltered, filtered):
                     if args.corpus in ("both", corpus.name):
                         progress(f"profile: {corpus.name}, {args.events:,} events")
-                        profile(corpus, args.events, workdir, args.top)
+                        profile(corpus, args.events, workdir, args.top, args.panel_client)
                 return 0
             else:
                 underneath, note = None, ""
@@ -752,10 +786,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results, first = [], 0
                 for c in (unfiltered, filtered):
                     if args.corpus in ("both", c.name):
-                        results.append(measure(c, args.events, args.runs, workdir, args.breakdown, underneath, first))
+                        results.append(measure(c, args.events, args.runs, workdir, args.breakdown, underneath, first,
+                                               args.panel_client))
                         first += c.repetitions(args.events) * args.runs
                 key = "bench.pipeline.year" if underneath is not None else "bench.pipeline"
-                report = throughput_report(results, args.runs, folders, load, note)
+                report = throughput_report(results, args.runs, folders, load, note, args.panel_client)
     print(report)
     if not args.no_write:
         write_section(key, report)

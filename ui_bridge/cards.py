@@ -53,6 +53,7 @@ class CardService:
         self._store = store
         self.region = region
         self.tz = tz
+        self._messages = Messages(tz, region)  # one for every card: it keeps its time and number memos
         self._crm_cache: dict[str, tuple[float, list[Contact]]] = {}
         self._http: httpx.AsyncClient | None = None
 
@@ -126,7 +127,7 @@ class CardService:
         return contacts
 
     def wire(self, card: Card) -> m.CallerCard:
-        return Messages(self.tz, self.region).caller_card(card)
+        return self._messages.caller_card(card)
 
 
 def _trim(calls: list[CallRecord], current: str | None, limit: int) -> list[CallRecord]:
@@ -274,8 +275,9 @@ class PopSequencer:
         """Send a call's waiting messages in order; the pops with ``card``, or as built (``None``)."""
         for outgoing, is_pop in waiting.items:
             message = outgoing.message
-            if is_pop and card is not None:
-                message = message.model_copy(update={"card": card})
+            if is_pop and card is not None:  # a new message: the one built is never changed
+                message = ({**message, "card": card} if isinstance(message, dict)
+                           else message.model_copy(update={"card": card}))
             self.hub.publish(message, outgoing.extensions)
         waiting.items.clear()
 

@@ -1,12 +1,13 @@
 """Fan-out to WebSocket clients: audience routing and one bounded queue per client.
 
 ``publish`` runs in the panel's subscriber task (``companion/pipeline.py``), synchronously: it encodes a
-message once (messages are built in ``outgoing.py``), then offers the frame to each client in the audience
-with ``put_nowait``. A relay task per client takes frames off its queue and
-sends them. A client whose queue is full is disconnected alone (close code 1013, "try again later"), so a
-slow or stuck browser never delays anyone else's screen-pop, and memory per client stays bounded by the
-queue plus the transport's write buffer. A client that does not even read its close frame within
-``close_grace`` seconds has its TCP connection aborted.
+message once (messages are built in ``outgoing.py``: a pydantic model, or the wire dict of one, both written
+by pydantic's own JSON encoder), then offers the frame to each client in the audience with ``put_nowait``.
+A relay task per client takes frames off its queue and sends them. A client whose queue is full is
+disconnected alone (close code 1013, "try again later"), so a slow or stuck browser never delays anyone
+else's screen-pop, and memory per client stays bounded by the queue plus the transport's write buffer.
+A client that does not even read its close frame within ``close_grace`` seconds has its TCP connection
+aborted.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from store.repository import User
 
@@ -69,14 +70,24 @@ class Client:
         return True
 
 
-def encode(message: BaseModel) -> str | None:
+#: What the hub sends: a server model of ``messages.py``, or its wire form (``outgoing.Wire``).
+Message = BaseModel | dict[str, Any]
+
+
+def encode(message: Message) -> str | None:
     """The frame of a message, or None (logged) when it cannot be written as UTF-8 JSON: a lone surrogate
-    from a CRM answer, say. One bad message is skipped; it never takes down the sender or a socket."""
+    from a CRM answer, say. One bad message is skipped; it never takes down the sender or a socket.
+
+    A wire dict goes through ``pydantic_core.to_json``, the encoder ``model_dump_json`` uses, so both give
+    the same text (compact, UTF-8 as is) and refuse the same things."""
     try:
+        if isinstance(message, dict):
+            return to_json(message).decode()
         return message.model_dump_json()
     except PydanticSerializationError as exc:
+        kind = message.get("type") if isinstance(message, dict) else getattr(message, "type", None)
         log.warning("websocket: a %s message cannot be encoded, not sent: %s",
-                    getattr(message, "type", type(message).__name__), exc)
+                    kind or type(message).__name__, exc)
         return None
 
 
@@ -86,6 +97,9 @@ class Hub:
         self.close_grace = close_grace
         self._by_extension: dict[str, set[Client]] = {}
         self._everything: set[Client] = set()
+        #: ``_everything`` as a tuple, rebuilt when it changes: what ``publish`` walks for every message
+        #: (copying the set per message would cost more than a membership change, which is rare).
+        self._everyone: tuple[Client, ...] = ()
         self.clients: set[Client] = set()
         #: Sockets by credential, from the handshake (before ``add``) until ``remove``.
         self._by_credential: dict[str, set[Client]] = {}
@@ -108,6 +122,7 @@ class Hub:
         self.clients.add(client)
         if scope == "all":
             self._everything.add(client)
+            self._everyone = tuple(self._everything)
         elif client.extension is not None:
             self._by_extension.setdefault(client.extension, set()).add(client)
 
@@ -131,19 +146,21 @@ class Hub:
         return len(self._by_credential.get(credential, ()))
 
     def _unlink(self, client: Client) -> None:
-        self._everything.discard(client)
+        if client in self._everything:
+            self._everything.discard(client)
+            self._everyone = tuple(self._everything)
         if client.extension is not None:
             _discard(self._by_extension, client.extension, client)
 
     # -- fan-out ----------------------------------------------------------------------------------------
 
-    def publish(self, message: BaseModel, extensions: frozenset[str] = frozenset()) -> int:
+    def publish(self, message: Message, extensions: frozenset[str] = frozenset()) -> int:
         """Offer ``message`` to ``all`` subscribers and to those of ``extensions``; returns how many got it."""
         frame = encode(message)
         if frame is None:
             return 0
         delivered = 0
-        for client in list(self._everything):
+        for client in self._everyone:  # a tuple: a client dropped meanwhile is skipped by _offer
             delivered += self._offer(client, frame)
         for ext in extensions:
             members = self._by_extension.get(ext)
@@ -152,7 +169,7 @@ class Hub:
                     delivered += self._offer(client, frame)
         return delivered
 
-    def send_to(self, client: Client, message: BaseModel) -> None:
+    def send_to(self, client: Client, message: Message) -> None:
         """One message for one client (replies, its state), in order with its events."""
         frame = encode(message)
         if frame is not None:

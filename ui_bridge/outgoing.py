@@ -8,6 +8,13 @@ event is a set of agent extensions: clients subscribed to one of them get it, ``
 Nothing here reads the live ``CallBook``: an effect says everything about itself, so this runs in the
 panel's own task, however far the model has moved on. :class:`Messages` holds only the site's constants
 (time zone, region, agents' names).
+
+The event messages (one per effect a client sees, the panel's hot path: a busy PBX sends thousands a
+second) are built as their wire form directly, plain dicts in the models' field order, with no pydantic
+validation per message: the hub encodes each one once (``pydantic_core.to_json``, the same encoder as
+``model_dump_json``). ``tests/ui_bridge/test_wire_messages.py`` checks that every one of them validates
+against the published JSON Schema (``cti schema``) and equals what the pydantic model would send. The
+rarer messages (a connection's own, the register's, a looked-up card) are still built as models.
 """
 
 from __future__ import annotations
@@ -31,19 +38,23 @@ from cti.effects import (
 )
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
-from cti.records import CallRecord, MissedEntry, iso_time
+from cti.records import CallRecord, MissedEntry
 from store.repository import RegisterChange, User
 
 from . import messages as m
+from .wire_time import WireTime
 
-_DIRECTIONS = ("inbound", "outbound", "internal")
+_DIRECTIONS = frozenset(("inbound", "outbound", "internal"))
+#: A message as sent: the wire form of one of ``messages.py``'s server models (it may hold models, such as a
+#: looked-up ``CallerCard``, which the encoder writes as their own JSON), or the model itself.
+Wire = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """An event message and the agents whose own subscription gets it (``all`` subscribers always do)."""
 
-    message: BaseModel
+    message: Wire | BaseModel
     extensions: frozenset[str]
 
 
@@ -58,9 +69,13 @@ class Messages:
         self.tz = tz
         self.region = region
         self.agent_names = agent_names or {}
+        self._time = WireTime(tz)
+        #: The wire card of each caller's number as the PBX gives it (normalising costs more than a lookup);
+        #: emptied when full.
+        self._cards: dict[str | None, Wire] = {}
 
     def time(self, epoch: float | None) -> str:
-        return iso_time(epoch, self.tz) or ""
+        return self._time(epoch) or ""
 
     # -- parts ---------------------------------------------------------------------------------------
 
@@ -69,6 +84,16 @@ class Messages:
         if is_withheld(number):
             return m.CallerCard(number=None, withheld=True)
         return m.CallerCard(number=normalize_number(number, self.region))
+
+    def _card_wire(self, number: str | None) -> Wire:
+        """:meth:`card` on the wire, kept per number. Shared by the messages that carry it: a wire dict is
+        never changed once built (``PopSequencer`` gives a pop its looked-up card in a new dict)."""
+        card = self._cards.get(number)
+        if card is None:
+            if len(self._cards) >= _CARD_MEMO:
+                self._cards.clear()
+            card = self._cards[number] = self.card(number).model_dump(mode="json")
+        return card
 
     def caller_card(self, card: Card) -> m.CallerCard:
         """A looked-up card (``ui_bridge/cards.py``) on the wire."""
@@ -80,7 +105,7 @@ class Messages:
         )
 
     def call_summary(self, record: CallRecord) -> m.CallSummary:
-        return m.CallSummary(linkedid=record.linkedid, started_at=iso_time(record.started_at, self.tz) or "",
+        return m.CallSummary(linkedid=record.linkedid, started_at=self.time(record.started_at),
                              direction=record.direction, outcome=record.outcome, answered_by=record.answered_by,
                              missed_reason=record.missed_reason)
 
@@ -93,10 +118,20 @@ class Messages:
         return m.CallInfo(
             linkedid=call.linkedid, direction=_direction(call.direction), caller=call.caller,
             caller_name=call.caller_name, called=call.called, queue=call.queue, started_at=self.time(call.started_at),
-            answered_at=iso_time(call.answered_at, self.tz), answered_by=call.answered_by,
+            answered_at=self._time(call.answered_at), answered_by=call.answered_by,
             state="talking" if call.answered_at is not None else "ringing", agents=legs,
             card=card or self.card(call.caller),
         )
+
+    def agent_state_wire(self, state: AgentStateChanged) -> Wire:
+        """An ``agent.state`` message on the wire (:meth:`agent_state`'s fields, in its order)."""
+        return {
+            "type": "agent.state", "extension": state.extension,
+            "name": state.name or self.agent_names.get(state.extension), "state": state.state,
+            "paused": state.paused, "paused_reason": state.paused_reason, "queues": list(state.queues),
+            "paused_queues": list(state.paused_queues), "device_state": state.device_state,
+            "at": self.time(state.at),
+        }
 
     def agent_state(self, state: AgentStateChanged) -> m.AgentState:
         return m.AgentState(
@@ -109,41 +144,43 @@ class Messages:
     # -- events --------------------------------------------------------------------------------------
 
     def for_effect(self, effect: Effect) -> Outgoing | None:
-        """The message an effect becomes, and its audience; None for effects clients do not see."""
+        """The message an effect becomes (its wire form), and its audience; None for effects clients do not see."""
         if isinstance(effect, CallRang):
             context = effect.context
-            return Outgoing(m.CallRinging(
-                linkedid=effect.linkedid, extension=effect.agent, channel=effect.channel, caller=effect.caller,
-                caller_name=effect.caller_name, called=effect.called, queue=effect.queue,
-                direction=_direction(context.direction if context is not None else None),
-                at=self.time(effect.at), card=self.card(effect.caller),
-            ), frozenset({effect.agent}))
+            direction = context.direction if context is not None else None
+            return Outgoing({
+                "type": "call.ringing", "linkedid": effect.linkedid, "extension": effect.agent,
+                "channel": effect.channel, "caller": effect.caller, "caller_name": effect.caller_name,
+                "called": effect.called, "queue": effect.queue,
+                "direction": direction if direction in _DIRECTIONS else None, "at": self.time(effect.at),
+                "card": self._card_wire(effect.caller),
+            }, frozenset((effect.agent,)))
         if isinstance(effect, LegEnded):
-            return Outgoing(m.CallLegEnded(linkedid=effect.linkedid, extension=effect.agent,
-                                           answered=effect.answered, at=self.time(effect.at)),
-                            frozenset({effect.agent}))
+            return Outgoing({"type": "call.leg_ended", "linkedid": effect.linkedid, "extension": effect.agent,
+                             "answered": effect.answered, "at": self.time(effect.at)}, frozenset((effect.agent,)))
         if isinstance(effect, CallAnswered):
-            return Outgoing(m.CallAnswered(linkedid=effect.linkedid, answered_by=effect.answered_by,
-                                           at=self.time(effect.at)),
+            return Outgoing({"type": "call.answered", "linkedid": effect.linkedid, "answered_by": effect.answered_by,
+                             "at": self.time(effect.at)},
                             _audience(effect.context) | {effect.answered_by})
         if isinstance(effect, CallTransferred):
-            return Outgoing(m.CallTransferred(linkedid=effect.linkedid, transferred_to=effect.transferred_to,
-                                              kind=effect.kind,  # type: ignore[arg-type]
-                                              at=self.time(effect.at)),
+            return Outgoing({"type": "call.transferred", "linkedid": effect.linkedid,
+                             "transferred_to": effect.transferred_to, "kind": effect.kind,
+                             "at": self.time(effect.at)},
                             _audience(effect.context) | {effect.transferred_to})
         if isinstance(effect, CallEnded):
             r = effect.record
             agents = sorted({*r.agents_answered, *r.agents_rung_not_answered,
                              *([r.answered_by] if r.answered_by else [])})
-            return Outgoing(m.CallEnded(
-                linkedid=r.linkedid, direction=r.direction, caller=r.caller, caller_name=r.caller_name,
-                called=r.called, outcome=r.outcome, missed_reason=r.missed_reason, answered_by=r.answered_by,
-                agents=agents, talk_seconds=round(r.talk_seconds, 3), ring_seconds=round(r.ring_seconds, 3),
-                hung_up_by=r.hung_up_by, transferred_to=r.transferred_to,
-                at=self.time(r.ended_at if r.ended_at is not None else r.started_at),
-            ), frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
+            return Outgoing({
+                "type": "call.ended", "linkedid": r.linkedid, "direction": r.direction, "caller": r.caller,
+                "caller_name": r.caller_name, "called": r.called, "outcome": r.outcome,
+                "missed_reason": r.missed_reason, "answered_by": r.answered_by, "agents": agents,
+                "talk_seconds": float(round(r.talk_seconds, 3)), "ring_seconds": float(round(r.ring_seconds, 3)),
+                "hung_up_by": r.hung_up_by, "transferred_to": r.transferred_to,
+                "at": self.time(r.ended_at if r.ended_at is not None else r.started_at),
+            }, frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
         if isinstance(effect, AgentStateChanged):
-            return Outgoing(self.agent_state(effect), frozenset({effect.extension}))
+            return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)))
         return None
 
     def for_register(self, change: RegisterChange) -> list[Outgoing]:
@@ -170,6 +207,10 @@ class Messages:
 
     def error(self, request_id: str | None, code: m.ErrorCode, message: str) -> m.Error:
         return m.Error(id=request_id, code=code, message=message)
+
+
+#: Numbers whose wire card :meth:`Messages._card_wire` keeps at most.
+_CARD_MEMO = 4096
 
 
 def _audience(context: CallContext | None) -> frozenset[str]:
