@@ -76,7 +76,8 @@ _END = b"\r\n\r\n"
 _EVENT = re.compile(rb"^Event: ", re.MULTILINE)
 #: The issue's targets: events/s of the pipeline, and its rate as a share of panoramisk's.
 TARGET_RATE = 20_000
-TARGET_RATIO = 0.5
+#: Issue 10: the daemon's filtered pipeline at least as fast as panoramisk's bare parse, measured in the same run.
+TARGET_RATIO = 1.0
 #: Values whose epoch part (group 1) is shifted per repetition: ``Uniqueid: 1795479360.12``.
 _STAMPED = re.compile(rb"^(?:[A-Za-z]*(?:Uniqueid|Linkedid)|Timestamp): (\d+)\.\d+\r$", re.MULTILINE)
 _PRIVILEGE = re.compile(r"^Privilege: (.*)\r$", re.MULTILINE)
@@ -618,10 +619,11 @@ def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
     for r in results:
         lines.append(f"| {r.corpus.name} | {r.events:,} | {r.megabytes:.0f} | {r.baseline.cell()} | "
                      f"{r.pipeline.cell()} | **{r.ratio:.0%}** | {min(r.run_ratios):.0%}–{max(r.run_ratios):.0%} |")
-    lines += ["", "Targets (issue): pipeline ≥ 20,000 events/s and ≥ 50% of the bare parser's rate.", ""]
+    lines += ["", "Targets (issue 10): pipeline ≥ 20,000 events/s and ≥ 100% of the bare parser's rate "
+              "(the filtered stream is the one that counts).", ""]
     for r in results:
         lines.append(f"* {r.corpus.name}: {r.pipeline.median:,.0f} ev/s ≥ 20,000: "
-                     f"{_verdict(r.pipeline.median >= TARGET_RATE)}; {r.ratio:.0%} of panoramisk ≥ 50%: "
+                     f"{_verdict(r.pipeline.median >= TARGET_RATE)}; {r.ratio:.0%} of panoramisk ≥ 100%: "
                      f"{_verdict(r.ratio >= TARGET_RATIO)}.")
     if all(r.framer.rates for r in results):
         lines += [
