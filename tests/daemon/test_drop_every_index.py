@@ -71,6 +71,11 @@ def _tcp_cases() -> list[tuple[Path, int]]:
     return cases
 
 
+def _resyncs(pbx: ReplayPbx) -> int:
+    """The daemon's resyncs so far: its last resync action, sent once its events are on (``Events`` answered)."""
+    return sum(a.message.action == "QueueStatus" for a in pbx.received_actions)
+
+
 async def _drop_over_tcp(trace: Trace, k: int, tmp_path: Path) -> Outcome:
     """The real daemon on the replay PBX, the connection dropped before event k, one read lost."""
     times = [e.t for e in trace.events]
@@ -83,14 +88,15 @@ async def _drop_over_tcp(trace: Trace, k: int, tmp_path: Path) -> Outcome:
             client = running.daemon.client
             assert client is not None
             await wait_until(lambda: client.connections == 1, 10, "the daemon connected")
+            # Logged in is not listening: the daemon logs in with events off, adds its filters, then turns them
+            # on; events served before that are dropped by the PBX (lost before k). Its resync comes after.
+            await wait_until(lambda: _resyncs(pbx) >= 1, 10, "the daemon listened and resynced")
             assert pbx.advance(k) == k
             await client.send_action(action("Ping"))  # answered after every event before it: all read
             pbx.drop_connections()
             pbx.advance(j - k)  # the outage: served to nobody
-            resynced = [a for a in pbx.received_actions if a.message.action == "QueueStatus"]
             await wait_until(lambda: client.connections == 2, 10, "the daemon reconnected")
-            await wait_until(lambda: len([a for a in pbx.received_actions if a.message.action == "QueueStatus"])
-                             > len(resynced), 10, "the daemon resynced")
+            await wait_until(lambda: _resyncs(pbx) >= 2, 10, "the daemon resynced")
             pbx.resume()
             await wait_until(lambda: pbx.finished.is_set(), 10, "the replay finished")
             await wait_until(lambda: not running.daemon.book.calls, 20, "every call ended")
