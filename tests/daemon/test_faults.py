@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from asterisk.replay import ReplayPbx
 from asterisk.settings import AmiSettings
 from companion.daemon import Daemon
 from cti.agents import AgentBoard
-from cti.effects import AgentStateChanged
+from cti.effects import AgentStateChanged, CallEnded, Effect
 from store import open_store
 from tests.daemon.conftest import UNIT, RunningDaemon, journal, settings_for, wait_until, write_config
 from tests.traces import TRACES, compare_with_truth, load_messages, load_truth, trace_dirs
@@ -97,6 +98,48 @@ async def test_a_step_of_the_core_that_raises_costs_only_that_step(
                                   load_truth(trace)) == []
     assert health.events_failed == daemon.events_failed > 0
     assert caplog.text.count("Traceback") == 1 and "the agent board raised on" in caplog.text
+
+
+async def test_a_locked_database_while_reading_is_paused_stops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the database's write lock while the store is behind and reading is paused: the
+    daemon waits (logged, counted), keeps its connection, and once the lock is released every call that ended
+    meanwhile is saved. (The flush behind the pause used to raise "database is locked" and end the daemon.)"""
+    traces = [TRACE[k] for k in ("07", "10", "13", "29", "31", "36")]
+    async with ReplayPbx(traces, speed=0, loop=True) as pbx:
+        _, port = pbx.address
+        config = write_config(tmp_path, port)
+        settings = settings_for(tmp_path, port)
+        # A store that commits every 2 s unless forced, and calls 100 unwritten items a backlog.
+        settings = settings.model_copy(update={"store": settings.store.model_copy(
+            update={"max_pending": 100, "flush_interval": 2.0, "batch_size": 100_000})})
+        ended: list[Effect] = []
+        async with RunningDaemon(settings) as running:
+            daemon = running.daemon
+            daemon.subscribe(lambda e: ended.append(e) if isinstance(e, CallEnded) else None)
+            other = sqlite3.connect(tmp_path / "journal.sqlite", isolation_level=None)
+            try:
+                other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+                await wait_until(lambda: daemon.store_failures >= 1, 60, "committing the backlog failed")
+                assert running.task is not None and not running.task.done(), "the daemon must keep running"
+                assert daemon.backlogged is not None and daemon.client is not None and daemon.client.reading_paused
+                calls_while_locked = len(ended)
+            finally:
+                other.execute("COMMIT")
+                other.close()
+            pauses = daemon.store_pauses
+            await wait_until(lambda: daemon.store_pauses > pauses and len(ended) > calls_while_locked, 60,
+                             "reading resumed and the store fell behind again")
+            assert daemon.client.connections == 1
+            assert daemon.health().store.failures == daemon.store_failures >= 1
+            # The stop comes next. A replay at speed 0 that loops, left running once the daemon has logged off,
+            # would serve events to nobody as fast as this one event loop allows and starve the store's SQLite
+            # thread of the GIL (its commits took tens of seconds). A real PBX is another process: hold it.
+            pbx.pause()
+    assert "cannot commit the" in caplog.text and "database is locked" in caplog.text
+    rows = journal(config)
+    assert len(rows) == len({r["linkedid"] for r in rows}) == len(ended)  # every call that ended, once
 
 
 async def test_a_variable_asked_while_the_daemon_shuts_down_is_not_asked(
