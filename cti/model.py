@@ -717,7 +717,9 @@ def _missed_reason(call: Call, direction: str, ended_at: float, config: ModelCon
     if direction == "outbound":
         if origin is not None and origin.by_originate and origin.up_at is None:
             return "unavailable"
-        if "BUSY" in statuses:
+        # The remote end's 486: the trunk leg's DialEnd says BUSY and its Hangup cause 17 (27-click-to-call-busy);
+        # the cause alone still tells when the DialEnd fell in an outage.
+        if "BUSY" in statuses or any(c.cause == 17 for c in legs if c.kind == "trunk"):
             return "busy"
         if statuses and statuses <= {"CHANUNAVAIL", "CONGESTION"}:
             return "failed"

@@ -13,7 +13,8 @@ the trace's own events, never listed by hand:
   the answer was seen before the outage (or if nobody answered); how it ended is not in any snapshot;
 * ``missed_reason`` of an unanswered call is exact unless the one event that decides it fell in the outage: the
   caller's own ``HangupRequest`` (who hung up is in no snapshot), a leg's final ``DialEnd`` that was not an
-  answer (busy, no answer, cancelled), or ``QueueCallerAbandon``;
+  answer (no answer, cancelled; busy only if that leg's ``Hangup``, cause 17, fell in the outage too), or
+  ``QueueCallerAbandon``;
 * a directed pickup whose ``Pickup`` fell in the outage before the picker was bridged with the caller: nothing
   the daemon reads ties the two channels together afterwards (their ``BridgeEnter`` is not among the events it
   subscribes to), so the answer is not checked, and the picker's channel may be journaled as a call of its own;
@@ -156,11 +157,18 @@ def _events_of(trace: str, events: list[AmiMessage], linkedid: str) -> list[int]
     return _EVENTS_OF[key]
 
 
-def _decides_the_reason(msg: AmiMessage, caller: str) -> bool:
+def _decides_the_reason(msg: AmiMessage, caller: str, lost: list[AmiMessage]) -> bool:
     name = msg.event
     return ((name == "HangupRequest" and msg.get("Uniqueid") == caller)
-            or (name == "DialEnd" and msg.get("DialStatus") not in ("ANSWER", ""))
+            or (name == "DialEnd" and msg.get("DialStatus") not in ("ANSWER", "") and not _told_by_hangup(msg, lost))
             or name == "QueueCallerAbandon")
+
+
+def _told_by_hangup(dial_end: AmiMessage, lost: list[AmiMessage]) -> bool:
+    """A ``BUSY`` whose leg hung up after the outage: that ``Hangup``'s cause 17 (user busy) tells it as well."""
+    leg = dial_end.get("DestUniqueid")
+    return dial_end.get("DialStatus") == "BUSY" and not any(
+        m.event == "Hangup" and m.get("Uniqueid") == leg for m in lost)
 
 
 def _pickup_untied(events: list[AmiMessage], indexes: list[int], k: int, j: int) -> bool:
@@ -228,7 +236,7 @@ def check(trace: Trace, truth: list[dict[str, Any]], got: Outcome) -> list[str]:
             continue
         lost = [events[i] for i in indexes if k <= i < j]
         for name in EXACT:
-            if name == "missed_reason" and any(_decides_the_reason(m, lid) for m in lost):
+            if name == "missed_reason" and any(_decides_the_reason(m, lid, lost) for m in lost):
                 if (row.missed_reason is None) != (want["missed_reason"] is None):
                     problems.append(f"{lid}: missed_reason {row.missed_reason!r} != {want['missed_reason']!r}")
                 continue

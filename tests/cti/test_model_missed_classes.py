@@ -503,3 +503,30 @@ def test_short_abandon_threshold_is_the_setting() -> None:
     config = ModelConfig(short_abandon_seconds=20.0)
     record = _queue_caller_hangs_up(hangs_up_at=15.0, ring_at=13.0, config=config).record()
     assert record.missed_reason == "short_abandon"
+
+
+# -- outbound busy whose DialEnd fell in an outage ---------------------------------------------------
+
+
+@pytest.mark.parametrize("dial_end_seen", [True, False], ids=["dial-end-seen", "dial-end-lost"])
+def test_outbound_call_the_remote_end_refused_486_is_busy_without_its_dial_end(dial_end_seen: bool) -> None:
+    """102 calls out (frames as 27-click-to-call-busy); the remote end answers 486. The trunk leg's ``DialEnd``
+    says ``BUSY``; when that one event is lost (it fell in an AMI outage), the trunk's ``Hangup`` cause 17
+    (user busy) still tells: ``busy``, not ``no_answer``."""
+    pbx = Pbx(1795480263.0)
+    lid = "1795480263.316"
+    phone = Chan("PJSIP/102-00000130", lid, lid, "102", "Олег Петров", "from-internal", "89035550027", state="Ring")
+    trunk = Chan("PJSIP/trunk-00000131", "1795480263.317", lid, "89035550027", "Олег Петров", "from-internal",
+                 "s")
+    pbx.new_channel(0.000, phone)
+    pbx.new_channel(0.002, trunk)
+    trunk.conn_num, trunk.conn_name = "102", "Олег Петров"
+    pbx.dial_begin(0.003, phone, trunk, "trunk/89035550027")
+    if dial_end_seen:
+        pbx.dial_end(1.510, phone, trunk, "BUSY")
+    pbx.hangup(1.512, trunk, "17", "User busy")
+    pbx.soft_hangup_request(1.513, phone, "17")
+    pbx.hangup(1.514, phone, "17", "User busy")
+    record = pbx.record()
+    assert (record.direction, record.caller, record.called) == ("outbound", "102", "89035550027")
+    assert (record.outcome, record.answered, record.missed_reason) == ("failed", False, "busy")
