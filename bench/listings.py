@@ -16,7 +16,8 @@ CLI opens the store as usual; its migrations find nothing to do on a file made b
 main()'``, the ``cti`` entry point) with its output going to a file, as a user's redirect would; wall time
 from just before the fork to its exit, peak RSS from the child's own resource usage (``os.wait4``, the
 per-child form of ``getrusage(RUSAGE_CHILDREN)``), the command forked by a small launcher process so that its
-figure is not floored by this process's size (:data:`_LAUNCHER`). ``--runs`` runs each (default 3), the **median** is
+figure is not floored by this process's size (:data:`_LAUNCHER`); from compiled bytecode, as installed (:data:`PYCACHE`,
+filled by an untimed first run). ``--runs`` runs each (default 3), the **median** is
 reported. Warm OS page cache: the file was just written or read, as a live daemon's store would be.
 
 **The baseline** of each listing, in the same run: the same rows through bare ``sqlite3`` in a fresh
@@ -132,13 +133,22 @@ def run_child(argv: Sequence[str], cwd: Path, out: Path) -> tuple[float, float, 
     Wall time is from just before the command's fork to its exit, as the launcher sees it (its own start-up
     is not counted); peak RSS is the command's ``ru_maxrss`` from ``os.wait4``.
     """
-    env = {**os.environ, "PYTHONPATH": str(cwd), "COLUMNS": "200", "NO_COLOR": "1"}
+    env = {**os.environ, "PYTHONPATH": str(cwd), "COLUMNS": "200", "NO_COLOR": "1",
+           "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+    # An installed cti runs from compiled bytecode: a session that forbids writing it (to keep the checkout clean)
+    # would time the compiling of every module at each start. It goes to a folder of its own instead, filled by
+    # a first untimed run (``measure``).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     done = subprocess.run([sys.executable, "-c", _LAUNCHER, json.dumps(list(argv)), str(out)], cwd=cwd, env=env,
                           stdout=subprocess.PIPE, text=True, check=True)
     answer = json.loads(done.stdout)
     if answer["code"] != 0:
         raise SystemExit(f"{' '.join(argv)} exited {answer['code']}: {answer['errors']}")
     return answer["wall"], answer["rss_kib"] / 1024, answer["code"]
+
+
+#: Where the timed commands' bytecode is kept (see ``run_child``).
+PYCACHE = DEFAULT_DIR / "pycache"
 
 
 def cli(config: Path, *args: str) -> list[str]:
@@ -319,6 +329,7 @@ def measure(args: argparse.Namespace, path: Path, meta: dict[str, Any]) -> dict[
     agent = args.agent or meta["typical_agent"]
     heavy = min(meta["heavy_callers"], key=lambda h: abs(h["calls"] - HEAVY_CALLS))
     results: dict[str, Any] = {"agent": agent, "agent_calls": meta["agent_calls"].get(agent), "listings": {}}
+    run_child(cli(config, "--since", _when(YEAR_END)), code, work / "warm-up.out")  # compiles the bytecode, untimed
     for key, label, extra, floor_kind in listings(agent):
         product, floored = Runs(), Runs()
         out = work / f"{key}.out"

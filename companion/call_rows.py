@@ -1,25 +1,38 @@
-"""A journal listing row (``store.repository.CallRow``) as ``cti calls`` prints it: JSON, CSV cells, table cells.
+"""A journal listing (``store.repository.CallRow``) as ``cti calls`` prints it: JSON, CSV, a table, a page at a time.
 
 Why not ``CallRecord.to_json()`` and the generic writers: a month's export is 150,000 rows, and building a dict per
 row, walking it with type checks, and converting three times per row through ``datetime`` cost 70-90 µs a row
 (11,000 rows/s). Here each format is built straight from the row's tuple, with the columns' types known, and local
 times come from :class:`LocalTimes`. The text is byte for byte what the generic path writes
-(``tests/test_listing_output.py`` compares both): the same keys and order as ``to_json``, the same rounding, the
+(``tests/test_call_rows.py`` compares both): the same keys and order as ``to_json``, the same rounding, the
 same neutralising of outside text (``cti.safe_text``).
+
+Each page the store hands over (``iter_call_pages``) is first written in one piece: one ``%`` template per row, the
+page's text checked once for what would need more care (a cell a terminal or a spreadsheet would act on, a CSV cell
+needing quotes, a table cell wider than its column or not one terminal cell per character) and written in one
+call. A page that fails a check is written row by row through the careful path, which handles anything; the checks
+only decide which of two ways gives the same bytes. A table reads only the 14 fields it shows (:data:`TABLE_FIELDS`).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
-from collections.abc import AsyncIterable
+import re
+from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import cache
 from typing import Any, TextIO
 
 from companion.output import CALL_COLUMNS, CsvWriter, Format, JsonWriter, TableWriter, cell, json_value, writer
 from cti.records import iso_time
 from cti.safe_text import CSV_MAY_QUOTE, csv_cell, json_for_terminal, terminal_text
 from store.repository import CallRow
+
+#: Pages of a listing, each row the tuple of the fields asked for (None: a ``CallRow``): ``Store.iter_call_pages``
+#: with the listing's filters bound.
+Pages = Callable[[Sequence[str] | None], AsyncIterable[Sequence[tuple[Any, ...]]]]
 
 #: The header of a CSV export and the keys of a JSON object: ``CallRecord.to_json``'s keys, in its order.
 CALL_ROW_KEYS: tuple[str, ...] = CallRow._fields
@@ -60,6 +73,67 @@ class LocalTimes:
             return iso_time(epoch, self.tz)
         return f"{head[0]}{_TWO[second]}.{_THREE[micro // 1000]}{head[1]}"
 
+    def formatter(self, quote: str = "", none: str | None = None) -> Callable[[float | None], str | None]:
+        """:meth:`iso` as a function, its text between two ``quote``s and ``none`` for no time: a time as a JSON value
+        (``'"'``, ``"null"``) or a CSV cell (``""``, ``""``), at about two thirds of ``iso``'s cost (no attribute
+        look-up, no second step to quote it). Its own minutes are kept, quoted."""
+        slow = self.iso
+
+        def careful(epoch: float | None) -> str | None:
+            text = slow(epoch)
+            return none if text is None else quote + text + quote
+
+        if self.tz is None:
+            return careful
+        heads: dict[int, tuple[str, str] | None] = {}
+        minute_of, two, three, last = self._minute, _TWO, _THREE, _LAST_EPOCH
+
+        def iso(epoch: float | None) -> str | None:
+            if epoch is None:
+                return none
+            if 0 <= epoch < last:
+                sec = int(epoch)
+                micro = round((epoch - sec) * 1e6)
+                if micro < 1_000_000:  # else the next second: left to iso()
+                    minute = sec // 60
+                    try:
+                        head = heads[minute]
+                    except KeyError:
+                        if len(heads) >= _MINUTES_KEPT:
+                            heads.clear()
+                        found = minute_of(minute)
+                        head = heads[minute] = (quote + found[0], found[1] + quote) if found is not None else None
+                    if head is not None:
+                        return f"{head[0]}{two[sec % 60]}.{three[micro // 1000]}{head[1]}"
+            return careful(epoch)
+
+        return iso
+
+    def table(self, epoch: float) -> str:
+        """``iso(epoch)`` as a table shows it (``2026-11-24 09:15:07``: ``output.cell`` of the ISO text).
+
+        Kept apart from :meth:`iso` for the agent listing: its calls are spread over a year, nearly one minute
+        each, so a minute's text is rarely reused; here the offset is looked up per UTC hour and the text is the
+        local day's (kept) and the time of day's, from tables.
+        """
+        if self.tz is not None and 0 <= epoch < _LAST_EPOCH:
+            sec = int(epoch)
+            if (epoch - sec) * 1e6 >= 999_999.5:  # the microseconds round up to the next second (``iso``'s carry)
+                sec += 1
+            hour = sec // 3600
+            found = self._hours[hour] if hour in self._hours else self._hour(hour)
+            if found is not None:
+                day, rest = divmod(sec + found[0], 86400)
+                day_text = self._days.get(day)
+                if day_text is None:
+                    if len(self._days) >= _MINUTES_KEPT:
+                        self._days.clear()
+                    day_text = self._days[day] = (_EPOCH + timedelta(days=day)).isoformat()
+                return day_text + _CLOCK[rest // 60] + _TWO[rest % 60]
+        text = self.iso(epoch)
+        assert text is not None
+        return text[:19].replace("T", " ")
+
     def _minute(self, minute: int) -> tuple[str, str] | None:
         if len(self._minutes) >= _MINUTES_KEPT:
             self._minutes.clear()
@@ -99,6 +173,8 @@ _LAST_EPOCH = 253_402_214_400
 #: How many minutes (and hours) :class:`LocalTimes` keeps before starting over (a month has 43,200 minutes).
 _MINUTES_KEPT = 50_000
 _TWO = tuple(f"{n:02d}" for n in range(60))
+#: `` HH:MM:`` of each minute of a day, as a table shows a time.
+_CLOCK = tuple(f" {h:02d}:{m:02d}:" for h in range(24) for m in range(60))
 _THREE = tuple(f"{n:03d}" for n in range(1000))
 
 _encode = json.encoder.encode_basestring
@@ -181,6 +257,175 @@ def csv_cells(row: CallRow, times: LocalTimes) -> list[Any]:
     return [csv_cell(v) if v.__class__ is str and v[:1] in CSV_MAY_QUOTE else v for v in cells]
 
 
+def _in_pieces(lines: list[str], rows: Sequence[Any], shaped: Callable[[str], bool],
+               write_plain: Callable[[str, int], bool], careful: Callable[[Any], None]) -> None:
+    """Write a page's ``lines`` (one per row, each ending in a newline) in as few pieces as its rows allow.
+
+    ``shaped(line)`` is a cheap test that a line has the usual shape (a table line its length, a CSV line its
+    commas): the other rows go through ``careful``; each run of shaped lines between them is offered whole to
+    ``write_plain(text, lines)``, which writes it when it passes the full check and says whether it did; a run
+    that does not is offered line by line."""
+    start = 0
+    for i, line in enumerate(lines):
+        if not shaped(line):
+            if start < i:
+                _run(lines[start:i], rows[start:i], write_plain, careful)
+            careful(rows[i])
+            start = i + 1
+    if start < len(lines):
+        _run(lines[start:] if start else lines, rows[start:] if start else rows, write_plain, careful)
+
+
+def _run(lines: list[str], rows: Sequence[Any], write_plain: Callable[[str, int], bool],
+         careful: Callable[[Any], None]) -> None:
+    if write_plain("".join(lines), len(lines)):
+        return
+    for line, row in zip(lines, rows, strict=True):
+        if not write_plain(line, 1):
+            careful(row)
+
+
+#: One CSV line of a row, every cell ``%s`` (a value's ``str``, as the csv module writes anything but text and None).
+_CSV_LINE = ",".join(["%s"] * len(CALL_ROW_KEYS)) + "\n"
+_CSV_COMMAS = len(CALL_ROW_KEYS) - 1
+
+
+def csv_lines(page: Sequence[CallRow], times: LocalTimes) -> list[str] | None:
+    """Each row's CSV line (with its newline) as ``CsvWriter.write_cells(csv_cells(row))`` writes it when the row
+    is plain (see :func:`csv_plain`); None when a value is of another type than the store gives."""
+    ctime = times.formatter("", "")
+    lines: list[str] = []
+    append = lines.append
+    try:
+        for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
+             transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
+             hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) in page:
+            # None as "", answered and complete as bools (str), the seconds as floats (str is repr), hangup_cause
+            # as an int: what the csv module writes for them.
+            append(_CSV_LINE % (
+                linkedid or "", direction or "", caller or "", caller_name or "", called or "", answered,
+                answered_by or "", missed_reason or "", round(talk_seconds, 3), transferred_to or "", ";".join(rung),
+                recording or "", ctime(started_at), ctime(answered_at), ctime(ended_at), outcome or "",
+                round(ring_seconds, 3), queue or "", did or "", "" if hangup_cause is None else hangup_cause,
+                hangup_cause_txt or "", hung_up_by or "", ";".join(recordings), ";".join(agents_answered), complete,
+                ";".join(linkedids)))
+    except TypeError:  # a list of non-text, missing seconds
+        return None
+    return lines
+
+
+#: What ``csv_cell`` might prefix (a formula start, or a quote before one: ``CSV_MAY_QUOTE``), in UTF-8: a cell
+#: starting with it at the text's start, after a comma, at a line's start.
+_FORMULA_BYTES = b"(?:" + b"|".join(re.escape(c.encode()) for c in sorted(CSV_MAY_QUOTE)) + b")"
+_CSV_FORMULA_FIRST_B = re.compile(_FORMULA_BYTES)
+_CSV_FORMULA_AFTER_COMMA_B = re.compile(b"," + _FORMULA_BYTES)
+_CSV_FORMULA_AT_LINE_B = re.compile(b"\n" + _FORMULA_BYTES)
+
+
+def csv_plain(data: bytes, lines: int) -> bool:
+    """Whether ``data``, the UTF-8 of that many lines from :func:`csv_lines`, is what the careful path writes for
+    their rows: no cell that ``csv_cell`` might change (a formula start, a quote first) or the csv module would
+    quote (a comma, a double quote, a line break). Searched as bytes: several times faster than text in Cyrillic."""
+    return (data.count(b",") == _CSV_COMMAS * lines and data.count(b"\n") == lines and b'"' not in data
+            and b"\r" not in data and not _CSV_FORMULA_FIRST_B.match(data)
+            and not _CSV_FORMULA_AFTER_COMMA_B.search(data)
+            and not _CSV_FORMULA_AT_LINE_B.search(data, 0, len(data) - 1))
+
+
+def csv_shaped(line: str) -> bool:
+    """A line from :func:`csv_lines` with one comma per cell boundary: a cell holding a comma (an Asterisk cause
+    text, ``User alerting, no answer``) is quoted by the csv module, so that row takes the careful path."""
+    return line.count(",") == _CSV_COMMAS
+
+
+def json_objects(page: Sequence[CallRow], times: LocalTimes) -> list[str] | None:
+    """Each row's JSON object at the array's nesting, as :func:`json_object` writes it but before
+    ``json_for_terminal`` (see :func:`json_plain_encoded`); None when a value is of another type than the store
+    gives."""
+    jtime = times.formatter('"', "null")
+    enc = _encode
+    objects: list[str] = []
+    append = objects.append
+    seconds = 0.0
+    try:
+        for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
+             transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
+             hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) in page:
+            seconds += talk_seconds + ring_seconds
+            append(_JSON_TEMPLATE % (
+                enc(linkedid), enc(direction), "null" if caller is None else enc(caller),
+                "null" if caller_name is None else enc(caller_name), "null" if called is None else enc(called),
+                "true" if answered is True else "false" if answered is False else json_value(answered),
+                "null" if answered_by is None else enc(answered_by),
+                "null" if missed_reason is None else enc(missed_reason), round(talk_seconds, 3),
+                "null" if transferred_to is None else enc(transferred_to),
+                ("[\n   " + ",\n   ".join(map(enc, rung)) + "\n  ]") if rung else "[]",
+                "null" if recording is None else enc(recording), jtime(started_at), jtime(answered_at),
+                jtime(ended_at),
+                enc(outcome), round(ring_seconds, 3), "null" if queue is None else enc(queue),
+                "null" if did is None else enc(did),
+                hangup_cause if hangup_cause.__class__ is int else json_value(hangup_cause),
+                "null" if hangup_cause_txt is None else enc(hangup_cause_txt),
+                "null" if hung_up_by is None else enc(hung_up_by),
+                ("[\n   " + ",\n   ".join(map(enc, recordings)) + "\n  ]") if recordings else "[]",
+                ("[\n   " + ",\n   ".join(map(enc, agents_answered)) + "\n  ]") if agents_answered else "[]",
+                "true" if complete is True else "false" if complete is False else json_value(complete),
+                ("[\n   " + ",\n   ".join(map(enc, linkedids)) + "\n  ]") if linkedids else "[]"))
+    except TypeError:  # text that is not, seconds that are not a number
+        return None
+    # The seconds went out as %s: JSON for an int or a finite float, not for inf or nan (Infinity, NaN, which the
+    # careful path writes); any of them makes the sum infinite or nan.
+    return objects if math.isfinite(seconds) else None
+
+
+def json_plain_encoded(data: bytes) -> bool:
+    """Whether objects from :func:`json_objects`, ``data`` their UTF-8, need no ``json_for_terminal``: no DEL, C1
+    control, bidi mark or line separator. Each is looked for by a lead byte first (a byte search, many times
+    faster than a text one), and text in Cyrillic has none of them but ``\\xe2`` (the number sign)."""
+    return not (b"\x7f" in data or (b"\xc2" in data and _C1_UTF8.search(data))
+                or (b"\xd8" in data and b"\xd8\x9c" in data) or (b"\xe2" in data and _MARKS_UTF8.search(data)))
+
+
+#: U+0080-U+009F; U+200E, U+200F, U+2028, U+2029, U+202A-U+202E, U+2066-U+2069 (``cti.safe_text``'s JSON set).
+_C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
+_MARKS_UTF8 = re.compile(b"\xe2(?:\x80[\x8e\x8f\xa8-\xae]|\x81[\xa6-\xa9])")
+
+
+class _Sink:
+    """Where a page goes: ``out``'s UTF-8 byte buffer when it has one that takes bytes as they are (the page was
+    encoded once for its checks: no second encoding), else ``out`` as text. Text already written to ``out`` is
+    flushed first, so the order stays."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.buffer: Any = None
+        buffer = getattr(out, "buffer", None)
+        try:
+            utf8 = codecs.lookup(out.encoding).name == "utf-8" and out.errors == "strict"
+        except (AttributeError, LookupError, TypeError):
+            utf8 = False
+        if buffer is not None and utf8:
+            self.buffer = buffer
+
+    def write(self, text: str, data: bytes) -> None:
+        if self.buffer is None:
+            self.out.write(text)
+        else:
+            self.out.flush()
+            self.buffer.write(data)
+
+
+#: The fields a table shows (``output.CALL_COLUMNS``' keys, in its order): all a table reads of a call.
+TABLE_FIELDS: tuple[str, ...] = tuple(key for key, _ in CALL_COLUMNS)
+#: Where ``outcome`` is in a row of :data:`TABLE_FIELDS` (a missed call's row is red on a colour terminal).
+_TABLE_OUTCOME = TABLE_FIELDS.index("outcome")
+#: The columns of seconds, printed to a tenth.
+_TABLE_SECONDS = frozenset(i for i, key in enumerate(TABLE_FIELDS) if key in ("ring_seconds", "talk_seconds"))
+#: The columns of text, whose value ``output.cell`` shows as a time when it looks like an ISO one.
+_TABLE_ISO_RULE = frozenset(i for i, key in enumerate(TABLE_FIELDS)
+                            if key not in ("started_at", "agents_rung_not_answered") and i not in _TABLE_SECONDS)
+
+
 def _text_cell(value: Any) -> str:
     """A text column in a table (what ``output.cell`` then ``terminal_text`` make of it)."""
     if value is None:
@@ -197,34 +442,164 @@ def _seconds_cell(value: Any) -> str:
     return f"{value:.1f}" if value.__class__ is float else terminal_text(cell(value))
 
 
-def table_cells(row: CallRow, times: LocalTimes) -> list[str]:
-    """The row's cells under ``output.CALL_COLUMNS``, escaped for a terminal."""
+def table_cells(row: tuple[Any, ...], times: LocalTimes) -> list[str]:
+    """A row of :data:`TABLE_FIELDS`' cells under ``output.CALL_COLUMNS``, escaped for a terminal."""
+    (started_at, direction, caller, caller_name, called, queue, outcome, answered_by, missed_reason, ring_seconds,
+     talk_seconds, transferred_to, rung, linkedid) = row
     return [
-        _text_cell(times.iso(row.started_at)), _text_cell(row.direction), _text_cell(row.caller),
-        _text_cell(row.caller_name), _text_cell(row.called), _text_cell(row.queue), _text_cell(row.outcome),
-        _text_cell(row.answered_by), _text_cell(row.missed_reason), _seconds_cell(row.ring_seconds),
-        _seconds_cell(row.talk_seconds), _text_cell(row.transferred_to),
-        terminal_text(cell(list(row.agents_rung_not_answered))), _text_cell(row.linkedid),
+        _text_cell(times.iso(started_at)), _text_cell(direction), _text_cell(caller), _text_cell(caller_name),
+        _text_cell(called), _text_cell(queue), _text_cell(outcome), _text_cell(answered_by),
+        _text_cell(missed_reason), _seconds_cell(ring_seconds), _seconds_cell(talk_seconds),
+        _text_cell(transferred_to), terminal_text(cell(list(rung))), _text_cell(linkedid),
     ]
 
 
-async def stream_calls(rows: AsyncIterable[CallRow], fmt: Format, tz: tzinfo | None, out: TextIO | None = None) -> int:
-    """Print journal rows as they come, as ``output.stream`` prints their ``to_json(tz)``; how many there were."""
+#: Characters rich itself counts as one cell without looking them up (``rich.cells._SINGLE_CELL_UNICODE_RANGES``),
+#: none of them a control: any other character in a table's text is looked up once (:func:`_one_cell`).
+_OTHER_THAN_SIMPLE = re.compile("[^\n\x20-\x7e\xa0-\xac\xae-\u02ff\u0370-\u0482\u2500-\u25fc\u2800-\u28ff]")
+
+
+@cache
+def _one_cell(char: str) -> bool:
+    """Whether ``char`` is one terminal cell of plain text: ``terminal_text`` leaves it, rich's ``cell_len`` counts
+    it as 1, and it is not the joiner or the selector that change their neighbour's width."""
+    from rich.cells import get_character_cell_size
+
+    return terminal_text(char) == char and char not in "\u200d\ufe0f" and get_character_cell_size(char) == 1
+
+
+def _plain_cells(text: str) -> bool:
+    """Whether every character of ``text`` but its newlines is one terminal cell of plain text: then each of its
+    cells has ``terminal_text(t) == t`` and ``cell_len(t) == len(t)``. Distinct characters are few (Cyrillic names,
+    a number sign): each is looked up once."""
+    return all(map(_one_cell, set(_OTHER_THAN_SIMPLE.findall(text))))
+
+
+class TablePages:
+    """Prints pages of :data:`TABLE_FIELDS` rows into a :class:`TableWriter`, a page's usual lines in one piece.
+
+    The writer takes the first rows (its sample) one by one and fixes the widths; after that the line of a row is
+    one ``%`` template (every cell padded to its column). It is the line ``TableWriter`` prints for that row when it
+    is exactly as long as the header (no cell wider than its column), has no character that is not one cell of
+    plain text (:func:`_plain_cells`) and no text shaped like an ISO time in a column wide enough for one; a page
+    is checked as a whole, and when it fails, line by line: a row that fails goes through the writer.
+    """
+
+    def __init__(self, target: TableWriter, times: LocalTimes) -> None:
+        self.target = target
+        self.times = times
+        self.template = ""
+        self.length = 0
+        self.iso_at: tuple[int, ...] = ()
+
+    def write(self, page: Sequence[tuple[Any, ...]]) -> None:
+        target = self.target
+        start = 0
+        while target.sample is not None and start < len(page):
+            self._careful(page[start])
+            start += 1
+        if start == len(page):
+            return
+        rows = page[start:] if start else page
+        lines = self._lines(rows) if not target.styled else None
+        if lines is None:
+            for row in rows:
+                self._careful(row)
+            return
+        _in_pieces(lines, rows, self._shaped, self._write_plain, self._careful)
+
+    def _careful(self, row: tuple[Any, ...]) -> None:
+        self.target.write_cells(table_cells(row, self.times), row[_TABLE_OUTCOME] == "missed")
+
+    def _lines(self, rows: Sequence[tuple[Any, ...]]) -> list[str] | None:
+        if not self.template:
+            widths = self.target.widths
+            specs = [f"%-{w}.1f" if i in _TABLE_SECONDS else f"%-{w}s" for i, w in enumerate(widths)]
+            self.template = "│ " + " │ ".join(specs) + " │\n"
+            self.length = sum(widths) + 3 * len(widths) + 2  # with the newline
+            # output.cell cuts a value longer than 19 with a "T" at 10 to a time: only a column that wide can hold
+            # one; where its 11th character falls in a line.
+            self.iso_at = tuple(2 + sum(widths[:i]) + 3 * i + 10 for i, w in enumerate(widths)
+                                if i in _TABLE_ISO_RULE and w > 19)
+        template, clock = self.template, self.times.table
+        lines: list[str] = []
+        append = lines.append
+        try:
+            for (started_at, direction, caller, caller_name, called, queue, outcome, answered_by, missed_reason,
+                 ring_seconds, talk_seconds, transferred_to, rung, linkedid) in rows:
+                append(template % (
+                    clock(started_at), direction or "", caller or "", caller_name or "", called or "", queue or "",
+                    outcome or "", answered_by or "", missed_reason or "", round(ring_seconds, 3),
+                    round(talk_seconds, 3), transferred_to or "", ";".join(rung), linkedid or ""))
+        except TypeError:  # a value of an unexpected type
+            return None
+        return lines
+
+    def _shaped(self, line: str) -> bool:
+        return len(line) == self.length
+
+    def _write_plain(self, text: str, lines: int) -> bool:
+        """Write ``text``, that many lines of :meth:`_lines`, if it is what the writer prints for their rows."""
+        step = self.length
+        if (len(text) == lines * step and text.count("\n") == lines and _plain_cells(text)
+                and not any("T" in text[at::step] for at in self.iso_at)):
+            self.target.out.write(text)
+            return True
+        return False
+
+
+async def print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO | None = None) -> int:
+    """Print a journal listing, page by page, as ``output.stream`` prints the records' ``to_json(tz)``; how many
+    calls there were. ``pages(fields)`` reads the listing (``Store.iter_call_pages`` with its filters)."""
     times = LocalTimes(tz)
     count = 0
     target = writer(fmt, CALL_COLUMNS, "Call journal", out)
     if isinstance(target, JsonWriter):
-        async for row in rows:
-            target.write_object(json_object(row, times), terminal_safe=True)
-            count += 1
+        sink = _Sink(target.out)
+        async for page in pages(None):
+            rows: Sequence[CallRow] = page  # type: ignore[assignment]  # fields=None: CallRows
+            if not rows:
+                continue
+            objects = json_objects(rows, times)
+            text = ",\n ".join(objects) if objects is not None else ""
+            data = text.encode()
+            if objects is None or not json_plain_encoded(data):
+                text = ",\n ".join([json_object(row, times) for row in rows])
+                data = text.encode()
+            head = target.element_prefix()
+            sink.write(head + text, head.encode() + data)
+            count += len(rows)
     elif isinstance(target, CsvWriter):
-        async for row in rows:
-            target.write_cells(CALL_ROW_KEYS, csv_cells(row, times))
-            count += 1
+        csv_writer = target
+        whole = target.writes_text_as_is()
+        sink = _Sink(target.out)
+
+        def csv_careful(row: CallRow) -> None:
+            csv_writer.write_cells(CALL_ROW_KEYS, csv_cells(row, times))
+
+        def csv_write_plain(text: str, lines: int) -> bool:
+            data = text.encode()
+            if csv_plain(data, lines):
+                sink.write(text, data)
+                return True
+            return False
+
+        async for page in pages(None):
+            rows = page  # type: ignore[assignment]
+            lines = csv_lines(rows, times) if whole else None
+            if lines is None:
+                for row in rows:
+                    csv_careful(row)
+                count += len(rows)
+                continue
+            target.write_lines(CALL_ROW_KEYS, "")  # the header, if first
+            _in_pieces(lines, rows, csv_shaped, csv_write_plain, csv_careful)
+            count += len(rows)
     else:
         assert isinstance(target, TableWriter)
-        async for row in rows:
-            target.write_cells(table_cells(row, times), row.outcome == "missed")
-            count += 1
+        table = TablePages(target, times)
+        async for page in pages(TABLE_FIELDS):
+            table.write(page)
+            count += len(page)
     target.close()
     return count

@@ -17,16 +17,17 @@ JSON exact (with what a terminal would act on escaped), in CSV with formulas neu
 
 from __future__ import annotations
 
+import builtins
 import csv
 import json
 import math
+import os
 import sys
 from collections.abc import AsyncIterable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
 from rich.cells import cell_len, chop_cells, set_cell_size
-from rich.console import Console
 
 from cti.safe_text import csv_cell, json_for_terminal, terminal_text
 
@@ -144,6 +145,12 @@ class JsonWriter:
     def write(self, row: Row) -> None:
         self.write_object(_indented(row, 1))
 
+    def element_prefix(self) -> str:
+        """What goes before the next element (the array's opening or a comma), for a caller writing it itself."""
+        head = ",\n " if self.started else "[\n "
+        self.started = True
+        return head
+
     def write_object(self, text: str, *, terminal_safe: bool = False) -> None:
         """Add one element already written as JSON at the array's nesting (``_indented(row, 1)``);
         ``terminal_safe``: its strings already went through ``json_for_terminal``."""
@@ -234,6 +241,17 @@ class CsvWriter:
         else:
             self.csv.writer.writerow(cells)
 
+    def writes_text_as_is(self) -> bool:
+        """Whether the text of a line reaches the output unchanged (not a terminal, whose text is escaped)."""
+        return self.target is self.out
+
+    def write_lines(self, keys: Sequence[str], text: str) -> None:
+        """Lines already written as the csv module writes their rows (each ending in a newline), under ``keys``
+        (the header, if first); only where :meth:`writes_text_as_is`."""
+        if self.csv is None:
+            self._start(list(keys))
+        self.out.write(text)
+
     def close(self) -> None:
         if self.csv is None:
             self._start([k for k, _ in self.columns])
@@ -280,12 +298,17 @@ class TableWriter:
         self.keys = [key for key, _ in columns]
         self.labels = [terminal_text(label) for _, label in columns]
         self.title = terminal_text(title)
-        console = Console(file=out, highlight=False)
-        # Fit a terminal's width only when the output really is one (FORCE_COLOR makes rich call anything a
-        # terminal, and a file or a pipe must get whole values).
-        self.max_width = console.width if _isatty(out) else None
-        self.styled = console.color_system is not None
-        self.red = self.styled and not console.no_color
+        self.max_width: int | None = None
+        self.styled = self.red = False
+        if not _plain_output(out):
+            from rich.console import Console
+
+            console = Console(file=out, highlight=False)
+            # Fit a terminal's width only when the output really is one (FORCE_COLOR makes rich call anything a
+            # terminal, and a file or a pipe must get whole values).
+            self.max_width = console.width if _isatty(out) else None
+            self.styled = console.color_system is not None
+            self.red = self.styled and not console.no_color
         self.sample: list[tuple[list[str], bool]] | None = []
         self.widths: list[int] = []
 
@@ -349,6 +372,16 @@ class TableWriter:
 
     def _line(self, text: str) -> None:
         self.out.write(text + "\n")
+
+
+def _plain_output(out: TextIO) -> bool:
+    """Whether rich would see no terminal in ``out`` (so no colour and no width to fit) without asking it: not a
+    terminal, and none of what makes rich call one a terminal anyway (``TTY_COMPATIBLE=1``, ``FORCE_COLOR``, a
+    Jupyter kernel). A listing into a file or a pipe then never imports rich's console (a tenth of its start-up).
+    When unsure, False: rich decides."""
+    env = os.environ
+    return (not _isatty(out) and env.get("TTY_COMPATIBLE", "") != "1" and env.get("FORCE_COLOR") is None
+            and not hasattr(builtins, "get_ipython"))
 
 
 def _fit(widths: list[int], max_width: int | None) -> list[int]:

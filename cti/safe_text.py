@@ -19,8 +19,10 @@ brings whatever its author put in it. None of that may act on the admin's termin
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from rich.text import Text
+if TYPE_CHECKING:  # imported when used: a listing that prints no rich text does not pay for rich's import
+    from rich.text import Text
 
 #: Besides C0 controls, what a terminal acts on: DEL, C1 controls (``\x9b`` is CSI), the line and paragraph
 #: separators, and the bidi marks, embeddings, overrides and isolates.
@@ -45,6 +47,8 @@ def terminal_text(value: str) -> str:
 
 def rich_text(value: str, style: str = "") -> Text:
     """``value`` as rich prints it literally: no markup, no emoji codes, no control characters."""
+    from rich.text import Text
+
     return Text(terminal_text(value), style=style)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, NamedTuple, Protocol, Self, TypeAlias
+from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 from cti.directory import Contact, Query
 from cti.records import AgentMiss, CallRecord, MissedEntry
@@ -332,6 +332,28 @@ class Journal(Protocol):
 
         For listings and exports (``cti calls``): only the columns a listing prints are read, no legs, no
         record built, at a fraction of ``iter_calls``' cost per row; the same paging and constant memory.
+        """
+        ...
+
+    def iter_call_pages(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        fields: Sequence[str] | None = None,
+    ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+        """The rows ``iter_call_rows`` streams, a page (at most ``page_size`` rows) at a time.
+
+        ``fields`` None: each row is a ``CallRow``. Else each row is the plain tuple of those ``CallRow`` fields
+        (any of them, in that order), typed as in ``CallRow``, and only their columns are read: a table that
+        prints 14 of the 26 fields pays for 14. Pages let a printer format a page's text in one piece
+        (``companion.call_rows``: a year's agent listing is 60,000 rows); an unknown field is a ``ValueError``.
         """
         ...
 

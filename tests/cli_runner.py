@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 from typer.testing import CliRunner
 
-from companion.cli import app
+from companion.cli import load
+
+app = load()  # every command (``cti`` itself imports only the one it runs)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from companion.call_rows import LocalTimes, stream_calls
+from companion.call_rows import LocalTimes, print_calls
 from companion.output import CALL_COLUMNS, Format, stream
 from cti.records import LegRecord, iso_time
 from store import StoreSettings, open_store
@@ -39,23 +39,37 @@ def test_local_times_are_iso_time_in_every_zone_and_across_clock_changes() -> No
                     epochs += [second + rng.random() for second in range(hour - 2, hour + 3602)]
         epochs += [-1.5, -86400.25, 253_402_200_000.5]  # before 1970, the last day of year 9999
         times = LocalTimes(tz)
+        as_json, as_cell = times.formatter('"', "null"), times.formatter("", "")
         for epoch in epochs:
-            assert times.iso(epoch) == iso_time(epoch, tz), (name, epoch)
+            text = iso_time(epoch, tz)
+            assert times.iso(epoch) == text, (name, epoch)
+            assert times.table(epoch) == f"{text}"[:19].replace("T", " "), (name, epoch)  # as output.cell shows it
+            assert as_json(epoch) == f'"{text}"' and as_cell(epoch) == text, (name, epoch)
     assert LocalTimes(None).iso(T0) == iso_time(T0, None)
+    assert LocalTimes(None).formatter("'", "-")(T0) == f"'{iso_time(T0, None)}'"
     assert LocalTimes(ZoneInfo("UTC")).iso(None) is None
+    assert LocalTimes(ZoneInfo("UTC")).formatter('"', "null")(None) == "null"
 
 
 #: Values a caller or an author controls, each one a trap for one of the formats.
 NASTY = ["=HYPERLINK(\"http://x\")", "+7 916 123-45-67", "-5", "'=1+1", "@SUM(A1)", "Иванов \x1b[31mПётр",
          "a\u202eb", "tab\there", "line\nbreak", "quote \" and \\ back", "100%", "%s %d", "x" * 40, "T" * 30,
          "2026-11-24T09:15:00x", "\x7f", "\x9b31m", "", "\uff1dcmd", "a, b", "cr\rhere",
-         "=1,2"]
+         "=1,2", "漢字テスト", "e\u0301", "a\u200db", "☺\ufe0f", "inf", "nan", "ООО Доставка №88", "№",
+         "1793485796.528704T1x", "'plain"]
+#: What most rows hold: names in Cyrillic (with the number sign), ordinary numbers, times, no character to escape.
+PLAIN = ["Иванов Пётр", "ООО Автопарк №87", "Petrov Ivan", "Müller-Lüdenscheidt", "support-rr", "O'Neil"]
+
+
+def _plain(i: int) -> bool:
+    """Blocks of plain rows between rows of traps, so that pages of both kinds meet at every seam."""
+    return (i // 150) % 2 == 1
 
 
 def _calls() -> list[Any]:
     calls = []
     for i in range(700):  # more than a page of 500
-        text = NASTY[i % len(NASTY)]
+        text = PLAIN[i % len(PLAIN)] if _plain(i) else NASTY[i % len(NASTY)]
         answered = i % 3 == 0
         call = make_call(f"{1795479242 + i}.{i}", started_at=T0 + 37.3 * i + (i % 7) / 7, answered=answered,
                          answered_by="101" if answered else None, caller=text if i % 5 == 0 else f"7916{i:07d}",
@@ -89,7 +103,8 @@ async def test_the_lean_listing_prints_what_the_records_printed(tmp_path: Path) 
                     expected, got = io.StringIO(), io.StringIO()
                     records = (r.to_json(tz) async for r in store.iter_calls(**f))
                     n = await stream(records, fmt, CALL_COLUMNS, "Call journal", expected)
-                    assert await stream_calls(store.iter_call_rows(**f, page_size=64), fmt, tz, got) == n
+                    assert await print_calls(lambda fields, f=f: store.iter_call_pages(  # type: ignore[misc]
+                        **f, page_size=64, fields=fields), fmt, tz, got) == n
                     assert got.getvalue() == expected.getvalue(), (tz_name, f, fmt)
                     assert n > 0, f
 
@@ -125,3 +140,48 @@ async def test_a_page_starts_where_the_last_one_ended_not_at_the_ranges_start(tm
         assert got_missed == [m for m in missed if m.missed_at >= T0 + 100][:5]
         streamed = [m async for m in store.iter_missed(since=T0 + 100, page_size=7)]
         assert streamed == [m for m in missed if m.missed_at >= T0 + 100]
+
+
+def _text_file(path: Path) -> TextIO:
+    """A file as ``cti calls > FILE`` has it on stdout: text over a byte buffer, UTF-8, strict."""
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+async def test_a_listing_into_a_file_is_the_same_text(tmp_path: Path) -> None:
+    """Into a file (or a pipe) a page goes out as the bytes its checks were made on; the same text as elsewhere."""
+    async with open_store(StoreSettings(path=tmp_path / "j.sqlite"), region="RU") as store:
+        for call in _calls():
+            store.stage_call(call, missed_for(call) if call.outcome == "missed" else None, ())
+        await store.flush()
+        tz = ZoneInfo("Europe/Moscow")
+        for fmt in Format:
+            expected = io.StringIO()
+            records = (r.to_json(tz) async for r in store.iter_calls())
+            await stream(records, fmt, CALL_COLUMNS, "Call journal", expected)
+            path = tmp_path / f"out.{fmt}"
+            with _text_file(path) as out:
+                await print_calls(lambda fields: store.iter_call_pages(page_size=100, fields=fields), fmt, tz, out)
+            assert path.read_bytes() == expected.getvalue().encode(), fmt
+
+
+async def test_pages_of_some_fields_hold_those_fields_of_the_rows(tmp_path: Path) -> None:
+    """``iter_call_pages(fields=...)`` reads only what a printer shows, and pages on as ``iter_call_rows`` does, even
+    when the fields leave out the journal's order (``started_at``, ``linkedid``)."""
+    import pytest
+
+    async with open_store(StoreSettings(path=tmp_path / "j.sqlite"), region="RU") as store:
+        for call in _calls():
+            store.stage_call(call, missed_for(call) if call.outcome == "missed" else None, ())
+        await store.flush()
+        rows = [r async for r in store.iter_call_rows(agent="102")]
+        assert len(rows) > 100
+        for fields in (("caller", "agents_rung_not_answered", "answered"), ("linkedids", "complete", "started_at"),
+                       ("queue",)):
+            pages = [p async for p in store.iter_call_pages(agent="102", page_size=37, fields=fields, limit=150)]
+            assert [len(p) for p in pages] == [37, 37, 37, 37, 2]
+            assert [r for p in pages for r in p] == [tuple(getattr(r, f) for f in fields) for r in rows[:150]]
+        whole = [r for p in [p async for p in store.iter_call_pages(agent="102", page_size=37)] for r in p]
+        assert whole == rows
+        with pytest.raises(ValueError, match="legs"):
+            async for _ in store.iter_call_pages(fields=("caller", "legs")):
+                pass

@@ -13,24 +13,47 @@ One module per command group, each adding its commands to the apps of :mod:`.app
 * :mod:`.register` — ``missed close|reopen|show``, the call-back workflow by hand;
 * :mod:`.users` — ``users add|list|passwd|remove|token``;
 * :mod:`.contacts` — ``contacts import|export``;
+* :mod:`.store_commands` — ``store migrate|copy``: the schema by hand, a site moved to PostgreSQL;
 * :mod:`.pbx` — ``replay-pbx``, ``ami-user``, ``schema``.
 
 The shared parts: :mod:`.errors` (one line and an exit status), :mod:`.options`, :mod:`.loading` (the config),
 :mod:`.when` (``--since``/``--until``), :mod:`.storage` (the store opened for one command).
+
+Each command's module is imported when that command runs (:func:`main`): ``cti calls`` does not pay for the
+daemon's, the demo's or the directory's imports (issue 10: a listing's start-up is a third of its time).
+:func:`load` with no command imports them all, in ``cti --help``'s order.
 """
 
 from __future__ import annotations
 
+import sys
+from importlib import import_module
+
+import typer
+
 from .app import app
 
-# The order of these imports is the order of ``cti --help``: the daemon first, then what people read.
-# isort: off
-from . import run, listings, register, users, contacts, pbx
-# isort: on
+#: The command modules, in the order of ``cti --help``: the daemon first, then what people read.
+MODULES = ("run", "listings", "register", "users", "contacts", "store_commands", "pbx")
+#: The modules that define each command (``missed``'s group is in one, its subcommands in another); a command not
+#: named here loads them all (``tests/test_cli_lazy.py`` checks the table against the app).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "run": ("run",), "demo": ("run",), "check-config": ("run",),
+    "calls": ("listings",), "agent-misses": ("listings",), "missed": ("listings", "register"),
+    "users": ("users",), "contacts": ("contacts",), "store": ("store_commands",),
+    "replay-pbx": ("pbx",), "schema": ("pbx",), "ami-user": ("pbx",),
+}
 
-__all__ = ["app", "contacts", "listings", "main", "pbx", "register", "run", "users"]
+__all__ = ["COMMANDS", "MODULES", "app", "load", "main"]
+
+
+def load(command: str | None = None) -> typer.Typer:
+    """The app with ``command``'s commands added to it (every command when None or not a known command)."""
+    for name in COMMANDS.get(command or "", MODULES):
+        import_module(f"{__name__}.{name}")
+    return app
 
 
 def main() -> None:
     """The console script ``cti`` (pyproject.toml) and ``python -m companion.cli``."""
-    app()
+    load(sys.argv[1] if len(sys.argv) > 1 else None)()

@@ -1,18 +1,18 @@
 """``cti calls``, ``cti agent-misses`` and ``cti missed``: the journal and the register, printed as they are read.
 
 A site keeps years of calls: a listing is read from the store a page at a time (the store's ``iter_*``) and each
-row is printed as it comes (:func:`companion.output.stream`), so ``--since 30d --format json`` holds a page, not
-a month.
+row is printed as it comes (:func:`companion.output.stream`; ``cti calls`` a page at a time,
+:func:`companion.call_rows.print_calls`), so ``--since 30d --format json`` holds a page, not a month.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from companion.call_rows import stream_calls
+from companion.call_rows import print_calls
 from companion.config import Settings
 from companion.output import AGENT_MISS_COLUMNS, MISSED_COLUMNS, Format, stream
 
@@ -25,6 +25,10 @@ from .when import time_range
 
 if TYPE_CHECKING:
     from store.repository import Store
+
+#: Calls read per page of ``cti calls``: each page's text is written in one piece (``companion.call_rows``), and
+#: the next page is read while this one is printed; two pages of a month's JSON are about 2 MB.
+CALL_PAGE = 1000
 
 
 @app.command()
@@ -50,9 +54,11 @@ def calls(
     tz = settings.pbx.tzinfo()
 
     async def query(store: Store) -> int:
-        rows = store.iter_call_rows(since=start, until=end, number=number, agent=agent, direction=direction,
-                                    outcome=outcome, limit=limit)
-        return await stream_calls(rows, fmt, tz)
+        def pages(fields: Sequence[str] | None) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
+            return store.iter_call_pages(since=start, until=end, number=number, agent=agent, direction=direction,
+                                         outcome=outcome, limit=limit, page_size=CALL_PAGE, fields=fields)
+
+        return await print_calls(pages, fmt, tz)
 
     _print_listing(settings, query)
 

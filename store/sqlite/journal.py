@@ -15,7 +15,7 @@ no listing scans the calls table.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ from cti.records import CallRecord
 from store.repository import DEFAULT_PAGE_SIZE, CallKey, CallRow
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
-from store.sqlite.listing_rows import call_row, select_list
+from store.sqlite.listing_rows import Projection, call_row, select_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,13 @@ class CallFilter:
 
 
 def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after: tuple[float, str] | None = None,
-                limit: int | None = None, offset: int = 0, lean: bool = False) -> tuple[str, dict[str, Any]]:
+                limit: int | None = None, offset: int = 0, lean: bool = False,
+                projection: Projection | None = None) -> tuple[str, dict[str, Any]]:
     """The SQL (and its parameters) of one page of the journal: the rows matching ``f`` after the row whose
     (started_at, linkedid) is ``after``, in the journal's order, at most ``limit`` of them after ``offset``.
 
-    ``lean``: only the columns of a listing row (``listing_rows.LISTING_COLUMNS``), not the whole row."""
+    ``lean``: only the columns of a listing row (``listing_rows.LISTING_COLUMNS``), not the whole row;
+    ``projection``: only its columns."""
     params: dict[str, Any] = {"limit": -1 if limit is None else limit, "offset": offset}
     sign, order = ("<", "DESC") if newest_first else (">", "ASC")
     # The bound ``after`` implies is left alone: given both, SQLite seeks the index to one of them only, and a
@@ -75,7 +77,9 @@ def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after
             params["outcome"] = f.outcome
         return where
 
-    columns = select_list() if lean else "*"
+    select: Callable[[str], str] | None = projection.select_list if projection is not None else (
+        select_list if lean else None)
+    columns = select("") if select is not None else "*"
     key = normalize_number(f.number, region) if f.number is not None else None
     if f.number is not None:
         params["number"] = key if key is not None else f.number
@@ -91,7 +95,7 @@ def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after
         if f.number is not None:
             where.append(f"({side('c.caller')} OR {side('c.called')})")
         # CROSS JOIN: SQLite keeps the tables in this order, so the agent's index drives and gives the order.
-        return (f"SELECT {select_list('c') if lean else 'c.*'} FROM call_agents a CROSS JOIN calls c "
+        return (f"SELECT {select('c') if select is not None else 'c.*'} FROM call_agents a CROSS JOIN calls c "
                 "ON c.linkedid = a.linkedid WHERE "
                 + " AND ".join(where) + page.format(t="a.")), params
     if f.number is not None:
@@ -109,7 +113,7 @@ def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after
 
 
 class JournalReads(SqliteBase):
-    """``list_calls``, ``iter_calls``, ``iter_call_rows``, ``get_call``, ``count_calls``."""
+    """``list_calls``, ``iter_calls``, ``iter_call_rows``, ``iter_call_pages``, ``get_call``, ``count_calls``."""
 
     async def list_calls(
         self,
@@ -164,33 +168,59 @@ class JournalReads(SqliteBase):
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[CallRow]:
+        async for page in self.iter_call_pages(since=since, until=until, number=number, agent=agent,
+                                               direction=direction, outcome=outcome, limit=limit,
+                                               page_size=page_size):
+            for row in page:
+                yield row  # type: ignore[misc]  # fields=None: every row is a CallRow
+
+    async def iter_call_pages(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        number: str | None = None,
+        agent: str | None = None,
+        direction: str | None = None,
+        outcome: str | None = None,
+        limit: int | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        fields: Sequence[str] | None = None,
+    ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
         # Keyset pages as ``iter_calls``, each read in one round trip to the reader's thread, and the next page
         # asked for before this one is handed out: SQLite walks its B-trees (without the GIL) while the caller
         # prints. Memory holds two pages.
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         f = CallFilter(since, until, number, agent, direction, outcome)
+        projection = Projection(fields) if fields is not None else None
+        reader = self.lanes.reader
 
-        async def fetch(after: tuple[float, str] | None, n: int) -> list[CallRow]:
-            sql, params = calls_query(f, region=self.region, after=after, limit=n, lean=True)
-            return await self._select_few(sql, params, call_row)
+        async def fetch(after: tuple[float, str] | None, n: int) -> tuple[list[Any], tuple[float, str] | None]:
+            self._check_open()
+            sql, params = calls_query(f, region=self.region, after=after, limit=n, lean=True, projection=projection)
+            found = list(await reader.execute_fetchall(sql, params))
+            if projection is None:
+                page: list[Any] = [call_row(r) for r in found]
+                return page, ((page[-1].started_at, page[-1].linkedid) if page else None)
+            last = projection.key(found[-1]) if found else None
+            return list(map(projection.row, found)), last
 
         left = limit
         n = page_size if left is None else min(page_size, left)
         pending = asyncio.ensure_future(fetch(None, n))
         try:
             while n > 0:
-                page = await pending
+                page, last = await pending
                 if left is not None:
                     left -= len(page)
                 asked, n = n, 0
                 if len(page) == asked:
                     n = page_size if left is None else min(page_size, left)
                 if n > 0:
-                    last = page[-1]
-                    pending = asyncio.ensure_future(fetch((last.started_at, last.linkedid), n))
-                for row in page:
-                    yield row
+                    pending = asyncio.ensure_future(fetch(last, n))
+                if page:
+                    yield page
         finally:
             pending.cancel()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from store.repository import CallRow
 
@@ -30,8 +32,11 @@ def _strings(text: str) -> tuple[str, ...]:
     escape, so every ``"`` is a delimiter) are split as text; anything else is parsed."""
     if text == "[]":
         return ()
-    if "\\" not in text and text.startswith('["') and text.endswith('"]'):
-        items = tuple(text[2:-2].split('", "'))
+    if text[:2] == '["' and text[-2:] == '"]' and "\\" not in text:
+        inner = text[2:-2]
+        if '"' not in inner:  # one string, the usual list (a call's one linkedid, its one recording)
+            return (inner,)
+        items = tuple(inner.split('", "'))
         if text.count('"') == 2 * len(items):
             return items
     return tuple(_loads(text))
@@ -62,3 +67,52 @@ def call_row(row: sqlite3.Row) -> CallRow:
         transferred_to, _agents(rung), recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue,
         did, hangup_cause, hangup_cause_txt, hung_up_by, _strings(recordings), _agents(agents_answered),
         bool(complete), _strings(linkedids)))
+
+
+#: How a column's stored value becomes the ``CallRow`` field's (columns not named here are taken as stored).
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "answered": bool, "complete": bool, "agents_rung_not_answered": _agents, "agents_answered": _agents,
+    "recordings": _strings, "linkedids": _strings,
+}
+#: The columns every page is read with, for the next page to start after its last row (keyset paging).
+ORDER_COLUMNS = ("started_at", "linkedid")
+
+
+class Projection:
+    """Rows of some ``CallRow`` fields (``iter_call_pages(fields=...)``): the columns to select, and the row maker.
+
+    The select list is the fields, then the order columns if the fields lack them (a page's last row says where
+    the next page starts: :meth:`key`). ``row(r)`` is the plain tuple of the fields, the few stored forms
+    converted (flags to bools, JSON lists to tuples), nothing else touched.
+    """
+
+    __slots__ = ("columns", "key_at", "row", "width")
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        unknown = [f for f in fields if f not in LISTING_COLUMNS]
+        if unknown or not fields:
+            raise ValueError(f"not fields of a listing row: {unknown or 'none given'}")
+        self.width = len(fields)
+        self.columns = tuple(fields) + tuple(c for c in ORDER_COLUMNS if c not in fields)
+        self.key_at = tuple(self.columns.index(c) for c in ORDER_COLUMNS)
+        steps = tuple((i, _CONVERT[f]) for i, f in enumerate(fields) if f in _CONVERT)
+        width = self.width
+        if not steps and width == len(self.columns):
+            self.row: Callable[[sqlite3.Row], tuple[Any, ...]] = tuple
+            return
+
+        def row(r: sqlite3.Row) -> tuple[Any, ...]:
+            values = list(r)
+            for i, convert in steps:
+                values[i] = convert(values[i])
+            return tuple(values) if width == len(values) else tuple(values[:width])
+
+        self.row = row
+
+    def select_list(self, table: str = "") -> str:
+        prefix = f"{table}." if table else ""
+        return ", ".join(prefix + column for column in self.columns)
+
+    def key(self, r: sqlite3.Row) -> tuple[float, str]:
+        """(started_at, linkedid) of a row as selected (before :attr:`row`)."""
+        return r[self.key_at[0]], r[self.key_at[1]]
