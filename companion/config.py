@@ -74,7 +74,9 @@ def file_problems(settings: Settings) -> list[str]:
     """
     problems: list[str] = []
     store = settings.store.path
-    if not store.parent.is_dir():
+    if settings.store.url:
+        pass  # a PostgreSQL store: no file (reaching the database is checked when it is opened)
+    elif not store.parent.is_dir():
         problems.append(f"store.path: the folder {store.parent} does not exist")
     elif store.is_dir():
         problems.append(f"store.path: {store} is a folder, not a file")

@@ -1,14 +1,15 @@
 """The store: the journal, the register, users, the directory, behind one interface (``store.repository.Store``).
 
 ``open_store(settings, region=...)`` is the one way in for the daemon, the panel, the CLI and the benchmarks:
-it opens the store's implementation (SQLite today; a PostgreSQL store would be a sibling package, chosen
-here from the settings), typed as the interface, so nothing outside ``store/`` names an implementation.
+it opens the store's implementation the settings choose (``store/sqlite/`` for the file at ``[store] path``,
+``store/postgres/`` when ``[store] url`` names a PostgreSQL database), typed as the interface, so nothing outside
+``store/`` names an implementation. Only the chosen backend's driver is imported.
 """
 
 from __future__ import annotations
 
 from store.opening import Opening
-from store.repository import Store
+from store.repository import Store, StoreError
 from store.settings import StoreSettings
 
 
@@ -20,6 +21,16 @@ def open_store(settings: StoreSettings, *, region: str) -> Opening[Store]:
     """
 
     async def opened() -> Store:
+        if settings.backend == "postgresql":
+            try:
+                import asyncpg  # noqa: F401  # the driver of the postgresql extra
+            except ImportError:
+                raise StoreError(
+                    "a PostgreSQL store ([store] url) needs the asyncpg driver: "
+                    "pip install 'cti-companion[postgresql]'") from None
+            from store.postgres import PostgresStore
+
+            return await PostgresStore.from_settings(settings, region=region)
         from store.sqlite import SqliteStore  # imported here: the chosen backend's driver only
 
         return await SqliteStore.from_settings(settings, region=region)

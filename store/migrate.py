@@ -59,6 +59,30 @@ def load_migrations(directory: Path | Traversable | None = None) -> list[Migrati
     return found
 
 
+def pending(migrations: Sequence[Migration], current: int, elsewhere: str) -> list[Migration]:
+    """The migrations newer than a database at version ``current``, in order (none: it is up to date).
+
+    Raises:
+        MigrationError: the database is newer than the newest migration: it was written by a newer program, and
+            this one refuses a schema it does not know (``elsewhere`` ends the message: what else the user can do).
+    """
+    latest = migrations[-1].version if migrations else 0
+    if current > latest:
+        raise MigrationError(
+            f"the database has schema version {current}, newer than this program knows ({latest}); "
+            f"upgrade CTI Companion or {elsewhere}"
+        )
+    return [m for m in migrations if m.version > current]
+
+
+async def plan(db: aiosqlite.Connection, migrations: Sequence[Migration] | None = None) -> tuple[int, list[Migration]]:
+    """The database's schema version and the migrations :func:`migrate` would apply to it, without applying any
+    (``cti store migrate --dry-run``). Raises ``MigrationError`` for a database newer than this program."""
+    current = await schema_version(db)
+    todo = list(migrations) if migrations is not None else load_migrations()
+    return current, pending(todo, current, "use another store file")
+
+
 async def schema_version(db: aiosqlite.Connection) -> int:
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
@@ -75,15 +99,7 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[Migration] | No
     """
     todo = list(migrations) if migrations is not None else load_migrations()
     current = await schema_version(db)
-    latest = todo[-1].version if todo else 0
-    if current > latest:
-        raise MigrationError(
-            f"the database has schema version {current}, newer than this program knows ({latest}); "
-            "upgrade CTI Companion or use another store file"
-        )
-    for migration in todo:
-        if migration.version <= current:
-            continue
+    for migration in pending(todo, current, "use another store file"):
         # executescript() runs the file as is (triggers and all) and commits anything pending first;
         # the BEGIN/COMMIT around it make the file and the version bump one transaction.
         script = f"BEGIN IMMEDIATE;\n{migration.sql}\n;PRAGMA user_version = {migration.version};\nCOMMIT;\n"

@@ -110,3 +110,18 @@ def test_ami_user_prints_the_manager_conf_section(tmp_path: Path) -> None:
     section = run("ami-user", "--config", config).stdout
     assert section == cti("ami-user", "--config", config).stdout
     assert section.startswith("[cti]") and "127.0.0.1" in section, section
+
+
+def test_store_copy_moves_a_site_to_postgresql_in_its_own_process(tmp_path: Path) -> None:
+    """The store group (``store migrate``, ``store copy``): the PostgreSQL driver loaded by the real entry point,
+    the progress bars forced onto a pipe (stderr), the counts on stdout."""
+    import asyncio
+
+    from tests.store.test_store_copy import empty_database, printed_counts
+
+    config = str(write_config(tmp_path, 5038))
+    cti("users", "add", "anna", "--role", "admin", "--password-stdin", "--config", config, input="колесо-2026\n")
+    target = asyncio.run(empty_database())
+    proc = run("store", "copy", "--from", f"sqlite:{tmp_path / 'journal.sqlite'}", "--to", target, "--progress")
+    assert ["users", "1", "1", "ok"] in printed_counts(proc.stdout), proc.stdout
+    assert "users" in proc.stderr and "1/1" in proc.stderr, proc.stderr

@@ -12,3 +12,6 @@ users_app = typer.Typer(help="Users of the web panel and their API tokens.", no_
 app.add_typer(users_app, name="users")
 contacts_app = typer.Typer(help="The client directory: contacts, their phones and cars.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
+store_app = typer.Typer(help="The store's schema, and moving a site's SQLite store to PostgreSQL.",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")

@@ -34,7 +34,7 @@ def config_path(ctx: typer.Context, config: Path | None) -> Path:
 
 def require_store(settings: Settings) -> None:
     """A listing of a journal the daemon never made says so, instead of creating an empty one."""
-    if not settings.store.path.exists():
+    if not settings.store.url and not settings.store.path.exists():  # a PostgreSQL store ([store] url): no file
         fail(f"no journal at {settings.store.path} yet: start the daemon first (cti run --config FILE)", 1)
 
 

@@ -1,8 +1,10 @@
 """The contract suite runs against every ``Store`` implementation listed in ``IMPLEMENTATIONS``.
 
 Each implementation gives an ``open_store(**options)`` that opens (or reopens) one fresh backing
-database per test: SQLite uses a real file in the test's temporary directory. A PostgreSQL store joins
-by adding an entry that opens a scratch database.
+database per test: SQLite uses a real file in the test's temporary directory; PostgreSQL a database of its
+own in the test process's throwaway cluster (``tests/postgres.py``), made on the first open and reopened after.
+Tests that are about one backend's own machinery (SQLite's file, WAL, lanes and query plans) open that backend
+directly instead of taking these fixtures.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from store.postgres import PostgresStore
 from store.repository import Store
 from store.sqlite import SqliteStore
+from tests.postgres import cluster
 
 OpenStore = Callable[..., Coroutine[Any, Any, Store]]
 
@@ -26,7 +30,19 @@ def _sqlite(tmp_path: Path) -> OpenStore:
     return open_store
 
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], OpenStore]] = {"sqlite": _sqlite}
+def _postgres(tmp_path: Path) -> OpenStore:
+    url: str | None = None
+
+    async def open_store(**options: Any) -> Store:
+        nonlocal url
+        if url is None:
+            url = await cluster().fresh_database()
+        return await PostgresStore.open(url, **options)
+
+    return open_store
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], OpenStore]] = {"sqlite": _sqlite, "postgresql": _postgres}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))

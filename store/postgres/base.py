@@ -1,0 +1,136 @@
+"""What every part of the PostgreSQL store shares: its pools, reads and keyset streams, one transaction at a time.
+
+The parts (``writer``, ``journal``, ``register``, ``users``, ``directory``, ``lookups``) are mixins over this base,
+as in ``store/sqlite/``; ``store.PostgresStore`` composes them. Every transaction runs in a task of its own behind
+``asyncio.shield``, so a cancelled caller (the daemon shutting down) never leaves half a transaction; an
+``asyncio.Lock`` keeps one transaction at a time on the writer (the staged batches' order is the commit order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+import asyncpg
+
+from cti.records import MissedEntry
+from store.postgres.lanes import Lanes, shown
+from store.postgres.params import positional
+from store.repository import RegisterChange, StoreClosed
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: A connection as the pools hand it out (a proxy of ``asyncpg.Connection``, which has the same methods).
+Conn = Any
+Convert = Callable[[asyncpg.Record], T]
+
+
+class PostgresBase:
+    """The state and primitives the store's parts build on (see the module's docstring)."""
+
+    def __init__(self, url: str, lanes: Lanes, *, region: str) -> None:
+        self.url = url
+        self.region = region
+        #: The pools; ``lanes.lookup`` serves the screen-pop only (``store/postgres/lanes.py``).
+        self.lanes = lanes
+        self._write_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._closed = False
+        self._register_listeners: list[Callable[[RegisterChange], None]] = []
+        #: Entries opened / changed by the transaction in progress, announced once it has committed.
+        self._opened: list[MissedEntry] = []
+        self._updated: list[MissedEntry] = []
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise StoreClosed(f"the store {shown(self.url)} is closed")
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    async def _select(self, sql: str, params: Mapping[str, Any] | tuple[Any, ...], convert: Convert[T],
+                      lane: asyncpg.Pool | None = None) -> list[T]:
+        """Rows of a query on a pool (the general reader by default): ``params`` by name (``:name`` in ``sql``)
+        or by number (``$1``). Every caller bounds the rows (a LIMIT, a key) or reads a small table."""
+        self._check_open()
+        if isinstance(params, Mapping):
+            sql, args = positional(sql, params)
+        else:
+            args = list(params)
+        found = await (lane or self.lanes.reader).fetch(sql, *args)
+        return [convert(row) for row in found]
+
+    async def _keyset(self, page: Callable[[T | None, int], tuple[str, dict[str, Any]]], convert: Convert[T],
+                      limit: int | None, page_size: int) -> AsyncIterator[T]:
+        """Stream a listing a page at a time: ``page(last, n)`` is the query for the ``n`` rows after ``last``
+        (None: from the start). Memory holds one page; each page is one short indexed query on the reader pool,
+        which holds no connection between pages (not a snapshot: rows committed meanwhile beyond it come too)."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        last: T | None = None
+        left = limit
+        while left is None or left > 0:
+            n = page_size if left is None else min(page_size, left)
+            sql, params = page(last, n)
+            rows = await self._select(sql, params, convert)
+            for row in rows:
+                yield row
+            if len(rows) < n:
+                return
+            last = rows[-1]
+            if left is not None:
+                left -= len(rows)
+
+    # -- transactions ----------------------------------------------------------------------------------------
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` as its own task: if the caller is cancelled, the transaction still ends cleanly."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._task_done)
+        return await asyncio.shield(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled():
+            task.exception()  # whoever awaited it got the error; don't warn "never retrieved" if nobody did
+
+    async def _transaction(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction on the writer connection; it rolls back if anything fails."""
+        self._opened, self._updated = [], []
+        try:
+            async with self.lanes.writer.acquire() as conn, conn.transaction():
+                result = await work(conn)
+        except BaseException:
+            self._opened, self._updated = [], []
+            raise
+        if self._opened or self._updated:
+            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated)))
+        return result
+
+    async def _manual(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """One transaction asked for by a user (not a staged batch), behind the writer's lock."""
+        self._check_open()
+
+        async def locked() -> T:
+            async with self._write_lock:
+                return await self._transaction(work)
+
+        result = await self._shielded(locked())
+        if isinstance(result, MissedEntry) and self._register_listeners:
+            self._announce(RegisterChange(updated=(result,)))
+        return result
+
+    def on_register_change(self, listener: Callable[[RegisterChange], None]) -> None:
+        self._register_listeners.append(listener)
+
+    def _announce(self, change: RegisterChange) -> None:
+        self._opened, self._updated = [], []
+        for listener in self._register_listeners:
+            try:
+                listener(change)
+            except Exception:  # a listener's bug must not undo a commit or stop the writer
+                log.exception("store: a register-change listener failed")

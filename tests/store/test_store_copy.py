@@ -1,0 +1,290 @@
+"""``cti store copy --from sqlite:PATH --to postgresql://…``: a site's SQLite store moved to PostgreSQL.
+
+A real SQLite file filled through the ``Store`` interface (calls with legs, missed entries with their history and
+call-backs, agents' misses, users, tokens, sessions, the directory, live events), copied by the command run
+in-process into a database of the throwaway cluster (tests/postgres.py), then read back through the interface.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from cti.directory import Contact, Vehicle
+from store.postgres import PostgresStore
+from store.repository import Store, User
+from store.sqlite import SqliteStore
+from store.transfer import BadUrl, postgres_url, sqlite_path
+from tests.cli_runner import Ran, cti
+from tests.postgres import cluster
+from tests.store.builders import T0, agent_miss, leg, make_call, missed_for
+
+TOKEN = "a" * 64
+SESSION = "b" * 64
+_names = itertools.count(1)
+
+
+async def empty_database() -> str:
+    """A new database with nothing in it (no schema either): the copy must migrate it first."""
+    admin = await asyncpg.connect(cluster().url("postgres"))
+    try:
+        name = f"cti_copy_{os.getpid()}_{next(_names)}"
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    return cluster().url(name)
+
+
+async def fill(store: Store) -> None:
+    """Something in every table, through the interface only, as a site's daemon, panel and CLI leave it."""
+    await store.add_user(User(name="anna", role="agent", extension="101", display_name="Анна Смирнова",
+                              password_hash="scrypt$anna"))
+    await store.add_user(User(name="Boss", role="admin", extension=None, display_name=None, password_hash="x"))
+    await store.add_token("anna", TOKEN, "softphone")
+    await store.add_session(SESSION, "Boss", created_at=T0, expires_at=T0 + 3600, address="10.0.0.5")
+
+    missed = make_call("m-1", started_at=T0, ring_seconds=12.5, agents_rung_not_answered=("101", "102"),
+                       legs=(leg("1.1", None), leg("1.2", "101"), leg("1.3", "102", hangup_cause=17)))
+    store.stage_call(missed, missed_for(missed), [agent_miss(missed, "101"), agent_miss(missed, "102")])
+    # The call-back: an answered outbound call to the same number, written another way, closes the entry.
+    callback = make_call("cb-1", direction="outbound", caller="101", called="8 (916) 123-45-67", answered=True,
+                         answered_by="101", started_at=T0 + 600, agents_answered=("101",), recording="cb-1.wav",
+                         recordings=("cb-1.wav",), legs=(leg("2.1", "101", answered_at=T0 + 605, status="answered"),))
+    store.stage_call(callback, None, [])
+    second = make_call("m-2", caller="74957654321", caller_name="ООО «Ромашка»", started_at=T0 + 700,
+                       queue="support", complete=False)
+    store.stage_call(second, missed_for(second), [])
+    answered = make_call("a-1", caller="79031112233", answered=True, answered_by="102", started_at=T0 + 800,
+                         hangup_cause=16, hangup_cause_txt="Normal Clearing", hung_up_by="caller",
+                         transferred_to="103", did="74951234567")
+    store.stage_call(answered, None, [])
+    store.stage_event("live-1", [("Event", "Newchannel"), ("CallerIDName", "Иван \"Ваня\"")], T0 + 900.25)
+    store.stage_event("live-1", [("Event", "VarSet"), ("Value", "a"), ("Value", "b")], T0 + 901.5)
+    await store.flush()
+
+    [entry] = await store.list_missed(number="74957654321")
+    assert entry.id is not None
+    await store.close_missed(entry.id, "called back from a mobile", by="anna", at=T0 + 1000)
+    await store.reopen_missed(entry.id, "nobody answered", by="Boss", at=T0 + 1100)
+    await store.comment_missed(entry.id, "call after 18:00", by="anna", at=T0 + 1200)
+
+    ivanov, _ = await store.add_contacts([
+        Contact(name="Иванов Пётр Сергеевич", phones=("8 916 123-45-67", "+7 (495) 111-22-33"),
+                email="ivanov@example.ru", external_id="000123",
+                vehicles=(Vehicle(make="тойота", model="Camry", year=2019, plate="А123ВС 777",
+                                  vin="jtnb11hk103456789"), Vehicle(make="ЛАДА", plate="Е001КХ 50"))),
+        Contact(name="ООО Ромашка", kind="corporate", phones=("84991112233",))])
+    await store.attach_call("a-1", ivanov, by="anna")
+
+
+async def read_back(store: Store) -> dict[str, Any]:
+    """What the panel, the CLI and the daemon can read of a store, through the interface."""
+    calls = await store.list_calls()
+    entries = await store.list_missed()
+    return {
+        "calls": calls,
+        "each call": [await store.get_call(c.linkedid) for c in calls],
+        "calls of agent 101": await store.list_calls(agent="101"),
+        "calls of the number": await store.list_calls(number="79161234567"),
+        "missed": entries,
+        "history": {e.id: await store.missed_history(e.id or 0) for e in entries},
+        "agent misses": await store.list_agent_misses(),
+        "users": await store.list_users(),
+        "token": await store.user_of_token(TOKEN),
+        "grants": await store.grants([TOKEN, SESSION]),
+        "contacts": await store.list_contacts(),
+        "found by plate": await store.find_contacts("а123вс"),
+        "contact of a-1": await store.contact_of_call("a-1"),
+        "live events": await store.live_events(),
+        "card": await store.caller_facts("79161234567"),
+    }
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Path]:
+    """A site's SQLite store, filled and closed (as after stopping the daemon)."""
+    path = tmp_path / "site.sqlite"
+    async with SqliteStore.open(path) as store:
+        await fill(store)
+    yield path
+
+
+def sqlite_tables(path: Path) -> dict[str, int]:
+    """Every table of the SQLite file (SQLite's own bookkeeping aside) and its row count."""
+    with sqlite3.connect(path) as db:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                          "AND name NOT LIKE 'sqlite_%'")]
+        return {name: db.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def printed_counts(stdout: str) -> list[list[str]]:
+    """The rows of the counts table the command prints: table, SQLite, PostgreSQL, check."""
+    return [[cell.strip() for cell in line.strip().strip("│").split("│")]
+            for line in stdout.splitlines() if line.startswith("│")]
+
+
+def copy(source: Path | str, target: str, *extra: str, check: bool = True) -> Ran:
+    source_url = source if isinstance(source, str) else f"sqlite:{source}"
+    return cti("store", "copy", "--from", source_url, "--to", target, *extra, check=check)
+
+
+async def test_a_filled_store_reads_back_equal_from_postgresql(site: Path) -> None:
+    target = await empty_database()
+    async with SqliteStore.open(site) as store:
+        expected = await read_back(store)
+    copy(site, target)
+    async with PostgresStore.open(target) as store:
+        got = await read_back(store)
+    assert set(got) == set(expected)
+    for what in expected:  # one by one: a failure names what differs
+        assert got[what] == expected[what], what
+    # Not an empty comparison: the copy carried the cases that matter.
+    history = expected["history"]
+    assert [h.action for h in history[1]] == ["opened", "closed"] and history[1][1].linkedid == "cb-1"
+    assert [h.action for h in history[2]] == ["opened", "closed", "reopened", "commented"]
+    assert len(expected["calls"]) == 4 and expected["calls"][0].legs[2].hangup_cause == 17
+    assert expected["contact of a-1"].vehicles[0].plate == "А123ВС 777" and len(expected["live events"]) == 2
+
+
+async def test_every_table_of_the_sqlite_store_is_copied_and_counted(site: Path) -> None:
+    """Fails when a SQLite table is added and not copied: the fill must reach it too, the copy must count it."""
+    tables = sqlite_tables(site)
+    empty = [name for name, rows in tables.items() if not rows]
+    assert not empty, f"fill() leaves these tables empty; make it write them: {empty}"
+    target = await empty_database()
+    ran = copy(site, target)
+    conn = await asyncpg.connect(target)
+    try:
+        for name, rows in tables.items():
+            assert await conn.fetchval(f'SELECT count(*) FROM "{name}"') == rows, name
+            [cells] = [row for row in printed_counts(ran.stdout) if row[0] == name]
+            assert cells == [name, str(rows), str(rows), "ok"], ran.stdout
+    finally:
+        await conn.close()
+    assert f"copied {sum(tables.values())} row(s) in {len(tables)} tables" in ran.stdout, ran.stdout
+
+
+async def test_a_sqlite_table_with_no_postgresql_counterpart_stops_the_copy_before_anything_is_written(
+        site: Path) -> None:
+    with sqlite3.connect(site) as db:  # a table someone added by hand: nothing the file keeps is left behind
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    target = await empty_database()
+    ran = copy(site, target, check=False)
+    assert ran.returncode == 1 and "table notes has no counterpart in the PostgreSQL schema" in ran.stderr
+    conn = await asyncpg.connect(target)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 0
+    finally:
+        await conn.close()
+
+
+async def test_a_value_postgresql_cannot_take_names_its_row_and_nothing_is_committed(site: Path) -> None:
+    with sqlite3.connect(site) as db:  # SQLite keeps any text in a column; PostgreSQL's text[] needs a JSON list
+        db.execute("UPDATE calls SET recordings = 'cb-1.wav' WHERE linkedid = 'cb-1'")
+    target = await empty_database()
+    ran = copy(site, target, check=False)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert "table calls: a row cannot be copied (linkedid 'cb-1')" in ran.stderr, ran.stderr
+    conn = await asyncpg.connect(target)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM agent_misses") == 0  # copied before calls: rolled back
+    finally:
+        await conn.close()
+
+
+async def test_ids_go_on_after_the_copied_ones(site: Path) -> None:
+    """A register entry's number is never reused, even one SQLite gave and lost; new rows take new ids."""
+    with sqlite3.connect(site) as db:  # the newest entry deleted (as a retention job would): its id stays used
+        db.execute("PRAGMA foreign_keys = ON")  # its history goes with it, as in the store
+        newest = db.execute("SELECT max(id) FROM missed").fetchone()[0]
+        db.execute("DELETE FROM missed WHERE id = ?", (newest,))
+    target = await empty_database()
+    copy(site, target)
+    async with PostgresStore.open(target) as store:
+        before = {c.id for c in await store.list_contacts()}
+        missed = make_call("m-new", caller="79260000000", started_at=T0 + 5000)
+        store.stage_call(missed, missed_for(missed), [agent_miss(missed, "101", rang_at=T0 + 5001)])
+        store.stage_event("live-2", [("Event", "Newchannel")], T0 + 5002)
+        await store.flush()
+        [entry] = await store.list_missed(number="79260000000")
+        assert entry.id == newest + 1
+        new = await store.add_contact(Contact(name="Петров", phones=("79260000000", "84951112233")))
+        assert new.id not in before and new.phones == ("79260000000", "84951112233")
+        assert [e[0] for e in await store.live_events()] == ["live-1", "live-1", "live-2"]
+        assert (await store.missed_history(newest + 1))[0].action == "opened"
+
+
+async def test_a_target_that_holds_data_is_refused(site: Path) -> None:
+    target = await empty_database()
+    copy(site, target)
+    again = copy(site, target, check=False)
+    assert again.returncode == 1
+    assert "already holds data" in again.stderr and "calls" in again.stderr, again.stderr
+    conn = await asyncpg.connect(target)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM calls") == sqlite_tables(site)["calls"]
+    finally:
+        await conn.close()
+
+
+async def test_a_count_that_differs_is_an_error_naming_the_table_and_nothing_is_committed(site: Path) -> None:
+    """A target that silently drops rows (a trigger someone left there): the check catches it, exit status 1."""
+    target = await empty_database()
+    async with PostgresStore.open(target):
+        pass  # migrated, so the trigger has its table
+    conn = await asyncpg.connect(target)
+    try:
+        await conn.execute("CREATE FUNCTION drop_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'")
+        await conn.execute("CREATE TRIGGER lose_102 BEFORE INSERT ON agent_misses FOR EACH ROW "
+                           "WHEN (NEW.agent = '102') EXECUTE FUNCTION drop_row()")
+        ran = copy(site, target, check=False)
+        assert ran.returncode == 1, ran.stdout
+        assert "agent_misses (2 in the source, 1 in the target)" in ran.stderr, ran.stderr
+        assert "DIFFERS" in ran.stdout and "Traceback" not in ran.stderr
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 0  # rolled back: the copy can be run again
+    finally:
+        await conn.close()
+
+
+async def test_a_password_in_the_url_is_never_printed(site: Path) -> None:
+    """An unreachable database: one line naming it without its password, exit status 1."""
+    port = cluster().port
+    ran = copy(site, f"postgresql://cti:s3cr3t-pw@127.0.0.1:{port}/no_such_database", check=False)
+    assert ran.returncode == 1 and "s3cr3t-pw" not in ran.stdout + ran.stderr
+    assert "postgresql://cti:***@127.0.0.1" in ran.stderr and "no_such_database" in ran.stderr, ran.stderr
+
+
+@pytest.mark.parametrize(("source", "target", "says"), [
+    ("/var/lib/cti/cti.sqlite", "postgresql://cti@db/cti", "is not a SQLite store"),
+    ("sqlite://db.example.org/cti.sqlite", "postgresql://cti@db/cti", "has no host"),
+    ("sqlite:", "postgresql://cti@db/cti", "names no file"),
+    ("sqlite:cti.sqlite", "mysql://cti:pw@db/cti", "is not a PostgreSQL database"),
+    ("sqlite:cti.sqlite", "postgresql://cti:pw@db", "names no database"),
+])
+def test_a_bad_url_is_one_clear_line_with_status_2(source: str, target: str, says: str) -> None:
+    ran = cti("store", "copy", "--from", source, "--to", target, check=False)
+    assert ran.returncode == 2 and says in ran.stderr, ran.stderr
+    assert len(ran.stderr.strip().splitlines()) == 1 and ":pw@" not in ran.stderr
+
+
+def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.sqlite"
+    ran = copy(missing, cluster().url("postgres"), check=False)
+    assert ran.returncode == 1 and f"no SQLite store at {missing}" in ran.stderr, ran.stderr
+    assert not missing.exists()
+
+
+def test_both_forms_of_a_sqlite_url() -> None:
+    assert sqlite_path("sqlite:///var/lib/cti/cti.sqlite") == Path("/var/lib/cti/cti.sqlite")
+    assert sqlite_path("sqlite:/var/lib/cti/cti.sqlite") == Path("/var/lib/cti/cti.sqlite")
+    assert sqlite_path("sqlite:data/cti.sqlite") == Path("data/cti.sqlite")
+    assert postgres_url("postgres://cti@db:5433/cti") == "postgres://cti@db:5433/cti"
+    with pytest.raises(BadUrl):
+        sqlite_path("postgresql://cti@db/cti")
