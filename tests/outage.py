@@ -80,57 +80,89 @@ def _cti(event: str, at: float) -> AmiMessage:
     return AmiMessage(headers=[("Event", event), ("PbxTime", f"{at:.6f}")])
 
 
+@dataclass(frozen=True)
+class _PbxMoment:
+    """What the PBX can tell after the first ``i`` events of a trace: its clock, its answers to the resync actions
+    at that clock, and the variables ``Getvar`` reads (of the channels still up)."""
+
+    clock: float
+    core_show_channels: list[AmiMessage]
+    queue_status: list[AmiMessage]
+    variables: dict[str, dict[str, str]]
+
+
+_TIMELINES: dict[str, list[_PbxMoment]] = {}
+
+
+def _pbx_timeline(trace: Trace) -> list[_PbxMoment]:
+    """The PBX side of a trace, moment by moment (``[i]``: after events ``[0, i)``), made once per trace.
+
+    It is the same whatever outage the daemon has (the PBX goes on either way), so a sweep over every ``k`` reads
+    it instead of feeding the replay PBX's state code the whole trace again for each ``k``.
+    """
+    if trace.name not in _TIMELINES:
+        pbx = PbxState()
+        pbx.seed(trace.snapshot, lambda ago: trace.epoch0 - ago)
+        clock = trace.epoch0
+
+        def moment() -> _PbxMoment:
+            up = {c.fields.get("Channel") for c in pbx.channels.values()}
+            return _PbxMoment(clock, pbx.core_show_channels(clock, []), pbx.queue_status(clock, []),
+                              {name: dict(values) for name, values in pbx.variables.items() if name in up})
+
+        timeline = [moment()]
+        for event in trace.events:
+            pbx.apply(event.message, clock)
+            if "Timestamp" in event.message:
+                clock = event.message.time
+            timeline.append(moment())
+        _TIMELINES[trace.name] = timeline
+    return _TIMELINES[trace.name]
+
+
 def replay_with_outage(trace: Trace, k: int, window: Window, config: ModelConfig | None = None) -> Outcome:
     """The model fed ``trace`` with the events ``[k, window(k))`` lost, and a resync at the reconnect."""
     events = [e.message for e in trace.events]
     times = [e.t for e in trace.events]
-    pbx = PbxState()
-    pbx.seed(trace.snapshot, lambda ago: trace.epoch0 - ago)
+    timeline = _pbx_timeline(trace)
     book = CallBook(config or ModelConfig())
     out = Outcome(k=k)
-    clock = trace.epoch0
+    happened = 0  # events [0, happened) have happened on the PBX
 
     def feed(msg: AmiMessage) -> None:
         for effect in book.apply(msg):
             if isinstance(effect, CallEnded):
                 out.records.append(effect.record)
-            elif isinstance(effect, VariableWanted) and pbx.has_channel(effect.channel):
-                value = pbx.variables.get(effect.channel, {}).get(effect.variable, "")
-                if value:
+            elif isinstance(effect, VariableWanted):
+                value = timeline[happened].variables.get(effect.channel, {}).get(effect.variable, "")
+                if value:  # a channel that hung up answers "No such channel": nothing to feed
                     feed(AmiMessage(headers=[("Event", "CtiVariable"), ("Uniqueid", effect.uniqueid),
                                              ("Variable", effect.variable), ("Value", value)]))
 
-    def connect(at: float) -> None:
-        feed(_cti("CtiConnected", at))
-        feed(_cti("CtiClock", at))
-        items = pbx.core_show_channels(at, [])
-        for item in items:
+    def connect() -> None:
+        now = timeline[happened]
+        feed(_cti("CtiConnected", now.clock))
+        feed(_cti("CtiClock", now.clock))
+        for item in now.core_show_channels:
             feed(item)
         feed(AmiMessage(headers=[("Event", "CoreShowChannelsComplete"), ("EventList", "Complete"),
-                                 ("ListItems", str(len(items)))]))
-        for item in pbx.queue_status(at, []):
+                                 ("ListItems", str(len(now.core_show_channels)))]))
+        for item in now.queue_status:
             feed(item)
 
-    def happen(i: int) -> None:
-        nonlocal clock
-        pbx.apply(events[i], clock)
-        if "Timestamp" in events[i]:
-            clock = events[i].time
-
-    connect(trace.epoch0)
+    connect()
     for i in range(k):
-        happen(i)
+        happened = i + 1
         feed(events[i])
     out.j = j = window(events, times, k) if k < len(events) else k
     if k < len(events):
-        feed(_cti("CtiDisconnected", clock))
-        for i in range(k, j):
-            happen(i)
-        connect(clock)
+        feed(_cti("CtiDisconnected", timeline[happened].clock))
+        happened = j
+        connect()
     for i in range(j, len(events)):
-        happen(i)
+        happened = i + 1
         feed(events[i])
-    feed(_cti("CtiTick", clock + 60))  # the daemon's heartbeat: time-outs inside the model expire
+    feed(_cti("CtiTick", timeline[happened].clock + 60))  # the daemon's heartbeat: time-outs inside the model expire
     out.left_in_progress = list(book.calls)
     return out
 

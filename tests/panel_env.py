@@ -1,7 +1,8 @@
 """A whole running system for panel tests: replay PBX → daemon → panel, on loopback, with known users.
 
 ``async with panel_env(["13-blind-transfer-redirect"]) as env:`` — the replay PBX holds its event stream
-until ``env.start_calls()``, so a test can log in first and then watch the calls arrive.
+until ``env.start_calls()``, so a test can log in first and then watch the calls arrive; or, held,
+``await env.serve_through(match)`` takes the PBX at once to the moment a test wants (a phone ringing).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asterisk.replay import ReplayPbx
+from asterisk.messages import AmiMessage
+from asterisk.replay import ReplayPbx, Trace, load_trace
 from store.repository import Role, Store, User
-from tests.daemon.conftest import UNIT, RunningDaemon, settings_for
+from tests.daemon.conftest import POLL_SECONDS, UNIT, RunningDaemon, serve_through, settings_for
 from tests.traces import TRACES
 from ui_bridge.auth import hash_password
 
@@ -54,6 +56,8 @@ class PanelEnv:
     config: Path
     tmp: Path
     users: dict[str, tuple[str, Role, str | None, str | None]] = field(default_factory=lambda: dict(USERS))
+    #: The replay's events in the order it serves them (one pass).
+    events: list[AmiMessage] = field(default_factory=list)
 
     @property
     def store(self) -> Store:
@@ -64,10 +68,15 @@ class PanelEnv:
     def start_calls(self) -> None:
         self.replay.resume()
 
+    async def serve_through(self, match: Callable[[AmiMessage], bool], what: str = "the event asked for"
+                            ) -> AmiMessage:
+        """The held PBX taken at once up to the next event ``match`` holds for (:func:`serve_through`)."""
+        return await serve_through(self.replay, self.events, match, what)
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, what: str = "a condition") -> None:
         async with asyncio.timeout(timeout * UNIT):
             while not predicate():
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(POLL_SECONDS)
 
 
 @asynccontextmanager
@@ -76,8 +85,8 @@ async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False
                     replay_options: dict[str, Any] | None = None) -> AsyncIterator[PanelEnv]:
     with tempfile.TemporaryDirectory(prefix="cti-panel-") as tmp_name:
         tmp = Path(tmp_name)
-        replay = ReplayPbx([TRACES / t for t in traces], speed=speed, loop=loop, rebase_time=True,
-                           **(replay_options or {}))
+        loaded: list[Trace] = [load_trace(TRACES / t) for t in traces]
+        replay = ReplayPbx(loaded, speed=speed, loop=loop, rebase_time=True, **(replay_options or {}))
         replay.pause()
         await replay.start("127.0.0.1", 0)
         try:
@@ -89,6 +98,7 @@ async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False
                 await add_users(daemon.store, users)
                 url = daemon.panel_server.url
                 yield PanelEnv(url=url, ws_url=url.replace("http", "ws", 1) + "/ws", replay=replay,
-                               running=running, config=tmp / "config.toml", tmp=tmp)
+                               running=running, config=tmp / "config.toml", tmp=tmp,
+                               events=[e.message for t in loaded for e in t.events])
         finally:
             await replay.close()

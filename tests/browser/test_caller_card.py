@@ -25,17 +25,17 @@ from tests.browser.panel_browser import (
     t,
     wait_for_pop,
 )
+from tests.daemon.conftest import leg_event
 from tests.panel_env import PanelEnv, panel_env
 
 
 async def anna_talking(env: PanelEnv, browser: Browser) -> tuple[Page, PageLog, Locator, str]:
-    """anna logged in, the transfer trace's call on her phone and the PBX held there (the call stays up)."""
+    """anna logged in, the transfer trace's call ringing on her phone and the PBX held there (the call stays up)."""
     page, log = await new_page(browser)
     await log_in(page, env, "anna")
-    env.start_calls()
-    pop = await wait_for_pop(page, TRANSFER_CALLER, state="ringing")
     # Held before the recording's own transfer takes the call away from anna.
-    env.replay.pause()
+    await env.serve_through(leg_event("Newstate", "PJSIP/101-", "Ringing"), "anna's phone ringing")
+    pop = await wait_for_pop(page, TRANSFER_CALLER, state="ringing")
     linkedid = await pop.get_attribute("data-linkedid")
     assert linkedid
     return page, log, pop, linkedid

@@ -23,12 +23,13 @@ from tests.browser.panel_browser import (
     wait_for_missed,
     wait_for_pop,
 )
+from tests.daemon.conftest import leg_event
 from tests.panel_env import panel_env
 
 
 async def test_agent_pop_then_blind_transfer_redirects_the_customer(browser: Browser, tmp_path: Path) -> None:
     customer = customer_channel(TRANSFER_TRACE, "101")
-    async with panel_env([TRANSFER_TRACE]) as env:
+    async with panel_env([TRANSFER_TRACE], speed=0) as env:
         page, log = await new_page(browser)
         await log_in(page, env, "anna")
         await expect(page.locator(t("user-extension"))).to_have_text("доб. 101")
@@ -45,16 +46,15 @@ async def test_agent_pop_then_blind_transfer_redirects_the_customer(browser: Bro
         assert pause.get("Interface") == "PJSIP/101"
         assert pause.get("Paused").lower() == "true"
 
-        env.start_calls()
+        # The PBX is taken to anna's answer and held there (actions are still answered): the recording's own
+        # transfer, a few events later, would otherwise end anna's leg before the test clicks.
+        await env.serve_through(leg_event("BridgeEnter", "PJSIP/101-"), "anna's answer")
         pop = await wait_for_pop(page, TRANSFER_CALLER, state="talking")
         await expect(pop.locator(t("pop-caller-name"))).to_have_text("Зайцева Марина")
         await expect(pop.locator(t("pop-called"))).to_have_text("74950000101")
         await expect(pop.locator(t("call-state"))).to_have_text("Разговор")
         await expect(page.locator(t("my-state"))).to_have_attribute("data-state", "in_call")
         assert log.of_type("call.ringing"), "the pop must come from call.ringing"
-        # Hold the PBX here (actions are still answered): otherwise the recording's own transfer, a few
-        # seconds later, would end anna's leg before the test clicks.
-        env.replay.pause()
         await page.screenshot(path=str(tmp_path / "agent-pop.png"))
 
         before = len(env.replay.received_actions)
@@ -75,15 +75,14 @@ async def test_agent_pop_then_blind_transfer_redirects_the_customer(browser: Bro
 
 async def test_admin_closes_an_abandoned_queue_call_with_a_comment(browser: Browser, tmp_path: Path) -> None:
     comment = "перезвонили, записан на ТО"
-    # Twice the recorded pace: the queue still rings for 3 s before the caller gives up, ample for the board.
-    async with panel_env([ABANDON_TRACE], speed=2) as env:
+    async with panel_env([ABANDON_TRACE], speed=0) as env:
         page, log = await new_page(browser)
         await log_in(page, env, "admin")
         await expect(page.locator(t("missed-register"))).to_be_visible()
         await expect(page.locator(t("missed-row"))).to_have_count(0)
 
-        env.start_calls()
-        # The live call board: the queue call rings three agents at once.
+        # The live call board: the queue call rings three agents at once (the PBX held there).
+        await env.serve_through(leg_event("Newstate", "PJSIP/105-", "Ringing"), "the queue ringing its third agent")
         board = page.locator(t("board-row"))
         await expect(board).to_have_count(1)
         await expect(board).to_contain_text(ABANDON_CALLER)
@@ -91,6 +90,7 @@ async def test_admin_closes_an_abandoned_queue_call_with_a_comment(browser: Brow
         await expect(page.locator(t("agent-row"))).not_to_have_count(0)
 
         # The caller gives up: the call leaves the board and enters the register, live.
+        env.start_calls()
         row = await wait_for_missed(page, ABANDON_CALLER)
         await expect(board).to_have_count(0)
         await expect(row.locator(t("missed-callback"))).to_be_enabled()

@@ -10,11 +10,13 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from asterisk.messages import AmiMessage
+from asterisk.replay import ReplayPbx
 from companion.config import Settings, load_config
 from companion.daemon import Daemon
 from cti.effects import Effect
@@ -61,15 +63,57 @@ def _set_keys(text: str, section: str, lines: str) -> str:
     return text[:start] + body + text[end:]
 
 
+#: ``extra_ami`` for a test that drops the connection on purpose and has nothing to prove about the back-off: the
+#: daemon reconnects after 10 ms instead of the test config's 100 ms (test_resilience.py checks the back-off).
+QUICK_RECONNECT = "reconnect_min = 0.01"
+
+
 def settings_for(tmp: Path, port: int, **kw: Any) -> Settings:
     return load_config(write_config(tmp, port, **kw))
+
+
+#: How often :func:`wait_until` looks again (seconds): the conditions the tests wait for are mostly ready within a
+#: few milliseconds (a read, a commit, a reconnect), so a coarse poll would cost each wait more than the wait itself.
+POLL_SECONDS = 0.002
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     async with asyncio.timeout(timeout * UNIT):
         while not predicate():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(POLL_SECONDS)
     assert predicate(), what
+
+
+def resyncs(pbx: ReplayPbx) -> int:
+    """The daemon's resyncs so far: its last resync action, sent once its events are on (``Events`` answered)."""
+    return sum(a.message.action == "QueueStatus" for a in pbx.received_actions)
+
+
+async def serve_through(pbx: ReplayPbx, events: Sequence[AmiMessage], match: Callable[[AmiMessage], bool],
+                        what: str = "the event asked for", *, timeout: float = 10) -> AmiMessage:
+    """Serve a held replay (``pbx.pause()``) up to and including the next event ``match`` holds for, at once, and
+    return that event; the stream stays held there. ``events`` are the replay's events in order (its traces').
+
+    A test gets the PBX exactly where it wants it (a phone ringing, a call up) without playing the recording's
+    seconds in real time, however fast or slow the machine. The daemon must be listening first, or the events
+    would be served to nobody (lost): this waits (``timeout`` units at most) for its first resync.
+    """
+    await wait_until(lambda: resyncs(pbx) >= 1, timeout, "the daemon listened and resynced")
+    start = pbx.position
+    for i in range(start, len(events)):
+        if match(events[i]):
+            pbx.advance(i + 1 - start)
+            return events[i]
+    raise AssertionError(f"{what}: not found in the rest of the trace (from event {start})")
+
+
+def leg_event(event: str, channel_prefix: str, state: str | None = None) -> Callable[[AmiMessage], bool]:
+    """``event`` (``DialBegin``, ``Newstate``, ``BridgeEnter``, ``Hangup``...) on the channel (or, for
+    ``DialBegin``/``DialEnd``, the dialled channel) whose name starts with ``channel_prefix`` (``PJSIP/101-``);
+    with ``state``, only when the channel is then in that state (``Ringing``)."""
+    key = "DestChannel" if event in ("DialBegin", "DialEnd") else "Channel"
+    return lambda m: (m.event == event and m.get(key, "").startswith(channel_prefix)
+                      and (state is None or m.get("ChannelStateDesc") == state))
 
 
 class RunningDaemon:

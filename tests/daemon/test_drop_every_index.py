@@ -7,13 +7,19 @@ trace's own events):
 
 * **in process, every index** ``k`` of every trace (3,100+ cases per outage length, a few seconds in all): the
   model fed the trace with the events ``[k, j)`` lost, the snapshot made at the reconnect by the replay PBX's own
-  state code. Two outage lengths: one TCP read (the smallest loss) and 2 recorded seconds (a reconnect).
-* **over real TCP** (replay PBX, the real ``Daemon``, panoramisk, SQLite, the journal read back): at the indexes
+  state code (run once per trace: :func:`tests.outage.replay_with_outage` reads its moments). Two outage lengths:
+  one TCP read (the smallest loss) and 2 recorded seconds (a reconnect).
+* **over real TCP** (replay PBX, the real ``Daemon``, panoramisk, SQLite, the journal read back): at every index
   where a channel changes state (``Newstate``, ``DialBegin``/``DialEnd``, ``BridgeEnter``, ``Hangup``,
-  ``Pickup``, the transfers, ``QueueCallerAbandon``), the middle occurrence of each kind per trace (about 120
-  cases): each case costs a daemon start and a reconnect (~0.3 s on a loaded 2-core machine), every index of
-  every trace would take about 20 minutes, and the file must stay within about a minute. The in-process sweep
-  covers every index; this one shows the real connection, store and ``Getvar`` path do what the model does.
+  ``Pickup``, the transfers, ``QueueCallerAbandon``), that is before every recorded read holding such an event
+  (about 250 cases). Not every index: each case costs a daemon start, a reconnect and a stop (about 0.05 s on a
+  quiet 2-core machine with the panel off and a 10 ms back-off), and every index of every trace (3,100+ cases)
+  would add about 2.5 minutes to the suite; a read where no channel changes state loses nothing the snapshot does
+  not give back, and the in-process sweep drops there too. This sweep shows the real connection, store and
+  ``Getvar`` path do what the model does. The panel is off here (``[http] enabled = false``): it is one
+  subscriber of the pipeline, which cannot change the journal (tests/security/test_listener_isolation.py), and
+  its server's stop alone would cost each case another 0.1 s; test_journal_traces.py replays every trace with it
+  on.
   The drop is made with the stream paused, the outage's events served to nobody (``ReplayPbx.advance``), then
   the stream resumed once the daemon has resynced: the loss is exactly ``[k, j)``, however loaded the machine.
 """
@@ -26,7 +32,7 @@ import pytest
 
 from asterisk.messages import action
 from asterisk.replay import ReplayPbx, Trace, load_trace
-from tests.daemon.conftest import RunningDaemon, settings_for, wait_until
+from tests.daemon.conftest import QUICK_RECONNECT, RunningDaemon, resyncs, settings_for, wait_until
 from tests.outage import Outcome, check, one_read, replay_with_outage, seconds
 from tests.traces import load_truth, trace_dirs
 
@@ -56,24 +62,13 @@ def _tcp_cases() -> list[tuple[Path, int]]:
     cases = []
     for folder in TRACES:
         events = load_trace(folder).events
-        firsts: dict[str, int] = {}
         for k, event in enumerate(events):
             if event.message.event in STATE_CHANGES:
-                firsts.setdefault(event.message.event, k)
-        # The middle occurrence of each kind: a call is in full swing there (the first Newchannel is trivial).
-        for kind in sorted(firsts):
-            ks = [k for k, e in enumerate(events) if e.message.event == kind]
-            k = ks[len(ks) // 2]
-            while k > 0 and events[k - 1].t == events[k].t:
-                k -= 1  # the replay serves whole recorded reads: the drop comes before the read holding it
-            if (folder, k) not in cases:
-                cases.append((folder, k))
+                while k > 0 and events[k - 1].t == events[k].t:
+                    k -= 1  # the replay serves whole recorded reads: the drop comes before the read holding it
+                if (folder, k) not in cases:
+                    cases.append((folder, k))
     return cases
-
-
-def _resyncs(pbx: ReplayPbx) -> int:
-    """The daemon's resyncs so far: its last resync action, sent once its events are on (``Events`` answered)."""
-    return sum(a.message.action == "QueueStatus" for a in pbx.received_actions)
 
 
 async def _drop_over_tcp(trace: Trace, k: int, tmp_path: Path) -> Outcome:
@@ -84,19 +79,20 @@ async def _drop_over_tcp(trace: Trace, k: int, tmp_path: Path) -> Outcome:
     async with ReplayPbx([trace], speed=0) as pbx:
         _, port = pbx.address
         pbx.pause()
-        async with RunningDaemon(settings_for(tmp_path, port)) as running:
+        settings = settings_for(tmp_path, port, extra_ami=QUICK_RECONNECT, http_extra="enabled = false")
+        async with RunningDaemon(settings) as running:
             client = running.daemon.client
             assert client is not None
             await wait_until(lambda: client.connections == 1, 10, "the daemon connected")
             # Logged in is not listening: the daemon logs in with events off, adds its filters, then turns them
             # on; events served before that are dropped by the PBX (lost before k). Its resync comes after.
-            await wait_until(lambda: _resyncs(pbx) >= 1, 10, "the daemon listened and resynced")
+            await wait_until(lambda: resyncs(pbx) >= 1, 10, "the daemon listened and resynced")
             assert pbx.advance(k) == k
             await client.send_action(action("Ping"))  # answered after every event before it: all read
             pbx.drop_connections()
             pbx.advance(j - k)  # the outage: served to nobody
             await wait_until(lambda: client.connections == 2, 10, "the daemon reconnected")
-            await wait_until(lambda: _resyncs(pbx) >= 2, 10, "the daemon resynced")
+            await wait_until(lambda: resyncs(pbx) >= 2, 10, "the daemon resynced")
             pbx.resume()
             await wait_until(lambda: pbx.finished.is_set(), 10, "the replay finished")
             await wait_until(lambda: not running.daemon.book.calls, 20, "every call ended")

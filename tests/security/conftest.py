@@ -30,7 +30,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from websockets.sync.client import ClientConnection, connect
 
 from cti.effects import CallAnswered
-from tests.daemon.conftest import UNIT
+from tests.daemon.conftest import UNIT, leg_event
 from tests.panel_env import PanelEnv, panel_env
 from tests.traces import TRACES
 
@@ -126,12 +126,13 @@ class LivePanel:
     async def _main(self) -> None:
         """Held mid-call: agent 101 is talking to the customer, so hang-ups, transfers and contact attachments
         on its linkedid reach the PBX link and the caller card."""
-        async with panel_env([LIVE_CALL_TRACE], speed=4, http_extra=FUZZ_HTTP) as env:
+        async with panel_env([LIVE_CALL_TRACE], speed=0, http_extra=FUZZ_HTTP) as env:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            env.start_calls()
-            answered = await env.running.wait_for_effect(CallAnswered, timeout=30)
-            env.replay.pause()
+            waiting = asyncio.ensure_future(env.running.wait_for_effect(CallAnswered, timeout=30))
+            await asyncio.sleep(0)  # it listens before the answer is served
+            await env.serve_through(leg_event("BridgeEnter", "PJSIP/101-"), "101 answering")  # and held there
+            answered = await waiting
             assert isinstance(answered, CallAnswered) and answered.linkedid in LIVE_LINKEDIDS
             self._env = env
             self._ready.set()

@@ -17,7 +17,7 @@ import pytest
 from asterisk.manager_conf import LEAST_WRITE
 from asterisk.replay import ReplayPbx
 from cti.model import AMI_FILTERS
-from tests.daemon.conftest import RunningDaemon, cti, journal, settings_for, wait_until, write_config
+from tests.daemon.conftest import RunningDaemon, cti, journal, leg_event, settings_for, wait_until, write_config
 from tests.panel_env import panel_env
 from tests.traces import TRACES, compare_with_truth, load_truth
 from tests.ui_bridge.wsclient import WsClient
@@ -70,7 +70,7 @@ async def test_calls_are_followed_by_a_user_without_system(use_filters: bool, tm
 
 
 async def test_call_control_works_for_a_user_without_system() -> None:
-    async with panel_env(["13-blind-transfer-redirect"], speed=4, replay_options={"write": LEAST},
+    async with panel_env(["13-blind-transfer-redirect"], speed=0, replay_options={"write": LEAST},
                          ami_extra="use_filters = false") as env:
         anna = await WsClient.connect(env, "anna")
         await anna.wait_for("state")
@@ -79,9 +79,8 @@ async def test_call_control_works_for_a_user_without_system() -> None:
                         {"type": "queue.unpause", "queue": "support"}):
             reply = await anna.request(request)
             assert reply["type"] == "reply", reply
-        env.start_calls()
+        await env.serve_through(leg_event("BridgeEnter", "PJSIP/101-"), "101 answering")  # and held there
         answered = await anna.wait_for("call.answered", timeout=20, answered_by="101")
-        env.replay.pause()
         for request in ({"type": "transfer", "linkedid": answered["linkedid"], "target": "104", "mode": "blind"},):
             reply = await anna.request(request)
             assert reply["type"] == "reply", reply

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.daemon.conftest import leg_event
 from tests.panel_env import PanelEnv, panel_env
 from tests.security.edge_helpers import TRANSFER, RawConnection, assert_no_tracebacks, port_of, scaled
 from tests.ui_bridge.wsclient import WsClient, session_cookie
@@ -113,12 +114,14 @@ async def test_a_crm_name_with_a_lone_surrogate_and_controls_is_cleaned_and_the_
     # name cleaned, and the call's other messages flow behind it.
     body = rb'{"contacts": [{"name": "\ud800 Bad\u0007 \u001b[31mName\u0085Here"}]}'
     async with (crm_answering(body) as url,
-                panel_env([TRANSFER], speed=4, directory_extra=f'crm_url = "{url}"\ncrm_timeout = 5.0') as env):
+                panel_env([TRANSFER], speed=0, directory_extra=f'crm_url = "{url}"\ncrm_timeout = 5.0') as env):
         admin = await WsClient.connect(env, "admin")
-        env.start_calls()
+        # The PBX held while 101 rings (the CRM is asked then), the rest of the call served once the pop is out.
+        await env.serve_through(leg_event("Newstate", "PJSIP/101-", "Ringing"), "101 ringing")
         pop = await admin.wait_for("call.ringing", timeout=30)
         assert pop["card"]["sources"] == ["local", "crm"], pop["card"]
         assert pop["card"]["name"] == "\ufffd Bad [31mName Here"
+        env.start_calls()
         ended = await admin.wait_for("call.ended", timeout=30)
         assert admin.of_type("call.answered") and ended["linkedid"]
         await still_serves(admin)
@@ -182,7 +185,7 @@ async def journal_call(env: PanelEnv) -> str:
 
 
 async def test_numbers_out_of_range_are_refused_at_the_edge() -> None:
-    async with panel_env([TRANSFER], speed=8) as env, httpx.AsyncClient(base_url=env.url) as http:
+    async with panel_env([TRANSFER], speed=0) as env, httpx.AsyncClient(base_url=env.url) as http:
         linkedid = await journal_call(env)
         await http.post("/api/login", json=ADMIN)
         huge = "99999999999999999999"
@@ -235,7 +238,7 @@ async def test_a_contact_with_a_bad_field_is_refused_naming_the_field() -> None:
 
 
 async def test_a_contact_is_attached_only_to_a_call_that_exists() -> None:
-    async with panel_env([TRANSFER], speed=8) as env, httpx.AsyncClient(base_url=env.url) as http:
+    async with panel_env([TRANSFER], speed=0) as env, httpx.AsyncClient(base_url=env.url) as http:
         linkedid = await journal_call(env)
         await http.post("/api/login", json=ADMIN)
         contact = (await http.post("/api/contacts", json={"name": "Иванов Иван"})).json()["contact"]

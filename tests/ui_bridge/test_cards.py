@@ -13,19 +13,22 @@ import httpx
 from cti.directory import Contact, Vehicle
 from cti.effects import CallRang
 from tests.conftest import UNIT
+from tests.daemon.conftest import POLL_SECONDS, leg_event
 from tests.panel_env import panel_env
 from tests.ui_bridge.wsclient import WsClient
 
 TRANSFER = "13-blind-transfer-redirect"  # 79160001313 (Зайцева Марина) → 74950000101 → agent 101
+RINGING_101 = leg_event("Newstate", "PJSIP/101-", "Ringing")
 ZAITSEVA = Contact(name="Зайцева Марина Игоревна", phones=("8 (916) 000-13-13",), email="zaitseva@example.ru",
                    vehicles=(Vehicle(make="киа", model="Rio", year=2017, plate="м 456 ок 199"),))
 
 
 async def test_a_known_caller_pops_with_name_and_car_and_calls_again_as_repeat() -> None:
-    async with panel_env([TRANSFER], speed=8, loop=True) as env:
+    async with panel_env([TRANSFER], speed=0, loop=True) as env:
         await env.store.add_contact(ZAITSEVA)
         anna = await WsClient.connect(env, "anna")
-        env.start_calls()
+        # The PBX held while 101 rings (as a phone rings: the lookup has its time), on each pass of the loop.
+        await env.serve_through(RINGING_101, "101 ringing")
         first = await anna.wait_for("call.ringing", timeout=20, extension="101")
         card = first["card"]
         assert card["name"] == "Зайцева Марина Игоревна" and card["status"] == "new"
@@ -34,14 +37,16 @@ async def test_a_known_caller_pops_with_name_and_car_and_calls_again_as_repeat()
                                         "vin": None}]
         assert card["last_calls"] == []
         # The replay loops: the same customer calls again, now with a call in the journal.
+        env.replay.advance(len(env.events) - env.replay.position)  # the rest of the first pass
         await anna.wait_for("call.ended", timeout=20, linkedid=first["linkedid"])
         await env.running.daemon.store.flush()  # type: ignore[union-attr]
+        await env.serve_through(RINGING_101, "101 ringing again")
         async with asyncio.timeout(40 * UNIT):
             while True:
                 pops = [m for m in anna.of_type("call.ringing") if m["linkedid"] != first["linkedid"]]
                 if pops:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(POLL_SECONDS)
         again = pops[0]["card"]
         assert again["status"] == "repeat"
         assert [c["linkedid"] for c in again["last_calls"]] == [first["linkedid"]]
@@ -49,14 +54,14 @@ async def test_a_known_caller_pops_with_name_and_car_and_calls_again_as_repeat()
 
 
 async def test_a_withheld_number_pops_without_a_lookup() -> None:
-    async with panel_env(["23-cyrillic-anonymous"], speed=8) as env:
+    async with panel_env(["23-cyrillic-anonymous"], speed=0) as env:
         await env.store.add_contact(Contact(name="Никто", phones=("anonymous",)))
         admin = await WsClient.connect(env, "admin")
         env.start_calls()
         pops = []
         async with asyncio.timeout(30 * UNIT):
             while not (pops := [m for m in admin.of_type("call.ringing") if m["card"]["withheld"]]):
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(POLL_SECONDS)
         assert pops[0]["card"] == {"number": None, "withheld": True, "name": None, "status": "unknown",
                                    "contacts": [], "last_calls": [], "open_missed": 0, "sources": []}
 
@@ -94,19 +99,20 @@ def directory_config(url: str, timeout: float) -> str:
 async def test_a_slow_crm_never_delays_the_pop_beyond_its_timeout() -> None:
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "vehicles": [{"make": "Kia", "plate": "М456ОК199"}]}]}
     async with (crm_server(delay=5.0, answer=answer) as (url, asked),
-            panel_env([TRANSFER], speed=4, directory_extra=directory_config(url, 0.3)) as env):
+            panel_env([TRANSFER], speed=0, directory_extra=directory_config(url, 0.3)) as env):
         await env.store.add_contact(ZAITSEVA)
         rang: dict[str, float] = {}
         env.running.daemon.subscribe(
             lambda e: rang.setdefault(e.linkedid, time.monotonic()) if isinstance(e, CallRang) else None)
         admin = await WsClient.connect(env, "admin")
-        env.start_calls()
+        await env.serve_through(RINGING_101, "101 ringing")
         pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
         arrived = next(t for t, m in admin.received if m is pop)
         assert arrived - rang[pop["linkedid"]] < 0.3 + 0.5 * UNIT, "the pop waited for the CRM past its timeout (5 s)"
         assert pop["card"]["name"] == "Зайцева Марина Игоревна" and pop["card"]["sources"] == ["local"]
         assert asked == ["/hs/cti/caller?number=79160001313"]
         # Nothing about the call overtook its pop.
+        await env.serve_through(leg_event("BridgeEnter", "PJSIP/101-"), "101 answering")
         await admin.wait_for("call.answered", linkedid=pop["linkedid"])
         order = [m["type"] for _, m in admin.received if m.get("linkedid") == pop["linkedid"]]
         assert order.index("call.ringing") < order.index("call.answered")
@@ -116,26 +122,26 @@ async def test_a_crm_that_answers_in_time_adds_its_contact_and_is_cached() -> No
     answer = {"contacts": [{"name": "Зайцева М. И. (1С)", "kind": "private",
                             "vehicles": [{"make": "Kia", "model": "Rio", "plate": "М456ОК199"}]}]}
     async with (crm_server(delay=0.0, answer=answer) as (url, asked),
-            panel_env([TRANSFER], speed=4, directory_extra=directory_config(url, 2.0)) as env):
+            panel_env([TRANSFER], speed=0, directory_extra=directory_config(url, 2.0)) as env):
         admin = await WsClient.connect(env, "admin")
-        env.start_calls()
+        await env.serve_through(RINGING_101, "101 ringing")
         pop = await admin.wait_for("call.ringing", timeout=20, extension="101")
         card = pop["card"]
         assert card["sources"] == ["local", "crm"] and card["name"] == "Зайцева М. И. (1С)"
         assert card["contacts"][0]["source"] == "crm" and card["contacts"][0]["id"] is None
         assert card["contacts"][0]["vehicles"][0]["plate"] == "М 456 ОК 199"
-        second = await admin.wait_for("call.ringing", timeout=20, extension="104")  # the transfer target
+        await env.serve_through(leg_event("Newstate", "PJSIP/104-", "Ringing"), "104 ringing")  # the transfer target
+        second = await admin.wait_for("call.ringing", timeout=20, extension="104")
         assert second["card"]["sources"] == ["local", "crm"]
         assert len(asked) == 1  # one lookup per call
 
 
 async def test_search_create_and_attach_from_the_panel_api() -> None:
-    async with panel_env([TRANSFER], speed=4) as env:
+    async with panel_env([TRANSFER], speed=0) as env:
         await env.store.add_contact(ZAITSEVA)
         anna_ws = await WsClient.connect(env, "anna")
-        env.start_calls()
+        await env.serve_through(leg_event("BridgeEnter", "PJSIP/101-"), "101 answering")  # and held there
         answered = await anna_ws.wait_for("call.answered", timeout=20, answered_by="101")
-        env.replay.pause()
         async with httpx.AsyncClient(base_url=env.url) as anna:
             await anna.post("/api/login", json={"name": "anna", "password": "anna-password-1"})
             found = (await anna.get("/api/contacts", params={"q": "M456OK"})).json()["contacts"]  # Latin letters

@@ -71,7 +71,7 @@ async def test_a_login_from_a_foreign_page_or_in_a_wrong_shape_is_refused() -> N
 
 
 async def test_the_journal_api_shows_agents_their_own_calls_and_admins_everything() -> None:
-    async with panel_env(["13-blind-transfer-redirect", "08-queue-abandon"], speed=8) as env:
+    async with panel_env(["13-blind-transfer-redirect", "08-queue-abandon"], speed=0) as env:
         admin = await WsClient.connect(env, "admin")
         env.start_calls()
         await admin.wait_for("missed.new", timeout=30)

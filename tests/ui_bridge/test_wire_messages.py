@@ -34,7 +34,7 @@ async def test_every_event_message_a_client_gets_validates_against_the_published
     schema = json.loads((REPO / "docs" / "protocol.schema.json").read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     calls = sum(len(load_truth(TRACES / t)) for t in TRACES_USED)
-    async with panel_env(TRACES_USED, speed=16) as env:
+    async with panel_env(TRACES_USED, speed=0) as env:
         admin = await WsClient.connect(env, "admin")
         await admin.wait_for("state")
         env.start_calls()
