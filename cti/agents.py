@@ -57,6 +57,10 @@ QUIET_CHANNEL = frozenset({"Down", "Rsrvd"})
 RINGING_CHANNEL = frozenset({"Ringing", "Pre-ring"})
 
 
+#: What a user sees of an agent: name, state, paused, the pause reason, the paused queues, the queues.
+Visible = tuple[str | None, str, bool, str | None, tuple[str, ...], tuple[str, ...]]
+
+
 @dataclass(slots=True)
 class Agent:
     """One agent's live state (mutable, internal); :meth:`AgentBoard.get` gives the frozen view."""
@@ -77,7 +81,10 @@ class Agent:
     shown: AgentStateChanged | None = None
     #: What a user sees of :attr:`shown` (name, state, paused, reason, paused queues, queues): compared on
     #: every event, so kept ready.
-    visible: tuple[object, ...] | None = None
+    visible: Visible | None = None
+    #: The name, the memberships or the pauses changed since :attr:`visible` was made: its queue part is
+    #: rebuilt (sorted) only then; a change of state alone reuses it (most refreshes).
+    roster_changed: bool = True
 
 
 @dataclass(slots=True)
@@ -184,23 +191,30 @@ class AgentBoard:
         changes that change nothing visible): the visible part is compared as a tuple first, and the
         view is only built when it differs.
         """
-        memberships = agent.memberships
-        queues = tuple(sorted(memberships)) if len(memberships) > 1 else tuple(memberships)
-        paused_in = agent.paused_in
-        if paused_in:
-            paused_queues = tuple(sorted(paused_in)) if len(paused_in) > 1 else tuple(paused_in)
-            reason = next((r for q in paused_queues if (r := memberships.get(q))), None)
-        else:
-            paused_queues, reason = (), None
         state = _state(agent)
-        visible = (agent.name, state, bool(paused_queues), reason, paused_queues, queues)
-        if visible == agent.visible:
-            return None
+        before = agent.visible
+        if before is not None and not agent.roster_changed:
+            if state == before[1]:
+                return None
+            _, _, paused, reason, paused_queues, queues = before
+            visible: Visible = (agent.name, state, paused, reason, paused_queues, queues)
+        else:
+            memberships = agent.memberships
+            queues = tuple(sorted(memberships)) if len(memberships) > 1 else tuple(memberships)
+            paused_in = agent.paused_in
+            if paused_in:
+                paused_queues = tuple(sorted(paused_in)) if len(paused_in) > 1 else tuple(paused_in)
+                reason = next((r for q in paused_queues if (r := memberships.get(q))), None)
+            else:
+                paused_queues, reason = (), None
+            agent.roster_changed = False
+            visible = (agent.name, state, bool(paused_queues), reason, paused_queues, queues)
+            if visible == before:
+                return None
         agent.visible = visible
-        view = agent.shown = AgentStateChanged(
-            extension=agent.extension, name=agent.name, state=state, paused=bool(paused_queues),
-            paused_reason=reason, paused_queues=paused_queues, queues=queues, device_state=agent.device_state,
-            at=self.now,
+        view = agent.shown = AgentStateChanged(  # positional, in field order: cheaper than by keyword
+            agent.extension, agent.name, state, bool(paused_queues), reason,  # ..., paused, paused_reason
+            paused_queues, queues, agent.device_state, self.now,  # ..., at
         )
         return view
 
@@ -336,8 +350,9 @@ def _member(board: AgentBoard, msg: AmiMessage) -> list[str]:
     device_changed = code is not None and code < len(DEVICE_STATES) and board._set_device(agent, DEVICE_STATES[code])
     if msg.event == "QueueMember":
         board._listing(msg).members.add((ext, queue))
-    if (not device_changed and agent.visible is not None
-            and before == (agent.name, queue in agent.paused_in, agent.memberships[queue])):
+    if before != (agent.name, queue in agent.paused_in, agent.memberships[queue]):
+        agent.roster_changed = True
+    elif not device_changed and agent.visible is not None:
         return []
     return [ext]
 
@@ -351,6 +366,7 @@ def _member_removed(board: AgentBoard, msg: AmiMessage) -> list[str]:
     agent.memberships.pop(queue, None)
     agent.interfaces.pop(queue, None)
     agent.paused_in.discard(queue)
+    agent.roster_changed = True
     return [agent.extension]
 
 
@@ -373,6 +389,7 @@ def _queue_status_complete(board: AgentBoard, msg: AmiMessage) -> list[str]:
                 del agent.memberships[queue]
                 agent.interfaces.pop(queue, None)
                 agent.paused_in.discard(queue)
+                agent.roster_changed = True
                 touched.append(agent.extension)
     return touched
 

@@ -15,7 +15,7 @@ import re
 
 #: ``Timestamp`` / ``PbxTime`` are epoch seconds (``1795479242.123456``); below this (the year 2286) a
 #: ``datetime`` can show them and SQLite keep them.
-_EPOCH_END = 1e10
+EPOCH_END = 1e10
 #: ``Duration`` of a ``CoreShowChannel``: ``HH:MM:SS`` (hours may pass 99 on a channel up for days).
 _DURATION = re.compile(r"([0-9]{1,6}):([0-5]?[0-9]):([0-5]?[0-9](?:\.[0-9]{1,6})?)", re.ASCII)
 
@@ -40,7 +40,7 @@ def epoch_seconds(text: str) -> float | None:
         t = float(text)
     except ValueError:
         return None
-    return t if 0.0 <= t < _EPOCH_END and text.isascii() else None
+    return t if 0.0 <= t < EPOCH_END and text.isascii() else None
 
 
 def duration_seconds(text: str) -> float:

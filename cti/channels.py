@@ -110,9 +110,13 @@ def leg_role(kind: str, is_caller: bool) -> str:
     ``agent``, an ``external`` party (a trunk leg) or plumbing (``local``/``other``)."""
     if is_caller:
         return "caller"
-    return {"agent": "agent", "trunk": "external"}.get(kind, kind)
+    return _ROLES.get(kind, kind)
 
 
 def party(kind: str | None) -> str:
     """Who a channel speaks for when it hangs up: an ``agent``, the ``customer`` (a trunk), else the ``pbx``."""
-    return {"agent": "agent", "trunk": "customer"}.get(kind or "", "pbx")
+    return _PARTIES.get(kind or "", "pbx")
+
+
+_ROLES = {"agent": "agent", "trunk": "external"}
+_PARTIES = {"agent": "agent", "trunk": "customer"}

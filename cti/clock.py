@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from asterisk.messages import AmiMessage
 
-from .ami_numbers import epoch_seconds
+from .ami_numbers import EPOCH_END
 
 
 @dataclass(slots=True)
@@ -27,18 +27,22 @@ class PbxClock:
     def time_of(self, msg: AmiMessage) -> float:
         if msg is self._last:
             return self._last_time
-        t = self._time_of(msg)
+        # Runs for every event: the dict, not the methods around it, and epoch_seconds' checks inline (its
+        # reference: a finite float in [0, 1e10) written in ASCII, else no time at all).
+        fields = msg.fields
+        stamp = fields.get("PbxTime") if msg.event.startswith("Cti") else fields.get("Timestamp")
+        t: float | None = None
+        if stamp:
+            try:
+                t = float(stamp)
+            except ValueError:
+                t = None
+            else:
+                if not (0.0 <= t < EPOCH_END and stamp.isascii()):  # "nan", "1e400", "١٧٩٥...": not a time
+                    t = None
+        if t is None:
+            t = msg.received_at + self.offset
+        elif msg.received_at:
+            self.offset = t - msg.received_at
         self._last, self._last_time = msg, t
         return t
-
-    def _time_of(self, msg: AmiMessage) -> float:
-        fields = msg.fields  # runs for every event: the dict, not the method around it
-        stamp = fields.get("PbxTime") if msg.event.startswith("Cti") else fields.get("Timestamp")
-        if stamp:
-            t = epoch_seconds(stamp)  # "nan", "1e400", "١٧٩٥...": not a time (ami_numbers)
-            if t is None:
-                return msg.received_at + self.offset
-            if msg.received_at:
-                self.offset = t - msg.received_at
-            return t
-        return msg.received_at + self.offset

@@ -7,6 +7,12 @@ effect, its :class:`~cti.effects.CallContext` and one :class:`~cti.effects.Chann
 shows in the events-per-second budget (issue 10). :func:`fast_init` replaces that ``__init__`` with one that
 calls each slot's own setter directly, bound once: about twice as fast, and the class stays exactly as frozen
 (assignment still raises ``FrozenInstanceError``; ``replace``, equality, hashing and ``repr`` are unchanged).
+
+Faster still, and what it does for a class built directly on ``object``: the instance is switched for the time of
+``__init__`` to a *builder* class with the very same slots (so the same memory layout, which is what lets CPython
+assign ``__class__`` between them) and no frozen ``__setattr__``; there each field is one plain attribute store
+(the interpreter's own fast path), and the instance is switched back before ``__init__`` returns. Nobody else
+ever sees it in between. About 2.5 times faster than the slot setters for a 15-field context.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ def fast_init(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__}: fast_init does not run __post_init__")
     scope: dict[str, Any] = {}
     args: list[str] = []
-    body: list[str] = []
+    setters: list[str] = []
+    stores: list[str] = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if not f.init or f.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: fast_init takes plain fields only")
@@ -40,11 +47,36 @@ def fast_init(cls: type[T]) -> type[T]:
             scope[f"_default_{f.name}"] = f.default
             args.append(f"{f.name}=_default_{f.name}")
         scope[f"_set_{f.name}"] = cls.__dict__[f.name].__set__  # the slot's member descriptor
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    source = f"def __init__(self, {', '.join(args)}) -> None:\n" + ("\n".join(body) or "    pass") + "\n"
+        setters.append(f"    _set_{f.name}(self, {f.name})")
+        stores.append(f"        self.{f.name} = {f.name}")
+    builder = _builder(cls)
+    if builder is None:
+        body = "\n".join(setters) or "    pass"
+    else:
+        scope.update(_cls=cls, _builder=builder, _set_class=object.__setattr__)
+        # A subclass (another layout, perhaps) takes the slot setters; the class itself, the builder's stores.
+        body = ("    if type(self) is _cls:\n        _set_class(self, '__class__', _builder)\n"
+                + "\n".join(stores) + "\n        self.__class__ = _cls\n    else:\n"
+                + ("\n".join("    " + line for line in setters) or "        pass"))
+    source = f"def __init__(self, {', '.join(args)}) -> None:\n{body}\n"
     exec(source, scope)  # as dataclasses itself builds __init__: one function, no per-call loop
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+def _builder(cls: type) -> type | None:
+    """A plain class with ``cls``'s slots (so ``__class__`` may be switched between the two), or None when
+    ``cls`` does not allow it (a base class of its own, another layout): then the slot setters build it."""
+    if cls.__bases__ != (object,):
+        return None
+    slots = cls.__dict__["__slots__"]
+    builder = type(f"_{cls.__name__}Builder", (), {"__slots__": slots, "__module__": cls.__module__})
+    try:
+        probe: Any = object.__new__(builder)
+        probe.__class__ = cls  # the layouts agree, or CPython refuses (TypeError)
+    except TypeError:
+        return None
+    return builder

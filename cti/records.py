@@ -107,6 +107,7 @@ class CallRecord:
         }
 
 
+@fast_init  # built at the end of every call it concerns (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class AgentMiss:
     """An agent whose phone rang for a call and who did not answer it (kept per agent)."""
@@ -131,6 +132,7 @@ MissedStatus = Literal["open", "closed"]
 ClosedBy = Literal["callback", "called_again", "manual"]
 
 
+@fast_init  # built at the end of every call it concerns (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class MissedEntry:
     """A row of the missed-call register, with its call-back state."""

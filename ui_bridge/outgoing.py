@@ -19,6 +19,7 @@ rarer messages (a connection's own, the register's, a looked-up card) are still 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from cti.effects import (
     Effect,
     LegEnded,
 )
+from cti.frozen import fast_init
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
 from cti.records import CallRecord, MissedEntry
@@ -50,6 +52,7 @@ _DIRECTIONS = frozenset(("inbound", "outbound", "internal"))
 Wire = dict[str, Any]
 
 
+@fast_init  # one per message sent (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """An event message and the agents whose own subscription gets it (``all`` subscribers always do)."""
@@ -73,6 +76,11 @@ class Messages:
         #: The wire card of each caller's number as the PBX gives it (normalising costs more than a lookup);
         #: emptied when full.
         self._cards: dict[str | None, Wire] = {}
+        #: :meth:`for_effect`'s builder of each effect class clients see.
+        self._builders: dict[type, Callable[[Any], Outgoing]] = {
+            CallRang: self._ringing, LegEnded: self._leg_ended, CallAnswered: self._answered,
+            CallTransferred: self._transferred, CallEnded: self._ended, AgentStateChanged: self._agent_state,
+        }
 
     def time(self, epoch: float | None) -> str:
         return self._time(epoch) or ""
@@ -130,7 +138,7 @@ class Messages:
             "name": state.name or self.agent_names.get(state.extension), "state": state.state,
             "paused": state.paused, "paused_reason": state.paused_reason, "queues": list(state.queues),
             "paused_queues": list(state.paused_queues), "device_state": state.device_state,
-            "at": self.time(state.at),
+            "at": self._time(state.at) or "",
         }
 
     def agent_state(self, state: AgentStateChanged) -> m.AgentState:
@@ -144,44 +152,54 @@ class Messages:
     # -- events --------------------------------------------------------------------------------------
 
     def for_effect(self, effect: Effect) -> Outgoing | None:
-        """The message an effect becomes (its wire form), and its audience; None for effects clients do not see."""
-        if isinstance(effect, CallRang):
-            context = effect.context
-            direction = context.direction if context is not None else None
-            return Outgoing({
-                "type": "call.ringing", "linkedid": effect.linkedid, "extension": effect.agent,
-                "channel": effect.channel, "caller": effect.caller, "caller_name": effect.caller_name,
-                "called": effect.called, "queue": effect.queue,
-                "direction": direction if direction in _DIRECTIONS else None, "at": self.time(effect.at),
-                "card": self._card_wire(effect.caller),
-            }, frozenset((effect.agent,)))
-        if isinstance(effect, LegEnded):
-            return Outgoing({"type": "call.leg_ended", "linkedid": effect.linkedid, "extension": effect.agent,
-                             "answered": effect.answered, "at": self.time(effect.at)}, frozenset((effect.agent,)))
-        if isinstance(effect, CallAnswered):
-            return Outgoing({"type": "call.answered", "linkedid": effect.linkedid, "answered_by": effect.answered_by,
-                             "at": self.time(effect.at)},
-                            _audience(effect.context) | {effect.answered_by})
-        if isinstance(effect, CallTransferred):
-            return Outgoing({"type": "call.transferred", "linkedid": effect.linkedid,
-                             "transferred_to": effect.transferred_to, "kind": effect.kind,
-                             "at": self.time(effect.at)},
-                            _audience(effect.context) | {effect.transferred_to})
-        if isinstance(effect, CallEnded):
-            r = effect.record
-            agents = sorted({*r.agents_answered, *r.agents_rung_not_answered,
-                             *([r.answered_by] if r.answered_by else [])})
-            return Outgoing({
-                "type": "call.ended", "linkedid": r.linkedid, "direction": r.direction, "caller": r.caller,
-                "caller_name": r.caller_name, "called": r.called, "outcome": r.outcome,
-                "missed_reason": r.missed_reason, "answered_by": r.answered_by, "agents": agents,
-                "talk_seconds": float(round(r.talk_seconds, 3)), "ring_seconds": float(round(r.ring_seconds, 3)),
-                "hung_up_by": r.hung_up_by, "transferred_to": r.transferred_to,
-                "at": self.time(r.ended_at if r.ended_at is not None else r.started_at),
-            }, frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
-        if isinstance(effect, AgentStateChanged):
-            return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)))
-        return None
+        """The message an effect becomes (its wire form), and its audience; None for effects clients do not see.
+
+        Runs for every effect the panel gets: one lookup by the effect's class finds its builder (the effect
+        classes are final: nothing subclasses them)."""
+        build = self._builders.get(type(effect))
+        return build(effect) if build is not None else None
+
+    def _ringing(self, effect: CallRang) -> Outgoing:
+        context = effect.context
+        direction = context.direction if context is not None else None
+        return Outgoing({
+            "type": "call.ringing", "linkedid": effect.linkedid, "extension": effect.agent,
+            "channel": effect.channel, "caller": effect.caller, "caller_name": effect.caller_name,
+            "called": effect.called, "queue": effect.queue,
+            "direction": direction if direction in _DIRECTIONS else None, "at": self._time(effect.at) or "",
+            "card": self._card_wire(effect.caller),
+        }, frozenset((effect.agent,)))
+
+    def _leg_ended(self, effect: LegEnded) -> Outgoing:
+        return Outgoing({"type": "call.leg_ended", "linkedid": effect.linkedid, "extension": effect.agent,
+                         "answered": effect.answered, "at": self._time(effect.at) or ""}, frozenset((effect.agent,)))
+
+    def _answered(self, effect: CallAnswered) -> Outgoing:
+        return Outgoing({"type": "call.answered", "linkedid": effect.linkedid, "answered_by": effect.answered_by,
+                         "at": self._time(effect.at) or ""},
+                        _audience(effect.context) | {effect.answered_by})
+
+    def _transferred(self, effect: CallTransferred) -> Outgoing:
+        return Outgoing({"type": "call.transferred", "linkedid": effect.linkedid,
+                         "transferred_to": effect.transferred_to, "kind": effect.kind,
+                         "at": self._time(effect.at) or ""},
+                        _audience(effect.context) | {effect.transferred_to})
+
+    def _ended(self, effect: CallEnded) -> Outgoing:
+        r = effect.record
+        agents = sorted({*r.agents_answered, *r.agents_rung_not_answered,
+                         *([r.answered_by] if r.answered_by else [])})
+        return Outgoing({
+            "type": "call.ended", "linkedid": r.linkedid, "direction": r.direction, "caller": r.caller,
+            "caller_name": r.caller_name, "called": r.called, "outcome": r.outcome,
+            "missed_reason": r.missed_reason, "answered_by": r.answered_by, "agents": agents,
+            "talk_seconds": float(round(r.talk_seconds, 3)), "ring_seconds": float(round(r.ring_seconds, 3)),
+            "hung_up_by": r.hung_up_by, "transferred_to": r.transferred_to,
+            "at": self._time(r.ended_at if r.ended_at is not None else r.started_at) or "",
+        }, frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
+
+    def _agent_state(self, effect: AgentStateChanged) -> Outgoing:
+        return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)))
 
     def for_register(self, change: RegisterChange) -> list[Outgoing]:
         """The missed-call register's changes, for ``all`` subscribers (admins and QA)."""

@@ -7,11 +7,14 @@ legs). Kept apart so that every module of the store reads and writes a row the s
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any, cast
+
+from pydantic_core import to_json
 
 from cti.records import AgentMiss, CallRecord, ClosedBy, Direction, LegRecord, MissedEntry, MissedStatus, Outcome
 from store.repository import Grant, HistoryAction, LiveEvent, MissedHistoryItem, Role, User
@@ -42,14 +45,33 @@ _leg_values = attrgetter(*_LEG_FIELDS)
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
+#: What ``json.dumps(..., ensure_ascii=False)`` escapes in a string: the quote, the backslash, control characters.
+_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
 def json_list(values: Sequence[str]) -> str:
-    return _encode(values) if values else "[]"
+    """``json.dumps(list(values), ensure_ascii=False)``, to the character (``listing_rows`` splits this text).
+
+    Written every call's end, four times: strings that need no escape (extensions, file names, linkedids) are
+    joined as they are; anything else goes through the encoder."""
+    if not values:
+        return "[]"
+    try:
+        joined = '", "'.join(values)
+    except TypeError:  # not all strings: the encoder says what they become
+        return _encode(values)
+    if _ESCAPED.search(joined) is None:
+        return f'["{joined}"]'
+    return _encode(values)
 
 
 def _legs_json(legs: Sequence[LegRecord]) -> str:
-    """A call's legs as one JSON list of objects (keys in field order, as ``record_from_row`` reads them)."""
+    """A call's legs as one JSON list of objects (keys in field order, as ``record_from_row`` reads them).
+
+    Written at every call's end: pydantic's encoder (compact, UTF-8 as is) takes a quarter of the time of the
+    standard library's. Only ``record_from_row`` reads it back (``json.loads``: the same values)."""
     names = _LEG_FIELDS
-    return _encode([dict(zip(names, _leg_values(leg), strict=True)) for leg in legs])
+    return to_json([dict(zip(names, _leg_values(leg), strict=True)) for leg in legs]).decode()
 
 
 def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> tuple[Any, ...]:

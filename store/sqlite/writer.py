@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from cti.callbacks import CallBack, call_back_of, closed_by_call
+from cti.frozen import fast_init
 from cti.phones import normalize_number
 from cti.records import AgentMiss, CallRecord, MissedEntry
 from store.repository import LiveEvent
@@ -66,6 +67,7 @@ _HISTORY_CLOSED_BY_CALL = (
 
 # -- staged items --------------------------------------------------------------------------------------------
 
+@fast_init  # one per staged item (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class _StagedEvent:
     linkedid: str
@@ -73,6 +75,7 @@ class _StagedEvent:
     received_at: float
 
 
+@fast_init  # one per staged item (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class _StagedCall:
     record: CallRecord
@@ -83,6 +86,7 @@ class _StagedCall:
 _Staged = _StagedEvent | _StagedCall
 
 
+@fast_init  # one per staged item (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class _PreparedCall:
     """A staged call with the numbers it is matched by, normalised once, and what it closes."""
