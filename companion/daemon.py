@@ -81,6 +81,8 @@ class Daemon:
         self.client: AmiClient | None = None
         self.ready = asyncio.Event()
         self.events_applied = 0
+        #: The once-a-second ticks among ``events_applied`` (not from the PBX: /metrics counts events without them).
+        self.ticks = 0
         #: Events a step of the core raised on (a bug: the fuzz of tests/cti/test_model_fuzz.py finds none);
         #: each cost only its own part of that event.
         self.events_failed = 0
@@ -119,7 +121,8 @@ class Daemon:
         self.sequencer = sequencer = PopSequencer(notifier, hub, cards)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
                                    tls=settings.http.tls_cert is not None, cards=cards, calls=self.calls,
-                                   health=self.health)
+                                   health=self.health, node=self)
+        sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
 
@@ -365,6 +368,7 @@ class Daemon:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             tick = AmiMessage(headers=[("Event", "CtiTick")], received_at=time.time())
+            self.ticks += 1
             try:
                 self.on_message(tick)
             except Exception:  # raising here would end the TaskGroup, hence the daemon

@@ -191,6 +191,8 @@ class PopSequencer:
         #: Lookups dropped because their call ended first.
         self.shed_ended = 0
         self._last_shed_warning = -math.inf
+        #: Told of each pop and the lookup it waits for, if any (the pop latency of /metrics: ui_bridge/metrics.py).
+        self.on_pop: Callable[[CallRang, asyncio.Future[None] | None], None] | None = None
 
     @property
     def lookups_in_flight(self) -> int:
@@ -214,6 +216,8 @@ class PopSequencer:
             outgoing = self.notifier.for_effect(effect)
             if outgoing is not None:
                 self._pop(effect, outgoing)
+                if self.on_pop is not None:
+                    self.on_pop(effect, getattr(self._calls.get(effect.linkedid), "task", None))
             return
         if isinstance(effect, CallEnded):
             self._ended(effect.record)

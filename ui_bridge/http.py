@@ -31,12 +31,14 @@ from .cards import CardService
 from .commands import Commands
 from .hub import Hub
 from .limits import EdgeMiddleware
+from .metrics import Node, NodeMetrics
 from .notifier import Notifier
 from .routes.directory import FOREIGN_EDIT, QA_READS_ONLY, Directory
 from .routes.gate import Gate, Policy, for_anyone, for_users
 from .routes.health import FOR_ADMINS, HealthReport
 from .routes.journal import REGISTER_IS_FOR, Journal
 from .routes.login import Login
+from .routes.ops import Ops
 from .routes.pages import Pages
 from .routes.websocket import LiveSocket
 from .sessions import Sessions, SocketSweep
@@ -51,7 +53,8 @@ class Panel:
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
                  store: Callable[[], Store | None], agent_states: Callable[[], list[AgentStateChanged]],
                  tls: bool = False, cards: CardService | None = None,
-                 calls: CallView | None = None, health: Callable[[], Health] | None = None) -> None:
+                 calls: CallView | None = None, health: Callable[[], Health] | None = None,
+                 node: Node | None = None) -> None:
         self.settings = settings
         self.hub = hub
         self.notifier = notifier
@@ -73,11 +76,17 @@ class Panel:
         journal = Journal(self.store, notifier)
         directory = Directory(self.store, notifier, hub, cards, calls)
         report = HealthReport(health)
+        # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
+        self.metrics = NodeMetrics(node, hub)
+        ops = Ops(settings, node, self.metrics)
         self.socket = LiveSocket(gate, SOCKET_POLICY, settings, hub, notifier, commands, self.sessions,
                                  agent_states)
         self.app = Starlette(routes=[
             Route("/", pages.index),
             Route("/login", pages.login_page),
+            Route("/healthz", ops.healthz),  # no login: probes (routes/ops.py)
+            Route("/readyz", ops.readyz),
+            Route("/metrics", ops.scrape),  # [http] metrics_token, else this machine only (routes/ops.py)
             gate.route("/api/login", POST=for_anyone(login.login, writes="this origin may not log in here")),
             gate.route("/api/logout", POST=for_anyone(login.logout, writes="this origin may not log out here")),
             gate.route("/api/me", GET=for_users(login.me)),

@@ -56,6 +56,7 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 | `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
 | `GET /api/health` | admin | `{{"ami_connected", "ami_error", "events_applied", "events_failed", "calls_in_progress", "subscribers": [{{"name", "queued", "most_queued", "delivered", "failed", "stalled", "shed", "restarts"}}], "store": {{"pending", "max_pending", "pauses", "failures"}}}}` ([pipeline.md](pipeline.md#policies)) |
+| `GET /healthz`, `GET /readyz`, `GET /metrics` | anyone (probes); `/metrics`: the `[http] metrics_token` bearer, else this machine only | `ok`; `{{"ready", "reasons"}}` (200 or 503); the Prometheus text format ([deploy.md](deploy.md#probes)) |
 | `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
 
 `since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`); `since` after

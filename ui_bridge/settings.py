@@ -58,6 +58,18 @@ class HttpSettings(Section):
     command_rate: Annotated[float, Field(gt=0)] = 2.0
     #: WebSockets one login session (or one API token) may hold open at once.
     max_sockets_per_session: Annotated[int, Field(ge=1)] = 16
+    #: The bearer token Prometheus sends to read ``GET /metrics`` (``Authorization: Bearer <token>``), from any
+    #: address; at least 16 printable ASCII characters (``openssl rand -hex 32``). Empty: ``/metrics`` answers
+    #: only direct requests from this machine (a loopback peer, not relayed by a proxy). See docs/deploy.md.
+    metrics_token: str = ""
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        if value and not (16 <= len(value) <= 256 and all("!" <= c <= "~" for c in value)):
+            raise ValueError("16 to 256 printable ASCII characters, no spaces (e.g. `openssl rand -hex 32`), "
+                             "or empty")
+        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> HttpSettings:

@@ -49,8 +49,9 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/contacts", "POST"): (frozenset({"agent", "admin"}), True),
     ("/api/calls/{linkedid}/contact", "POST"): (frozenset({"agent", "admin"}), True),
 }
-#: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py) and the WebSocket.
-OTHER_ROUTES = {"/", "/login", "/static/{name:path}", "/ws"}
+#: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
+#: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
+OTHER_ROUTES = {"/", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
 
 #: What a path's parameters are filled with.
 PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1"}

@@ -1,0 +1,180 @@
+"""The node's Prometheus metrics: read from the counters the daemon already keeps, at scrape time.
+
+Why collectors rather than counters bumped as things happen: the AMI path has a budget of a few microseconds
+per event (``companion/daemon.py``), and the daemon, its pipeline, the store and the hub already count what an
+operator wants to see (``GET /api/health`` shows the same numbers). A custom collector reads them when Prometheus
+asks, so a scrape costs one pass over a handful of integers and nothing is added to the per-event path.
+
+The one measurement nothing kept is the pop latency: :class:`PopTimer` is told of each pop by the panel's
+``PopSequencer`` (``ui_bridge/cards.py``) and observes, once the pop is handed to the clients' queues, the time
+since the PBX frame that made the phone ring arrived. The frame's arrival is the effect's PBX time mapped back to
+this machine's clock with the offset the call model keeps (``cti/clock.py``): exact when the PBX sends no
+``Timestamp``, and within the network's jitter when it does (the offset is re-read from every stamped event).
+Each client's sender task writes the frame on the event loop's next turn.
+
+Labels are shaped for the later part of issue 11 (several PBXs, several nodes): everything about a PBX carries
+``pbx``, today always :data:`DEFAULT_PBX` (the configuration has one ``[ami]``/``[pbx]`` and no id yet); a
+Prometheus target is one node, so the node is Prometheus's own ``instance`` label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from asterisk.connection import AmiClient
+from cti.effects import CallRang
+from cti.model import CallBook
+from store.repository import Store
+
+from .api_models import Health
+from .hub import Hub
+
+#: The ``pbx`` label of the one PBX today's configuration follows (it has no id of its own).
+DEFAULT_PBX = "default"
+#: Pop latency buckets (seconds): the target is 20 ms at p99 (issue 11), a CRM lookup may take up to its
+#: ``crm_timeout`` (0.5 s by default, 10 s at most).
+POP_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class Node(Protocol):
+    """What the ops endpoints read of the daemon they run in (``companion.daemon.Daemon``), never written."""
+
+    @property
+    def client(self) -> AmiClient | None: ...
+
+    @property
+    def store(self) -> Store | None: ...
+
+    @property
+    def backlogged(self) -> asyncio.Event | None: ...
+
+    @property
+    def ticks(self) -> int: ...
+
+    @property
+    def book(self) -> CallBook: ...
+
+    def health(self) -> Health: ...
+
+
+class NodeCollector(Collector):
+    """The daemon's counters as metric families, read at each scrape (see the module's docstring)."""
+
+    def __init__(self, node: Node | None, hub: Hub, pbx: str = DEFAULT_PBX) -> None:
+        self.node = node
+        self.hub = hub
+        self.pbx = pbx
+
+    def collect(self) -> Iterable[Metric]:
+        yield from self._hub()
+        if self.node is not None:
+            yield from self._node(self.node)
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # the families are built at each scrape: nothing to check at registration
+
+    def _hub(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("cti_websocket_clients", "WebSocket clients connected to this node's panel now",
+                                value=len(self.hub.clients))
+        yield CounterMetricFamily("cti_websocket_dropped_slow", "WebSocket clients disconnected for falling "
+                                  "[http] client_queue_size messages behind (close 1013)",
+                                  value=self.hub.dropped_slow)
+
+    def _node(self, node: Node) -> Iterator[Metric]:
+        health = node.health()
+        client = node.client
+        logins = client.connections if client is not None else 0
+        per_pbx: list[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, float]] = [
+            (CounterMetricFamily, "cti_ami_events", "AMI messages from the PBX applied to the call model (events "
+             "and resync answers; rate() gives events/s)", max(0, health.events_applied - node.ticks)),
+            (GaugeMetricFamily, "cti_ami_connected", "1 while logged in to the PBX's AMI and the connection is "
+             "open, else 0", int(health.ami_connected)),
+            (CounterMetricFamily, "cti_ami_reconnects", "AMI logins after the first one (each after a lost "
+             "connection; each one resyncs)", max(0, logins - 1)),
+            (CounterMetricFamily, "cti_ami_events_failed", "AMI messages a step of the call model raised on (a "
+             "bug; each cost only itself)", health.events_failed),
+            (GaugeMetricFamily, "cti_calls_in_progress", "calls the daemon follows now", health.calls_in_progress),
+        ]
+        for family_of, name, text, value in per_pbx:
+            family = family_of(name, text, labels=["pbx"])
+            family.add_metric([self.pbx], value)
+            yield family
+
+        store = health.store
+        yield GaugeMetricFamily("cti_store_open", "1 while the store is open", value=int(node.store is not None))
+        yield GaugeMetricFamily("cti_store_pending_writes", "writes staged and not committed yet (the store's "
+                                "write lag)", value=store.pending)
+        yield GaugeMetricFamily("cti_store_max_pending_writes", "[store] max_pending: above this many pending "
+                                "writes the daemon stops reading the PBX until they are committed",
+                                value=store.max_pending)
+        yield CounterMetricFamily("cti_store_pauses", "times reading the PBX was paused for the store's backlog",
+                                  value=store.pauses)
+        yield CounterMetricFamily("cti_store_failures", "times committing the backlog failed (a locked or full "
+                                  "database) while reading was paused", value=store.failures)
+
+        counts = [
+            ("delivered", "effects the subscriber took without raising"),
+            ("failed", "effects the subscriber raised on"),
+            ("stalled", "effects the subscriber was cancelled on after its timeout"),
+            ("shed", "effects dropped from the subscriber's full queue"),
+            ("restarts", "times the subscriber's task was started again after it died"),
+        ]
+        for count, text in counts:
+            counter = CounterMetricFamily(f"cti_subscriber_{count}", text, labels=["subscriber"])
+            for subscriber in health.subscribers:
+                counter.add_metric([subscriber.name], getattr(subscriber, count))
+            yield counter
+        queued = GaugeMetricFamily("cti_subscriber_queued", "effects waiting in the subscriber's queue now",
+                                   labels=["subscriber"])
+        for subscriber in health.subscribers:
+            queued.add_metric([subscriber.name], subscriber.queued)
+        yield queued
+
+
+class PopTimer:
+    """Observes each screen-pop's latency, from the PBX frame's arrival to the frame queued for the clients."""
+
+    def __init__(self, registry: CollectorRegistry, hub: Hub, node: Node | None, pbx: str = DEFAULT_PBX) -> None:
+        self.hub = hub
+        self.node = node
+        self.histogram = Histogram(
+            "cti_pop_latency_seconds", "screen-pop latency: from the AMI frame that made the phone ring arriving "
+            "to the call.ringing frame handed to the clients' sockets (the caller-card lookup included)",
+            ["pbx"], registry=registry, buckets=POP_BUCKETS).labels(pbx)
+
+    def on_pop(self, effect: CallRang, lookup: asyncio.Future[None] | None) -> None:
+        """``PopSequencer.on_pop``: the pop goes out once ``lookup`` (its caller card) is done, or now (None)."""
+        if self.node is None:
+            return
+        arrived = effect.at - self.node.book.clock.offset  # read now: the offset moves with later frames
+        if lookup is None or lookup.done():
+            self._observe(arrived)
+        else:
+            lookup.add_done_callback(lambda _: self._observe(arrived))
+
+    def _observe(self, arrived: float) -> None:
+        if self.hub.clients:  # a pop nobody is connected to receive is not a pop
+            self.histogram.observe(max(0.0, time.time() - arrived))
+
+
+class NodeMetrics:
+    """One node's registry: the daemon's counters, the pop latency, and the process's own (CPU, memory, GC).
+
+    A registry per panel, not prometheus_client's global one: the tests run several daemons in one process.
+    """
+
+    def __init__(self, node: Node | None, hub: Hub, pbx: str = DEFAULT_PBX) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=False)
+        registry.register(NodeCollector(node, hub, pbx))
+        self.pops = PopTimer(registry, hub, node, pbx)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
