@@ -14,6 +14,11 @@ become its lookup dict in one ``dict(map(str.split, ...))``. A frame that is any
 lines with distinct keys (a repeated ``Variable``, a bare line of legacy ``Command`` output, a blank line, a
 bare-LF peer) takes :func:`parse_frame`, the line-by-line reference, so both paths give the same message.
 
+Where the optional C module ``asterisk._speedups`` is built (``setup.py``), it does that fast path (frames
+cut, lines split, each plain frame's dict built) in one call per read; frames it declines come back as None
+and take the same Python path as above, which stays the reference: ``AmiFramer(speedups=False)`` is the
+pure-Python framer, and the tests run both.
+
 The same framer serves both sides: the client (``expect_banner=True``: the PBX greets with one line,
 ``Asterisk Call Manager/11.0.0``) and tests reading actions (``expect_banner=False``).
 """
@@ -26,7 +31,16 @@ from collections.abc import Callable
 
 from .messages import MAX_FRAME_SIZE, AmiMessage, FrameError, message_from_index
 
+_frame_dicts: Callable[[bytes | bytearray], list[dict[str, str] | None]] | None
+try:
+    from ._speedups import frame_dicts as _frame_dicts
+except ImportError:  # not built (no C compiler at install): the pure-Python path, the same and slower
+    _frame_dicts = None
+
 log = logging.getLogger(__name__)
+
+#: Whether this installation has the C fast path (``cti check-config`` and the benchmarks say so).
+SPEEDUPS = _frame_dicts is not None
 
 _CRLF2 = b"\r\n\r\n"
 _LF2 = b"\n\n"
@@ -96,8 +110,10 @@ class AmiFramer:
     sends them; a peer that ends its lines with a bare LF (``LF LF`` after a frame) is understood too.
     """
 
-    def __init__(self, *, expect_banner: bool, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+    def __init__(self, *, expect_banner: bool, max_frame_size: int = MAX_FRAME_SIZE, speedups: bool = True) -> None:
         self.expect_banner = expect_banner
+        #: The C fast path, if built and not turned off (tests run both; the results are the same).
+        self._frame_dicts = _frame_dicts if speedups else None
         self.banner: str | None = None
         self.max_frame_size = max_frame_size
         #: The unfinished frame: never holds a ``CRLF CRLF`` (nor an ``LF LF``) between calls.
@@ -137,6 +153,9 @@ class AmiFramer:
 
     def _frames(self, chunk: bytes | bytearray, received_at: float) -> None:
         """Every frame of ``chunk``: whole frames joined by their terminators (the last one's cut off)."""
+        if self._frame_dicts is not None:
+            self._frames_fast(chunk, received_at, self._frame_dicts(chunk))
+            return
         pieces = chunk.decode("utf-8", "replace").split(_TEXT_END)
         out = self._out
         append = out.append
@@ -168,6 +187,27 @@ class AmiFramer:
                 if raw is None:
                     raw = chunk.split(_CRLF2)
                 append(parse_frame(raw[i], received_at))
+
+    def _frames_fast(self, chunk: bytes | bytearray, received_at: float,
+                     dicts: list[dict[str, str] | None]) -> None:
+        """:meth:`_frames` with the dicts the C module built (None: a frame it left to :func:`parse_frame`)."""
+        append = self._out.append
+        limit = self.max_frame_size
+        raw: list[bytes] | list[bytearray] | None = chunk.split(_CRLF2) if len(chunk) > limit else None
+        # The first piece is the end of a frame already refused as oversized: skipped.
+        first = 1 if self._discarding else 0
+        self._discarding = False
+        for i in range(first, len(dicts)):
+            index = dicts[i]
+            if raw is not None and len(raw[i]) > limit:
+                append(FrameError("oversized frame", len(raw[i]), _excerpt(raw[i])))
+            elif index is not None:
+                append(message_from_index(index, received_at))
+            else:
+                if raw is None:
+                    raw = chunk.split(_CRLF2)
+                if raw[i].strip(b"\r\n"):  # blank lines alone, between frames: nothing
+                    append(parse_frame(raw[i], received_at))
 
     def _after(self, searched: int, received_at: float) -> None:
         """What is left is an unfinished frame: end bare-LF frames in it, refuse it if it is too long."""

@@ -61,7 +61,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from asterisk.connection import CtiAmiProtocol
 from asterisk.protocol import AmiFramer
 from bench.machine import machine
-from companion.daemon import Daemon
+from companion.daemon import Daemon, freeze_startup_heap, tune_threads
 from companion.demo import demo_settings
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
 from store import open_store
@@ -262,6 +262,7 @@ async def run_pipeline(
     :class:`CountingClient` is connected to the panel's hub before the first read.
     """
     settings = demo_settings(5038, store_path)
+    tune_threads()  # as run_daemon does
     daemon = Daemon(settings)
     if panel_client:
         connect_counting_client(daemon)
@@ -274,6 +275,7 @@ async def run_pipeline(
             writer = tg.create_task(store.run_writer(), name="store-writer")
             daemon._tasks = tg  # back-pressure spawns its drain task here, as in Daemon.run
             daemon.pipeline.attach(tg)  # the subscribers' tasks (the panel's), as Daemon.run runs them
+            freeze_startup_heap()  # as run_daemon does once the daemon is ready
             started = time.perf_counter()
             for data in reads:
                 protocol.data_received(data)
@@ -287,6 +289,7 @@ async def run_pipeline(
             seconds = time.perf_counter() - started
             await daemon.pipeline.close(0.0)
             writer.cancel()
+            gc.unfreeze()  # each run starts from the same heap
         protocol.connection_lost(None)
         daemon.store = None
     return PipelineRun(daemon.events_applied, seconds, len(daemon.book.calls))

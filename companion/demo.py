@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from asterisk.replay import ReplayPbx, load_trace
-from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
+from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals, tune_threads
 from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTransferred, Effect
 from cti.records import iso_time
 from cti.safe_text import terminal_text
@@ -141,6 +141,7 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
             daemon.subscribe(printer, name="terminal")
             stop = asyncio.Event()
             install_stop_signals(stop)
+            tune_threads()
             async with asyncio.TaskGroup() as tg:
                 pbx.pause()  # the calls start once the panel and its logins are announced
                 tg.create_task(daemon.run(stop))

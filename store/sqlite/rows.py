@@ -26,11 +26,6 @@ CALL_COLUMNS = (
     "hangup_cause", "hangup_cause_txt", "hung_up_by", "recordings", "linkedids", "agents_answered",
     "complete", "legs",
 )
-UPSERT_CALL = (
-    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' for _ in CALL_COLUMNS)}) "
-    "ON CONFLICT (linkedid) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c != "linkedid")
-)
 
 MISSED_COLUMNS = (
     "linkedid", "caller", "caller_key", "caller_name", "called", "queue", "reason", "missed_at",

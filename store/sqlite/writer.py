@@ -2,7 +2,8 @@
 
 Why staging: the AMI event path must never wait for a disk. ``stage_event`` / ``stage_call`` only append to a
 list; the writer task commits the list every ``flush_interval`` seconds, or as soon as ``batch_size`` items wait,
-in one transaction using ``executemany``. The result is what writing the items one by one, in order, would give:
+in one transaction, one statement per table (``store/sqlite/many_rows.py`` says why not ``executemany``).
+The result is what writing the items one by one, in order, would give:
 a call's live events are deleted where the call is saved, and a call-back only closes missed entries saved
 before it (the rule itself is ``cti.callbacks``: this module only applies its decision).
 
@@ -28,6 +29,7 @@ from cti.records import AgentMiss, CallRecord, MissedEntry
 from store.repository import LiveEvent
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
+from store.sqlite.many_rows import insert_rows, where_in
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +39,24 @@ log = logging.getLogger(__name__)
 _ITEM_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
                 sqlite3.DataError, ValueError, TypeError, OverflowError)
 
-_UPSERT_AGENT_MISS = (
-    "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+_INSERT_CALL = f"INSERT INTO calls ({', '.join(rows.CALL_COLUMNS)})"
+_ON_CALL_CONFLICT = ("ON CONFLICT (linkedid) DO UPDATE SET "
+                     + ", ".join(f"{c} = excluded.{c}" for c in rows.CALL_COLUMNS if c != "linkedid"))
+_INSERT_AGENT_MISS = "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller)"
+_ON_AGENT_MISS_CONFLICT = (
     "ON CONFLICT (linkedid, agent, rang_at) DO UPDATE SET ring_seconds = excluded.ring_seconds, "
     "reason = excluded.reason, answered_by = excluded.answered_by, caller = excluded.caller"
 )
 # A call saved again describes the same miss: refresh what the PBX told us, keep the entry's id and its
 # call-back state (which belongs to the people working the register).
-_UPSERT_MISSED = (
-    f"INSERT INTO missed ({', '.join(rows.MISSED_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in rows.MISSED_COLUMNS)}) "
-    "ON CONFLICT (linkedid) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in rows.MISSED_COLUMNS[1:10])
-)
+_INSERT_MISSED = f"INSERT INTO missed ({', '.join(rows.MISSED_COLUMNS)})"
+_ON_MISSED_CONFLICT = ("ON CONFLICT (linkedid) DO UPDATE SET "
+                       + ", ".join(f"{c} = excluded.{c}" for c in rows.MISSED_COLUMNS[1:10]))
 _HISTORY_OPENED = (
     "INSERT INTO missed_history (entry_id, at, action, by, linkedid, comment) "
-    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE linkedid = ? "
-    "AND NOT EXISTS (SELECT 1 FROM missed_history h WHERE h.entry_id = missed.id AND h.action = 'opened')"
+    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE linkedid IN ({keys}) "
+    "AND NOT EXISTS (SELECT 1 FROM missed_history h WHERE h.entry_id = missed.id AND h.action = 'opened') "
+    "ORDER BY id"
 )
 _CLOSE_BY_CALL = (
     "UPDATE missed SET status = 'closed', closed_at = ?, closed_by = ?, closed_linkedid = ? "
@@ -245,8 +247,8 @@ class StagedWriter(SqliteBase):
         for run in _call_runs(calls):
             await self._write_calls(db, run)
         if events:
-            await db.executemany(
-                "INSERT INTO live_events (linkedid, headers, received_at) VALUES (?, ?, ?)",
+            await insert_rows(
+                db, "INSERT INTO live_events (linkedid, headers, received_at)",
                 [(e.linkedid, json.dumps([list(h) for h in e.headers], ensure_ascii=False), e.received_at)
                  for e in events],
             )
@@ -262,27 +264,27 @@ class StagedWriter(SqliteBase):
                              tuple(sorted(own)), call_back_of(r, staged.missed, region=self.region), missed_key)
 
     async def _write_calls(self, db: aiosqlite.Connection, calls: list[_PreparedCall]) -> None:
-        await db.executemany(rows.UPSERT_CALL, [rows.call_row(c.staged.record, c.caller_key, c.called_key)
-                                                for c in calls])
+        await insert_rows(db, _INSERT_CALL, [rows.call_row(c.staged.record, c.caller_key, c.called_key)
+                                             for c in calls], _ON_CALL_CONFLICT)
         # A call saved again may list other agents: its agents are written afresh.
-        await db.executemany("DELETE FROM call_agents WHERE linkedid = ?", [(c.staged.record.linkedid,) for c in calls])
-        agents = [row for c in calls for row in rows.call_agent_rows(c.staged.record)]
-        if agents:
-            await db.executemany("INSERT INTO call_agents (agent, started_at, linkedid, rung_not_answered, answered) "
-                                 "VALUES (?, ?, ?, ?, ?)", agents)
-        await db.executemany("DELETE FROM live_events WHERE linkedid = ?",
-                             [(lid,) for c in calls for lid in c.own_linkedids])
-        misses = [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller)
-                  for c in calls for m in c.staged.agent_misses]
-        if misses:
-            await db.executemany(_UPSERT_AGENT_MISS, misses)
+        await where_in(db, "DELETE FROM call_agents WHERE linkedid IN ({keys})", [c.staged.record.linkedid
+                                                                                 for c in calls])
+        await insert_rows(db, "INSERT INTO call_agents (agent, started_at, linkedid, rung_not_answered, answered)",
+                          [row for c in calls for row in rows.call_agent_rows(c.staged.record)])
+        await where_in(db, "DELETE FROM live_events WHERE linkedid IN ({keys})",
+                       [lid for c in calls for lid in c.own_linkedids])
+        await insert_rows(db, _INSERT_AGENT_MISS,
+                          [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller)
+                           for c in calls for m in c.staged.agent_misses], _ON_AGENT_MISS_CONFLICT)
         call_backs = [c.call_back for c in calls if c.call_back is not None]
         if call_backs:
             await self._apply_call_backs(db, call_backs)
         entries = [rows.missed_row(c.staged.missed, c.missed_key) for c in calls if c.staged.missed is not None]
         if entries:
-            await db.executemany(_UPSERT_MISSED, entries)
-            await db.executemany(_HISTORY_OPENED, [(e["linkedid"],) for e in entries])
+            await insert_rows(db, _INSERT_MISSED, [tuple(e[c] for c in rows.MISSED_COLUMNS) for e in entries],
+                              _ON_MISSED_CONFLICT)
+            # New entries' ids ascend in staging order, so their "opened" rows are in that order too.
+            await where_in(db, _HISTORY_OPENED, [e["linkedid"] for e in entries])
             if self._register_listeners:
                 self._opened += await _missed_where_linkedid(db, [e["linkedid"] for e in entries])
 

@@ -168,3 +168,21 @@ async def ami_client() -> AsyncIterator[Callable[[ReplayPbx], Awaitable[RawAmiCl
     yield connect
     for client in clients:
         await client.close()
+
+
+@pytest.fixture(params=["c", "python"])
+def framer_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a framer test with the C fast path (``asterisk/_speedups.c``) and again with the pure-Python one.
+
+    Both must give the same messages; the Python code is the reference. An installation without the C module
+    fails the "c" run (never a silent second Python run): ``pip install -e .`` builds it with a C compiler.
+    """
+    import asterisk.protocol as protocol
+
+    if request.param == "c":
+        if not protocol.SPEEDUPS:
+            pytest.fail("asterisk._speedups is not built: reinstall with a C compiler (pip install -e .)",
+                        pytrace=False)
+    else:
+        monkeypatch.setattr(protocol, "_frame_dicts", None)  # every AmiFramer made in this test is pure Python
+    return str(request.param)

@@ -17,6 +17,9 @@ from hypothesis import strategies as st
 from asterisk.messages import AmiMessage, FrameError, message_from_index
 from asterisk.protocol import AmiFramer, parse_frame
 
+#: Every test here runs with the C framer and with the pure-Python one (tests/asterisk/conftest.py).
+pytestmark = pytest.mark.usefixtures("framer_impl")
+
 #: Bounded and reproducible: CI always draws the same examples; nothing is written to disk.
 PROPERTY = settings(max_examples=300, deadline=None, database=None,
                     derandomize=os.environ.get("CI", "").lower() == "true",

@@ -12,6 +12,9 @@ from asterisk.messages import AmiMessage, FrameError, action
 from asterisk.protocol import AmiClientProtocol, AmiFramer
 from tests.traces import trace_dirs
 
+#: Every test here runs with the C framer and with the pure-Python one (tests/asterisk/conftest.py).
+pytestmark = pytest.mark.usefixtures("framer_impl")
+
 
 def recorded_messages(trace: Path) -> list[list[tuple[str, str]]]:
     out = []

@@ -1,0 +1,3 @@
+"""Types of the optional C module ``asterisk/_speedups.c`` (the AMI framer's fast path)."""
+
+def frame_dicts(chunk: bytes | bytearray, /) -> list[dict[str, str] | None]: ...
