@@ -39,7 +39,7 @@ except ImportError:  # not built (no C compiler at install): the pure-Python pat
 
 log = logging.getLogger(__name__)
 
-#: Whether this installation has the C fast path (``cti check-config`` and the benchmarks say so).
+#: Whether this installation has the C fast path (``bench.pipeline`` says which framer it measured).
 SPEEDUPS = _frame_dicts is not None
 
 _CRLF2 = b"\r\n\r\n"

@@ -59,7 +59,7 @@ from pathlib import Path
 from panoramisk.ami_protocol import AMIProtocol
 
 from asterisk.connection import CtiAmiProtocol
-from asterisk.protocol import AmiFramer
+from asterisk.protocol import SPEEDUPS, AmiFramer
 from bench.machine import machine
 from companion.daemon import Daemon, freeze_startup_heap, tune_threads
 from companion.demo import demo_settings
@@ -605,10 +605,13 @@ def throughput_report(results: Sequence[CorpusResult], runs: int, folders: int,
         "",
         "* (a) baseline: panoramisk 1.4 `AMIProtocol.data_received`, `encoding='utf8'` (as `Manager` sets it), "
         "a factory whose `dispatch()` only counts.",
-        "* (b) pipeline: `CtiAmiProtocol.data_received` (our `AmiFramer`) → `companion.daemon.Daemon.on_message` "
+        "* (b) pipeline: `CtiAmiProtocol.data_received` (our `AmiFramer`, "
+        + ("with its C fast path `asterisk._speedups`" if SPEEDUPS else "**pure Python**: `asterisk._speedups` "
+           "is not built here") + ") → `companion.daemon.Daemon.on_message` "
         "(`CallBook.apply`, `stage_event`, `stage_call`) → the store (`open_store`, SQLite) on a temporary file, "
         "wired as "
-        "`Daemon.run` does, its writer task running, the final `flush()` timed. Same bytes, same reads, same "
+        "`Daemon.run` and `run_daemon` do (`tune_threads()`, the start-up heap frozen), its writer task running, "
+        "the final `flush()` timed. Same bytes, same reads, same "
         "process; the socket is left out of both.",
         "* The panel: " + ("one admin client connected to the hub on `all` (it counts frames, no socket), so every "
                            "message is built and encoded." if panel_client else
