@@ -127,14 +127,14 @@ print(json.dumps({"wall": wall, "rss_kib": usage.ru_maxrss, "code": code,
 """
 
 
-def run_child(argv: Sequence[str], cwd: Path, out: Path) -> tuple[float, float, int]:
+def run_child(argv: Sequence[str], cwd: Path, out: Path, pycache: Path | None = None) -> tuple[float, float, int]:
     """Run ``argv`` (through :data:`_LAUNCHER`) with stdout to ``out``; (wall seconds, peak RSS MiB, exit status).
 
     Wall time is from just before the command's fork to its exit, as the launcher sees it (its own start-up
     is not counted); peak RSS is the command's ``ru_maxrss`` from ``os.wait4``.
     """
     env = {**os.environ, "PYTHONPATH": str(cwd), "COLUMNS": "200", "NO_COLOR": "1",
-           "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+           "PYTHONPYCACHEPREFIX": str(pycache or PYCACHE)}
     # An installed cti runs from compiled bytecode: a session that forbids writing it (to keep the checkout clean)
     # would time the compiling of every module at each start. It goes to a folder of its own instead, filled by
     # a first untimed run (``measure``).
@@ -323,23 +323,24 @@ def copy_bench(code: Path) -> None:
 def measure(args: argparse.Namespace, path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     code: Path = args.code.resolve()
     copy_bench(code)
-    work = DEFAULT_DIR / "listings"
+    work = args.work / "listings"
     work.mkdir(parents=True, exist_ok=True)
+    pycache = args.work / "pycache"
     config = write_config(work, path)
     agent = args.agent or meta["typical_agent"]
     heavy = min(meta["heavy_callers"], key=lambda h: abs(h["calls"] - HEAVY_CALLS))
     results: dict[str, Any] = {"agent": agent, "agent_calls": meta["agent_calls"].get(agent), "listings": {}}
-    run_child(cli(config, "--since", _when(YEAR_END)), code, work / "warm-up.out")  # compiles the bytecode, untimed
+    run_child(cli(config, "--since", _when(YEAR_END)), code, work / "warm-up.out", pycache)  # compiles, untimed
     for key, label, extra, floor_kind in listings(agent):
         product, floored = Runs(), Runs()
         out = work / f"{key}.out"
         floor_cmd, sql = floor_argv(path, floor_kind)
         for run in range(args.runs):
             progress(f"{key}: run {run + 1}/{args.runs}")
-            wall, rss, _ = run_child(cli(config, *extra), code, out)
+            wall, rss, _ = run_child(cli(config, *extra), code, out, pycache)
             product.seconds.append(wall)
             product.rss.append(rss)
-            wall, rss, _ = run_child(floor_cmd, code, work / "floor.out")
+            wall, rss, _ = run_child(floor_cmd, code, work / "floor.out", pycache)
             floored.seconds.append(wall)
             floored.rss.append(rss)
         product.out_bytes = out.stat().st_size
@@ -353,7 +354,7 @@ def measure(args: argparse.Namespace, path: Path, meta: dict[str, Any]) -> dict[
     run_child([sys.executable, "-m", "bench.listings", "--child", "live", "--year", str(path), "--agent", agent,
                "--idle-agent", IDLE_AGENT,
                "--heavy", heavy["number"], "--new", meta["new_number"], "--samples", str(args.samples)],
-              code, live_out)
+              code, live_out, pycache)
     results["live"] = json.loads(live_out.read_text(encoding="utf-8"))
     results["heavy"] = heavy
     results["idle"] = IDLE_AGENT
@@ -456,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="added to the section's title (e.g. 'before')")
     parser.add_argument("--section", default=SECTION, help="the docs/benchmarks.md section key")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--work", type=Path, default=DEFAULT_DIR,
+                        help="where the listings' output, their config and the timed code's bytecode go "
+                             f"(default {DEFAULT_DIR}; another folder leaves a shared year's folder alone)")
     parser.add_argument("--child", choices=("live",), help=argparse.SUPPRESS)
     parser.add_argument("--heavy", help=argparse.SUPPRESS)
     parser.add_argument("--idle-agent", help=argparse.SUPPRESS)

@@ -12,6 +12,10 @@ page's text checked once for what would need more care (a cell a terminal or a s
 needing quotes, a table cell wider than its column or not one terminal cell per character) and written in one
 call. A page that fails a check is written row by row through the careful path, which handles anything; the checks
 only decide which of two ways gives the same bytes. A table reads only the 14 fields it shows (:data:`TABLE_FIELDS`).
+
+The rows come as the store keeps them (``iter_call_pages(stored=True)``): plain tuples, each list field the JSON
+text of its list, rewritten for a page at a time by :mod:`companion.list_text` instead of decoded and encoded again
+(a list not in the usual form sends its page down the careful path, which decodes it: :func:`call_row`); flags 0/1.
 """
 
 from __future__ import annotations
@@ -20,22 +24,40 @@ import codecs
 import json
 import math
 import re
+import sys
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
+from operator import itemgetter
 from typing import Any, TextIO
 
+from companion.list_text import JOINED, JSON, NotPlain, column, items, kept
 from companion.output import CALL_COLUMNS, CsvWriter, Format, JsonWriter, TableWriter, cell, json_value, writer
 from cti.records import iso_time
 from cti.safe_text import CSV_MAY_QUOTE, csv_cell, json_for_terminal, terminal_text
 from store.repository import CallRow
 
-#: Pages of a listing, each row the tuple of the fields asked for (None: a ``CallRow``): ``Store.iter_call_pages``
-#: with the listing's filters bound.
+#: Pages of a listing, each row the tuple of the fields asked for (None: every field) as the store keeps them:
+#: ``Store.iter_call_pages(fields=fields, stored=True)`` with the listing's filters bound.
 Pages = Callable[[Sequence[str] | None], AsyncIterable[Sequence[tuple[Any, ...]]]]
 
 #: The header of a CSV export and the keys of a JSON object: ``CallRecord.to_json``'s keys, in its order.
 CALL_ROW_KEYS: tuple[str, ...] = CallRow._fields
+#: Where the list fields and the flags are in a row of every field.
+_LISTS_AT = tuple(CALL_ROW_KEYS.index(k) for k in ("agents_rung_not_answered", "recordings", "agents_answered",
+                                                   "linkedids"))
+_FLAGS_AT = (CALL_ROW_KEYS.index("answered"), CALL_ROW_KEYS.index("complete"))
+
+
+def call_row(stored: Sequence[Any]) -> CallRow:
+    """A row of every field as the store keeps it (``iter_call_pages(stored=True)``) as a :class:`CallRow`: the
+    lists decoded, the flags as bools. What the careful path formats."""
+    values = list(stored)
+    for i in _LISTS_AT:
+        values[i] = items(values[i])
+    for i in _FLAGS_AT:
+        values[i] = bool(values[i])
+    return CallRow._make(values)
 
 
 class LocalTimes:
@@ -290,28 +312,49 @@ _CSV_LINE = ",".join(["%s"] * len(CALL_ROW_KEYS)) + "\n"
 _CSV_COMMAS = len(CALL_ROW_KEYS) - 1
 
 
-def csv_lines(page: Sequence[CallRow], times: LocalTimes) -> list[str] | None:
-    """Each row's CSV line (with its newline) as ``CsvWriter.write_cells(csv_cells(row))`` writes it when the row
-    is plain (see :func:`csv_plain`); None when a value is of another type than the store gives."""
+def csv_lines(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str] | None:
+    """Each stored row's CSV line (with its newline) as ``CsvWriter.write_cells(csv_cells(call_row(row)))`` writes
+    it when the row is plain (see :func:`csv_plain`); None when a value is of another type than the store gives
+    or a list's text is not the usual form (:mod:`companion.list_text`)."""
     ctime = times.formatter("", "")
+    flag = _CSV_FLAG
     lines: list[str] = []
     append = lines.append
     try:
+        agents = kept(_agent_lists(page), JOINED, _JOINED_AGENTS)
         for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
              transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-             hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) in page:
+             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _), recordings, linkedids \
+                in zip(page, column(map(_RECORDINGS, page), JOINED), column(map(_LINKEDIDS, page), JOINED),
+                       strict=True):
             # None as "", answered and complete as bools (str), the seconds as floats (str is repr), hangup_cause
             # as an int: what the csv module writes for them.
             append(_CSV_LINE % (
-                linkedid or "", direction or "", caller or "", caller_name or "", called or "", answered,
-                answered_by or "", missed_reason or "", round(talk_seconds, 3), transferred_to or "", ";".join(rung),
+                linkedid or "", direction or "", caller or "", caller_name or "", called or "", flag[answered],
+                answered_by or "", missed_reason or "", round(talk_seconds, 3), transferred_to or "", agents[rung],
                 recording or "", ctime(started_at), ctime(answered_at), ctime(ended_at), outcome or "",
                 round(ring_seconds, 3), queue or "", did or "", "" if hangup_cause is None else hangup_cause,
-                hangup_cause_txt or "", hung_up_by or "", ";".join(recordings), ";".join(agents_answered), complete,
-                ";".join(linkedids)))
-    except TypeError:  # a list of non-text, missing seconds
+                hangup_cause_txt or "", hung_up_by or "", recordings, agents[agents_answered], flag[complete],
+                linkedids))
+    except (TypeError, KeyError, NotPlain):  # missing seconds, a flag not 0 or 1, a list to decode
         return None
     return lines
+
+
+#: A stored flag as the csv module writes the bool it stands for (a bool is its own key: ``True == 1``).
+_CSV_FLAG = {0: "False", 1: "True"}
+#: A stored flag as JSON.
+_JSON_FLAG = {0: "false", 1: "true"}
+#: The lists of agents (rung without answering, answering) seen so far, rewritten (``list_text.kept``).
+_JOINED_AGENTS: dict[str, str] = {}
+_JSON_AGENTS: dict[str, str] = {}
+_RECORDINGS, _LINKEDIDS = itemgetter(CALL_ROW_KEYS.index("recordings")), itemgetter(CALL_ROW_KEYS.index("linkedids"))
+_RUNG_AT, _ANSWERING_AT = CALL_ROW_KEYS.index("agents_rung_not_answered"), CALL_ROW_KEYS.index("agents_answered")
+
+
+def _agent_lists(page: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """The page's lists of agents, both fields."""
+    return [*map(itemgetter(_RUNG_AT), page), *map(itemgetter(_ANSWERING_AT), page)]
 
 
 #: What ``csv_cell`` might prefix (a formula start, or a quote before one: ``CSV_MAY_QUOTE``), in UTF-8: a cell
@@ -338,40 +381,38 @@ def csv_shaped(line: str) -> bool:
     return line.count(",") == _CSV_COMMAS
 
 
-def json_objects(page: Sequence[CallRow], times: LocalTimes) -> list[str] | None:
-    """Each row's JSON object at the array's nesting, as :func:`json_object` writes it but before
-    ``json_for_terminal`` (see :func:`json_plain_encoded`); None when a value is of another type than the store
-    gives."""
+def json_objects(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str] | None:
+    """Each stored row's JSON object at the array's nesting, as :func:`json_object` writes its ``call_row`` but
+    before ``json_for_terminal`` (see :func:`json_plain_encoded`); None when a value is of another type than the
+    store gives or a list's text is not the usual form (:mod:`companion.list_text`)."""
     jtime = times.formatter('"', "null")
-    enc = _encode
+    enc, flag = _encode, _JSON_FLAG
     objects: list[str] = []
     append = objects.append
     seconds = 0.0
     try:
+        agents = kept(_agent_lists(page), JSON, _JSON_AGENTS)
         for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
              transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-             hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) in page:
+             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _), recordings, linkedids \
+                in zip(page, column(map(_RECORDINGS, page), JSON), column(map(_LINKEDIDS, page), JSON),
+                       strict=True):
             seconds += talk_seconds + ring_seconds
             append(_JSON_TEMPLATE % (
                 enc(linkedid), enc(direction), "null" if caller is None else enc(caller),
                 "null" if caller_name is None else enc(caller_name), "null" if called is None else enc(called),
-                "true" if answered is True else "false" if answered is False else json_value(answered),
-                "null" if answered_by is None else enc(answered_by),
+                flag[answered], "null" if answered_by is None else enc(answered_by),
                 "null" if missed_reason is None else enc(missed_reason), round(talk_seconds, 3),
-                "null" if transferred_to is None else enc(transferred_to),
-                ("[\n   " + ",\n   ".join(map(enc, rung)) + "\n  ]") if rung else "[]",
+                "null" if transferred_to is None else enc(transferred_to), agents[rung],
                 "null" if recording is None else enc(recording), jtime(started_at), jtime(answered_at),
                 jtime(ended_at),
                 enc(outcome), round(ring_seconds, 3), "null" if queue is None else enc(queue),
                 "null" if did is None else enc(did),
                 hangup_cause if hangup_cause.__class__ is int else json_value(hangup_cause),
                 "null" if hangup_cause_txt is None else enc(hangup_cause_txt),
-                "null" if hung_up_by is None else enc(hung_up_by),
-                ("[\n   " + ",\n   ".join(map(enc, recordings)) + "\n  ]") if recordings else "[]",
-                ("[\n   " + ",\n   ".join(map(enc, agents_answered)) + "\n  ]") if agents_answered else "[]",
-                "true" if complete is True else "false" if complete is False else json_value(complete),
-                ("[\n   " + ",\n   ".join(map(enc, linkedids)) + "\n  ]") if linkedids else "[]"))
-    except TypeError:  # text that is not, seconds that are not a number
+                "null" if hung_up_by is None else enc(hung_up_by), recordings, agents[agents_answered],
+                flag[complete], linkedids))
+    except (TypeError, KeyError, NotPlain):  # text that is not, seconds that are not a number, a list to decode
         return None
     # The seconds went out as %s: JSON for an int or a finite float, not for inf or nan (Infinity, NaN, which the
     # careful path writes); any of them makes the sum infinite or nan.
@@ -419,6 +460,8 @@ class _Sink:
 TABLE_FIELDS: tuple[str, ...] = tuple(key for key, _ in CALL_COLUMNS)
 #: Where ``outcome`` is in a row of :data:`TABLE_FIELDS` (a missed call's row is red on a colour terminal).
 _TABLE_OUTCOME = TABLE_FIELDS.index("outcome")
+#: Where the list of agents rung is in it.
+_TABLE_RUNG = TABLE_FIELDS.index("agents_rung_not_answered")
 #: The columns of seconds, printed to a tenth.
 _TABLE_SECONDS = frozenset(i for i, key in enumerate(TABLE_FIELDS) if key in ("ring_seconds", "talk_seconds"))
 #: The columns of text, whose value ``output.cell`` shows as a time when it looks like an ISO one.
@@ -443,14 +486,14 @@ def _seconds_cell(value: Any) -> str:
 
 
 def table_cells(row: tuple[Any, ...], times: LocalTimes) -> list[str]:
-    """A row of :data:`TABLE_FIELDS`' cells under ``output.CALL_COLUMNS``, escaped for a terminal."""
+    """A stored row of :data:`TABLE_FIELDS` as its cells under ``output.CALL_COLUMNS``, escaped for a terminal."""
     (started_at, direction, caller, caller_name, called, queue, outcome, answered_by, missed_reason, ring_seconds,
      talk_seconds, transferred_to, rung, linkedid) = row
     return [
         _text_cell(times.iso(started_at)), _text_cell(direction), _text_cell(caller), _text_cell(caller_name),
         _text_cell(called), _text_cell(queue), _text_cell(outcome), _text_cell(answered_by),
         _text_cell(missed_reason), _seconds_cell(ring_seconds), _seconds_cell(talk_seconds),
-        _text_cell(transferred_to), terminal_text(cell(list(rung))), _text_cell(linkedid),
+        _text_cell(transferred_to), terminal_text(cell(list(items(rung)))), _text_cell(linkedid),
     ]
 
 
@@ -525,13 +568,14 @@ class TablePages:
         lines: list[str] = []
         append = lines.append
         try:
+            agents = kept(map(itemgetter(_TABLE_RUNG), rows), JOINED, _JOINED_AGENTS)
             for (started_at, direction, caller, caller_name, called, queue, outcome, answered_by, missed_reason,
                  ring_seconds, talk_seconds, transferred_to, rung, linkedid) in rows:
                 append(template % (
                     clock(started_at), direction or "", caller or "", caller_name or "", called or "", queue or "",
                     outcome or "", answered_by or "", missed_reason or "", round(ring_seconds, 3),
-                    round(talk_seconds, 3), transferred_to or "", ";".join(rung), linkedid or ""))
-        except TypeError:  # a value of an unexpected type
+                    round(talk_seconds, 3), transferred_to or "", agents[rung], linkedid or ""))
+        except (TypeError, NotPlain):  # a value of an unexpected type, a list to decode
             return None
         return lines
 
@@ -550,21 +594,39 @@ class TablePages:
 
 async def print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO | None = None) -> int:
     """Print a journal listing, page by page, as ``output.stream`` prints the records' ``to_json(tz)``; how many
-    calls there were. ``pages(fields)`` reads the listing (``Store.iter_call_pages`` with its filters)."""
+    calls there were. ``pages(fields)`` reads the listing (:data:`Pages`: stored rows of those fields).
+
+    While it prints, Python's thread switch interval is :data:`SWITCH_INTERVAL`: the store reads the next page
+    in its own thread while this one is formatted, and that thread needs the GIL for a moment to start the query
+    (then SQLite gathers the page without it). With the default 5 ms it waited out most of a page's formatting
+    (a page of a table is 5 ms), and the reading barely overlapped the printing.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
+    try:
+        return await _print_calls(pages, fmt, tz, out)
+    finally:
+        sys.setswitchinterval(previous)
+
+
+#: The thread switch interval while a listing prints (see :func:`print_calls`), in seconds.
+SWITCH_INTERVAL = 0.0005
+
+
+async def _print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO | None) -> int:
     times = LocalTimes(tz)
     count = 0
     target = writer(fmt, CALL_COLUMNS, "Call journal", out)
     if isinstance(target, JsonWriter):
         sink = _Sink(target.out)
-        async for page in pages(None):
-            rows: Sequence[CallRow] = page  # type: ignore[assignment]  # fields=None: CallRows
+        async for rows in pages(None):
             if not rows:
                 continue
             objects = json_objects(rows, times)
             text = ",\n ".join(objects) if objects is not None else ""
             data = text.encode()
             if objects is None or not json_plain_encoded(data):
-                text = ",\n ".join([json_object(row, times) for row in rows])
+                text = ",\n ".join([json_object(call_row(row), times) for row in rows])
                 data = text.encode()
             head = target.element_prefix()
             sink.write(head + text, head.encode() + data)
@@ -574,8 +636,8 @@ async def print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO 
         whole = target.writes_text_as_is()
         sink = _Sink(target.out)
 
-        def csv_careful(row: CallRow) -> None:
-            csv_writer.write_cells(CALL_ROW_KEYS, csv_cells(row, times))
+        def csv_careful(row: tuple[Any, ...]) -> None:
+            csv_writer.write_cells(CALL_ROW_KEYS, csv_cells(call_row(row), times))
 
         def csv_write_plain(text: str, lines: int) -> bool:
             data = text.encode()
@@ -584,8 +646,7 @@ async def print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO 
                 return True
             return False
 
-        async for page in pages(None):
-            rows = page  # type: ignore[assignment]
+        async for rows in pages(None):
             lines = csv_lines(rows, times) if whole else None
             if lines is None:
                 for row in rows:

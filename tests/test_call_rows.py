@@ -79,7 +79,9 @@ def _calls() -> list[Any]:
                           "Normal"),)
         calls.append(replace(
             call, agents_rung_not_answered=() if answered else ("102", text), queue=text if i % 6 == 0 else None,
-            transferred_to=text if i % 9 == 0 else None, recordings=(text, "r.wav") if i % 8 == 0 else (),
+            transferred_to=text if i % 9 == 0 else None,
+            # Brackets in a list's items: its stored text is not rewritten as text (``companion.list_text``).
+            recordings=(text, "r.wav") if i % 8 == 0 else ("[a]", "b]", "[]") if i % 8 == 4 and not _plain(i) else (),
             hangup_cause=16 if i % 2 else None, hangup_cause_txt=text if i % 10 == 0 else None,
             ring_seconds=(i % 13) * 1.23456, talk_seconds=(i % 17) * 10.0004999, complete=i % 19 != 0, legs=legs,
             linkedids=(call.linkedid, text) if i % 12 == 0 else (call.linkedid,)))
@@ -104,9 +106,35 @@ async def test_the_lean_listing_prints_what_the_records_printed(tmp_path: Path) 
                     records = (r.to_json(tz) async for r in store.iter_calls(**f))
                     n = await stream(records, fmt, CALL_COLUMNS, "Call journal", expected)
                     assert await print_calls(lambda fields, f=f: store.iter_call_pages(  # type: ignore[misc]
-                        **f, page_size=64, fields=fields), fmt, tz, got) == n
+                        **f, page_size=64, fields=fields, stored=True), fmt, tz, got) == n
                     assert got.getvalue() == expected.getvalue(), (tz_name, f, fmt)
                     assert n > 0, f
+
+
+async def test_printing_leaves_the_thread_switch_interval_as_it_found_it(tmp_path: Path) -> None:
+    """A listing shortens Python's switch interval while it prints (the store's reader thread starts the next
+    page's query sooner), and gives it back even when the output fails."""
+    import sys
+
+    import pytest
+
+    async with open_store(StoreSettings(path=tmp_path / "j.sqlite"), region="RU") as store:
+        for call in _calls()[:10]:
+            store.stage_call(call, None, ())
+        await store.flush()
+        before = sys.getswitchinterval()
+
+        class Full(io.StringIO):
+            def write(self, text: str) -> int:
+                raise OSError(28, "No space left on device")
+
+        for out in (io.StringIO(), Full()):
+            try:
+                await print_calls(lambda fields: store.iter_call_pages(fields=fields, stored=True), Format.json,
+                                  None, out)
+            except OSError:
+                assert isinstance(out, Full)
+            assert sys.getswitchinterval() == pytest.approx(before)
 
 
 async def test_a_page_starts_where_the_last_one_ended_not_at_the_ranges_start(tmp_path: Path) -> None:
@@ -160,7 +188,8 @@ async def test_a_listing_into_a_file_is_the_same_text(tmp_path: Path) -> None:
             await stream(records, fmt, CALL_COLUMNS, "Call journal", expected)
             path = tmp_path / f"out.{fmt}"
             with _text_file(path) as out:
-                await print_calls(lambda fields: store.iter_call_pages(page_size=100, fields=fields), fmt, tz, out)
+                await print_calls(lambda fields: store.iter_call_pages(page_size=100, fields=fields, stored=True),
+                                  fmt, tz, out)
             assert path.read_bytes() == expected.getvalue().encode(), fmt
 
 

@@ -56,7 +56,8 @@ def calls(
     async def query(store: Store) -> int:
         def pages(fields: Sequence[str] | None) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
             return store.iter_call_pages(since=start, until=end, number=number, agent=agent, direction=direction,
-                                         outcome=outcome, limit=limit, page_size=CALL_PAGE, fields=fields)
+                                         outcome=outcome, limit=limit, page_size=CALL_PAGE, fields=fields,
+                                         stored=True)
 
         return await print_calls(pages, fmt, tz)
 

@@ -8,6 +8,7 @@ and the called side's indexes merged for a number, else ``(direction|outcome, st
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -113,12 +114,15 @@ def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after
 
 
 class Projection:
-    """Rows of some ``CallRow`` fields (``iter_call_pages(fields=...)``): the columns to select, the row maker,
-    and where the next page starts (the order columns are selected after the fields when they lack them)."""
+    """Rows of some ``CallRow`` fields (``iter_call_pages(fields=..., stored=...)``): the columns to select, the row
+    maker, and where the next page starts (the order columns are selected after the fields when they lack them).
+
+    ``stored``: the lists (``text[]``, which asyncpg hands as lists) as the JSON text the interface promises,
+    ``json.dumps(list, ensure_ascii=False)``; the flags are booleans already."""
 
     __slots__ = ("columns", "key_at", "row", "width")
 
-    def __init__(self, fields: Sequence[str] | None) -> None:
+    def __init__(self, fields: Sequence[str] | None, *, stored: bool = False) -> None:
         if fields is not None:
             unknown = [f for f in fields if f not in rows.LISTING_COLUMNS]
             if unknown or not fields:
@@ -129,18 +133,27 @@ class Projection:
         self.key_at = tuple(self.columns.index(c) for c in ORDER_COLUMNS)
         lists = tuple(i for i, name in enumerate(chosen) if name in rows.LIST_FIELDS)
         width = self.width
-        whole = fields is None
+        whole = fields is None and not stored
+        as_list: Callable[[Any], Any] = _json_text if stored else tuple
 
         def row(r: asyncpg.Record) -> tuple[Any, ...]:
             values = list(r)[:width]
             for i in lists:
-                values[i] = tuple(values[i])
+                values[i] = as_list(values[i])
             return CallRow(*values) if whole else tuple(values)
 
         self.row: Callable[[asyncpg.Record], tuple[Any, ...]] = row
 
     def key(self, r: asyncpg.Record) -> tuple[float, str]:
         return r[self.key_at[0]], r[self.key_at[1]]
+
+
+_json_list = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json_text(values: list[str]) -> str:
+    """A list field as a stored row of the interface gives it: ``json.dumps(values, ensure_ascii=False)``."""
+    return _json_list(values)
 
 
 class JournalReads(PostgresBase):
@@ -218,11 +231,12 @@ class JournalReads(PostgresBase):
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         fields: Sequence[str] | None = None,
+        stored: bool = False,
     ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         f = CallFilter(since, until, number, agent, direction, outcome)
-        projection = Projection(fields)
+        projection = Projection(fields, stored=stored)
         after: tuple[float, str] | None = None
         left = limit
         while left is None or left > 0:

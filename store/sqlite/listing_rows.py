@@ -8,7 +8,6 @@ tuple per row. A list column holding ``[]`` (most of them) is not parsed at all.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,8 +56,9 @@ def _agents(text: str) -> tuple[str, ...]:
         return found
 
 
-def call_row(row: sqlite3.Row) -> CallRow:
-    """One row selected with :func:`select_list` as a :class:`CallRow` (positional: cheaper than by name)."""
+def call_row(row: Sequence[Any]) -> CallRow:
+    """One row selected with :func:`select_list` (a tuple or an ``sqlite3.Row``) as a :class:`CallRow` (positional:
+    cheaper than by name)."""
     (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
      transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
      hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) = row
@@ -79,29 +79,35 @@ ORDER_COLUMNS = ("started_at", "linkedid")
 
 
 class Projection:
-    """Rows of some ``CallRow`` fields (``iter_call_pages(fields=...)``): the columns to select, and the row maker.
+    """Rows of some ``CallRow`` fields (``iter_call_pages(fields=..., stored=...)``): the columns to select, and the
+    row maker.
 
-    The select list is the fields, then the order columns if the fields lack them (a page's last row says where
-    the next page starts: :meth:`key`). ``row(r)`` is the plain tuple of the fields, the few stored forms
-    converted (flags to bools, JSON lists to tuples), nothing else touched.
+    The select list is the fields (None: all of them), then the order columns if the fields lack them (a page's
+    last row says where the next page starts: :meth:`key`). ``row(r)`` is the plain tuple of the fields, the few
+    stored forms converted (flags to bools, JSON lists to tuples), nothing else touched; ``stored``: not even
+    those, and a page of rows that hold just the fields is handed over as SQLite gave it (:meth:`rows`).
     """
 
-    __slots__ = ("columns", "key_at", "row", "width")
+    __slots__ = ("columns", "key_at", "row", "same", "width")
 
-    def __init__(self, fields: Sequence[str]) -> None:
-        unknown = [f for f in fields if f not in LISTING_COLUMNS]
-        if unknown or not fields:
-            raise ValueError(f"not fields of a listing row: {unknown or 'none given'}")
-        self.width = len(fields)
-        self.columns = tuple(fields) + tuple(c for c in ORDER_COLUMNS if c not in fields)
+    def __init__(self, fields: Sequence[str] | None, *, stored: bool = False) -> None:
+        if fields is not None:
+            unknown = [f for f in fields if f not in LISTING_COLUMNS]
+            if unknown or not fields:
+                raise ValueError(f"not fields of a listing row: {unknown or 'none given'}")
+        chosen = tuple(fields) if fields is not None else LISTING_COLUMNS
+        self.width = len(chosen)
+        self.columns = chosen + tuple(c for c in ORDER_COLUMNS if c not in chosen)
         self.key_at = tuple(self.columns.index(c) for c in ORDER_COLUMNS)
-        steps = tuple((i, _CONVERT[f]) for i, f in enumerate(fields) if f in _CONVERT)
+        steps = () if stored else tuple((i, _CONVERT[f]) for i, f in enumerate(chosen) if f in _CONVERT)
         width = self.width
-        if not steps and width == len(self.columns):
-            self.row: Callable[[sqlite3.Row], tuple[Any, ...]] = tuple
+        #: Whether a row as selected is already the row asked for.
+        self.same = not steps and width == len(self.columns)
+        if self.same:
+            self.row: Callable[[tuple[Any, ...]], tuple[Any, ...]] = tuple
             return
 
-        def row(r: sqlite3.Row) -> tuple[Any, ...]:
+        def row(r: tuple[Any, ...]) -> tuple[Any, ...]:
             values = list(r)
             for i, convert in steps:
                 values[i] = convert(values[i])
@@ -109,10 +115,14 @@ class Projection:
 
         self.row = row
 
+    def rows(self, found: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows of a page as selected (plain tuples), as asked for."""
+        return found if self.same else list(map(self.row, found))
+
     def select_list(self, table: str = "") -> str:
         prefix = f"{table}." if table else ""
         return ", ".join(prefix + column for column in self.columns)
 
-    def key(self, r: sqlite3.Row) -> tuple[float, str]:
+    def key(self, r: tuple[Any, ...]) -> tuple[float, str]:
         """(started_at, linkedid) of a row as selected (before :attr:`row`)."""
         return r[self.key_at[0]], r[self.key_at[1]]
