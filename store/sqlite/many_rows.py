@@ -2,11 +2,12 @@
 
 Why not ``executemany``: the ``sqlite3`` module releases the GIL around every row's step and must take it back to
 bind the next row. While the event loop is busy (the daemon under load) each take-back waits for the loop's thread
-to let go of the GIL (up to the interpreter's switch interval, 5 ms), so a batch of a few hundred calls took over
-a second to commit and the store fell behind, pausing the AMI reading. One statement per table and batch binds
-everything in one go and steps once: the GIL is taken back once per statement. Rows are written in the order
-given, as ``executemany`` writes them (an upsert of the same key twice in one statement updates the first, as two
-statements would).
+to let go of the GIL (up to the interpreter's switch interval), so a batch of a few hundred calls took over a
+second to commit and the store fell behind, pausing the AMI reading. One statement per table and batch binds
+everything in one go and steps once: the GIL is taken back once per statement. Each batch has a shape of its own,
+so the writer's connection keeps no prepared statements (``cached_statements=0`` in ``store/sqlite/lanes.py``).
+Rows are written in the order given, as ``executemany`` writes them (an upsert of the same key twice in one
+statement updates the first, as two statements would).
 """
 
 from __future__ import annotations
