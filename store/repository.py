@@ -3,9 +3,8 @@
 ``Store`` is the contract, composed of one protocol per concern (the staged writes, the live journal, the call
 journal, the missed-call register, panel users and sessions, the client directory, and the screen-pop's caller
 lookups), so that a module that needs one concern can be typed against it alone. ``store.open_store`` opens
-the implementation the settings choose (``store/sqlite/`` today); a PostgreSQL store would be a sibling package
-passing the same contract tests (``tests/store/test_store_contract.py``). Nothing outside ``store/`` names an
-implementation.
+the implementation the settings choose (``store/sqlite/``, or ``store/postgres/`` for ``[store] url``); both pass
+the same contract tests (``tests/store/``). Nothing outside ``store/`` names an implementation.
 
 Writes from the call model are *staged*: ``stage_event`` and ``stage_call`` only append to memory, so
 the AMI event path never waits for a disk. The store's writer task (``run_writer``) commits what is
