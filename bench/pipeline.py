@@ -61,8 +61,9 @@ from panoramisk.ami_protocol import AMIProtocol
 from asterisk.connection import CtiAmiProtocol
 from asterisk.protocol import SPEEDUPS, AmiFramer
 from bench.machine import machine
-from companion.daemon import Daemon, freeze_startup_heap, tune_threads
+from companion.daemon import Daemon, freeze_startup_heap
 from companion.demo import demo_settings
+from companion.threads import tune_threads
 from cti.model import AMI_EVENT_CLASSES, AMI_FILTERS
 from store import open_store
 from store.repository import Store, User

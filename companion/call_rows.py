@@ -24,7 +24,6 @@ import codecs
 import json
 import math
 import re
-import sys
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
@@ -33,6 +32,7 @@ from typing import Any, TextIO
 
 from companion.list_text import JOINED, JSON, NotPlain, column, items, kept
 from companion.output import CALL_COLUMNS, CsvWriter, Format, JsonWriter, TableWriter, cell, json_value, writer
+from companion.threads import quick_thread_switches
 from cti.records import iso_time
 from cti.safe_text import CSV_MAY_QUOTE, csv_cell, json_for_terminal, terminal_text
 from store.repository import CallRow
@@ -596,21 +596,13 @@ async def print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO 
     """Print a journal listing, page by page, as ``output.stream`` prints the records' ``to_json(tz)``; how many
     calls there were. ``pages(fields)`` reads the listing (:data:`Pages`: stored rows of those fields).
 
-    While it prints, Python's thread switch interval is :data:`SWITCH_INTERVAL`: the store reads the next page
-    in its own thread while this one is formatted, and that thread needs the GIL for a moment to start the query
-    (then SQLite gathers the page without it). With the default 5 ms it waited out most of a page's formatting
-    (a page of a table is 5 ms), and the reading barely overlapped the printing.
+    While it prints, the store's thread gets the GIL quickly (``companion/threads.py``): it reads the next page
+    while this one is formatted, and needs the GIL for a moment to start the query (then SQLite gathers the page
+    without it). With the default 5 ms switch interval it waited out most of a page's formatting (a page of a
+    table is 5 ms), and the reading barely overlapped the printing.
     """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
-    try:
+    with quick_thread_switches():
         return await _print_calls(pages, fmt, tz, out)
-    finally:
-        sys.setswitchinterval(previous)
-
-
-#: The thread switch interval while a listing prints (see :func:`print_calls`), in seconds.
-SWITCH_INTERVAL = 0.0005
 
 
 async def _print_calls(pages: Pages, fmt: Format, tz: tzinfo | None, out: TextIO | None) -> int:

@@ -22,13 +22,13 @@ import gc
 import logging
 import math
 import signal
-import sys
 import time
 from collections.abc import Coroutine
 from typing import Any
 
 from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
 from asterisk.messages import AmiHeaderError, AmiMessage, action
+from companion.threads import tune_threads
 from cti.agents import AgentBoard
 from cti.context import CallView, enrich
 from cti.effects import CallEnded, Effect, VariableWanted
@@ -444,23 +444,6 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-#: How long the event loop's thread may keep the GIL while another thread waits for it (CPython's default: 5 ms).
-THREAD_SWITCH_INTERVAL = 0.0005
-
-
-def tune_threads() -> None:
-    """Let the store's threads take the GIL within half a millisecond, not five.
-
-    aiosqlite runs each connection's statements on a thread of its own (the writer, the readers, the screen-pop's
-    lookups), and each statement needs the GIL a few times (to take the job, to bind, to hand the result back).
-    While the event loop is busy with a burst of AMI events, each of those waits for the loop's thread to be
-    asked to let go, which CPython does only after its switch interval: with the default 5 ms a batch of 500 calls
-    took 100-500 ms to commit, the writes piled up past ``[store] max_pending`` and the AMI reading paused, and a
-    caller card waited the same way. Process-wide, so set once by whatever runs the daemon.
-    """
-    sys.setswitchinterval(THREAD_SWITCH_INTERVAL)
-
-
 def freeze_startup_heap() -> int:
     """Move everything alive after start-up out of the garbage collector's sight.
 
@@ -476,7 +459,7 @@ def freeze_startup_heap() -> int:
 
 
 async def run_daemon(settings: Settings) -> None:
-    tune_threads()
+    tune_threads()  # companion/threads.py says why
     stop = asyncio.Event()
     install_stop_signals(stop)
     daemon = Daemon(settings)

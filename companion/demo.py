@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.text import Text
 
 from asterisk.replay import ReplayPbx, load_trace
-from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals, tune_threads
+from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
+from companion.threads import tune_threads
 from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTransferred, Effect
 from cti.records import iso_time
 from cti.safe_text import terminal_text
