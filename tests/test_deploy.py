@@ -100,6 +100,7 @@ def test_the_containerfile_copies_what_exists_and_runs_the_daemon_unprivileged()
     packages = {p.name for p in REPO.iterdir() if (p / "__init__.py").is_file()
                 and any(re.fullmatch(pattern.replace("*", ".*"), p.name) for pattern in patterns)}
     assert packages <= set(copied), f"packages not copied: {packages - set(copied)}"
+    assert "setup.py" in copied  # it builds the AMI framer's C fast path (asterisk/_speedups.c)
     assert "cti" in pyproject["project"]["scripts"]
 
     last = {word: args for word, args in steps}
