@@ -479,8 +479,8 @@ class Generator:
 #: What decides a year file's content: the schema and the code that writes rows (not the read side, which changes
 #: more often and would cost a ten-minute regeneration for nothing). Paths of both the current layout and the
 #: single-module store of older commits (for ``bench.listings --code``).
-WRITER_FILES = ("store/migrations/*.sql", "store/migrate.py", "store/sqlite.py", "store/sqlite/writer.py",
-                "store/sqlite/rows.py", "cti/records.py", "cti/callbacks.py")
+WRITER_FILES = ("store/migrations/*.sql", "store/migrate.py", "store/sqlite.py", "store/staging.py",
+                "store/sqlite/writer.py", "store/sqlite/rows.py", "cti/records.py", "cti/callbacks.py")
 
 
 def store_digest() -> str:
