@@ -10,107 +10,50 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
 
-from cti.phones import normalize_number
 from cti.records import CallRecord
+from store.listing import POSTGRES, CallConditions
+from store.listing import CallFilter as CallFilter  # the filter of ``calls_query``, imported with it
+from store.listing_reads import JournalListing
 from store.postgres import rows
-from store.postgres.base import PostgresBase
-from store.repository import DEFAULT_PAGE_SIZE, CallKey, CallRow
+from store.postgres.listed import PostgresListing
+from store.repository import DEFAULT_PAGE_SIZE, CallRow
 
 #: The columns every lean page is read with, for the next page to start after its last row.
 ORDER_COLUMNS = ("started_at", "linkedid")
 
 
-@dataclass(frozen=True, slots=True)
-class CallFilter:
-    """The filters of a journal listing (see ``store.repository.Journal.list_calls``)."""
-
-    since: float | None = None
-    until: float | None = None
-    number: str | None = None
-    agent: str | None = None
-    direction: str | None = None
-    outcome: str | None = None
-
-
 def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after: tuple[float, str] | None = None,
                 limit: int | None = None, offset: int = 0,
                 columns: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
-    """The SQL (``:name`` parameters) of one page of the journal: the rows matching ``f`` after the row whose
-    (started_at, linkedid) is ``after``, in the journal's order, at most ``limit`` of them after ``offset``.
+    """The SQL (``:name`` parameters) of one page of the journal (``store.listing.CallConditions``), joined in
+    the shapes PostgreSQL's planner serves off the index that should drive.
 
     ``columns``: only those columns (a listing's), else the whole row."""
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    sign, order = ("<", "DESC") if newest_first else (">", "ASC")
-    # The bound ``after`` implies makes the other one useless: leave it out so the index is sought to ``after``.
-    if after is not None and f.since is not None and not newest_first and after[0] >= f.since:
-        f = replace(f, since=None)
-    if after is not None and f.until is not None and newest_first and after[0] < f.until:
-        f = replace(f, until=None)
-
-    def common(t: str, p: str) -> list[str]:
-        where = []
-        if f.since is not None:
-            where.append(f"{t}.started_at >= :since")
-            params["since"] = float(f.since)
-        if f.until is not None:
-            where.append(f"{t}.started_at < :until")
-            params["until"] = float(f.until)
-        if after is not None:
-            where.append(f"({t}.started_at, {t}.linkedid) {sign} (:after_at, :after_id)")
-            params["after_at"], params["after_id"] = float(after[0]), after[1]
-        if f.direction is not None:
-            where.append(f"{p}.direction = :direction")
-            params["direction"] = f.direction
-        if f.outcome is not None:
-            where.append(f"{p}.outcome = :outcome")
-            params["outcome"] = f.outcome
-        return where
+    q = CallConditions(POSTGRES, f, region=region, newest_first=newest_first, after=after, limit=limit,
+                       offset=offset)
 
     def select(table: str) -> str:
         return ", ".join(f"{table}.{c}" for c in columns) if columns is not None else f"{table}.*"
 
-    key = normalize_number(f.number, region) if f.number is not None else None
-    if f.number is not None:
-        params["number"] = key if key is not None else f.number
-
-    def side(column: str) -> str:
-        """The number on one side of the call: its key, or for a withheld number the text as written."""
-        return f"{column}_key = :number" if key is not None else f"({column}_key IS NULL AND {column} = :number)"
-
-    page = f" ORDER BY {{t}}started_at {order}, {{t}}linkedid {order} LIMIT :limit OFFSET :offset"
     if f.agent is not None:
-        params["agent"] = f.agent
-        where = ["a.agent = :agent", *common("a", "c")]
+        where = q.agent_where()
         if f.number is None and f.direction is None and f.outcome is None:
             # Only the agent's own table is filtered: the page is picked off its key first, then its calls are
             # read by theirs, so the plan is one index walk and a page of lookups whatever the planner estimates.
-            picked = ("SELECT a.started_at, a.linkedid FROM call_agents a WHERE " + " AND ".join(where)
-                      + page.format(t="a."))
+            picked = "SELECT a.started_at, a.linkedid FROM call_agents a WHERE " + " AND ".join(where) + q.page("a.")
             return (f"SELECT {select('c')} FROM ({picked}) AS a JOIN calls c ON c.linkedid = a.linkedid"
-                    f" ORDER BY a.started_at {order}, a.linkedid {order}"), params
-        if f.number is not None:
-            where.append(f"({side('c.caller')} OR {side('c.called')})")
+                    f" ORDER BY a.started_at {q.order}, a.linkedid {q.order}"), q.params
         return (f"SELECT {select('c')} FROM call_agents a JOIN calls c ON c.linkedid = a.linkedid WHERE "
-                + " AND ".join(where) + page.format(t="a.")), params
+                + " AND ".join(where) + q.page("a.")), q.params
     if f.number is not None:
-        params["inner"] = None if limit is None else limit + offset
-        branches = []
-        # The called side leaves out the calls the caller side has: UNION ALL, no duplicate to weed out.
-        for n, match in enumerate((side("calls.caller"),
-                                   f"{side('calls.called')} AND NOT coalesce({side('calls.caller')}, false)")):
-            where = [match, *common("calls", "calls")]
-            branches.append(f"(SELECT {select('calls')} FROM calls WHERE {' AND '.join(where)} "
-                            f"ORDER BY started_at {order}, linkedid {order} LIMIT :inner) AS side{n}")
-        both = " UNION ALL ".join(f"SELECT * FROM {branch}" for branch in branches)
-        return f"SELECT * FROM ({both}) AS found" + page.format(t=""), params
-    where = common("calls", "calls")
-    return (f"SELECT {select('calls')} FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
-            + page.format(t="")), params
+        both = " UNION ALL ".join(f"SELECT * FROM ({side}) AS side{n}"
+                                  for n, side in enumerate(q.number_sides(select("calls"))))
+        return f"SELECT * FROM ({both}) AS found" + q.page(""), q.params
+    return q.by_time(select("calls")), q.params
 
 
 class Projection:
@@ -156,68 +99,14 @@ def _json_text(values: list[str]) -> str:
     return _json_list(values)
 
 
-class JournalReads(PostgresBase):
-    """``list_calls``, ``iter_calls``, ``iter_call_rows``, ``iter_call_pages``, ``get_call``, ``count_calls``."""
+class JournalReads(JournalListing, PostgresListing):
+    """``iter_call_pages``, ``get_call``, ``count_calls``; the other listings are ``JournalListing``'s."""
 
-    async def list_calls(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        after: CallKey | None = None,
-    ) -> list[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
-        sql, params = calls_query(f, region=self.region, newest_first=newest_first, limit=limit, offset=offset,
-                                  after=(after.started_at, after.linkedid) if after is not None else None)
-        return await self._select(sql, params, rows.record_from_row)
+    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: tuple[float, str] | None = None,
+                     limit: int | None = None, offset: int = 0) -> tuple[str, dict[str, Any]]:
+        return calls_query(f, region=self.region, newest_first=newest_first, after=after, limit=limit,
+                           offset=offset)
 
-    async def iter_calls(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
-
-        def page(last: CallRecord | None, n: int) -> tuple[str, dict[str, Any]]:
-            after = (last.started_at, last.linkedid) if last is not None else None
-            return calls_query(f, region=self.region, newest_first=newest_first, after=after, limit=n)
-
-        async for record in self._keyset(page, rows.record_from_row, limit, page_size):
-            yield record
-
-    async def iter_call_rows(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[CallRow]:
-        async for page in self.iter_call_pages(since=since, until=until, number=number, agent=agent,
-                                               direction=direction, outcome=outcome, limit=limit,
-                                               page_size=page_size):
-            for row in page:
-                assert isinstance(row, CallRow)
-                yield row
 
     async def iter_call_pages(
         self,

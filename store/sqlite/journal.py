@@ -16,100 +16,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
-from cti.phones import normalize_number
 from cti.records import CallRecord
-from store.repository import DEFAULT_PAGE_SIZE, CallKey, CallRow
+from store.listing import SQLITE, CallConditions
+from store.listing import CallFilter as CallFilter  # the filter of ``calls_query``, imported with it
+from store.listing_reads import JournalListing
+from store.repository import DEFAULT_PAGE_SIZE
 from store.sqlite import rows
-from store.sqlite.base import SqliteBase
+from store.sqlite.listed import SqliteListing
 from store.sqlite.listing_rows import Projection, call_row, select_list
-
-
-@dataclass(frozen=True, slots=True)
-class CallFilter:
-    """The filters of a journal listing (see ``store.repository.Journal.list_calls``)."""
-
-    since: float | None = None
-    until: float | None = None
-    number: str | None = None
-    agent: str | None = None
-    direction: str | None = None
-    outcome: str | None = None
 
 
 def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after: tuple[float, str] | None = None,
                 limit: int | None = None, offset: int = 0, lean: bool = False,
                 projection: Projection | None = None) -> tuple[str, dict[str, Any]]:
-    """The SQL (and its parameters) of one page of the journal: the rows matching ``f`` after the row whose
-    (started_at, linkedid) is ``after``, in the journal's order, at most ``limit`` of them after ``offset``.
+    """The SQL (and its parameters) of one page of the journal (``store.listing.CallConditions``), joined in
+    the shapes SQLite's planner keeps to the index that should drive.
 
     ``lean``: only the columns of a listing row (``listing_rows.LISTING_COLUMNS``), not the whole row;
     ``projection``: only its columns."""
-    params: dict[str, Any] = {"limit": -1 if limit is None else limit, "offset": offset}
-    sign, order = ("<", "DESC") if newest_first else (">", "ASC")
-    # The bound ``after`` implies is left alone: given both, SQLite seeks the index to one of them only, and a
-    # page that seeks to ``since`` scans every row before ``after`` again (a month's export in pages of 500 read
-    # 20 million index entries).
-    if after is not None and f.since is not None and not newest_first and after[0] >= f.since:
-        f = replace(f, since=None)
-    if after is not None and f.until is not None and newest_first and after[0] < f.until:
-        f = replace(f, until=None)
-
-    def common(t: str, p: str) -> list[str]:
-        """Conditions on the order columns of table ``t`` and on the calls table ``p``."""
-        where = []
-        if f.since is not None:
-            where.append(f"{t}.started_at >= :since")
-            params["since"] = f.since
-        if f.until is not None:
-            where.append(f"{t}.started_at < :until")
-            params["until"] = f.until
-        if after is not None:
-            where.append(f"({t}.started_at, {t}.linkedid) {sign} (:after_at, :after_id)")
-            params["after_at"], params["after_id"] = after
-        if f.direction is not None:
-            where.append(f"{p}.direction = :direction")
-            params["direction"] = f.direction
-        if f.outcome is not None:
-            where.append(f"{p}.outcome = :outcome")
-            params["outcome"] = f.outcome
-        return where
-
+    q = CallConditions(SQLITE, f, region=region, newest_first=newest_first, after=after, limit=limit, offset=offset)
     select: Callable[[str], str] | None = projection.select_list if projection is not None else (
         select_list if lean else None)
     columns = select("") if select is not None else "*"
-    key = normalize_number(f.number, region) if f.number is not None else None
-    if f.number is not None:
-        params["number"] = key if key is not None else f.number
-
-    def side(column: str) -> str:
-        """The number on one side of the call: its key, or for a withheld number the text as written."""
-        return f"{column}_key = :number" if key is not None else f"({column}_key IS NULL AND {column} = :number)"
-
-    page = f" ORDER BY {{t}}started_at {order}, {{t}}linkedid {order} LIMIT :limit OFFSET :offset"
     if f.agent is not None:
-        params["agent"] = f.agent
-        where = ["a.agent = :agent", *common("a", "c")]
-        if f.number is not None:
-            where.append(f"({side('c.caller')} OR {side('c.called')})")
+        where = q.agent_where()
         # CROSS JOIN: SQLite keeps the tables in this order, so the agent's index drives and gives the order.
         return (f"SELECT {select('c') if select is not None else 'c.*'} FROM call_agents a CROSS JOIN calls c "
-                "ON c.linkedid = a.linkedid WHERE "
-                + " AND ".join(where) + page.format(t="a.")), params
+                "ON c.linkedid = a.linkedid WHERE " + " AND ".join(where) + q.page("a.")), q.params
     if f.number is not None:
-        params["inner"] = -1 if limit is None else limit + offset
-        branches = []
-        # The called side leaves out the calls the caller side has: UNION ALL, no duplicate to weed out.
-        for match in (side("calls.caller"), f"{side('calls.called')} AND NOT coalesce({side('calls.caller')}, 0)"):
-            where = [match, *common("calls", "calls")]
-            branches.append(f"SELECT * FROM (SELECT {columns} FROM calls WHERE {' AND '.join(where)} "
-                            f"ORDER BY started_at {order}, linkedid {order} LIMIT :inner)")
-        return f"SELECT * FROM ({' UNION ALL '.join(branches)})" + page.format(t=""), params
-    where = common("calls", "calls")
-    return (f"SELECT {columns} FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
-            + page.format(t="")), params
+        both = " UNION ALL ".join(f"SELECT * FROM ({side})" for side in q.number_sides(columns))
+        return f"SELECT * FROM ({both})" + q.page(""), q.params
+    return q.by_time(columns), q.params
 
 
 def gathered(sql: str) -> str:
@@ -125,67 +64,14 @@ def gathered(sql: str) -> str:
     return f"SELECT * FROM ({sql}) ORDER BY +started_at, +linkedid"
 
 
-class JournalReads(SqliteBase):
-    """``list_calls``, ``iter_calls``, ``iter_call_rows``, ``iter_call_pages``, ``get_call``, ``count_calls``."""
+class JournalReads(JournalListing, SqliteListing):
+    """``iter_call_pages``, ``get_call``, ``count_calls``; the other listings are ``JournalListing``'s."""
 
-    async def list_calls(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        newest_first: bool = False,
-        after: CallKey | None = None,
-    ) -> list[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
-        sql, params = calls_query(f, region=self.region, newest_first=newest_first, limit=limit, offset=offset,
-                                  after=(after.started_at, after.linkedid) if after is not None else None)
-        return await self._select(sql, params, rows.record_from_row, few=limit)
+    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: tuple[float, str] | None = None,
+                     limit: int | None = None, offset: int = 0) -> tuple[str, dict[str, Any]]:
+        return calls_query(f, region=self.region, newest_first=newest_first, after=after, limit=limit,
+                           offset=offset)
 
-    async def iter_calls(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        newest_first: bool = False,
-        limit: int | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
-
-        def page(last: CallRecord | None, n: int) -> tuple[str, dict[str, Any]]:
-            after = (last.started_at, last.linkedid) if last is not None else None
-            return calls_query(f, region=self.region, newest_first=newest_first, after=after, limit=n)
-
-        async for record in self._keyset(page, rows.record_from_row, limit, page_size):
-            yield record
-
-    async def iter_call_rows(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        number: str | None = None,
-        agent: str | None = None,
-        direction: str | None = None,
-        outcome: str | None = None,
-        limit: int | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[CallRow]:
-        async for page in self.iter_call_pages(since=since, until=until, number=number, agent=agent,
-                                               direction=direction, outcome=outcome, limit=limit,
-                                               page_size=page_size):
-            for row in page:
-                yield row  # type: ignore[misc]  # fields=None: every row is a CallRow
 
     async def iter_call_pages(
         self,
