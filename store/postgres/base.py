@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
@@ -19,6 +19,7 @@ from cti.records import MissedEntry
 from store.postgres.lanes import Lanes, shown
 from store.postgres.params import positional
 from store.repository import RegisterChange, StoreClosed
+from store.shared_base import Shielded, keyset
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ Conn = Any
 Convert = Callable[[asyncpg.Record], T]
 
 
-class PostgresBase:
+class PostgresBase(Shielded):
     """The state and primitives the store's parts build on (see the module's docstring)."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str) -> None:
@@ -65,38 +66,15 @@ class PostgresBase:
 
     async def _keyset(self, page: Callable[[T | None, int], tuple[str, dict[str, Any]]], convert: Convert[T],
                       limit: int | None, page_size: int) -> AsyncIterator[T]:
-        """Stream a listing a page at a time: ``page(last, n)`` is the query for the ``n`` rows after ``last``
-        (None: from the start). Memory holds one page; each page is one short indexed query on the reader pool,
-        which holds no connection between pages (not a snapshot: rows committed meanwhile beyond it come too)."""
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        last: T | None = None
-        left = limit
-        while left is None or left > 0:
-            n = page_size if left is None else min(page_size, left)
-            sql, params = page(last, n)
-            rows = await self._select(sql, params, convert)
-            for row in rows:
-                yield row
-            if len(rows) < n:
-                return
-            last = rows[-1]
-            if left is not None:
-                left -= len(rows)
+        """A listing a page at a time (``store.shared_base.keyset``), each page on the reader pool."""
+
+        async def select(sql: str, params: Any, n: int) -> list[T]:
+            return await self._select(sql, params, convert)
+
+        async for row in keyset(select, page, limit, page_size):
+            yield row
 
     # -- transactions ----------------------------------------------------------------------------------------
-
-    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` as its own task: if the caller is cancelled, the transaction still ends cleanly."""
-        task = asyncio.ensure_future(work)
-        self._inflight.add(task)
-        task.add_done_callback(self._task_done)
-        return await asyncio.shield(task)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled():
-            task.exception()  # whoever awaited it got the error; don't warn "never retrieved" if nobody did
 
     async def _transaction(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction on the writer connection; it rolls back if anything fails."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ import aiosqlite
 from cti.records import MissedEntry
 from store.migrate import rollback
 from store.repository import RegisterChange, StoreClosed
+from store.shared_base import Shielded, keyset
 from store.sqlite.lanes import READ_CHUNK, Lanes
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ Params = dict[str, Any] | tuple[Any, ...]
 Convert = Callable[[sqlite3.Row], T]
 
 
-class SqliteBase:
+class SqliteBase(Shielded):
     """The state and primitives the store's parts build on (see the module's docstring)."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str) -> None:
@@ -74,37 +75,15 @@ class SqliteBase:
 
     async def _keyset(self, page: Callable[[T | None, int], tuple[str, Params]], convert: Convert[T],
                       limit: int | None, page_size: int) -> AsyncIterator[T]:
-        """Stream a listing a page at a time: ``page(last, n)`` is the query for the ``n`` rows after ``last``
-        (None: from the start). Memory holds one page; each page is one short query on the general reader."""
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        last: T | None = None
-        left = limit
-        while left is None or left > 0:
-            n = page_size if left is None else min(page_size, left)
-            sql, params = page(last, n)
-            rows = await self._select(sql, params, convert, few=n)
-            for row in rows:
-                yield row
-            if len(rows) < n:
-                return
-            last = rows[-1]
-            if left is not None:
-                left -= len(rows)
+        """A listing a page at a time (``store.shared_base.keyset``), each page on the general reader."""
+
+        async def select(sql: str, params: Any, n: int) -> list[T]:
+            return await self._select(sql, params, convert, few=n)
+
+        async for row in keyset(select, page, limit, page_size):
+            yield row
 
     # -- transactions ----------------------------------------------------------------------------------------
-
-    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
-        """Run ``work`` as its own task: if the caller is cancelled, the transaction still ends cleanly."""
-        task = asyncio.ensure_future(work)
-        self._inflight.add(task)
-        task.add_done_callback(self._task_done)
-        return await asyncio.shield(task)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled():
-            task.exception()  # whoever awaited it got the error; don't warn "never retrieved" if nobody did
 
     async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """Run ``work`` between ``BEGIN IMMEDIATE`` and ``COMMIT``; roll back if anything fails."""
