@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,8 +106,30 @@ class AmiSettings(Section):
         return self.secret
 
 
+#: A PBX's short id: what the journal, the register and the panel tell PBXs apart by (``msk``, ``spb-2``).
+PBX_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,15}")
+#: The id of a PBX whose section names none (a single-PBX site): ``cti.records.DEFAULT_PBX``, the PBX every row
+#: of a store older than PBX ids belongs to (tests/layout checks the two are the same).
+DEFAULT_PBX_ID = "main"
+
+
+def _pbx_id(value: str) -> str:
+    if not PBX_ID.fullmatch(value):
+        raise ValueError("a PBX id is 1-16 characters: lower-case Latin letters, digits, '-' and '_', starting "
+                         "with a letter or a digit (e.g. 'msk', 'spb-2')")
+    return value
+
+
+PbxId = Annotated[str, AfterValidator(_pbx_id)]
+
+
 class PbxSettings(Section):
     """Dial-plan facts the call model needs: which endpoints are trunks, which are agents."""
+
+    #: The PBX's short id, stored with each of its calls (it can never change once calls are journaled).
+    id: PbxId = DEFAULT_PBX_ID
+    #: Its name for people (the panel's PBX column and filter); empty: the id.
+    name: str = ""
 
     #: PJSIP/SIP/IAX endpoint names of the trunks (``PJSIP/trunk-0000000c`` is endpoint ``trunk``).
     trunks: list[str] = ["trunk"]
@@ -161,3 +184,21 @@ class PbxSettings(Section):
         return ZoneInfo(self.timezone) if self.timezone else None
 
 
+
+
+class FollowedPbx(PbxSettings):
+    """One entry of ``[[pbxs]]``: a PBX's dial-plan facts (the keys of ``[pbx]``) and its own ``[pbxs.ami]``."""
+
+    id: PbxId  # required here: each PBX of a list names itself
+    ami: AmiSettings
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+def followed_pbxs(ami: AmiSettings, pbx: PbxSettings, pbxs: Sequence[FollowedPbx]) -> list[FollowedPbx]:
+    """The PBXs a daemon follows: the ``[[pbxs]]`` list, or the single ``[ami]`` + ``[pbx]`` pair as one entry."""
+    if pbxs:
+        return list(pbxs)
+    return [FollowedPbx(**pbx.model_dump(), ami=ami)]

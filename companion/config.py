@@ -17,31 +17,73 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
-from asterisk.settings import AmiSettings, AmiText, ConfigError, PbxSettings, Section, ami_text_problem
+from asterisk.settings import (
+    AmiSettings,
+    AmiText,
+    ConfigError,
+    FollowedPbx,
+    PbxSettings,
+    Section,
+    ami_text_problem,
+    followed_pbxs,
+)
 from store.settings import StoreSettings
 from ui_bridge.settings import DirectorySettings, HttpSettings
 
-__all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "HttpSettings", "PbxSettings", "Settings",
+__all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "FollowedPbx", "HttpSettings", "PbxSettings",
+           "Settings",
            "StoreSettings", "ami_text_problem", "file_problems", "load_config", "parse_config"]
 
 
 class Settings(Section):
-    """The whole file: one section per package that reads its own."""
+    """The whole file: one section per package that reads its own.
+
+    One PBX is ``[ami]`` + ``[pbx]``; several are a ``[[pbxs]]`` list, each entry with its id, its dial-plan
+    facts and its ``[pbxs.ami]`` (then ``pbx``/``ami`` here are the first entry's: what the CLI prints times
+    and reads numbers with). :meth:`followed` is the list either way.
+    """
 
     ami: AmiSettings = AmiSettings(secret_env="CTI_AMI_SECRET")
     store: StoreSettings = StoreSettings()
     pbx: PbxSettings = PbxSettings()
+    pbxs: tuple[FollowedPbx, ...] = ()
     http: HttpSettings = HttpSettings()
     directory: DirectorySettings = DirectorySettings()
+
+    @model_validator(mode="after")
+    def _one_way_to_name_pbxs(self) -> Settings:
+        if not self.pbxs:
+            return self
+        both = sorted({"ami", "pbx"} & self.model_fields_set)
+        if both:
+            raise ValueError(f"give either [[pbxs]] or [{'] and ['.join(both)}], not both (with several PBXs each "
+                             "entry of [[pbxs]] has its own dial-plan keys and its [pbxs.ami])")
+        seen: set[str] = set()
+        for entry in self.pbxs:
+            if entry.id in seen:
+                raise ValueError(f"two PBXs with the id {entry.id!r}: each PBX of [[pbxs]] needs its own id")
+            seen.add(entry.id)
+        first = self.pbxs[0]
+        # Frozen sections: the first entry stands for the site where one value is needed (times, numbers).
+        object.__setattr__(self, "pbx", PbxSettings(**first.model_dump(exclude={"ami"})))
+        object.__setattr__(self, "ami", first.ami)
+        return self
+
+    def followed(self) -> list[FollowedPbx]:
+        """Every PBX of the configuration, each with its own AMI connection settings."""
+        return followed_pbxs(self.ami, self.pbx, self.pbxs)
+
+    def pbx_named(self, pbx_id: str) -> FollowedPbx | None:
+        return next((p for p in self.followed() if p.id == pbx_id), None)
 
 
 def _describe(exc: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid configuration"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix of a validator's own words
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling; see config.example.toml)"
         lines.append(f"  {where}: {msg}")

@@ -42,6 +42,7 @@ from .ami_numbers import small_int
 from .channels import DialPlan, channel_agent, endpoint_agent, local_agent
 from .clock import PbxClock
 from .effects import AgentStateChanged
+from .records import DEFAULT_PBX
 
 #: The numeric ``Status`` of queue member events (``enum ast_device_state``) as device state names.
 DEVICE_STATES = ("UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE",
@@ -124,8 +125,10 @@ def _state(agent: Agent) -> str:
 class AgentBoard:
     """Every agent's live state. Feed it events with :meth:`apply`."""
 
-    def __init__(self, config: DialPlan, clock: PbxClock | None = None) -> None:
+    def __init__(self, config: DialPlan, clock: PbxClock | None = None, pbx: str = DEFAULT_PBX) -> None:
         self.config = config
+        #: The PBX whose agents these are: stamped on each effect (101 on two PBXs is two agents).
+        self.pbx = pbx
         self._agents: dict[str, Agent] = {}
         self._channel_owner: dict[str, str] = {}  # uniqueid -> agent extension
         self._listings: dict[str, _Listing] = {}  # ActionID -> items seen
@@ -214,7 +217,7 @@ class AgentBoard:
         agent.visible = visible
         view = agent.shown = AgentStateChanged(  # positional, in field order: cheaper than by keyword
             agent.extension, agent.name, state, bool(paused_queues), reason,  # ..., paused, paused_reason
-            paused_queues, queues, agent.device_state, self.now,  # ..., at
+            paused_queues, queues, agent.device_state, self.now, self.pbx,  # ..., at, pbx
         )
         return view
 

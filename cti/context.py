@@ -105,6 +105,7 @@ def snapshot(call: Call) -> CallContext:
         tuple(call.rung),  # agents_rung
         tuple(call.agents_answered),
         frozenset(audience),
+        call.pbx,
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .frozen import fast_init
-from .records import AgentMiss, CallRecord, MissedEntry
+from .records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
 
 LegPhase = Literal["ringing", "talking", "dialing"]
 
@@ -63,6 +63,7 @@ class CallContext:
     agents_rung: tuple[str, ...]
     agents_answered: tuple[str, ...]
     audience: frozenset[str]
+    pbx: str = DEFAULT_PBX  # the PBX the call is on: an audience's extensions are that PBX's
 
     @property
     def legs(self) -> tuple[ChannelView, ...]:
@@ -193,6 +194,7 @@ class AgentStateChanged:
     queues: tuple[str, ...]
     device_state: str
     at: float
+    pbx: str = DEFAULT_PBX  # the PBX the extension belongs to (101 on two PBXs is two agents)
 
 
 Effect = (

@@ -69,7 +69,7 @@ from .effects import (
     LegEnded,
 )
 from .phones import is_withheld, normalize_number
-from .records import AgentMiss, CallRecord, LegRecord, MissedEntry
+from .records import DEFAULT_PBX, AgentMiss, CallRecord, LegRecord, MissedEntry
 from .resync import RESYNC_HANDLERS, ResyncState
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class ModelConfig:
     short_abandon_seconds: float = 3.0
     voicemail_apps: frozenset[str] = frozenset({"voicemail"})
     region: str = "RU"
+    #: The short id of the PBX this book follows: stamped on every record, missed entry and agent's miss.
+    pbx: str = DEFAULT_PBX
 
     def is_agent(self, ext: str) -> bool:
         return matches_in_full(self.agent_pattern, ext)
@@ -126,6 +128,7 @@ class Call:
     linkedid: str
     origin: str  # uniqueid of the first channel
     started_at: float
+    pbx: str = DEFAULT_PBX  # the PBX the call is on (its book's ``config.pbx``)
     channels: dict[str, Channel] = field(default_factory=dict)
     live: set[str] = field(default_factory=set)
     direction: str | None = None
@@ -248,7 +251,7 @@ class CallBook:
         effects: list[Effect] = []
         call = self.calls.get(lid)
         if call is None:
-            call = Call(linkedid=lid, origin=lid, started_at=chan.created_at, linkedids=[lid])
+            call = Call(linkedid=lid, origin=lid, started_at=chan.created_at, linkedids=[lid], pbx=self.config.pbx)
             self.calls[lid] = call
         self.touched = lid
         call.channels[uid] = chan
@@ -877,6 +880,7 @@ def build_record(call: Call, config: ModelConfig) -> CallRecord:
         tuple(call.agents_answered),  # agents_answered
         call.complete,  # complete
         legs,  # legs
+        config.pbx,  # pbx
     )
 
 
@@ -889,7 +893,7 @@ def missed_entry(record: CallRecord, config: ModelConfig) -> MissedEntry | None:
         caller_key=normalize_number(record.caller, config.region), caller_name=record.caller_name,
         called=record.called, queue=record.queue, reason=record.missed_reason or "no_answer",
         missed_at=record.started_at, ring_seconds=record.ring_seconds,
-        agents_rung=record.agents_rung_not_answered,
+        agents_rung=record.agents_rung_not_answered, pbx=record.pbx,
     )
 
 
@@ -919,6 +923,6 @@ def agent_misses(call: Call, record: CallRecord) -> tuple[AgentMiss, ...]:
         out.append(AgentMiss(
             linkedid=record.linkedid, agent=agent, rang_at=rang_at,
             ring_seconds=max(0.0, (max(ends) if ends else rang_at) - rang_at), reason=reason,
-            answered_by=record.answered_by, caller=record.caller,
+            answered_by=record.answered_by, caller=record.caller, pbx=record.pbx,
         ))
     return tuple(out)

@@ -20,6 +20,10 @@ MissedReason = Literal[
     "no_answer", "busy", "caller_hangup_ringing", "short_abandon", "abandoned", "voicemail", "unavailable",
     "failed",
 ]
+#: The id of the PBX a single-PBX site's calls belong to: a ``[pbx]`` section without ``id``, and every row an
+#: older store held before PBXs had ids (a linkedid is unique only within its PBX: the journal's key is the pair).
+DEFAULT_PBX = "main"
+
 LegStatus = Literal["ringing", "up", "answered", "cancelled", "no_answer", "busy", "unavailable", "failed",
                     "answered_elsewhere", "ended"]
 
@@ -74,6 +78,7 @@ class CallRecord:
     agents_answered: tuple[str, ...] = ()
     complete: bool = True  # False when part of the call happened while the daemon was not connected
     legs: tuple[LegRecord, ...] = field(default=(), compare=False)
+    pbx: str = DEFAULT_PBX  # the short id of the PBX the call went through (config ``[[pbx]] id``)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The ``cti calls --format json`` object: truth.json's fields plus times and outcome."""
@@ -104,6 +109,7 @@ class CallRecord:
             "agents_answered": list(self.agents_answered),
             "complete": self.complete,
             "linkedids": list(self.linkedids),
+            "pbx": self.pbx,
         }
 
 
@@ -119,12 +125,13 @@ class AgentMiss:
     reason: str  # no_answer | busy | unavailable | answered_elsewhere | caller_hung_up
     answered_by: str | None  # who took the call instead, if anyone
     caller: str | None
+    pbx: str = DEFAULT_PBX
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
             "linkedid": self.linkedid, "agent": self.agent, "rang_at": iso_time(self.rang_at, tz),
             "ring_seconds": round(self.ring_seconds, 3), "reason": self.reason,
-            "answered_by": self.answered_by, "caller": self.caller,
+            "answered_by": self.answered_by, "caller": self.caller, "pbx": self.pbx,
         }
 
 
@@ -153,6 +160,7 @@ class MissedEntry:
     closed_by: ClosedBy | None = None
     closed_linkedid: str | None = None
     comment: str | None = None
+    pbx: str = DEFAULT_PBX  # the register is per PBX: a call-back closes only its own PBX's entries
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         return {
@@ -161,7 +169,7 @@ class MissedEntry:
             "missed_at": iso_time(self.missed_at, tz), "ring_seconds": round(self.ring_seconds, 3),
             "agents_rung": list(self.agents_rung), "status": self.status,
             "closed_at": iso_time(self.closed_at, tz), "closed_by": self.closed_by,
-            "closed_linkedid": self.closed_linkedid, "comment": self.comment,
+            "closed_linkedid": self.closed_linkedid, "comment": self.comment, "pbx": self.pbx,
         }
 
 
