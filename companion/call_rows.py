@@ -242,7 +242,7 @@ def json_object(row: CallRow, times: LocalTimes) -> str:
     through ``json_for_terminal`` (string by string)."""
     (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
      transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) = row
+     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids, pbx) = row
     iso = times.iso
     return _JSON_TEMPLATE % (
         _jtext(linkedid), _jtext(direction), _jtext(caller), _jtext(caller_name), _jtext(called),
@@ -250,7 +250,7 @@ def json_object(row: CallRow, times: LocalTimes) -> str:
         _jtext(transferred_to), _jlist(rung), _jtext(recording), _jtext(iso(started_at)), _jtext(iso(answered_at)),
         _jtext(iso(ended_at)), _jtext(outcome), _jseconds(ring_seconds), _jtext(queue), _jtext(did),
         json_value(hangup_cause), _jtext(hangup_cause_txt), _jtext(hung_up_by), _jlist(recordings),
-        _jlist(agents_answered), _jflag(complete), _jlist(linkedids),
+        _jlist(agents_answered), _jflag(complete), _jlist(linkedids), _jtext(pbx),
     )
 
 
@@ -267,13 +267,13 @@ def csv_cells(row: CallRow, times: LocalTimes) -> list[Any]:
     """The row's CSV cells under :data:`CALL_ROW_KEYS` (what ``output.csv_row(record.to_json(tz))`` gives)."""
     (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
      transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) = row
+     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids, pbx) = row
     iso = times.iso
     cells = (
         linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason,
         round(talk_seconds, 3), transferred_to, _clist(rung), recording, iso(started_at), iso(answered_at),
         iso(ended_at), outcome, round(ring_seconds, 3), queue, did, hangup_cause, hangup_cause_txt, hung_up_by,
-        _clist(recordings), _clist(agents_answered), complete, _clist(linkedids),
+        _clist(recordings), _clist(agents_answered), complete, _clist(linkedids), pbx,
     )
     # Every text cell through csv_cell, as csv_row does; the first-character test inline, as most pass it.
     return [csv_cell(v) if v.__class__ is str and v[:1] in CSV_MAY_QUOTE else v for v in cells]
@@ -324,7 +324,7 @@ def csv_lines(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str] |
         agents = kept(_agent_lists(page), JOINED, _JOINED_AGENTS)
         for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
              transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _), recordings, linkedids \
+             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _, pbx), recordings, linkedids \
                 in zip(page, column(map(_RECORDINGS, page), JOINED), column(map(_LINKEDIDS, page), JOINED),
                        strict=True):
             # None as "", answered and complete as bools (str), the seconds as floats (str is repr), hangup_cause
@@ -335,7 +335,7 @@ def csv_lines(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str] |
                 recording or "", ctime(started_at), ctime(answered_at), ctime(ended_at), outcome or "",
                 round(ring_seconds, 3), queue or "", did or "", "" if hangup_cause is None else hangup_cause,
                 hangup_cause_txt or "", hung_up_by or "", recordings, agents[agents_answered], flag[complete],
-                linkedids))
+                linkedids, pbx))
     except (TypeError, KeyError, NotPlain):  # missing seconds, a flag not 0 or 1, a list to decode
         return None
     return lines
@@ -394,7 +394,7 @@ def json_objects(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str
         agents = kept(_agent_lists(page), JSON, _JSON_AGENTS)
         for (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
              transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _), recordings, linkedids \
+             hangup_cause, hangup_cause_txt, hung_up_by, _, agents_answered, complete, _, pbx), recordings, linkedids \
                 in zip(page, column(map(_RECORDINGS, page), JSON), column(map(_LINKEDIDS, page), JSON),
                        strict=True):
             seconds += talk_seconds + ring_seconds
@@ -411,7 +411,7 @@ def json_objects(page: Sequence[tuple[Any, ...]], times: LocalTimes) -> list[str
                 hangup_cause if hangup_cause.__class__ is int else json_value(hangup_cause),
                 "null" if hangup_cause_txt is None else enc(hangup_cause_txt),
                 "null" if hung_up_by is None else enc(hung_up_by), recordings, agents[agents_answered],
-                flag[complete], linkedids))
+                flag[complete], linkedids, enc(pbx)))
     except (TypeError, KeyError, NotPlain):  # text that is not, seconds that are not a number, a list to decode
         return None
     # The seconds went out as %s: JSON for an int or a finite float, not for inf or nan (Infinity, NaN, which the

@@ -15,15 +15,16 @@ import os
 import ssl
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from asterisk.settings import (
     AmiSettings,
     AmiText,
     ConfigError,
     FollowedPbx,
+    PbxId,
     PbxSettings,
     Section,
     ami_text_problem,
@@ -35,6 +36,19 @@ from ui_bridge.settings import DirectorySettings, HttpSettings
 __all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "FollowedPbx", "HttpSettings", "PbxSettings",
            "Settings",
            "StoreSettings", "ami_text_problem", "file_problems", "load_config", "parse_config"]
+
+
+class ClusterSettings(Section):
+    """``[cluster]``: what this process does among several on one PostgreSQL store (``docs/deploy.md``).
+
+    Every PBX of the configuration is followed by exactly one process at a time (it holds the PBX's lease in the
+    store); the others stand by and take over within ``lease_retry`` seconds of the holder's death.
+    """
+
+    #: The PBX ids this process may follow; absent: every PBX of the file; ``[]``: none (a panel-only node).
+    follow: tuple[PbxId, ...] | None = None
+    #: Seconds between tries to take over a PBX another process follows: the longest wait after it dies.
+    lease_retry: Annotated[float, Field(gt=0, le=60)] = 1.0
 
 
 class Settings(Section):
@@ -51,6 +65,16 @@ class Settings(Section):
     pbxs: tuple[FollowedPbx, ...] = ()
     http: HttpSettings = HttpSettings()
     directory: DirectorySettings = DirectorySettings()
+    cluster: ClusterSettings = ClusterSettings()
+
+    @model_validator(mode="after")
+    def _followed_pbxs_exist(self) -> Settings:
+        known = [pbx.id for pbx in self.followed()]
+        unknown = [pbx for pbx in self.cluster.follow or () if pbx not in known]
+        if unknown:
+            raise ValueError(f"[cluster] follow: no PBX {', '.join(map(repr, unknown))} in this file (its PBXs: "
+                             f"{', '.join(known)})")
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_name_pbxs(self) -> Settings:

@@ -23,27 +23,30 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
-from asterisk.messages import AmiHeaderError, AmiMessage, action
+from asterisk.connection import AmiClient, AmiResponse
+from asterisk.messages import AmiMessage
 from companion.threads import tune_threads
 from cti.agents import AgentBoard
-from cti.context import CallView, enrich
-from cti.effects import CallEnded, Effect, VariableWanted
-from cti.model import AMI_FILTERS, CallBook, ModelConfig
+from cti.context import CallView
+from cti.effects import Effect
+from cti.model import CallBook
 from store import open_store
 from store.repository import RegisterChange, Store
 from ui_bridge.api_models import Health, StoreHealth, SubscriberHealth
 from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
+from ui_bridge.fanout import Fanout
 from ui_bridge.http import Panel
 from ui_bridge.hub import Hub
 from ui_bridge.notifier import Notifier
+from ui_bridge.pbxs import PbxHandle
 from ui_bridge.server import PanelServer
 
-from .config import PbxSettings, Settings
+from .config import Settings
+from .pbx_link import PbxLink
 from .pipeline import Handler, Pipeline, Policy, Subscriber
 
 log = logging.getLogger(__name__)
@@ -58,46 +61,27 @@ SUBSCRIBER_DRAIN_SECONDS = 2.0
 PANEL_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 
 
-def model_config(pbx: PbxSettings) -> ModelConfig:
-    return ModelConfig(
-        trunks=frozenset(pbx.trunks),
-        agent_pattern=pbx.agent_pattern,
-        short_abandon_seconds=pbx.short_abandon_seconds,
-        voicemail_apps=frozenset(a.lower() for a in pbx.voicemail_apps),
-        region=pbx.default_region,
-    )
-
-
 class Daemon:
-    """One PBX, one call book, one store."""
+    """One or more PBXs (a :class:`~companion.pbx_link.PbxLink` each), one store, one pipeline, one panel."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.book = CallBook(model_config(settings.pbx))
-        self.agents = AgentBoard(model_config(settings.pbx), clock=self.book.clock)  # one read of each event's time
-        #: The calls in progress as the edges see them: frozen snapshots, never the book itself.
-        self.calls = CallView(self.book)
         self.pipeline = Pipeline()
         self.store: Store | None = None
-        self.client: AmiClient | None = None
+        #: The followed PBXs by id, in the configuration's order; each its own connection, book and board.
+        self.links: dict[str, PbxLink] = {
+            pbx.id: PbxLink(pbx, self, max_pending=settings.store.max_pending,
+                            flush_interval=settings.store.flush_interval)
+            for pbx in settings.followed()
+        }
+        #: The first PBX (a single-PBX daemon's only one): what ``book``, ``client`` and ``on_message`` are.
+        self.link = next(iter(self.links.values()))
         self.ready = asyncio.Event()
-        self.events_applied = 0
-        #: The once-a-second ticks among ``events_applied`` (not from the PBX: /metrics counts events without them).
-        self.ticks = 0
-        #: Events a step of the core raised on (a bug: the fuzz of tests/cti/test_model_fuzz.py finds none);
-        #: each cost only its own part of that event.
-        self.events_failed = 0
-        self._last_failure_log = -math.inf
         self._tasks: asyncio.TaskGroup | None = None
         self._asking: set[asyncio.Task[None]] = set()
-        #: Set while the store has too much unwritten work: reading from the PBX is paused until the
+        #: Set while the store has too much unwritten work: reading from every PBX is paused until the
         #: backlog is committed (memory stays bounded under any load).
         self.backlogged: asyncio.Event | None = None
-        #: Events of calls in progress not yet handed to the store, by call.
-        self._journal: dict[str, list[AmiMessage]] = {}
-        self._journal_handed_at = 0.0
-        # Read for every event: kept here rather than looked up through the settings each time.
-        self._max_pending = settings.store.max_pending
         self._flush_interval = settings.store.flush_interval
         self.store_pauses = 0
         self._last_pause_warning = -math.inf
@@ -111,32 +95,91 @@ class Daemon:
             self._build_panel()
 
     def _build_panel(self) -> None:
-        """The WebSocket/HTTP edge: effects → notifier → hub; requests → commands → AMI actions."""
+        """The WebSocket/HTTP edge over every followed PBX (``self.pbx_handles()``): effects → notifier → fan-out
+        → hub; requests → commands → each PBX's AMI actions. Times and numbers are read as the first PBX's.
+
+        On a PostgreSQL store the daemon is one node of several: every panel message goes through the store's bus
+        to every node's clients, and the PBXs another node follows are mirrored (``ui_bridge/fanout.py``; it runs
+        in ``Panel.run``). On SQLite (one process) messages go straight to this hub."""
         settings = self.settings
-        notifier = Notifier(self.calls, settings.pbx.tzinfo(), settings.pbx.default_region, settings.pbx.agents)
+        pbxs = self.pbx_handles()
+        notifier = Notifier(pbxs, settings.pbx.tzinfo(), settings.pbx.default_region)
         hub = Hub(settings.http.client_queue_size)
-        commands = Commands(self.calls, settings.pbx, notifier, self.send_action, lambda: self.store,
-                            self.agents.member_interfaces, settings.http)
+        fanout = Fanout(hub, lambda: self.store, across_nodes=settings.store.backend == "postgresql")
+        commands = Commands(pbxs, notifier, lambda: self.store, settings.http)
         self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
                                          settings.pbx.tzinfo())
-        self.sequencer = sequencer = PopSequencer(notifier, hub, cards)
-        self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, self.agents.agents,
-                                   tls=settings.http.tls_cert is not None, cards=cards, calls=self.calls,
-                                   health=self.health, node=self)
+        self.sequencer = sequencer = PopSequencer(notifier, fanout, cards)
+        self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, pbxs,
+                                   tls=settings.http.tls_cert is not None, cards=cards, health=self.health, node=self,
+                                   fanout=fanout)
         sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
 
+    # -- the first PBX's parts, under the names a single-PBX daemon has always had ----------------------
+
+    @property
+    def book(self) -> CallBook:
+        return self.link.book
+
+    @property
+    def agents(self) -> AgentBoard:
+        return self.link.agents
+
+    @property
+    def calls(self) -> CallView:
+        return self.link.calls
+
+    @property
+    def client(self) -> AmiClient | None:
+        return self.link.client
+
+    @property
+    def on_message(self) -> Callable[[AmiMessage], None]:
+        """The first PBX's AMI sink (``bench/pipeline.py`` feeds it directly)."""
+        return self.link.on_message
+
+    @property
+    def events_applied(self) -> int:
+        """AMI messages (and ticks) applied, all PBXs together."""
+        return sum(link.events_applied for link in self.links.values())
+
+    @property
+    def events_failed(self) -> int:
+        return sum(link.events_failed for link in self.links.values())
+
+    @property
+    def ticks(self) -> int:
+        return sum(link.ticks for link in self.links.values())
+
+    def followable(self) -> list[PbxLink]:
+        """The PBXs this node may follow (``[cluster] follow``; all by default), whether it holds them now or not."""
+        allowed = self.settings.cluster.follow
+        return [link for link in self.links.values() if allowed is None or link.id in allowed]
+
+    def pbx_handles(self) -> dict[str, PbxHandle]:
+        """What the panel needs of each followed PBX (``ui_bridge/pbxs.py``), by id."""
+        return {link.id: _handle(link) for link in self.links.values()}
+
+    # -- what the links share (companion.pbx_link.LinkHost) --------------------------------------------------
+
+    def publish(self, effects: list[Effect]) -> None:
+        self.pipeline.publish(effects)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> bool:
+        return self._spawn(work)
+
+    def store_behind(self, store: Store) -> None:
+        self._pause_for_store(store)
+
     def _on_register_change(self, change: RegisterChange) -> None:
         if self.panel is not None:
-            for outgoing in self.panel.notifier.for_register(change):
-                self.panel.hub.publish(outgoing.message, outgoing.extensions)
+            self.panel.on_register_change(change)
 
     async def send_action(self, msg: AmiMessage) -> AmiResponse:
-        """An action for the PBX on the daemon's connection (call control from the panel)."""
-        if self.client is None:
-            raise AmiNotConnected("the daemon is not connected to the PBX yet")
-        return await self.client.send_action(msg)
+        """An action for the first PBX (a single-PBX daemon's); the panel sends through each PBX's handle."""
+        return await self.link.send_action(msg)
 
     def subscribe(self, handler: Handler, *, name: str | None = None, policy: Policy | None = None) -> Subscriber:
         """Give ``handler`` every effect from now on, in order, in its own task behind its own bounded queue.
@@ -149,13 +192,15 @@ class Daemon:
 
     def health(self) -> Health:
         """What ``GET /api/health`` shows an admin: the AMI link, each subscriber's counts, the store's backlog."""
-        client, store = self.client, self.store
+        store = self.store
+        errors = [f"{link.id}: {link.client.last_error}" if len(self.links) > 1 else link.client.last_error
+                  for link in self.links.values() if link.client is not None and link.client.last_error]
         return Health(
-            ami_connected=client is not None and client.connected,
-            ami_error=client.last_error if client is not None else None,
+            ami_connected=all(link.connected for link in self.links.values() if link.following),
+            ami_error="; ".join(errors) or None,
             events_applied=self.events_applied,
             events_failed=self.events_failed,
-            calls_in_progress=len(self.book.calls),
+            calls_in_progress=sum(len(link.book.calls) for link in self.links.values()),
             subscribers=[SubscriberHealth.model_validate(s) for s in self.pipeline.stats()],
             store=StoreHealth(pending=store.pending_count if store is not None else 0,
                               max_pending=self.settings.store.max_pending, pauses=self.store_pauses,
@@ -166,92 +211,6 @@ class Daemon:
     def listener_failures(self) -> int:
         """Effects some subscriber raised on (all subscribers together; per subscriber: ``pipeline.stats()``)."""
         return self.pipeline.failures
-
-    def on_message(self, msg: AmiMessage) -> None:
-        """The AMI sink: apply, journal, stage, publish. Synchronous and short: it runs per event (its budget
-        is a few microseconds: no lookup here is repeated, nothing is built for a message that changed nothing)."""
-        book = self.book
-        # Each step of the pure core on its own: a bug one of them raises on costs this event that step's part,
-        # never the effects of the others (a CallEnded still saved), the connection or the daemon. The ``try``s
-        # cost nothing while nothing raises.
-        try:
-            effects: list[Effect] = book.apply(msg)
-        except Exception:
-            self._event_failed(msg, "the call model")
-            effects = []
-        if effects:
-            try:
-                effects = enrich(book, effects)
-            except Exception:  # the effects go on without their context
-                self._event_failed(msg, "the context of its effects")
-        try:
-            agent_effects = self.agents.apply(msg)
-        except Exception:
-            self._event_failed(msg, "the agent board")
-            agent_effects = []
-        if agent_effects:
-            effects = [*effects, *agent_effects] if effects else list(agent_effects)
-        self.events_applied += 1
-        store = self.store
-        if store is None:
-            return
-        touched = book.touched
-        if touched is not None:
-            journal = self._journal.get(touched)
-            if journal is None:
-                self._journal[touched] = [msg]
-            else:
-                journal.append(msg)
-        if store.pending_count > self._max_pending:
-            self._pause_for_store(store)
-        if effects:
-            # Persist, then publish: everything is staged before any subscriber sees an effect, so whatever a
-            # subscriber does (raise, stall, fall behind) the journal loses nothing.
-            for effect in effects:
-                if isinstance(effect, CallEnded):
-                    for linkedid in (effect.record.linkedid, *effect.record.linkedids):
-                        self._journal.pop(linkedid, None)  # ended before its events were handed over
-                    store.stage_call(effect.record, effect.missed, effect.agent_misses)
-                elif isinstance(effect, VariableWanted):
-                    self._spawn(self._get_variable(effect))
-            self.pipeline.publish(effects)
-        if msg.received_at - self._journal_handed_at >= self._flush_interval:
-            self._hand_over_journal(store, msg.received_at)
-
-    def _hand_over_journal(self, store: Store, now: float) -> None:
-        """Stage the events of the calls still in progress (for the rebuild after a crash).
-
-        Events are kept here for up to one ``flush_interval`` first: most calls end within it, and
-        their events then never need writing at all; the others are committed at the next flush, as
-        they would have been if staged at once.
-        """
-        self._journal_handed_at = now
-        for linkedid, messages in self._journal.items():
-            for message in messages:
-                store.stage_event(linkedid, message.headers, message.received_at)
-            messages.clear()
-        self._journal = {k: v for k, v in self._journal.items() if k in self.book.calls}
-
-    async def _rebuild(self, store: Store) -> int:
-        """Re-apply the journal of calls that were in progress when the daemon last stopped.
-
-        What happened to them while the daemon was down is lost: the journal ends with a ``CtiDisconnected``
-        dated at its last event (the outage began then, at the latest), so the first resync reconciles them with
-        the PBX's snapshot and marks them ``complete: false`` (cti/resync.py).
-        """
-        events = await store.live_events()
-        received_at = 0.0
-        for _linkedid, headers, received_at in events:
-            msg = AmiMessage(headers=list(headers), received_at=received_at)
-            try:
-                self.book.apply(msg)
-            except Exception:  # one bad journaled event must not stop every start from now on
-                self._event_failed(msg, "the call model (rebuilding)")
-        if events:
-            self.book.apply(AmiMessage(headers=[("Event", "CtiDisconnected"), ("PbxTime", f"{self.book.now:.6f}"),
-                                                ("Reason", "the daemon stopped")], received_at=received_at))
-            log.info("rebuilt %d call(s) in progress from %d journaled events", len(self.book.calls), len(events))
-        return len(events)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> bool:
         """A short side task of the event path, in the daemon's TaskGroup (so cancelled at shutdown).
@@ -274,21 +233,11 @@ class Daemon:
         task.add_done_callback(self._asking.discard)
         return True
 
-    def _event_failed(self, msg: AmiMessage, where: str) -> None:
-        """Count and log an event a step of the core raised on: the traceback once, then a line a minute."""
-        self.events_failed += 1
-        now = time.monotonic()
-        if now - self._last_failure_log >= 60 or self.events_failed == 1:
-            self._last_failure_log = now
-            log.error("%s raised on %s; that event skipped there (%d so far)", where, msg, self.events_failed,
-                      exc_info=self.events_failed == 1)
-
     def _pause_for_store(self, store: Store) -> None:
         """Stop reading from the PBX until the store's backlog is committed (:meth:`_drain`)."""
         if self.backlogged is not None:
-            # Already paused, but a new connection (the PBX dropped one we did not read) reads again.
-            if self.client is not None and not self.client.reading_paused:
-                self.client.pause_reading()
+            # Already paused, but a new connection (a PBX dropped one we did not read) reads again.
+            self._pause_reading()
             return
         backlogged = asyncio.Event()
         if not self._spawn(self._drain(store, backlogged)):
@@ -300,8 +249,12 @@ class Daemon:
             self._last_pause_warning = now
             log.warning("store is %d writes behind: pausing AMI reading until they are committed "
                         "(%d pause(s) so far)", store.pending_count, self.store_pauses)
-        if self.client is not None:
-            self.client.pause_reading()
+        self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        for link in self.links.values():
+            if link.client is not None and not link.client.reading_paused:
+                link.client.pause_reading()
 
     async def _drain(self, store: Store, backlogged: asyncio.Event) -> None:
         """Commit the backlog, then read from the PBX again.
@@ -330,8 +283,9 @@ class Daemon:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, DRAIN_RETRY_MAX_SECONDS)
         finally:
-            if self.client is not None:
-                self.client.resume_reading()
+            for link in self.links.values():
+                if link.client is not None:
+                    link.client.resume_reading()
             self.backlogged = None
             backlogged.set()
 
@@ -341,57 +295,36 @@ class Daemon:
         if backlogged is not None:
             await backlogged.wait()
 
-    async def _get_variable(self, want: VariableWanted) -> None:
-        """Ask the PBX for a variable the model missed, and feed the answer back as an event.
-
-        The answer is fed in the read that brings it, before the events after it: if it waited for this task to
-        resume, a ``Hangup`` in the same read could end the call first and its recording would be lost (issue 10,
-        class 6). A channel that hung up meanwhile is answered ``No such channel``: nothing to feed.
-        """
-        if self.client is None:
-            return
-
-        def feed(response: AmiMessage) -> None:
-            value = response.get("Value") if response.response.lower() == "success" else ""
-            if value:
-                self.on_message(AmiMessage(headers=[("Event", "CtiVariable"), ("Uniqueid", want.uniqueid),
-                                                    ("Variable", want.variable), ("Value", value)],
-                                           received_at=time.time()))
-
-        try:
-            await self.client.send_action(action("Getvar", Channel=want.channel, Variable=want.variable),
-                                          on_response=feed)
-        except (AmiError, AmiHeaderError) as exc:  # a channel name the PBX sent with a line break: not asked
-            log.debug("Getvar %s on %s: %s", want.variable, want.channel, exc)
-
     async def _tick(self) -> None:
         """Once a second, let the model's own time-outs expire even when the PBX is quiet."""
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            tick = AmiMessage(headers=[("Event", "CtiTick")], received_at=time.time())
-            self.ticks += 1
-            try:
-                self.on_message(tick)
-            except Exception:  # raising here would end the TaskGroup, hence the daemon
-                self._event_failed(tick, "the daemon")
+            for link in self.links.values():
+                link.tick()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; the store is flushed and closed on the way out."""
         settings = self.settings
         async with open_store(settings.store, region=settings.pbx.default_region) as store:
-            await self._rebuild(store)
             self.store = store
             store.on_register_change(self._on_register_change)
-            self.client = AmiClient(settings.ami, self.on_message,
-                                    filters=AMI_FILTERS if settings.ami.use_filters else ())
-            log.info("CTI Companion: AMI %s:%d, store %s", settings.ami.host, settings.ami.port, settings.store.path)
+            mine = self.followable()
+            for link in mine:  # the PBXs nobody follows yet are taken at once (another node's, later or never)
+                if await link.take_lease(store):
+                    log.info("CTI Companion: following PBX %s, AMI %s:%d", link.id, link.pbx.ami.host,
+                             link.pbx.ami.port)
+                else:
+                    log.info("CTI Companion: PBX %s is followed by another node; taking it over if that one "
+                             "stops", link.id)
+            log.info("CTI Companion: store %s", (settings.store.url and "PostgreSQL") or settings.store.path)
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
                 # The subscribers' tasks live in this group: whatever ends it (the stop below, or any task of it
                 # failing) cancels and awaits them too. A subscriber's own failure never ends it (pipeline.py).
                 self.pipeline.attach(tg)
                 writer = tg.create_task(store.run_writer(), name="store-writer")
-                ami = tg.create_task(self.client.run(), name="ami-client")
+                retry = settings.cluster.lease_retry
+                amis = {tg.create_task(link.follow(store, retry), name=f"pbx-{link.id}") for link in mine}
                 ticker = tg.create_task(self._tick(), name="model-tick")
                 # Closes the sockets of sessions revoked or expired, here or by the CLI (once a second).
                 sweep = tg.create_task(self.panel.sweep.run(), name="panel-sweep") if self.panel else None
@@ -405,12 +338,16 @@ class Daemon:
                 self._tasks = None
                 for task in list(self._asking):
                     task.cancel()
-                ami.cancel()
+                for ami in amis:
+                    ami.cancel()
                 ticker.cancel()
                 # The AMI session logs off first (events may still arrive until Goodbye): then no effect is
                 # left to come, and the last ones reach the subscribers (the panel's clients before their
                 # sockets close) within the bound.
-                await asyncio.wait({ami, ticker})
+                await asyncio.wait({*amis, ticker})
+                for ami in amis:
+                    if not ami.cancelled() and ami.exception() is not None:
+                        raise ami.exception()  # type: ignore[misc]  # as the AMI client's own failure always did
                 await self.pipeline.close(SUBSCRIBER_DRAIN_SECONDS)
                 if sweep is not None:
                     sweep.cancel()
@@ -422,7 +359,8 @@ class Daemon:
                     panel.cancel()
                 writer.cancel()
             # Calls still in progress are journaled, so that the next start rebuilds them.
-            self._hand_over_journal(store, time.time())
+            for link in self.links.values():
+                link.hand_over_journal(store, time.time())
             self.store = None
         log.info("stopped cleanly")
 
@@ -435,6 +373,14 @@ class Daemon:
         if not started.done():
             started.cancel()
             await task  # raises the reason it could not start
+
+
+def _handle(link: PbxLink) -> PbxHandle:
+    """The panel's view of one link, read through the link each time: a link that lost its PBX's lease starts a new
+    book and board (``PbxLink._start_over``), and the panel must see those."""
+    return PbxHandle(link.pbx, link.calls, lambda: link.agents.agents(),
+                     lambda extension: link.agents.member_interfaces(extension), link.send_action,
+                     lambda: link.connected, lambda: link.following)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

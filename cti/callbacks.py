@@ -10,7 +10,9 @@ know it (``docs/missed-calls.md``):
   again and was taken);
 * an unanswered call, an internal call or a withheld number closes nothing;
 * a call never closes an entry it opens itself (any of its linkedids), and only entries saved before it;
-* the entry is closed at the moment the customer was reached (the call's answer time).
+* the entry is closed at the moment the customer was reached (the call's answer time);
+* the register is per PBX: a call closes only the entries of its own PBX (``pbx``), since the same number
+  missed on one site and reached by another site's agent is still owed a call-back by the first.
 
 Numbers are compared as ``cti.phones.normalize_number`` keys, so ``8 916 123-45-67`` calls back
 ``+7 (916) 1234567``.
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from cti.phones import normalize_number
-from cti.records import CallRecord, ClosedBy, MissedEntry
+from cti.records import DEFAULT_PBX, CallRecord, ClosedBy, MissedEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class CallBack:
     closed_by: ClosedBy
     at: float  # ``closed_at`` of the entries it closes
     own_linkedids: frozenset[str]  # entries of these calls are the call's own: never closed by it
+    pbx: str = DEFAULT_PBX  # the PBX of the call: only that PBX's entries are closed (a linkedid is per PBX)
 
 
 def call_back_of(record: CallRecord, opens: MissedEntry | None = None, *, region: str = "RU") -> CallBack | None:
@@ -53,7 +56,7 @@ def call_back_of(record: CallRecord, opens: MissedEntry | None = None, *, region
     if opens is not None:
         own.add(opens.linkedid)
     return CallBack(linkedid=record.linkedid, number_key=key, closed_by=closed_by, at=closing_time(record),
-                    own_linkedids=frozenset(own))
+                    own_linkedids=frozenset(own), pbx=record.pbx)
 
 
 def closing_time(record: CallRecord) -> float:
@@ -64,9 +67,9 @@ def closing_time(record: CallRecord) -> float:
 
 
 def closes(call_back: CallBack, entry: MissedEntry) -> bool:
-    """Whether ``call_back`` closes ``entry`` (an entry saved before the call)."""
-    return (entry.status == "open" and entry.caller_key is not None and entry.caller_key == call_back.number_key
-            and entry.linkedid not in call_back.own_linkedids)
+    """Whether ``call_back`` closes ``entry`` (an entry saved before the call, of any PBX)."""
+    return (entry.status == "open" and entry.pbx == call_back.pbx and entry.caller_key is not None
+            and entry.caller_key == call_back.number_key and entry.linkedid not in call_back.own_linkedids)
 
 
 def closed_by_call(call_back: CallBack, entries: Iterable[MissedEntry]) -> list[MissedEntry]:

@@ -30,9 +30,10 @@ from .effects import (
     LegPhase,
 )
 from .model import Call, CallBook, Channel
-from .records import CallRecord
+from .records import DEFAULT_PBX, CallRecord
 
 _ABOUT_A_CALL = (CallStarted, CallRang, LegEnded, CallAnswered, CallTransferred)
+_HAS_A_PBX = (*_ABOUT_A_CALL, CallsMerged)
 _created_at = attrgetter("created_at")
 
 
@@ -47,6 +48,11 @@ def enrich(book: CallBook, effects: list[Effect]) -> list[Effect]:
     if not effects:
         return effects
     taken: dict[str, CallContext | None] = {}
+    pbx = book.config.pbx
+    if pbx != DEFAULT_PBX:  # the default is each effect's own: a single-PBX daemon pays nothing here
+        for effect in effects:
+            if isinstance(effect, _HAS_A_PBX) and effect.pbx == DEFAULT_PBX:  # made here, not handed in again
+                object.__setattr__(effect, "pbx", pbx)  # frozen for everyone after this (see _complete)
     for effect in effects:
         if isinstance(effect, _ABOUT_A_CALL):
             context = _context_of(book, effect.linkedid, taken)
@@ -142,6 +148,10 @@ class CallView:
     """A read-only window on the calls in progress, in snapshots: what the edges get instead of the book."""
 
     def __init__(self, book: CallBook) -> None:
+        self._book = book
+
+    def show(self, book: CallBook) -> None:
+        """Show ``book`` from now on: a PBX followed again after another node followed it starts a new book."""
         self._book = book
 
     def get(self, linkedid: str) -> CallContext | None:

@@ -85,6 +85,7 @@ class CallStarted:
     called: str | None
     at: float
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init
@@ -102,6 +103,7 @@ class CallRang:
     queue: str | None
     at: float
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init
@@ -116,6 +118,7 @@ class LegEnded:
     cause: int | None
     at: float
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init
@@ -127,6 +130,7 @@ class CallAnswered:
     answered_by: str
     at: float
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init
@@ -137,6 +141,7 @@ class CallTransferred:
     kind: str  # blind | attended | redirect
     at: float
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init
@@ -147,6 +152,7 @@ class CallsMerged:
     into: str
     absorbed: str
     context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
 
 
 @fast_init

@@ -6,17 +6,45 @@ dialect differs (how "no limit" is written, how a boolean ``false`` is, whether 
 for the driver) and, for the journal, how the conditions are joined into one statement (each backend's
 planner wants its own shape: ``store/sqlite/journal.py``, ``store/postgres/journal.py``). Parameters are named
 (``:since``); the PostgreSQL store numbers them (``store/postgres/params.py``).
+
+PBXs: ``pbxs`` None adds no condition at all (a single site's listings are exactly what they were); given, one
+``pbx IN (...)`` on the table whose index drives, where ``pbx`` is the last column of every journal index (the
+order's last tie-break), so the condition is checked in the index. The journal's keyset is (started_at,
+linkedid, pbx): the same linkedid may start at the same instant on two PBXs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
 from cti.phones import normalize_number
 
 Query = tuple[str, dict[str, Any]]
+#: A place in the journal's order: (started_at, linkedid, pbx).
+CallPlace = tuple[float, str, str]
+
+
+def pbx_set(pbxs: Collection[str] | None) -> tuple[str, ...] | None:
+    """``pbxs`` as the filters keep it: None (every PBX), else each PBX once, sorted (a stable statement)."""
+    if pbxs is None:
+        return None
+    if isinstance(pbxs, str):  # a PBX id where a collection belongs: its characters would be taken for PBXs
+        raise TypeError("pbxs is a collection of PBX ids, not one id")
+    return tuple(sorted(set(pbxs)))
+
+
+def pbx_condition(column: str, pbxs: tuple[str, ...], params: dict[str, Any]) -> str:
+    """``column`` is one of ``pbxs``: one named parameter per PBX (a handful), the same SQL on both backends; no
+    PBX at all matches nothing."""
+    if not pbxs:
+        return "1 = 0"
+    names = []
+    for i, pbx in enumerate(pbxs):
+        params[f"pbx{i}"] = pbx
+        names.append(f":pbx{i}")
+    return f"{column} IN ({', '.join(names)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +57,7 @@ class CallFilter:
     agent: str | None = None
     direction: str | None = None
     outcome: str | None = None
+    pbxs: tuple[str, ...] | None = None  # ``pbx_set``: None, every PBX
 
 
 def _as_given(value: float) -> float:
@@ -54,7 +83,7 @@ class Dialect:
 
     def missed_query(self, *, region: str, status: str | None = None, since: float | None = None,
                      until: float | None = None, number: str | None = None, after: tuple[float, int] | None = None,
-                     limit: int | None = None, offset: int = 0) -> Query:
+                     limit: int | None = None, offset: int = 0, pbxs: Collection[str] | None = None) -> Query:
         """One page of the register in its order (missed_at, id), after the entry whose (missed_at, id) is
         ``after``. Served by (status, missed_at), (caller_key, status, missed_at), (caller_key, missed_at) or
         (missed_at), each ending with the id, so every page is read in order straight off an index."""
@@ -72,19 +101,27 @@ class Dialect:
             else:  # a withheld number has no key; match it as written
                 where.append("caller_key IS NULL AND caller = :number")
                 params["number"] = number
+        chosen = pbx_set(pbxs)
+        if chosen is not None:
+            where.append(pbx_condition("pbx", chosen, params))
         self._after("(missed_at, id)", after, where, params)
         sql = "SELECT * FROM missed" + (" WHERE " + " AND ".join(where) if where else "")
         return sql + " ORDER BY missed_at, id LIMIT :limit OFFSET :offset", params
 
     def agent_misses_query(self, *, agent: str | None, since: float | None, until: float | None,
-                           after: tuple[float, int] | None = None, limit: int | None = None) -> Query:
-        """Agents' misses by (rang_at, id), served by (agent, rang_at) or (rang_at)."""
+                           after: tuple[float, int] | None = None, limit: int | None = None,
+                           pbxs: Collection[str] | None = None) -> Query:
+        """Agents' misses by (rang_at, id), served by (agent, rang_at) or (rang_at); ``pbxs``: of those PBXs (agent
+        101 of one PBX is not agent 101 of another)."""
         where: list[str] = []
         params: dict[str, Any] = {"limit": self.limit(limit)}
         self._time_range("rang_at", _lower_bound(since, after), until, where, params)
         if agent is not None:
             where.append("agent = :agent")
             params["agent"] = agent
+        chosen = pbx_set(pbxs)
+        if chosen is not None:
+            where.append(pbx_condition("pbx", chosen, params))
         self._after("(rang_at, id)", after, where, params)
         sql = "SELECT * FROM agent_misses" + (" WHERE " + " AND ".join(where) if where else "")
         return sql + " ORDER BY rang_at, id LIMIT :limit", params
@@ -116,13 +153,13 @@ POSTGRES = Dialect(no_limit=None, false="false", bound=float)
 
 class CallConditions:
     """The parts of one journal page's SQL: the rows matching a filter after the row whose (started_at,
-    linkedid) is ``after``, in the journal's order, at most ``limit`` of them after ``offset``. A backend joins
+    linkedid, pbx) is ``after``, in the journal's order, at most ``limit`` of them after ``offset``. A backend joins
     them into its statement (``calls_query`` in ``store/sqlite/journal.py``, ``store/postgres/journal.py``)."""
 
     __slots__ = ("after", "dialect", "filter", "key", "limit", "offset", "order", "params", "sign")
 
     def __init__(self, dialect: Dialect, f: CallFilter, *, region: str, newest_first: bool = False,
-                 after: tuple[float, str] | None = None, limit: int | None = None, offset: int = 0) -> None:
+                 after: CallPlace | None = None, limit: int | None = None, offset: int = 0) -> None:
         self.dialect = dialect
         self.after = after
         self.limit = limit
@@ -152,8 +189,11 @@ class CallConditions:
             where.append(f"{t}.started_at < :until")
             params["until"] = bound(f.until)
         if self.after is not None:
-            where.append(f"({t}.started_at, {t}.linkedid) {self.sign} (:after_at, :after_id)")
-            params["after_at"], params["after_id"] = bound(self.after[0]), self.after[1]
+            where.append(f"({t}.started_at, {t}.linkedid, {t}.pbx) {self.sign} (:after_at, :after_id, :after_pbx)")
+            params["after_at"] = bound(self.after[0])
+            params["after_id"], params["after_pbx"] = self.after[1], self.after[2]
+        if f.pbxs is not None:
+            where.append(pbx_condition(f"{t}.pbx", f.pbxs, params))
         if f.direction is not None:
             where.append(f"{p}.direction = :direction")
             params["direction"] = f.direction
@@ -169,7 +209,8 @@ class CallConditions:
 
     def page(self, t: str) -> str:
         """The order and the page's bounds, on the order columns of ``t`` (``"a."``, or ``""``)."""
-        return f" ORDER BY {t}started_at {self.order}, {t}linkedid {self.order} LIMIT :limit OFFSET :offset"
+        return (f" ORDER BY {t}started_at {self.order}, {t}linkedid {self.order}, {t}pbx {self.order}"
+                " LIMIT :limit OFFSET :offset")
 
     def agent_where(self) -> list[str]:
         """An agent's listing: ``call_agents a`` (the agent and the order) joined to ``calls c``."""
@@ -185,7 +226,7 @@ class CallConditions:
         self.params["inner"] = self.dialect.limit(None if self.limit is None else self.limit + self.offset)
         caller, called = self.side("calls.caller"), self.side("calls.called")
         return [f"SELECT {columns} FROM calls WHERE {' AND '.join([match, *self.common('calls', 'calls')])} "
-                f"ORDER BY started_at {self.order}, linkedid {self.order} LIMIT :inner"
+                f"ORDER BY started_at {self.order}, linkedid {self.order}, pbx {self.order} LIMIT :inner"
                 for match in (caller, f"{called} AND NOT coalesce({caller}, {self.dialect.false})")]
 
     def by_time(self, columns: str) -> str:

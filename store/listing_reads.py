@@ -10,11 +10,11 @@ read ahead, in one step of SQLite: ``store/sqlite/journal.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from cti.records import AgentMiss, CallRecord, MissedEntry
-from store.listing import CallFilter, Dialect, Query
+from store.listing import CallFilter, CallPlace, Dialect, Query, pbx_set
 from store.repository import DEFAULT_PAGE_SIZE, CallKey, CallRow, MissedKey
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ class ListingBackend:
 class JournalListing(ListingBackend):
     """``list_calls``, ``iter_calls``, ``iter_call_rows`` over the backend's ``_calls_query``."""
 
-    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: tuple[float, str] | None = None,
+    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: CallPlace | None = None,
                      limit: int | None = None, offset: int = 0) -> Query:
         raise NotImplementedError
 
@@ -68,6 +68,7 @@ class JournalListing(ListingBackend):
         page_size: int = DEFAULT_PAGE_SIZE,
         fields: Sequence[str] | None = None,
         stored: bool = False,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
         raise NotImplementedError
 
@@ -84,10 +85,12 @@ class JournalListing(ListingBackend):
         offset: int = 0,
         newest_first: bool = False,
         after: CallKey | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
-        sql, params = self._calls_query(f, newest_first=newest_first, limit=limit, offset=offset,
-                                        after=(after.started_at, after.linkedid) if after is not None else None)
+        f = CallFilter(since, until, number, agent, direction, outcome, pbx_set(pbxs))
+        sql, params = self._calls_query(
+            f, newest_first=newest_first, limit=limit, offset=offset,
+            after=(after.started_at, after.linkedid, after.pbx) if after is not None else None)
         return await self._listed(sql, params, self._rows.record_from_row, limit)
 
     async def iter_calls(
@@ -102,11 +105,12 @@ class JournalListing(ListingBackend):
         newest_first: bool = False,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[CallRecord]:
-        f = CallFilter(since, until, number, agent, direction, outcome)
+        f = CallFilter(since, until, number, agent, direction, outcome, pbx_set(pbxs))
 
         def page(last: CallRecord | None, n: int) -> Query:
-            after = (last.started_at, last.linkedid) if last is not None else None
+            after = (last.started_at, last.linkedid, last.pbx) if last is not None else None
             return self._calls_query(f, newest_first=newest_first, after=after, limit=n)
 
         async for record in self._streamed(page, self._rows.record_from_row, limit, page_size):
@@ -123,10 +127,11 @@ class JournalListing(ListingBackend):
         outcome: str | None = None,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[CallRow]:
         async for page in self.iter_call_pages(since=since, until=until, number=number, agent=agent,
                                                direction=direction, outcome=outcome, limit=limit,
-                                               page_size=page_size):
+                                               page_size=page_size, pbxs=pbxs):
             for row in page:
                 yield row  # type: ignore[misc]  # fields=None: every row is a CallRow
 
@@ -146,9 +151,10 @@ class RegisterListing(ListingBackend):
         limit: int | None = None,
         offset: int = 0,
         after: MissedKey | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[MissedEntry]:
         sql, params = self._dialect.missed_query(region=self.region, status=status, since=since, until=until,
-                                                 number=number, limit=limit, offset=offset,
+                                                 number=number, limit=limit, offset=offset, pbxs=pbxs,
                                                  after=(after.missed_at, after.id) if after is not None else None)
         return await self._listed(sql, params, self._rows.missed_from_row, limit)
 
@@ -161,29 +167,36 @@ class RegisterListing(ListingBackend):
         number: str | None = None,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[MissedEntry]:
+        chosen = pbx_set(pbxs)
+
         def page(last: MissedEntry | None, n: int) -> Query:
             after = (last.missed_at, last.id or 0) if last is not None else None
             return self._dialect.missed_query(region=self.region, status=status, since=since, until=until,
-                                              number=number, after=after, limit=n)
+                                              number=number, after=after, limit=n, pbxs=chosen)
 
         async for entry in self._streamed(page, self._rows.missed_from_row, limit, page_size):
             yield entry
 
     async def list_agent_misses(
-        self, *, agent: str | None = None, since: float | None = None, until: float | None = None
+        self, *, agent: str | None = None, since: float | None = None, until: float | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[AgentMiss]:
-        sql, params = self._dialect.agent_misses_query(agent=agent, since=since, until=until)
+        sql, params = self._dialect.agent_misses_query(agent=agent, since=since, until=until, pbxs=pbxs)
         return await self._listed(sql, params, self._rows.agent_miss_from_row, None)
 
     async def iter_agent_misses(
         self, *, agent: str | None = None, since: float | None = None, until: float | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE, pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[AgentMiss]:
+        chosen = pbx_set(pbxs)
+
         # AgentMiss carries no id: the page's last row id travels beside it.
         def page(last: tuple[AgentMiss, int] | None, n: int) -> Query:
             after = (last[0].rang_at, last[1]) if last is not None else None
-            return self._dialect.agent_misses_query(agent=agent, since=since, until=until, after=after, limit=n)
+            return self._dialect.agent_misses_query(agent=agent, since=since, until=until, after=after, limit=n,
+                                                    pbxs=chosen)
 
         def convert(row: Any) -> tuple[AgentMiss, int]:
             return self._rows.agent_miss_from_row(row), int(row["id"])

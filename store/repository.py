@@ -6,6 +6,11 @@ lookups), so that a module that needs one concern can be typed against it alone.
 the implementation the settings choose (``store/sqlite/``, or ``store/postgres/`` for ``[store] url``); both pass
 the same contract tests (``tests/store/``). Nothing outside ``store/`` names an implementation.
 
+Several PBXs share one store (issue 11): every call, missed entry, agent's miss, live event and attachment carries
+the short id of its PBX (``pbx``; ``cti.records.DEFAULT_PBX`` for a single site and for every row an older store
+held). A linkedid is unique only within its PBX, so a call is found by the pair; every listing takes ``pbxs``
+(None: every PBX, else only those).
+
 Writes from the call model are *staged*: ``stage_event`` and ``stage_call`` only append to memory, so
 the AMI event path never waits for a disk. The store's writer task (``run_writer``) commits what is
 staged in batches, in staging order; ``flush`` forces that. Reads see committed data only.
@@ -19,12 +24,14 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 from cti.directory import Contact, Query
-from cti.records import AgentMiss, CallRecord, MissedEntry
+from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
+from store.cluster import Cluster
 
 HistoryAction = Literal["opened", "closed", "reopened", "commented"]
 
 #: One event of a call in progress, as ``live_events()`` returns it: linkedid, the AMI headers in
-#: their order (duplicates kept), and the time it was received (epoch seconds).
+#: their order (duplicates kept), and the time it was received (epoch seconds). Its PBX is the one asked for
+#: (``live_events(pbx)``): a daemon rebuilds each PBX it follows from that PBX's own events.
 LiveEvent = tuple[str, list[tuple[str, str]], float]
 
 
@@ -51,7 +58,10 @@ ROLES: tuple[Role, ...] = ("agent", "admin", "qa")
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A panel user. ``password_hash`` is never a password (see ``ui_bridge/auth.py``)."""
+    """A panel user. ``password_hash`` is never a password (see ``ui_bridge/auth.py``).
+
+    ``pbxs``: the PBXs the user belongs to (their ids); empty: every PBX, as every user of a single site.
+    """
 
     name: str
     role: Role
@@ -59,6 +69,14 @@ class User:
     display_name: str | None = None
     password_hash: str | None = None
     created_at: float = 0.0
+    pbxs: tuple[str, ...] = ()
+
+
+def user_pbxs(pbxs: Collection[str]) -> tuple[str, ...]:
+    """The PBXs of a user as stored: each once, in the order given (a string is one PBX's id, not a collection)."""
+    if isinstance(pbxs, str):
+        raise TypeError("pbxs is a collection of PBX ids, not one id")
+    return tuple(dict.fromkeys(pbxs))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +191,13 @@ class CallRow(NamedTuple):
     agents_answered: tuple[str, ...]
     complete: bool
     linkedids: tuple[str, ...]
+    pbx: str
 
 
 @dataclass(frozen=True, slots=True)
 class CallKey:
-    """A call's place in the journal's order (``started_at``, then ``linkedid``): where a keyset page resumes.
+    """A call's place in the journal's order (``started_at``, then ``linkedid``, then ``pbx``: the same linkedid
+    may start at the same instant on two PBXs): where a keyset page resumes.
 
     ``list_calls(after=CallKey.of(last_row))`` is the next page, at the cost of the rows it returns however deep
     it is (an ``offset`` costs every row it skips), and unmoved by calls saved meanwhile before that place.
@@ -185,10 +205,11 @@ class CallKey:
 
     started_at: float
     linkedid: str
+    pbx: str = DEFAULT_PBX
 
     @classmethod
-    def of(cls, record: CallRecord) -> CallKey:
-        return cls(record.started_at, record.linkedid)
+    def of(cls, record: CallRecord | CallRow) -> CallKey:
+        return cls(record.started_at, record.linkedid, record.pbx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +230,9 @@ class MissedKey:
 class CallerFacts:
     """What the store knows of a ringing caller: everything the screen-pop's card shows, nothing more.
 
-    ``contacts``: the directory's contacts of the number; ``attached``: the contact an agent attached this call
-    to by hand; ``last_calls``: the number's newest calls, newest first; ``open_missed``: its open missed
-    entries, oldest first.
+    ``contacts``: the directory's contacts of the number (the directory is shared by every PBX); ``attached``: the
+    contact an agent attached this call to by hand; ``last_calls``: the number's newest calls, newest first;
+    ``open_missed``: its open missed entries, oldest first.
     """
 
     contacts: tuple[Contact, ...] = ()
@@ -228,8 +249,9 @@ class StagedWrites(Protocol):
     ) -> None:
         """Save a finished call with its missed entry (if it opens one) and its agents' misses.
 
-        When committed, in the same transaction: the call's live events are deleted, and the call-back rule
-        (``cti.callbacks``) is applied: the open entries of the number the call reached are closed
+        Everything is saved under the record's PBX (``record.pbx``; the entry's and the misses' own ``pbx``).
+        When committed, in the same transaction: the call's live events (of its PBX) are deleted, and the call-back
+        rule (``cti.callbacks``) is applied: the open entries of the number the call reached, on its PBX, are closed
         (an answered outbound call: ``closed_by='callback'``; an answered inbound call: ``'called_again'``);
         a call never closes the entry it opens itself.
         """
@@ -256,12 +278,14 @@ class StagedWrites(Protocol):
 class LiveJournal(Protocol):
     """The events of calls in progress, kept so that a daemon killed mid-call can rebuild them."""
 
-    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
-        """Journal one AMI event of a call in progress (synchronous: it is only staged)."""
+    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float, *,
+                    pbx: str = DEFAULT_PBX) -> None:
+        """Journal one AMI event of a call in progress on ``pbx`` (synchronous: it is only staged)."""
         ...
 
-    async def live_events(self) -> list[LiveEvent]:
-        """Journalled events of calls not yet saved, in the order they were staged."""
+    async def live_events(self, pbx: str | None = None) -> list[LiveEvent]:
+        """Journalled events of calls not yet saved, in the order they were staged: those of ``pbx`` when given
+        (a daemon rebuilds each PBX it follows from its own events), else every PBX's."""
         ...
 
 
@@ -281,14 +305,16 @@ class Journal(Protocol):
         offset: int = 0,
         newest_first: bool = False,
         after: CallKey | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[CallRecord]:
         """Journal rows by ``started_at`` then ``linkedid`` (``since`` inclusive, ``until`` exclusive): one page.
 
         ``number`` matches the caller or the called number however either was written; ``agent`` matches an
-        agent who answered or was rung. ``newest_first`` pages from the latest call back. ``after`` starts the
-        page after that place in the order (``CallKey.of`` the previous page's last row): keyset paging, each
-        page one indexed query costing the rows it returns. An ``offset`` costs the rows it skips (and counts
-        from ``after`` when both are given). For a whole listing in one go use ``iter_calls``.
+        agent who answered or was rung (that extension on any of ``pbxs``). ``pbxs``: None, every PBX's calls;
+        else only those PBXs' (the order's last tie-break is the PBX). ``newest_first`` pages from the latest call
+        back. ``after`` starts the page after that place in the order (``CallKey.of`` the previous page's last row):
+        keyset paging, each page one indexed query costing the rows it returns. An ``offset`` costs the rows it skips
+        (and counts from ``after`` when both are given). For a whole listing in one go use ``iter_calls``.
         """
         ...
 
@@ -304,6 +330,7 @@ class Journal(Protocol):
         newest_first: bool = False,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[CallRecord]:
         """The rows ``list_calls`` would return with the same filters and order, streamed in constant memory.
 
@@ -326,6 +353,7 @@ class Journal(Protocol):
         outcome: str | None = None,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[CallRow]:
         """The calls ``iter_calls`` streams with the same filters (oldest first), as lean ``CallRow`` tuples.
 
@@ -347,6 +375,7 @@ class Journal(Protocol):
         page_size: int = DEFAULT_PAGE_SIZE,
         fields: Sequence[str] | None = None,
         stored: bool = False,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
         """The rows ``iter_call_rows`` streams, a page (at most ``page_size`` rows) at a time.
 
@@ -365,9 +394,13 @@ class Journal(Protocol):
         """
         ...
 
-    async def get_call(self, linkedid: str) -> CallRecord | None: ...
+    async def get_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> CallRecord | None:
+        """The call ``linkedid`` of ``pbx`` (a linkedid is unique only within its PBX), or None."""
+        ...
 
-    async def count_calls(self) -> int: ...
+    async def count_calls(self, *, pbxs: Collection[str] | None = None) -> int:
+        """Calls in the journal (of ``pbxs`` when given)."""
+        ...
 
 
 class Register(Protocol):
@@ -387,9 +420,10 @@ class Register(Protocol):
         limit: int | None = None,
         offset: int = 0,
         after: MissedKey | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[MissedEntry]:
         """Register entries by ``missed_at`` then ``id`` (``since`` inclusive, ``until`` exclusive): one page,
-        starting after ``after`` when given (keyset paging; see ``Journal.list_calls``)."""
+        starting after ``after`` when given (keyset paging; see ``Journal.list_calls``); of ``pbxs`` when given."""
         ...
 
     def iter_missed(
@@ -401,6 +435,7 @@ class Register(Protocol):
         number: str | None = None,
         limit: int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[MissedEntry]:
         """The entries ``list_missed`` would return with the same filters and order, streamed a page at a time
         (keyset paging on ``missed_at``, ``id``; see ``Journal.iter_calls``)."""
@@ -439,14 +474,16 @@ class Register(Protocol):
         ...
 
     async def list_agent_misses(
-        self, *, agent: str | None = None, since: float | None = None, until: float | None = None
+        self, *, agent: str | None = None, since: float | None = None, until: float | None = None,
+        pbxs: Collection[str] | None = None,
     ) -> list[AgentMiss]:
-        """Agents' misses by ``rang_at`` then id (``since`` inclusive, ``until`` exclusive)."""
+        """Agents' misses by ``rang_at`` then id (``since`` inclusive, ``until`` exclusive); of ``pbxs`` when given
+        (``agent`` is then that extension on those PBXs)."""
         ...
 
     def iter_agent_misses(
         self, *, agent: str | None = None, since: float | None = None, until: float | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE, pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[AgentMiss]:
         """What ``list_agent_misses`` returns, streamed a page at a time (see ``Journal.iter_calls``)."""
         ...
@@ -466,11 +503,13 @@ class Users(Protocol):
     async def list_users(self) -> list[User]: ...
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
-                          extension: str | None = None, display_name: str | None = None) -> User:
-        """Change the given fields. Raises ``UserNotFound``.
+                          extension: str | None = None, display_name: str | None = None,
+                          pbxs: Collection[str] | None = None) -> User:
+        """Change the given fields (``pbxs``: the PBXs the user belongs to; empty: every PBX). Raises
+        ``UserNotFound``.
 
-        A new password, role or extension ends the user's login sessions in the same transaction (what they
-        were granted has changed); their API tokens stay.
+        A new password, role, extension or set of PBXs ends the user's login sessions in the same transaction
+        (what they were granted has changed); their API tokens stay.
         """
         ...
 
@@ -533,29 +572,32 @@ class Directory(Protocol):
 
     async def count_contacts(self) -> int: ...
 
-    async def attach_call(self, linkedid: str, contact_id: int, by: str | None) -> None:
-        """Link a call to a contact by hand (replaces an earlier link). Raises ``ContactNotFound``."""
+    async def attach_call(self, linkedid: str, contact_id: int, by: str | None, *, pbx: str = DEFAULT_PBX) -> None:
+        """Link the call ``linkedid`` of ``pbx`` to a contact by hand (replaces an earlier link). Raises
+        ``ContactNotFound``."""
         ...
 
-    async def contact_of_call(self, linkedid: str) -> Contact | None: ...
+    async def contact_of_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> Contact | None: ...
 
 
 class CallerLookups(Protocol):
     """The screen-pop's reads: on a lane of their own, which no panel, CLI or report query can hold up."""
 
     async def caller_facts(self, number: str, *, linkedid: str | None = None, last_calls: int = 6,
-                           contacts: int = 5, open_missed: int = 50) -> CallerFacts:
+                           contacts: int = 5, open_missed: int = 50, pbx: str = DEFAULT_PBX,
+                           pbxs: Collection[str] | None = None) -> CallerFacts:
         """What the card of a call from ``number`` shows, at a cost that does not grow with the caller's history.
 
         At most ``last_calls`` newest calls of the number (either side), ``contacts`` directory contacts of it
-        (0: the directory is not searched), ``open_missed`` open entries, and the contact ``linkedid`` was
-        attached to. Every part is one indexed, LIMITed query; they run on the lookup lane, never behind a
-        long listing.
+        (0: the directory is not searched), ``open_missed`` open entries, and the contact ``linkedid`` (a call of
+        ``pbx``) was attached to. ``pbxs``: the calls and entries of those PBXs only (None: every PBX); the
+        directory is shared by every PBX. Every part is one indexed, LIMITed query; they run on the lookup lane,
+        never behind a long listing.
         """
         ...
 
 
-class Store(StagedWrites, LiveJournal, Journal, Register, Users, Directory, CallerLookups, Protocol):
+class Store(StagedWrites, LiveJournal, Journal, Register, Users, Directory, CallerLookups, Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

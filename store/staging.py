@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from cti.callbacks import CallBack, call_back_of, closed_by_call
 from cti.frozen import fast_init
 from cti.phones import normalize_number
-from cti.records import AgentMiss, CallRecord, MissedEntry
+from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
 
 C = TypeVar("C")  # the backend's connection, as its ``_transaction`` hands it to the work
 T = TypeVar("T")
@@ -40,6 +40,7 @@ class StagedEvent:
     linkedid: str
     headers: Sequence[tuple[str, str]]
     received_at: float
+    pbx: str = DEFAULT_PBX
 
 
 @fast_init  # one per staged item (cti/frozen.py)
@@ -61,9 +62,13 @@ class PreparedCall:
     staged: StagedCall
     caller_key: str | None
     called_key: str | None
-    own_linkedids: tuple[str, ...]  # the call's linkedids: its live events
+    own_linkedids: tuple[str, ...]  # the call's linkedids: its live events (on its PBX)
     call_back: CallBack | None  # the open entries it closes (cti.callbacks), if any
     missed_key: str | None  # the number of the entry this call opens, if any
+
+    @property
+    def pbx(self) -> str:
+        return self.staged.record.pbx
 
 
 class Staging(Generic[C]):
@@ -128,10 +133,11 @@ class Staging(Generic[C]):
         self._batch_full = asyncio.Event()
         self._writing_count = 0  # items of the batch in the current transaction
 
-    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float) -> None:
+    def stage_event(self, linkedid: str, headers: Sequence[tuple[str, str]], received_at: float, *,
+                    pbx: str = DEFAULT_PBX) -> None:
         self._check_open()
         # No copy: AmiMessage headers are never changed once parsed.
-        self._stage(StagedEvent(linkedid, headers, received_at))
+        self._stage(StagedEvent(linkedid, headers, received_at, pbx))
 
     def stage_call(
         self, record: CallRecord, missed: MissedEntry | None, agent_misses: Sequence[AgentMiss]
@@ -242,13 +248,13 @@ class Staging(Generic[C]):
         """
         calls: list[PreparedCall] = []
         events: list[StagedEvent] = []
-        ended: set[str] = set()  # linkedids of calls staged later than the item being looked at
+        ended: set[tuple[str, str]] = set()  # (pbx, linkedid) of calls staged later than the item looked at
         for item in reversed(batch):
             if isinstance(item, StagedCall):
                 call = self._prepare(item)
                 calls.append(call)
-                ended.update(call.own_linkedids)
-            elif item.linkedid not in ended:
+                ended.update((call.pbx, lid) for lid in call.own_linkedids)
+            elif (item.pbx, item.linkedid) not in ended:
                 events.append(item)
         calls.reverse()
         events.reverse()
@@ -293,18 +299,18 @@ def call_runs(calls: list[PreparedCall]) -> Iterator[list[PreparedCall]]:
 
     Within a run every call's closings are applied (in order) before the run's new entries are
     inserted. That is staging order unless a call closes entries of a number for which an earlier call
-    of the same run opened one (a miss and its call-back in one batch), so the run is cut before such a
-    call. Two closings of the same number need no cut: they run in order, the second finds nothing.
+    of the same run opened one on the same PBX (a miss and its call-back in one batch), so the run is cut before
+    such a call. Two closings of the same number need no cut: they run in order, the second finds nothing.
     """
     run: list[PreparedCall] = []
-    opened: set[str] = set()
+    opened: set[tuple[str, str]] = set()  # (pbx, number key) of the entries the run opens
     for call in calls:
-        if call.call_back is not None and call.call_back.number_key in opened:
+        if call.call_back is not None and (call.pbx, call.call_back.number_key) in opened:
             yield run
             run, opened = [], set()
         run.append(call)
         if call.missed_key is not None:
-            opened.add(call.missed_key)
+            opened.add((call.pbx, call.missed_key))
     if run:
         yield run
 
@@ -312,5 +318,15 @@ def call_runs(calls: list[PreparedCall]) -> Iterator[list[PreparedCall]]:
 def describe(item: Staged) -> str:
     """An item as the log names it."""
     if isinstance(item, StagedEvent):
-        return f"an event of call {item.linkedid}"
-    return f"call {item.record.linkedid}" + (" and its missed entry" if item.missed is not None else "")
+        return f"an event of call {item.linkedid} of PBX {item.pbx}"
+    return (f"call {item.record.linkedid}" + (" and its missed entry" if item.missed is not None else "")
+            + f" of PBX {item.record.pbx}")
+
+
+def by_pbx(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(pbx, key) pairs grouped by PBX, each PBX's keys once, sorted: one statement per PBX of a batch (nearly
+    always one) that deletes or reads by the pair, off the (linkedid, pbx) indexes."""
+    grouped: dict[str, set[str]] = {}
+    for pbx, key in pairs:
+        grouped.setdefault(pbx, set()).add(key)
+    return {pbx: sorted(keys) for pbx, keys in sorted(grouped.items())}

@@ -5,8 +5,9 @@ the table of the same name, so nothing the SQLite store keeps is left behind (a 
 counterpart in the PostgreSQL schema, or a column missing on either side, stops the copy before anything is
 written), ids are kept as they are (a register entry's number, the history rows pointing at it, contacts and their
 cars), and no record is decoded and encoded again. The two schemas are the same tables with each database's types
-(``store/postgres/migrations/0001_initial.sql``); a value changes only its type on the way: a JSON array of text
-(SQLite) becomes ``text[]``, 0/1 a ``boolean``, JSON text stays JSON text. The one column PostgreSQL has that
+(``store/postgres/migrations/``, SQLite's ``store/migrations/``: the PBX columns of 0002 / 0007 included); a value
+changes only its type on the way: a JSON array of text (SQLite) becomes ``text[]``, 0/1 a ``boolean``, JSON text
+stays JSON text. The one column PostgreSQL has that
 SQLite keeps implicitly is ``contact_phones.id`` (the order a contact's phones were given): SQLite's ``rowid``.
 
 **All or nothing.** The target is migrated first, must hold no data (a copy refuses a non-empty database rather

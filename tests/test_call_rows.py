@@ -151,11 +151,11 @@ async def test_a_page_starts_where_the_last_one_ended_not_at_the_ranges_start(tm
         for f, newest_first in ((CallFilter(since=T0 + 100), False), (CallFilter(until=T0 + 20000), True),
                                 (CallFilter(since=T0 + 100, agent="101"), False)):
             for lean in (False, True):
-                sql, params = calls_query(f, region="RU", newest_first=newest_first, after=(T0 + 5000, "x"),
+                sql, params = calls_query(f, region="RU", newest_first=newest_first, after=(T0 + 5000, "x", "main"),
                                           limit=10, lean=lean)
                 steps = [str(r[3]) for r in await store.lanes.reader.execute_fetchall(  # type: ignore[attr-defined]
                     "EXPLAIN QUERY PLAN " + sql, params)]
-                assert any("(started_at,linkedid)" in s for s in steps), steps
+                assert any("(started_at,linkedid,pbx)" in s for s in steps), steps
         # A place given by a caller before the range's start does not widen the range.
         early = CallKey(T0 - 1000, "0")
         got = await store.list_calls(since=T0 + 100, after=early, limit=5)

@@ -190,13 +190,23 @@ class StoreHealth(BaseModel):
     failures: int = Field(0, description="times committing the backlog failed (a locked or full database) since start")
 
 
+class PbxLink(BaseModel):
+    """One followed PBX's AMI link, as ``GET /api/health`` lists it."""
+
+    id: str = Field(description="the PBX's short id")
+    name: str = Field(description="its name for people (the id when it has none)")
+    connected: bool = Field(description="logged in to this PBX's AMI, and the connection is open")
+
+
 class Health(BaseModel):
     """``GET /api/health`` (admins): what an operator or a monitoring probe checks."""
 
-    ami_connected: bool = Field(description="logged in to the PBX's AMI, and the connection is open")
+    ami_connected: bool = Field(description="logged in to the PBX's AMI, and the connection is open (with several "
+                                "PBXs: to every one of them; ``pbxs`` has each)")
     ami_error: str | None = Field(description="why the last AMI connection attempt failed or was lost, if it did")
     events_applied: int = Field(description="AMI messages applied to the call model since start")
     events_failed: int = Field(0, description="AMI messages a step of the call model raised on (each cost only itself)")
     calls_in_progress: int
     subscribers: list[SubscriberHealth]
     store: StoreHealth
+    pbxs: list[PbxLink] = Field(default=[], description="each followed PBX's AMI link, in the configuration's order")

@@ -13,8 +13,9 @@ can cost the agent the pop.
 
 ``PopSequencer`` keeps each call's messages in order while its card is looked up: the ``call.ringing``
 waits for the card, and whatever happens to that call meanwhile (answered, transferred) is queued behind
-it. Other calls' messages are never held. The lookups are bounded (:data:`MAX_CARD_LOOKUPS`) and a call's
-lookup is dropped when the call ends, so a store or CRM that is behind costs pops their card, never memory.
+it. Other calls' messages are never held (a call is its (PBX, linkedid): two PBXs can hand out the same
+linkedid). The lookups are bounded (:data:`MAX_CARD_LOOKUPS`) and a call's lookup is dropped when the call
+ends, so a store or CRM that is behind costs pops their card, never memory.
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
 import httpx
 
 from cti.directory import Card, Contact, build_card
-from cti.effects import CallEnded, CallRang, Effect
+from cti.effects import CallContext, CallEnded, CallRang, Effect
 from cti.phones import is_withheld, normalize_number
-from cti.records import CallRecord
+from cti.records import DEFAULT_PBX, CallRecord
 from store.repository import Store
 from ui_bridge.settings import DirectorySettings
 
 from . import messages as m
 from .crm import MAX_ANSWER_BYTES, CrmAnswerError, crm_contacts, parse_answer
-from .hub import Hub
+from .fanout import Fanout
+from .hub import Hub, Message
+from .mirror_sync import update_for
 from .notifier import Notifier
 from .outgoing import Messages, Outgoing
 
@@ -61,8 +64,11 @@ class CardService:
         if self._http is not None:
             await self._http.aclose()
 
-    async def card_for(self, number: str | None, *, linkedid: str | None = None) -> Card:
-        """The card of a caller: local and CRM data, within ``crm_timeout`` for the CRM part."""
+    async def card_for(self, number: str | None, *, linkedid: str | None = None, pbx: str | None = None) -> Card:
+        """The card of a caller: local and CRM data, within ``crm_timeout`` for the CRM part.
+
+        ``pbx``: the PBX of the call ``linkedid`` (its agents see that PBX's last calls and missed calls of
+        the number, never another PBX's); None: every PBX's."""
         store = self._store()
         if is_withheld(number) or store is None:
             return build_card(number, region=self.region, contacts=(), last_calls=(), open_missed=(),
@@ -74,7 +80,8 @@ class CardService:
             # the same cost for a caller with 10,000 past calls as for a new one. One more last call than the
             # card shows, in case the newest is this very call.
             facts = await store.caller_facts(number or "", linkedid=linkedid, last_calls=self.settings.last_calls + 1,
-                                             contacts=5 if key and len(key) > 6 else 0, open_missed=50)
+                                             contacts=5 if key and len(key) > 6 else 0, open_missed=50,
+                                             pbx=pbx or DEFAULT_PBX, pbxs=_only(pbx))
         except BaseException:  # cancelled (the call ended) or the store failed: the CRM request goes too
             if crm is not None:
                 crm.cancel()
@@ -95,7 +102,7 @@ class CardService:
                     contacts += found
                     sources.append("crm")
         return build_card(number, region=self.region, contacts=contacts,
-                          last_calls=_trim(list(facts.last_calls), linkedid, self.settings.last_calls),
+                          last_calls=_trim(list(facts.last_calls), linkedid, pbx, self.settings.last_calls),
                           open_missed=facts.open_missed,
                           now=time.time(), repeat_days=self.settings.repeat_days, current_linkedid=linkedid,
                           sources=sources)
@@ -130,8 +137,12 @@ class CardService:
         return self._messages.caller_card(card)
 
 
-def _trim(calls: list[CallRecord], current: str | None, limit: int) -> list[CallRecord]:
-    return [c for c in calls if c.linkedid != current][:limit]
+def _trim(calls: list[CallRecord], current: str | None, pbx: str | None, limit: int) -> list[CallRecord]:
+    return [c for c in calls if c.linkedid != current or (pbx is not None and c.pbx != pbx)][:limit]
+
+
+def _only(pbx: str | None) -> Collection[str] | None:
+    return (pbx,) if pbx is not None else None
 
 
 async def _bounded_body(response: httpx.Response) -> bytes:
@@ -162,10 +173,12 @@ SHED_WARNING_INTERVAL = 60.0
 
 @dataclass(eq=False)
 class _Waiting:
-    """A call whose card is on its way: its messages, in order; a pop (``True``) gets the card when it comes."""
+    """A call whose card is on its way: its messages (each with its effect: the mirrors' part of its envelope is
+    built when it goes out), in order; a pop (``True``) gets the card when it comes."""
 
     caller: str | None
-    items: deque[tuple[Outgoing, bool]] = field(default_factory=deque)
+    pbx: str
+    items: deque[tuple[Outgoing, bool, Effect]] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
 
 
@@ -178,13 +191,16 @@ class PopSequencer:
     end go out at once); or the lookup fails (the messages go out with the card the notifier built).
     """
 
-    def __init__(self, notifier: Notifier, hub: Hub, cards: CardService,
+    def __init__(self, notifier: Notifier, hub: Hub | Fanout, cards: CardService,
                  max_lookups: int = MAX_CARD_LOOKUPS) -> None:
         self.notifier = notifier
-        self.hub = hub
+        #: Where the messages go: the hub, or every node's hub through the store's bus (``ui_bridge/fanout.py``).
+        self.out = hub if isinstance(hub, Fanout) else Fanout(hub)
+        self.hub = self.out.hub
         self.cards = cards
         self.max_lookups = max_lookups
-        self._calls: dict[str, _Waiting] = {}
+        #: The calls waiting for their card, by (PBX, linkedid).
+        self._calls: dict[tuple[str, str], _Waiting] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         #: Pops sent without waiting for their card because ``max_lookups`` calls already waited.
         self.shed_over_bound = 0
@@ -202,7 +218,7 @@ class PopSequencer:
     @property
     def pending_calls(self) -> list[str]:
         """The linkedids of the calls waiting for their card."""
-        return list(self._calls)
+        return [linkedid for _pbx, linkedid in self._calls]
 
     @property
     def tasks(self) -> int:
@@ -215,60 +231,83 @@ class PopSequencer:
         if isinstance(effect, CallRang):
             outgoing = self.notifier.for_effect(effect)
             if outgoing is not None:
-                self._pop(effect, outgoing)
+                key = (effect.pbx, effect.linkedid)
+                self._pop(key, effect.caller, outgoing, effect)
                 if self.on_pop is not None:
-                    self.on_pop(effect, getattr(self._calls.get(effect.linkedid), "task", None))
+                    self.on_pop(effect, getattr(self._calls.get(key), "task", None))
             return
         if isinstance(effect, CallEnded):
             self._ended(effect.record)
-        linkedid = getattr(effect, "linkedid", None)
-        waiting = self._calls.get(linkedid) if linkedid and self._calls else None
-        if waiting is None and not self.hub.clients:
-            # Nobody is connected: the message would go to no one, so it is not even built (a client that
-            # connects later gets the calls and agents as they stand then, not this message).
+        waiting = self._waiting_for(effect) if self._calls else None
+        if waiting is None and not self.out.wanted:
+            # Nobody is connected (and no other node may be): the message would go to no one, so it is not even
+            # built (a client that connects later gets the calls and agents as they stand then).
             return
         outgoing = self.notifier.for_effect(effect)
         if outgoing is None:
             return
         if waiting is None:
-            self.hub.publish(outgoing.message, outgoing.extensions)
+            self._send(outgoing, effect)
         else:
-            waiting.items.append((outgoing, False))
+            waiting.items.append((outgoing, False, effect))
 
-    def _pop(self, effect: CallRang, outgoing: Outgoing) -> None:
-        waiting = self._calls.get(effect.linkedid)
+    def _send(self, outgoing: Outgoing, effect: Effect, message: Message | None = None,
+              card: m.CallerCard | None = None) -> None:
+        """One message out: to the hub, or through the bus with the mirrors' part (``mirror_sync.update_for``)."""
+        out = self.out
+        update = update_for(effect, self.notifier, card) if out.active else None
+        out.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx, update)
+
+    def _waiting_for(self, effect: Effect) -> _Waiting | None:
+        """The waiting call an effect is about, if any (only while some call waits for its card)."""
+        linkedid = getattr(effect, "linkedid", None)
+        if not linkedid:
+            return None
+        context: CallContext | None = getattr(effect, "context", None)
+        if context is not None:
+            return self._calls.get((context.pbx, linkedid))
+        if isinstance(effect, CallEnded):
+            return self._calls.get((effect.record.pbx, linkedid))
+        # An event whose call had already ended when its context was taken (its PBX is not known): it belongs
+        # behind a waiting pop of that linkedid, on whichever PBX (its CallEnded, next, releases them all).
+        return next((w for (_pbx, lid), w in self._calls.items() if lid == linkedid), None)
+
+    def _pop(self, key: tuple[str, str], caller: str | None, outgoing: Outgoing, effect: CallRang) -> None:
+        waiting = self._calls.get(key)
         if waiting is not None:  # another phone of a call whose card is on its way: it gets the same card
-            waiting.items.append((outgoing, True))
+            waiting.items.append((outgoing, True, effect))
             return
         if len(self._calls) >= self.max_lookups:
-            self._shed(effect.linkedid)
-            self.hub.publish(outgoing.message, outgoing.extensions)  # it carries the notifier's card
+            self._shed(key[1])
+            self._send(outgoing, effect)  # with the notifier's card
             return
-        waiting = self._calls[effect.linkedid] = _Waiting(effect.caller)
-        waiting.items.append((outgoing, True))
-        task = waiting.task = asyncio.create_task(self._look_up(effect.linkedid, waiting))
+        waiting = self._calls[key] = _Waiting(caller, key[0])
+        waiting.items.append((outgoing, True, effect))
+        task = waiting.task = asyncio.create_task(self._look_up(key, waiting))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _look_up(self, linkedid: str, waiting: _Waiting) -> None:
+    async def _look_up(self, key: tuple[str, str], waiting: _Waiting) -> None:
+        pbx, linkedid = key
         card: m.CallerCard | None
         try:
-            card = self.cards.wire(await self.cards.card_for(waiting.caller, linkedid=linkedid))
+            card = self.cards.wire(await self.cards.card_for(waiting.caller, linkedid=linkedid,
+                                                             pbx=pbx))
         except Exception:  # the store failed: the pop still goes out, with what the PBX said
-            log.exception("card lookup for call %s failed", linkedid)
+            log.exception("card lookup for call %s (PBX %s) failed", linkedid, pbx)
             card = None
-        if self._calls.get(linkedid) is not waiting:  # its call ended meanwhile: everything went out then
+        if self._calls.get(key) is not waiting:  # its call ended meanwhile: everything went out then
             return
-        del self._calls[linkedid]
+        del self._calls[key]
         if card is not None:
-            self.notifier.remember_card(linkedid, card)
+            self.notifier.remember_card(pbx, linkedid, card)
         self._release(waiting, card)
 
     def _ended(self, record: CallRecord) -> None:
         """The call is over: its card is forgotten, and a lookup still running is dropped, its messages sent."""
         for linkedid in {record.linkedid, *record.linkedids}:
-            self.notifier.forget_card(linkedid)
-            waiting = self._calls.pop(linkedid, None)
+            self.notifier.forget_card(record.pbx, linkedid)
+            waiting = self._calls.pop((record.pbx, linkedid), None)
             if waiting is not None:
                 self.shed_ended += 1
                 if waiting.task is not None:
@@ -277,15 +316,16 @@ class PopSequencer:
 
     def _release(self, waiting: _Waiting, card: m.CallerCard | None) -> None:
         """Send a call's waiting messages in order; the pops with ``card``, or as built (``None``)."""
-        for outgoing, is_pop in waiting.items:
+        for outgoing, is_pop, effect in waiting.items:
             message = outgoing.message
             if is_pop and card is not None:  # a new message: the one built is never changed
                 message = ({**message, "card": card} if isinstance(message, dict)
                            else message.model_copy(update={"card": card}))
-            self.hub.publish(message, outgoing.extensions)
+            self._send(outgoing, effect, message, card)
         waiting.items.clear()
 
     def _shed(self, linkedid: str) -> None:
+        """Count (and now and then log) a pop sent without waiting for its card."""
         self.shed_over_bound += 1
         now = time.monotonic()
         if now - self._last_shed_warning >= SHED_WARNING_INTERVAL:

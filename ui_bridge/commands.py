@@ -8,6 +8,10 @@ PBX record them.
 - Call control is rate-limited per user, not per socket (two tabs, or a browser and a CRM plug-in with a token,
   share one budget): ``[http] command_burst`` commands at once, then ``command_rate`` per second
   (:class:`CommandLimiter`). A command over the limit gets ``rate_limited`` and sends nothing to the PBX.
+- Each action goes to one PBX, through its handle (``ui_bridge/pbxs.py``): a request about a call goes to that
+  call's PBX, click-to-call and pauses to the agent's. Which PBX a request names is decided by
+  ``ui_bridge/pbx_access.py`` (``pbx`` in the request, or the user's only PBX, or the one PBX of the user's
+  where the call is); a user never acts on a PBX they do not belong to (``forbidden``).
 - What a request carries was checked at the edge (``messages.py``). The rest of an action comes from the PBX
   (channel names, member interfaces), the config (contexts, technology, agents' names) or the user list
   (display names); should any of it hold a line break, ``action()`` refuses to build the action
@@ -31,21 +35,23 @@ from asterisk.connection import (
     AmiConnectionLost,
     AmiError,
     AmiNotConnected,
-    AmiResponse,
 )
 from asterisk.messages import AmiHeaderError, AmiMessage, action
-from asterisk.settings import PbxSettings
 from cti import control
-from cti.context import CallView
+from cti.effects import CallContext
 from store.repository import MissedAlreadyClosed, MissedNotFound, Store, StoreError, User
 from ui_bridge.settings import HttpSettings
 
 from . import messages as m
 from .notifier import Notifier
+from .pbx_access import PbxRefused, named_pbx, pbx_of_call
+from .pbxs import PbxHandle, PbxHandles
 
 log = logging.getLogger(__name__)
 
-SendAction = Callable[[AmiMessage], Awaitable[AmiResponse]]
+
+#: Carries a call-control request out on the node that follows its PBX: (user, request with its ``pbx``, pbx).
+Forward = Callable[[User, BaseModel, str], Awaitable[dict[str, object]]]
 
 
 class RequestFailed(Exception):
@@ -65,6 +71,7 @@ def actor(user: User) -> control.Actor:
 
 #: The requests that become AMI actions, and so are rate-limited.
 CALL_CONTROL = (m.Originate, m.Transfer, m.Hangup, m.QueuePause, m.QueueUnpause)
+CallControl = m.Originate | m.Transfer | m.Hangup | m.QueuePause | m.QueueUnpause
 
 
 @dataclass
@@ -94,15 +101,15 @@ class CommandLimiter:
 
 @dataclass
 class Commands:
-    calls: CallView
-    pbx: PbxSettings
+    #: The followed PBXs: each one's calls, settings, member interfaces and AMI link.
+    pbxs: PbxHandles
     notifier: Notifier
-    send_action: SendAction
     store: Callable[[], Store | None]
-    #: extension -> {queue: member interface}, from the agent board (``AgentBoard.member_interfaces``).
-    member_interfaces: Callable[[str], dict[str, str]] = lambda _ext: {}
     #: The panel's settings: ``command_burst`` and ``command_rate`` size each user's :class:`CommandLimiter`.
     http: HttpSettings = field(default_factory=HttpSettings)
+    #: Across nodes: carries a request for a PBX another node follows out there (``ui_bridge/forwarding.py``;
+    #: the panel sets it while the store's bus is in use). None: such a request gets ``pbx_unavailable``.
+    forward: Forward | None = None
     limiter: CommandLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +132,47 @@ class Commands:
             raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s "
                                 f"(at most {self.http.command_burst} at once, then {self.http.command_rate:g} "
                                 "a second)")
+        elsewhere = self._followed_elsewhere(user, request)
+        if elsewhere is not None:
+            if self.forward is None:
+                raise RequestFailed("pbx_unavailable", f"the PBX {elsewhere!r} is followed by another node, which "
+                                                       "this node cannot reach")
+            return await self.forward(user, request.model_copy(update={"pbx": elsewhere}), elsewhere)
+        return await self._dispatch(user, request)
+
+    async def run_forwarded(self, user: User, request: BaseModel) -> dict[str, object]:
+        """A call-control request another node forwarded (``ui_bridge/forwarding.py``): that node checked the
+        user's session, the rate limit and the PBX; the control policy is checked here, on this node's live calls,
+        as for a request of its own. Never forwarded again."""
+        if not isinstance(request, CALL_CONTROL):
+            raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
+        try:
+            control.may_control(actor(user))
+        except control.Refused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
+        return await self._dispatch(user, request)
+
+    def _followed_elsewhere(self, user: User, request: CallControl) -> str | None:
+        """The PBX a call-control request acts on, if another node follows it (else None: this node does, or the
+        request is refused further on as it would be anyway)."""
+        followed = list(self.pbxs)
+        try:
+            if isinstance(request, m.Transfer | m.Hangup):
+                linkedid = request.linkedid
+                pbx = pbx_of_call(user, followed, request.pbx, linkedid, lambda p: self._has_call(p, linkedid))
+            else:
+                pbx = named_pbx(user, followed, request.pbx, what=request.type)
+        except PbxRefused:
+            return None  # refused with the same words by the handler
+        return None if self.pbxs[pbx].following() else pbx
+
+    def _has_call(self, pbx: str, linkedid: str) -> bool:
+        handle = self.pbxs[pbx]
+        if handle.following():
+            return handle.calls.get(linkedid) is not None
+        return self.notifier.mirror.has_call(pbx, linkedid)
+
+    async def _dispatch(self, user: User, request: CallControl) -> dict[str, object]:
         try:
             if isinstance(request, m.Originate):
                 return await self._originate(user, request)
@@ -135,15 +183,28 @@ class Commands:
             return await self._pause(user, request)
         except control.Refused as exc:
             raise RequestFailed(exc.code, exc.message) from None
+        except PbxRefused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
         except AmiHeaderError as exc:
             log.warning("%s for %s not sent to the PBX: %s", request.type, user.name, exc)
             raise RequestFailed("bad_message", f"the PBX cannot be sent this request: {exc}") from None
 
     # -- helpers ------------------------------------------------------------------------------------
 
-    async def _send(self, msg: AmiMessage) -> dict[str, object]:
+    def _pbx_for(self, user: User, requested: str | None, what: str) -> PbxHandle:
+        """The PBX an action for an extension goes to (click-to-call, a pause): the agent's own."""
+        return _followed_here(self.pbxs[named_pbx(user, list(self.pbxs), requested, what=what)])
+
+    def _call(self, user: User, linkedid: str, requested: str | None) -> tuple[PbxHandle, CallContext]:
+        """The call in progress a request is about, on the PBX it names (or the user's one PBX that has it)."""
+        pbx = pbx_of_call(user, list(self.pbxs), requested, linkedid,
+                          lambda p: self.pbxs[p].calls.get(linkedid) is not None)
+        handle = _followed_here(self.pbxs[pbx])
+        return handle, control.in_progress(handle.calls.get(linkedid), linkedid)
+
+    async def _send(self, handle: PbxHandle, msg: AmiMessage) -> dict[str, object]:
         try:
-            answer = await self.send_action(msg)
+            answer = await handle.send_action(msg)
         except AmiNotConnected:
             raise RequestFailed("pbx_unavailable", "the PBX is not connected; try again in a moment") from None
         except AmiActionTimeout:
@@ -156,42 +217,48 @@ class Commands:
             raise RequestFailed("pbx_refused", f"the PBX refused {msg.action}: {exc}") from None
         except AmiError as exc:
             raise RequestFailed("pbx_unavailable", str(exc)) from None
-        log.info("%s sent (%s)", msg.action, answer.response.action_id)
-        return {"action": msg.action, "action_id": answer.response.action_id}
+        log.info("%s sent to PBX %s (%s)", msg.action, handle.id, answer.response.action_id)
+        return {"action": msg.action, "action_id": answer.response.action_id, "pbx": handle.id}
 
     # -- commands -----------------------------------------------------------------------------------
 
     async def _originate(self, user: User, req: m.Originate) -> dict[str, object]:
         ext = control.acting_extension(actor(user), req.extension)
         number = control.dialable(req.number)
-        name = self.pbx.agents.get(ext) or (user.display_name if user.extension == ext else None) or ext
+        handle = self._pbx_for(user, req.pbx, "click-to-call")
+        pbx = handle.settings
+        name = pbx.agents.get(ext) or (user.display_name if user.extension == ext else None) or ext
         caller_id = f'"{_caller_id_name(name) or ext}" <{ext}>'
-        return await self._send(action(
-            "Originate", Channel=f"{self.pbx.agent_technology}/{ext}", Context=self.pbx.originate_context,
+        return await self._send(handle, action(
+            "Originate", Channel=f"{pbx.agent_technology}/{ext}", Context=pbx.originate_context,
             Exten=number, Priority="1", CallerID=caller_id,
-            Timeout=str(round(self.pbx.originate_timeout * 1000)), Async="true",
+            Timeout=str(round(pbx.originate_timeout * 1000)), Async="true",
         ))
 
     async def _transfer(self, user: User, req: m.Transfer) -> dict[str, object]:
-        call = control.in_progress(self.calls.get(req.linkedid), req.linkedid)
+        handle, call = self._call(user, req.linkedid, req.pbx)
+        pbx = handle.settings
         plan = control.plan_transfer(call, actor(user), req.target, req.mode, control.TransferRules(
-            transfer_context=self.pbx.transfer_context,
-            external_transfer_context=self.pbx.external_transfer_context,
-            internal_number_max_digits=self.pbx.internal_number_max_digits))
+            transfer_context=pbx.transfer_context,
+            external_transfer_context=pbx.external_transfer_context,
+            internal_number_max_digits=pbx.internal_number_max_digits))
         if isinstance(plan, control.AttendedTransfer):
-            return await self._send(action("Atxfer", Channel=plan.channel, Exten=plan.exten, Context=plan.context))
-        return await self._send(action("Redirect", Channel=plan.channel, Context=plan.context, Exten=plan.exten,
-                                       Priority="1"))
+            return await self._send(handle, action("Atxfer", Channel=plan.channel, Exten=plan.exten,
+                                                   Context=plan.context))
+        return await self._send(handle, action("Redirect", Channel=plan.channel, Context=plan.context,
+                                               Exten=plan.exten, Priority="1"))
 
     async def _hangup(self, user: User, req: m.Hangup) -> dict[str, object]:
-        call = control.in_progress(self.calls.get(req.linkedid), req.linkedid)
-        return await self._send(action("Hangup", Channel=control.plan_hangup(call, actor(user)), Cause="16"))
+        handle, call = self._call(user, req.linkedid, req.pbx)
+        return await self._send(handle, action("Hangup", Channel=control.plan_hangup(call, actor(user)),
+                                               Cause="16"))
 
     async def _pause(self, user: User, req: m.QueuePause | m.QueueUnpause) -> dict[str, object]:
         """One ``QueuePause`` per member interface the pause names (``control.pause_targets``)."""
         ext = control.acting_extension(actor(user), req.extension)
-        targets = control.pause_targets(self.member_interfaces(ext), f"{self.pbx.agent_technology}/{ext}",
-                                        req.queue)
+        handle = self._pbx_for(user, req.pbx, "a pause")
+        targets = control.pause_targets(handle.member_interfaces(ext),
+                                        f"{handle.settings.agent_technology}/{ext}", req.queue)
         results: list[dict[str, object]] = []
         for interface, queue in targets:
             fields: dict[str, str] = {"Interface": interface,
@@ -200,10 +267,10 @@ class Commands:
                 fields["Queue"] = queue
             if isinstance(req, m.QueuePause) and req.reason:
                 fields["Reason"] = req.reason
-            results.append(await self._send(action("QueuePause", **fields)))
+            results.append(await self._send(handle, action("QueuePause", **fields)))
         if len(results) == 1:
             return results[0]
-        return {"action": "QueuePause", "action_ids": [r["action_id"] for r in results]}
+        return {"action": "QueuePause", "action_ids": [r["action_id"] for r in results], "pbx": handle.id}
 
     async def _missed_close(self, user: User, req: m.MissedClose) -> dict[str, object]:
         if user.role != "admin":
@@ -212,6 +279,8 @@ class Commands:
         if store is None:
             raise RequestFailed("internal", "the store is not open yet; try again in a moment")
         try:
+            if user.pbxs and (await store.get_missed(req.missed_id)).pbx not in user.pbxs:
+                raise forbidden("this missed call is another PBX's")
             entry = await store.close_missed(req.missed_id, req.comment, by=user.name)
         except MissedNotFound as exc:
             raise RequestFailed("not_found", str(exc)) from None
@@ -220,6 +289,15 @@ class Commands:
         except StoreError as exc:
             raise RequestFailed("internal", f"the store failed: {exc}") from None
         return {"entry": self.notifier.messages.missed(entry).model_dump()}
+
+
+def _followed_here(handle: PbxHandle) -> PbxHandle:
+    """``handle`` if this node follows its PBX now; else ``pbx_unavailable`` (a request forwarded to this node for
+    a PBX it no longer follows: its lease moved meanwhile)."""
+    if not handle.following():
+        raise RequestFailed("pbx_unavailable", f"the PBX {handle.id!r} is not followed by this node (any more); "
+                            "try again in a moment")
+    return handle
 
 
 #: What could end the quoted name of a CallerID or start a number in it (Asterisk takes the number from the

@@ -3,7 +3,7 @@
 Why: ``offset`` paging costs every row it skips (page 1,000 of a year's journal reads 100,000 rows first) and
 shifts when rows arrive meanwhile (a new call at the top pushes a row of page 1 onto page 2: seen twice). A
 listing answers with ``next``, the place of its last row in the listing's order (``store.repository.CallKey``:
-started_at and linkedid; ``MissedKey``: missed_at and id); ``?after=<next>`` is the next page, one indexed query
+started_at, linkedid and pbx; ``MissedKey``: missed_at and id); ``?after=<next>`` is the next page, one indexed query
 from that place on, whatever its depth and whatever was saved meanwhile.
 
 A token is the place as compact JSON with the listing it belongs to, and a checksum, in URL-safe base64. The
@@ -22,6 +22,7 @@ import json
 import math
 from typing import Literal
 
+from cti.records import DEFAULT_PBX
 from store.repository import CallKey, MissedKey
 
 from .api_models import SQLITE_MAX_INT, BadRequest
@@ -39,14 +40,15 @@ def _check(payload: bytes) -> bytes:
     return hashlib.blake2b(payload, key=_KEY, digest_size=_CHECK_BYTES).digest()
 
 
-def _encode(listing: Listing, at: float, key: str | int) -> str:
-    payload = json.dumps([_ORDER[listing], at, key], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def _encode(listing: Listing, at: float, key: str | int, *more: str) -> str:
+    payload = json.dumps([_ORDER[listing], at, key, *more], separators=(",", ":"),
+                         ensure_ascii=False).encode("utf-8")
     return base64.urlsafe_b64encode(payload + _check(payload)).rstrip(b"=").decode("ascii")
 
 
 def call_token(key: CallKey) -> str:
     """The ``next`` of a ``/api/calls`` page whose last row is at ``key``."""
-    return _encode("calls", key.started_at, key.linkedid)
+    return _encode("calls", key.started_at, key.linkedid, key.pbx)
 
 
 def missed_token(key: MissedKey) -> str:
@@ -54,7 +56,7 @@ def missed_token(key: MissedKey) -> str:
     return _encode("missed", key.missed_at, key.id)
 
 
-def _decode(listing: Listing, token: str) -> tuple[float, object]:
+def _decode(listing: Listing, token: str) -> tuple[float, object, list[object]]:
     """The place a token names, once it is shown to be one the daemon made for this listing; BadRequest if not."""
     altered = BadRequest("after: not a cursor this server gave (altered or cut short?): pass the `next` of the "
                          "previous answer as it is, or leave `after` out to start from the first page")
@@ -68,7 +70,7 @@ def _decode(listing: Listing, token: str) -> tuple[float, object]:
     if len(raw) <= _CHECK_BYTES or not hmac.compare_digest(check, _check(payload)):
         raise altered
     try:
-        order, at, key = json.loads(payload)
+        order, at, key, *more = json.loads(payload)
     except (ValueError, TypeError):
         raise altered from None
     if order != _ORDER[listing]:
@@ -83,24 +85,26 @@ def _decode(listing: Listing, token: str) -> tuple[float, object]:
         raise altered from None
     if not math.isfinite(place):
         raise altered
-    return place, key
+    return place, key, more
 
 
 def after_call(token: str | None) -> CallKey | None:
     """``?after=`` of ``/api/calls`` as a place in the journal; None when absent. BadRequest when it is not one."""
     if not token:
         return None
-    at, key = _decode("calls", token)
-    if not isinstance(key, str):
+    at, key, more = _decode("calls", token)
+    # A cursor made before calls had a PBX names a place among the default PBX's calls.
+    pbx = more[0] if len(more) == 1 else DEFAULT_PBX if not more else None
+    if not isinstance(key, str) or not isinstance(pbx, str):
         raise BadRequest("after: not a cursor of /api/calls")
-    return CallKey(at, key)
+    return CallKey(at, key, pbx)
 
 
 def after_missed(token: str | None) -> MissedKey | None:
     """``?after=`` of ``/api/missed`` as a place in the register; None when absent. BadRequest when it is not one."""
     if not token:
         return None
-    at, key = _decode("missed", token)
-    if isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
+    at, key, more = _decode("missed", token)
+    if more or isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
         raise BadRequest("after: not a cursor of /api/missed")
     return MissedKey(at, key)

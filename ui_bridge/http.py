@@ -10,29 +10,37 @@ browsers send ``Authorization: Bearer <token>`` (``cti users token``). Nothing b
 static files answers without one. Requests that change something and every WebSocket handshake must come
 from the panel's own origin or one listed in ``[http] allowed_origins`` (a page elsewhere cannot use an
 agent's cookie to place calls). API errors are ``{"error": {"code", "message"}}``.
+
+The panel serves every PBX the daemon follows (``ui_bridge/pbxs.py``: one handle each); each user sees and acts
+on their own PBXs only (``ui_bridge/pbx_access.py``). Across several nodes on one PostgreSQL, every message goes
+through the store's bus to every node's clients (``ui_bridge/fanout.py``), and the PBXs another node follows are
+shown from a mirror (``ui_bridge/mirror.py``, kept by ``ui_bridge/mirror_sync.py``): :meth:`Panel.run`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from cti.context import CallView
-from cti.effects import AgentStateChanged
-from store.repository import ROLES, Store
+from store.repository import ROLES, RegisterChange, Store
 from ui_bridge.settings import HttpSettings
 
 from .api_models import Health
 from .auth import LoginThrottle
 from .cards import CardService
 from .commands import Commands
+from .fanout import Fanout
 from .hub import Hub
 from .limits import EdgeMiddleware
 from .metrics import Node, NodeMetrics
+from .mirror_sync import MirrorSync
 from .notifier import Notifier
+from .pbxs import PbxHandles
 from .routes.directory import FOREIGN_EDIT, QA_READS_ONLY, Directory
 from .routes.gate import Gate, Policy, for_anyone, for_users
 from .routes.health import FOR_ADMINS, HealthReport
@@ -43,26 +51,35 @@ from .routes.pages import Pages
 from .routes.websocket import LiveSocket
 from .sessions import Sessions, SocketSweep
 
+log = logging.getLogger(__name__)
+
 #: The WebSocket handshake: any logged-in user, from the panel's own origin or an allowed one.
 SOCKET_POLICY = Policy(frozenset(ROLES), writes="origin not allowed")
+#: At shutdown, what the fan-out still has queued gets this long to reach the bus.
+FANOUT_DRAIN_SECONDS = 1.0
 
 
 class Panel:
     """The HTTP/WebSocket edge: builds the handlers and the route table that says who may call each."""
 
     def __init__(self, settings: HttpSettings, hub: Hub, notifier: Notifier, commands: Commands,
-                 store: Callable[[], Store | None], agent_states: Callable[[], list[AgentStateChanged]],
+                 store: Callable[[], Store | None], pbxs: PbxHandles,
                  tls: bool = False, cards: CardService | None = None,
-                 calls: CallView | None = None, health: Callable[[], Health] | None = None,
-                 node: Node | None = None) -> None:
+                 health: Callable[[], Health] | None = None, node: Node | None = None,
+                 fanout: Fanout | None = None) -> None:
         self.settings = settings
         self.hub = hub
+        #: The way to the clients: this hub, or every node's through the store's bus (``fanout.across_nodes``).
+        self.fanout = fanout if fanout is not None else Fanout(hub, store)
+        #: The mirrors of the PBXs another node follows, kept from the fan-out's envelopes.
+        self.mirrors = MirrorSync(self.fanout, notifier, pbxs, notifier.mirror)
+        self._running = False
         self.notifier = notifier
         self.commands = commands
         self._store = store  # the daemon opens the store after the panel is built
         self.tls = tls
         self.cards = cards
-        self.live_calls = calls  # the calls in progress, as frozen snapshots
+        self.pbxs = pbxs  # each followed PBX: its calls in progress (frozen snapshots), agents, AMI link
         # Sessions live in the store (they survive a restart; the CLI revokes them); the sweep closes the
         # sockets of revoked or expired ones (the daemon runs ``sweep.run`` in its TaskGroup).
         self.sessions = Sessions(store, settings.session_hours * 3600)
@@ -73,14 +90,13 @@ class Panel:
 
         pages = Pages(gate)
         login = Login(gate, self.sessions, self.limiter, hub, self.store, tls)
-        journal = Journal(self.store, notifier)
-        directory = Directory(self.store, notifier, hub, cards, calls)
-        report = HealthReport(health)
+        journal = Journal(self.store, notifier, list(pbxs))
+        directory = Directory(self.store, notifier, self.fanout, cards, pbxs)
+        report = HealthReport(health, pbxs)
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
-        self.metrics = NodeMetrics(node, hub)
+        self.metrics = NodeMetrics(node, hub, self.fanout)
         ops = Ops(settings, node, self.metrics)
-        self.socket = LiveSocket(gate, SOCKET_POLICY, settings, hub, notifier, commands, self.sessions,
-                                 agent_states)
+        self.socket = LiveSocket(gate, SOCKET_POLICY, settings, hub, notifier, commands, self.sessions)
         self.app = Starlette(routes=[
             Route("/", pages.index),
             Route("/login", pages.login_page),
@@ -112,5 +128,28 @@ class Panel:
             raise RuntimeError("the store is not open")
         return store
 
+    def on_register_change(self, change: RegisterChange) -> None:
+        """The missed-call register changed (the store says so): each entry to its own PBX's ``all`` subscribers."""
+        for outgoing in self.notifier.for_register(change):
+            self.fanout.publish(outgoing.message, outgoing.extensions, outgoing.pbx)
+
+    async def run(self) -> None:
+        """The panel's background work, until cancelled (the daemon runs it in its TaskGroup, the store open): the
+        sweep of revoked sessions' sockets and, across nodes, the fan-out's sender and the mirrors' upkeep.
+        A second call while it runs returns at once."""
+        if self._running:
+            return
+        self._running = True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.sweep.run(), name="panel-sweep")
+                if self.fanout.across_nodes:
+                    tg.create_task(self.fanout.run(), name="panel-fanout")
+                    tg.create_task(self.mirrors.run(), name="panel-mirrors")
+        finally:
+            self._running = False
+
     async def close(self) -> None:
+        if self.fanout.active and not await self.fanout.flush(FANOUT_DRAIN_SECONDS):
+            log.warning("panel fan-out: %d envelope(s) not published at shutdown", self.fanout.queued)
         await self.hub.close_all()

@@ -1,5 +1,9 @@
 """Fan-out to WebSocket clients: audience routing and one bounded queue per client.
 
+Audiences are per PBX: an extension means something only within its PBX (101 on two PBXs is two agents), so
+an agent's client is indexed by (PBX, extension) for each PBX its user belongs to (a user of every PBX: under
+``None``, which every PBX's messages reach), and an ``all`` subscriber gets only the messages of its user's PBXs.
+
 ``publish`` runs in the panel's subscriber task (``companion/pipeline.py``), synchronously: it encodes a
 message once (messages are built in ``outgoing.py``: a pydantic model, or the wire dict of one, both written
 by pydantic's own JSON encoder), then offers the frame to each client in the audience with ``put_nowait``.
@@ -15,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_json
@@ -28,6 +33,7 @@ log = logging.getLogger(__name__)
 CLOSE_TOO_SLOW = 1013
 CLOSE_POLICY = 1008
 Scope = Literal["own", "all"]
+K = TypeVar("K")
 
 
 class Transport:
@@ -62,6 +68,11 @@ class Client:
     def extension(self) -> str | None:
         return self.user.extension
 
+    @property
+    def pbx_keys(self) -> tuple[str | None, ...]:
+        """The PBXs the client is indexed under: its user's, or ``None`` for a user of every PBX."""
+        return self.user.pbxs or (None,)
+
     def offer(self, frame: str) -> bool:
         try:
             self.queue.put_nowait(frame)
@@ -95,11 +106,13 @@ class Hub:
     def __init__(self, queue_size: int = 256, close_grace: float = 2.0) -> None:
         self.queue_size = queue_size
         self.close_grace = close_grace
-        self._by_extension: dict[str, set[Client]] = {}
-        self._everything: set[Client] = set()
-        #: ``_everything`` as a tuple, rebuilt when it changes: what ``publish`` walks for every message
-        #: (copying the set per message would cost more than a membership change, which is rare).
-        self._everyone: tuple[Client, ...] = ()
+        #: Agents' own subscriptions by (PBX, extension); PBX ``None``: a user of every PBX.
+        self._by_extension: dict[tuple[str | None, str], set[Client]] = {}
+        #: ``all`` subscribers by PBX (``None``: users of every PBX).
+        self._everything: dict[str | None, set[Client]] = {}
+        #: ``_everything`` as tuples, rebuilt when it changes: what ``publish`` walks for every message
+        #: (copying a set per message would cost more than a membership change, which is rare).
+        self._everyone: dict[str | None, tuple[Client, ...]] = {}
         self.clients: set[Client] = set()
         #: Sockets by credential, from the handshake (before ``add``) until ``remove``.
         self._by_credential: dict[str, set[Client]] = {}
@@ -120,11 +133,13 @@ class Hub:
         self._unlink(client)
         client.scope = scope
         self.clients.add(client)
-        if scope == "all":
-            self._everything.add(client)
-            self._everyone = tuple(self._everything)
-        elif client.extension is not None:
-            self._by_extension.setdefault(client.extension, set()).add(client)
+        for pbx in client.pbx_keys:
+            if scope == "all":
+                members = self._everything.setdefault(pbx, set())
+                members.add(client)
+                self._everyone[pbx] = tuple(members)
+            elif client.extension is not None:
+                self._by_extension.setdefault((pbx, client.extension), set()).add(client)
 
     def remove(self, client: Client) -> None:
         self._unlink(client)
@@ -146,27 +161,51 @@ class Hub:
         return len(self._by_credential.get(credential, ()))
 
     def _unlink(self, client: Client) -> None:
-        if client in self._everything:
-            self._everything.discard(client)
-            self._everyone = tuple(self._everything)
-        if client.extension is not None:
-            _discard(self._by_extension, client.extension, client)
+        for pbx in client.pbx_keys:
+            members = self._everything.get(pbx)
+            if members is not None and client in members:
+                members.discard(client)
+                if members:
+                    self._everyone[pbx] = tuple(members)
+                else:
+                    del self._everything[pbx], self._everyone[pbx]
+            if client.extension is not None:
+                _discard(self._by_extension, (pbx, client.extension), client)
 
     # -- fan-out ----------------------------------------------------------------------------------------
 
-    def publish(self, message: Message, extensions: frozenset[str] = frozenset()) -> int:
-        """Offer ``message`` to ``all`` subscribers and to those of ``extensions``; returns how many got it."""
+    def publish(self, message: Message, extensions: frozenset[str] = frozenset(), pbx: str | None = None) -> int:
+        """Offer ``message`` to the ``all`` subscribers of ``pbx`` and to the subscribers of ``extensions`` on
+        ``pbx``; returns how many got it. ``pbx=None``: a message about no PBX in particular, for every ``all``
+        subscriber (and the users of every PBX among those of ``extensions``)."""
         frame = encode(message)
         if frame is None:
             return 0
+        return self.publish_frame(frame, extensions, pbx)
+
+    def publish_frame(self, frame: str, extensions: Collection[str] = frozenset(), pbx: str | None = None) -> int:
+        """:meth:`publish` of a frame already encoded: what the fan-out across nodes (``ui_bridge/fanout.py``)
+        offers each node's clients, the frame encoded once on the node that built the message."""
         delivered = 0
-        for client in self._everyone:  # a tuple: a client dropped meanwhile is skipped by _offer
-            delivered += self._offer(client, frame)
-        for ext in extensions:
-            members = self._by_extension.get(ext)
-            if members:
-                for client in list(members):
+        everyone = self._everyone
+        if everyone:
+            if pbx is not None:
+                for key in (None, pbx):
+                    for client in everyone.get(key, ()):  # a tuple: a client dropped meanwhile is skipped
+                        delivered += self._offer(client, frame)
+            else:  # once each, though a user of two PBXs is indexed under both
+                for client in {c for members in everyone.values() for c in members}:
                     delivered += self._offer(client, frame)
+        if extensions:
+            index = self._by_extension
+            for ext in extensions:
+                keys: tuple[tuple[str | None, str], ...] = ((None, ext), (pbx, ext)) if pbx is not None else (
+                    (None, ext),)
+                for index_key in keys:
+                    members = index.get(index_key)
+                    if members:
+                        for client in list(members):
+                            delivered += self._offer(client, frame)
         return delivered
 
     def send_to(self, client: Client, message: Message) -> None:
@@ -230,7 +269,7 @@ class Hub:
                     await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-def _discard(index: dict[str, set[Client]], key: str, client: Client) -> None:
+def _discard(index: dict[K, set[Client]], key: K, client: Client) -> None:
     """Take ``client`` out of ``index[key]``, and the key out of the index once its set is empty."""
     members = index.get(key)
     if members is not None:

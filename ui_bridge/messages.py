@@ -8,7 +8,13 @@ Every message is a JSON object with a ``type``. Requests from the client carry a
 ``reply`` or ``error`` carrying the same ``id``. Every request field that ends up in an action for the PBX
 has a pattern, and a request that breaks one gets a ``bad_message`` error naming the field: nothing of it
 reaches the PBX. Times are
-ISO 8601 strings with the PBX's UTC offset. ``PROTOCOL_VERSION`` goes up when a change can break a client;
+ISO 8601 strings with the PBX's UTC offset.
+
+A daemon may follow several PBXs. A linkedid and an extension are unique only within their PBX, so every
+message about a call, a missed call or an agent carries its ``pbx`` (the PBX's short id; ``hello`` lists the
+PBXs you see with their names), and a request about a call or an extension may name it (``pbx``): it must
+when you see several PBXs and the request would be ambiguous without it. You only ever receive, and may only
+act on, the PBXs your user belongs to. ``PROTOCOL_VERSION`` goes up when a change can break a client;
 new message types and new optional fields do not break clients, which must ignore what they do not know.
 """
 
@@ -21,7 +27,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic_core import PydanticCustomError
 
+from cti.records import DEFAULT_PBX
+
 PROTOCOL_VERSION = 1
+
+#: The ``pbx`` of every message about a call, a missed call or an agent: a linkedid and an extension mean
+#: something only within their PBX.
+_PBX_ABOUT = ("The short id of the PBX this is about (a linkedid and an extension are unique only within their "
+              "PBX); 'main' on a site with one PBX")
+
+
+def _pbx_field() -> Any:
+    return Field(default=DEFAULT_PBX, description=_PBX_ABOUT)
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -33,6 +50,13 @@ class _Wire(BaseModel):
 
 
 # -- parts --------------------------------------------------------------------------------------------
+
+
+class PbxInfo(_Wire):
+    """A PBX the user sees: its short id (what messages carry as ``pbx``) and its name for people."""
+
+    id: str
+    name: str
 
 
 class UserInfo(_Wire):
@@ -68,6 +92,7 @@ class CallSummary(_Wire):
     outcome: Literal["answered", "missed", "failed"]
     answered_by: str | None = None
     missed_reason: str | None = None
+    pbx: str = _pbx_field()
 
 
 class CallerCard(_Wire):
@@ -107,6 +132,7 @@ class CallInfo(_Wire):
     state: Literal["ringing", "talking"]
     agents: list[LegInfo]
     card: CallerCard | None = None
+    pbx: str = _pbx_field()
 
 
 class MissedInfo(_Wire):
@@ -125,6 +151,7 @@ class MissedInfo(_Wire):
     closed_by: str | None
     closed_linkedid: str | None
     comment: str | None
+    pbx: str = _pbx_field()
 
 
 # -- server → client ------------------------------------------------------------------------------------
@@ -137,11 +164,15 @@ class Hello(_Wire):
 
     model_config = _examples({"type": "hello", "protocol": 1, "server_time": _AT,
                               "user": {"name": "anna", "role": "agent", "extension": "101",
-                                       "display_name": "Анна Смирнова"}})
+                                       "display_name": "Анна Смирнова"},
+                              "pbxs": [{"id": "msk", "name": "Москва, Варшавка"}]})
     type: Literal["hello"] = "hello"
     protocol: int = PROTOCOL_VERSION
     server_time: str
     user: UserInfo
+    pbxs: list[PbxInfo] = Field(default=[], description="The PBXs you see, in the configuration's order: the "
+                                "calls, agents and missed calls of these only. With more than one, the panel "
+                                "shows each message's PBX by its name, and a request about a call names it")
 
 
 class State(_Wire):
@@ -155,10 +186,11 @@ class State(_Wire):
                    "caller_name": "Иван Петров", "called": "74951234567", "queue": "support",
                    "started_at": _AT, "answered_at": None, "answered_by": None, "state": "ringing",
                    "agents": [{"extension": "101", "channel": "PJSIP/101-00000031", "state": "ringing"}],
-                   "card": {"number": "79161234567", "withheld": False, "name": None, "status": "unknown"}}],
+                   "card": {"number": "79161234567", "withheld": False, "name": None, "status": "unknown"},
+                   "pbx": "msk"}],
         "agents": [{"type": "agent.state", "extension": "101", "name": "Анна Смирнова", "state": "ringing",
                     "paused": False, "paused_reason": None, "queues": ["support"], "paused_queues": [],
-                    "device_state": "RINGING", "at": _AT}],
+                    "device_state": "RINGING", "at": _AT, "pbx": "msk"}],
     })
     type: Literal["state"] = "state"
     scope: Literal["own", "all"]
@@ -182,7 +214,7 @@ class CallRinging(_Wire):
                  "last_calls": [{"linkedid": "1795400000.12", "started_at": "2026-11-20T12:01:33.000+03:00",
                                  "direction": "inbound", "outcome": "answered", "answered_by": "102",
                                  "missed_reason": None}],
-                 "open_missed": 0, "sources": ["local"]}})
+                 "open_missed": 0, "sources": ["local"]}, "pbx": "msk"})
     type: Literal["call.ringing"] = "call.ringing"
     linkedid: str
     extension: str = Field(description="The agent extension that is ringing")
@@ -194,6 +226,7 @@ class CallRinging(_Wire):
     direction: Literal["inbound", "outbound", "internal"] | None
     at: str
     card: CallerCard | None = None
+    pbx: str = _pbx_field()
 
 
 class CallCard(_Wire):
@@ -203,22 +236,24 @@ class CallCard(_Wire):
         "number": "79161234567", "withheld": False, "name": "Иванов Пётр", "status": "new",
         "contacts": [{"id": 7, "name": "Иванов Пётр", "kind": "private", "phones": ["8 916 123-45-67"],
                       "email": None, "notes": None, "vehicles": [], "source": "local"}],
-        "last_calls": [], "open_missed": 0, "sources": ["local"]}})
+        "last_calls": [], "open_missed": 0, "sources": ["local"]}, "pbx": "msk"})
     type: Literal["call.card"] = "call.card"
     linkedid: str
     card: CallerCard
+    pbx: str = _pbx_field()
 
 
 class CallLegEnded(_Wire):
     """An agent's phone stopped ringing or hung up: close the pop (``answered`` tells whether they took it)."""
 
     model_config = _examples({"type": "call.leg_ended", "linkedid": "1795480456.101", "extension": "102",
-                              "answered": False, "at": _AT})
+                              "answered": False, "at": _AT, "pbx": "msk"})
     type: Literal["call.leg_ended"] = "call.leg_ended"
     linkedid: str
     extension: str
     answered: bool
     at: str
+    pbx: str = _pbx_field()
 
 
 class CallAnswered(_Wire):
@@ -226,21 +261,23 @@ class CallAnswered(_Wire):
     ``answered_by`` that agent."""
 
     model_config = _examples({"type": "call.answered", "linkedid": "1795480456.101", "answered_by": "101",
-                              "at": _AT})
+                              "at": _AT, "pbx": "msk"})
     type: Literal["call.answered"] = "call.answered"
     linkedid: str
     answered_by: str
     at: str
+    pbx: str = _pbx_field()
 
 
 class CallTransferred(_Wire):
     model_config = _examples({"type": "call.transferred", "linkedid": "1795480456.101",
-                              "transferred_to": "104", "kind": "redirect", "at": _AT})
+                              "transferred_to": "104", "kind": "redirect", "at": _AT, "pbx": "msk"})
     type: Literal["call.transferred"] = "call.transferred"
     linkedid: str
     transferred_to: str
     kind: Literal["blind", "attended", "redirect"]
     at: str
+    pbx: str = _pbx_field()
 
 
 class CallEnded(_Wire):
@@ -250,7 +287,7 @@ class CallEnded(_Wire):
         "type": "call.ended", "linkedid": "1795480456.101", "direction": "inbound", "caller": "89161234567",
         "caller_name": "Иван Петров", "called": "74951234567", "outcome": "answered", "missed_reason": None,
         "answered_by": "101", "agents": ["101", "102", "105"], "talk_seconds": 42.5, "ring_seconds": 4.1,
-        "hung_up_by": "caller", "transferred_to": None, "at": _AT})
+        "hung_up_by": "caller", "transferred_to": None, "at": _AT, "pbx": "msk"})
     type: Literal["call.ended"] = "call.ended"
     linkedid: str
     direction: Literal["inbound", "outbound", "internal"]
@@ -266,6 +303,7 @@ class CallEnded(_Wire):
     hung_up_by: str | None
     transferred_to: str | None
     at: str
+    pbx: str = _pbx_field()
 
 
 class MissedNew(_Wire):
@@ -275,7 +313,7 @@ class MissedNew(_Wire):
         "id": 17, "linkedid": "1795480456.101", "caller": "89161234567", "caller_name": "Иван Петров",
         "called": "74951234567", "queue": "support", "reason": "queue_abandoned", "missed_at": _AT,
         "ring_seconds": 12.0, "agents_rung": ["101", "102"], "status": "open", "closed_at": None,
-        "closed_by": None, "closed_linkedid": None, "comment": None}})
+        "closed_by": None, "closed_linkedid": None, "comment": None, "pbx": "msk"}})
     type: Literal["missed.new"] = "missed.new"
     entry: MissedInfo
 
@@ -288,7 +326,7 @@ class MissedUpdated(_Wire):
         "called": "74951234567", "queue": "support", "reason": "queue_abandoned", "missed_at": _AT,
         "ring_seconds": 12.0, "agents_rung": ["101", "102"], "status": "closed",
         "closed_at": "2026-11-24T10:31:40.000+03:00", "closed_by": "manual", "closed_linkedid": None,
-        "comment": "перезвонили, записан на ТО"}})
+        "comment": "перезвонили, записан на ТО", "pbx": "msk"}})
     type: Literal["missed.updated"] = "missed.updated"
     entry: MissedInfo
 
@@ -299,7 +337,7 @@ class AgentState(_Wire):
     model_config = _examples({"type": "agent.state", "extension": "101", "name": "Анна Смирнова",
                               "state": "paused", "paused": True, "paused_reason": "break",
                               "queues": ["support", "support-linear"], "paused_queues": ["support"],
-                              "device_state": "NOT_INUSE", "at": _AT})
+                              "device_state": "NOT_INUSE", "at": _AT, "pbx": "msk"})
     type: Literal["agent.state"] = "agent.state"
     extension: str
     name: str | None
@@ -310,6 +348,7 @@ class AgentState(_Wire):
     paused_queues: list[str]
     device_state: str
     at: str
+    pbx: str = _pbx_field()
 
 
 class Reply(_Wire):
@@ -385,6 +424,8 @@ _EXTENSION = r"^[0-9]{1,10}$"
 #: Asterisk's ids are ``<epoch>.<sequence>`` (1795480456.101), with the system name in front when asterisk.conf
 #: sets ``systemname`` (pbx1-1795480456.101). Only looked up, never sent: kept loose enough for both.
 _LINKEDID = r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"
+#: A PBX's short id (``asterisk.settings.PBX_ID``).
+_PBX = r"^[a-z0-9][a-z0-9_\-]{0,15}$"
 #: A queue's name is its section in queues.conf.
 _QUEUE = r"^[0-9A-Za-zА-Яа-яЁё_.\-]+$"
 #: '|' (written \x7c so Markdown tables survive the pattern) separates the fields of Asterisk's queue_log,
@@ -401,6 +442,10 @@ PhoneNumber = Annotated[str, *_checked(
 LinkedId = Annotated[str, *_checked(
     _LINKEDID, "must be a call's linkedid as the PBX reports it, e.g. 1795480456.101", max_length=64,
     about="The call's Linkedid, as in the call's messages.")]
+PbxId = Annotated[str, *_checked(
+    _PBX, "must be a PBX's short id: lower-case Latin letters, digits, '-' and '_'", max_length=16,
+    about="The PBX the request is about (its id, as messages carry it as 'pbx'). Needed only by a user who "
+          "sees several PBXs, when the request would be ambiguous without it; implied for a user of one PBX.")]
 QueueName = Annotated[str, *_checked(_QUEUE, "must be a queue name: letters, digits, '-', '_' and '.'",
                                      max_length=80, about="A queue's name as in queues.conf.")]
 PauseReason = Annotated[str, *_checked(
@@ -420,7 +465,7 @@ def _request_examples(*examples: dict[str, Any]) -> ConfigDict:
 
 class Subscribe(_Request):
     """Choose what you receive: ``own`` (your extension's calls and state) or ``all`` (every call, agent and
-    missed-call event; admins and QA only). At connect agents are on ``own``, admins and QA on ``all``.
+    missed-call event of your PBXs; admins and QA only). At connect agents are on ``own``, admins and QA on ``all``.
     Answered by ``reply``, then a fresh ``state``."""
 
     model_config = _request_examples({"type": "subscribe", "id": "1", "scope": "all"})
@@ -438,6 +483,7 @@ class Originate(_Request):
     id: RequestId
     number: PhoneNumber
     extension: Extension | None = None
+    pbx: PbxId | None = None
 
 
 class Transfer(_Request):
@@ -452,6 +498,7 @@ class Transfer(_Request):
     linkedid: LinkedId
     target: PhoneNumber
     mode: Literal["blind", "attended"] = "blind"
+    pbx: PbxId | None = None
 
 
 class Hangup(_Request):
@@ -461,6 +508,7 @@ class Hangup(_Request):
     type: Literal["hangup"]
     id: RequestId
     linkedid: LinkedId
+    pbx: PbxId | None = None
 
 
 class QueuePause(_Request):
@@ -472,6 +520,7 @@ class QueuePause(_Request):
     queue: QueueName | None = None
     reason: PauseReason | None = None
     extension: Extension | None = None
+    pbx: PbxId | None = None
 
 
 class QueueUnpause(_Request):
@@ -480,6 +529,7 @@ class QueueUnpause(_Request):
     id: RequestId
     queue: QueueName | None = None
     extension: Extension | None = None
+    pbx: PbxId | None = None
 
 
 class MissedClose(_Request):

@@ -12,16 +12,16 @@ this machine's clock with the offset the call model keeps (``cti/clock.py``): ex
 ``Timestamp``, and within the network's jitter when it does (the offset is re-read from every stamped event).
 Each client's sender task writes the frame on the event loop's next turn.
 
-Labels are shaped for the later part of issue 11 (several PBXs, several nodes): everything about a PBX carries
-``pbx``, today always :data:`DEFAULT_PBX` (the configuration has one ``[ami]``/``[pbx]`` and no id yet); a
-Prometheus target is one node, so the node is Prometheus's own ``instance`` label.
+Everything about a PBX carries the label ``pbx``: the PBX's short id (``[[pbxs]] id``; ``main`` for a single
+``[pbx]``), one series per followed PBX, each read from that PBX's link (its own AMI connection, call book and
+counters). A Prometheus target is one node, so the node is Prometheus's own ``instance`` label.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector
@@ -32,23 +32,49 @@ from prometheus_client.registry import Collector
 from asterisk.connection import AmiClient
 from cti.effects import CallRang
 from cti.model import CallBook
+from cti.records import DEFAULT_PBX
 from store.repository import Store
 
 from .api_models import Health
+from .fanout import Fanout
 from .hub import Hub
 
-#: The ``pbx`` label of the one PBX today's configuration follows (it has no id of its own).
-DEFAULT_PBX = "default"
+__all__ = ["DEFAULT_PBX", "Node", "NodeCollector", "NodeMetrics", "PbxCounters", "PopTimer"]
 #: Pop latency buckets (seconds): the target is 20 ms at p99 (issue 11), a CRM lookup may take up to its
 #: ``crm_timeout`` (0.5 s by default, 10 s at most).
 POP_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class PbxCounters(Protocol):
+    """What the metrics read of one followed PBX (``companion.pbx_link.PbxLink``), never written."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def client(self) -> AmiClient | None: ...
+
+    @property
+    def book(self) -> CallBook: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def events_applied(self) -> int: ...
+
+    @property
+    def events_failed(self) -> int: ...
+
+    @property
+    def ticks(self) -> int: ...
 
 
 class Node(Protocol):
     """What the ops endpoints read of the daemon they run in (``companion.daemon.Daemon``), never written."""
 
     @property
-    def client(self) -> AmiClient | None: ...
+    def links(self) -> Mapping[str, PbxCounters]: ...
 
     @property
     def store(self) -> Store | None: ...
@@ -56,25 +82,21 @@ class Node(Protocol):
     @property
     def backlogged(self) -> asyncio.Event | None: ...
 
-    @property
-    def ticks(self) -> int: ...
-
-    @property
-    def book(self) -> CallBook: ...
-
     def health(self) -> Health: ...
 
 
 class NodeCollector(Collector):
     """The daemon's counters as metric families, read at each scrape (see the module's docstring)."""
 
-    def __init__(self, node: Node | None, hub: Hub, pbx: str = DEFAULT_PBX) -> None:
+    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None) -> None:
         self.node = node
         self.hub = hub
-        self.pbx = pbx
+        self.fanout = fanout
 
     def collect(self) -> Iterable[Metric]:
         yield from self._hub()
+        if self.fanout is not None:
+            yield from self._fanout(self.fanout)
         if self.node is not None:
             yield from self._node(self.node)
 
@@ -88,24 +110,42 @@ class NodeCollector(Collector):
                                   "[http] client_queue_size messages behind (close 1013)",
                                   value=self.hub.dropped_slow)
 
+    def _fanout(self, fanout: Fanout) -> Iterator[Metric]:
+        """The panel's fan-out across nodes (``ui_bridge/fanout.py``): all 0 on a single node (SQLite)."""
+        yield GaugeMetricFamily("cti_fanout_active", "1 while the panel's messages go through the store's bus to "
+                                "every panel node, else 0 (a single node, or the bus not subscribed yet)",
+                                value=int(fanout.active))
+        yield GaugeMetricFamily("cti_fanout_queued", "envelopes waiting to be published on the bus now",
+                                value=fanout.queued)
+        yield CounterMetricFamily("cti_fanout_sent", "envelopes this node published on the bus", value=fanout.sent)
+        yield CounterMetricFamily("cti_fanout_received", "envelopes this node received from the bus (its own "
+                                  "included)", value=fanout.received)
+        yield CounterMetricFamily("cti_fanout_dropped", "envelopes dropped from the full queue (the bus was too "
+                                  "slow or unreachable): messages no node's clients got", value=fanout.dropped)
+        yield CounterMetricFamily("cti_fanout_failures", "bus messages the store refused (offered to this node's "
+                                  "clients only)", value=fanout.failed)
+
     def _node(self, node: Node) -> Iterator[Metric]:
         health = node.health()
-        client = node.client
-        logins = client.connections if client is not None else 0
-        per_pbx: list[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, float]] = [
+        links = list(node.links.values())
+        per_pbx: list[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str,
+                            Callable[[PbxCounters], float]]] = [
             (CounterMetricFamily, "cti_ami_events", "AMI messages from the PBX applied to the call model (events "
-             "and resync answers; rate() gives events/s)", max(0, health.events_applied - node.ticks)),
+             "and resync answers; rate() gives events/s)", lambda link: max(0, link.events_applied - link.ticks)),
             (GaugeMetricFamily, "cti_ami_connected", "1 while logged in to the PBX's AMI and the connection is "
-             "open, else 0", int(health.ami_connected)),
+             "open, else 0", lambda link: int(link.connected)),
             (CounterMetricFamily, "cti_ami_reconnects", "AMI logins after the first one (each after a lost "
-             "connection; each one resyncs)", max(0, logins - 1)),
+             "connection; each one resyncs)",
+             lambda link: max(0, link.client.connections - 1) if link.client is not None else 0),
             (CounterMetricFamily, "cti_ami_events_failed", "AMI messages a step of the call model raised on (a "
-             "bug; each cost only itself)", health.events_failed),
-            (GaugeMetricFamily, "cti_calls_in_progress", "calls the daemon follows now", health.calls_in_progress),
+             "bug; each cost only itself)", lambda link: link.events_failed),
+            (GaugeMetricFamily, "cti_calls_in_progress", "calls the daemon follows now on the PBX",
+             lambda link: len(link.book.calls)),
         ]
-        for family_of, name, text, value in per_pbx:
+        for family_of, name, text, read in per_pbx:
             family = family_of(name, text, labels=["pbx"])
-            family.add_metric([self.pbx], value)
+            for link in links:
+                family.add_metric([link.id], read(link))
             yield family
 
         store = health.store
@@ -142,27 +182,34 @@ class NodeCollector(Collector):
 class PopTimer:
     """Observes each screen-pop's latency, from the PBX frame's arrival to the frame queued for the clients."""
 
-    def __init__(self, registry: CollectorRegistry, hub: Hub, node: Node | None, pbx: str = DEFAULT_PBX) -> None:
+    def __init__(self, registry: CollectorRegistry, hub: Hub, node: Node | None) -> None:
         self.hub = hub
         self.node = node
         self.histogram = Histogram(
             "cti_pop_latency_seconds", "screen-pop latency: from the AMI frame that made the phone ring arriving "
             "to the call.ringing frame handed to the clients' sockets (the caller-card lookup included)",
-            ["pbx"], registry=registry, buckets=POP_BUCKETS).labels(pbx)
+            ["pbx"], registry=registry, buckets=POP_BUCKETS)
+        # Each PBX's series from the start, at 0 (a panel without a daemon, a test bench: the default PBX's).
+        for pbx in node.links if node is not None else (DEFAULT_PBX,):
+            self.histogram.labels(pbx)
 
     def on_pop(self, effect: CallRang, lookup: asyncio.Future[None] | None) -> None:
         """``PopSequencer.on_pop``: the pop goes out once ``lookup`` (its caller card) is done, or now (None)."""
         if self.node is None:
             return
-        arrived = effect.at - self.node.book.clock.offset  # read now: the offset moves with later frames
+        pbx = effect.pbx
+        link = self.node.links.get(pbx)
+        if link is None:
+            return
+        arrived = effect.at - link.book.clock.offset  # read now: the offset moves with later frames (its PBX's)
         if lookup is None or lookup.done():
-            self._observe(arrived)
+            self._observe(pbx, arrived)
         else:
-            lookup.add_done_callback(lambda _: self._observe(arrived))
+            lookup.add_done_callback(lambda _: self._observe(pbx, arrived))
 
-    def _observe(self, arrived: float) -> None:
+    def _observe(self, pbx: str, arrived: float) -> None:
         if self.hub.clients:  # a pop nobody is connected to receive is not a pop
-            self.histogram.observe(max(0.0, time.time() - arrived))
+            self.histogram.labels(pbx).observe(max(0.0, time.time() - arrived))
 
 
 class NodeMetrics:
@@ -171,10 +218,10 @@ class NodeMetrics:
     A registry per panel, not prometheus_client's global one: the tests run several daemons in one process.
     """
 
-    def __init__(self, node: Node | None, hub: Hub, pbx: str = DEFAULT_PBX) -> None:
+    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=False)
-        registry.register(NodeCollector(node, hub, pbx))
-        self.pops = PopTimer(registry, hub, node, pbx)
+        registry.register(NodeCollector(node, hub, fanout))
+        self.pops = PopTimer(registry, hub, node)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)

@@ -3,11 +3,12 @@
 From the core's facts (an effect of the call model with its :class:`~cti.effects.CallContext`, a change of
 the missed-call register, a call snapshot, a caller card) to the pydantic models of ``messages.py``, with
 who should get each: as wazo-calld's notifier is the one place that builds its events. The audience of an
-event is a set of agent extensions: clients subscribed to one of them get it, ``all`` subscribers always do.
+event is its PBX and a set of that PBX's agent extensions: clients subscribed to one of them get it, ``all``
+subscribers of that PBX always do (``hub.py``).
 
 Nothing here reads the live ``CallBook``: an effect says everything about itself, so this runs in the
 panel's own task, however far the model has moved on. :class:`Messages` holds only the site's constants
-(time zone, region, agents' names).
+(time zone, region, each PBX's agents' names).
 
 The event messages (one per effect a client sees, the panel's hot path: a busy PBX sends thousands a
 second) are built as their wire form directly, plain dicts in the models' field order, with no pydantic
@@ -19,7 +20,7 @@ rarer messages (a connection's own, the register's, a looked-up card) are still 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Literal
@@ -40,7 +41,7 @@ from cti.effects import (
 from cti.frozen import fast_init
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
-from cti.records import CallRecord, MissedEntry
+from cti.records import DEFAULT_PBX, CallRecord, MissedEntry
 from store.repository import RegisterChange, User
 
 from . import messages as m
@@ -55,10 +56,15 @@ Wire = dict[str, Any]
 @fast_init  # one per message sent (cti/frozen.py)
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """An event message and the agents whose own subscription gets it (``all`` subscribers always do)."""
+    """An event message, its PBX, and that PBX's agents whose own subscription gets it (the PBX's ``all``
+    subscribers always do). ``pbx`` None: a message about no PBX in particular (every ``all`` subscriber)."""
 
     message: Wire | BaseModel
     extensions: frozenset[str]
+    pbx: str | None = None
+
+
+_NO_NAMES: Mapping[str, str] = {}
 
 
 def _direction(value: str | None) -> Literal["inbound", "outbound", "internal"] | None:
@@ -68,9 +74,11 @@ def _direction(value: str | None) -> Literal["inbound", "outbound", "internal"] 
 class Messages:
     """Builds the messages; the site's time zone dates them, its region normalises numbers."""
 
-    def __init__(self, tz: tzinfo | None, region: str, agent_names: dict[str, str] | None = None) -> None:
+    def __init__(self, tz: tzinfo | None, region: str,
+                 agent_names: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.tz = tz
         self.region = region
+        #: Each PBX's ``[pbx] agents`` (extension -> name), by PBX id.
         self.agent_names = agent_names or {}
         self._time = WireTime(tz)
         #: The wire card of each caller's number as the PBX gives it (normalising costs more than a lookup);
@@ -115,7 +123,7 @@ class Messages:
     def call_summary(self, record: CallRecord) -> m.CallSummary:
         return m.CallSummary(linkedid=record.linkedid, started_at=self.time(record.started_at),
                              direction=record.direction, outcome=record.outcome, answered_by=record.answered_by,
-                             missed_reason=record.missed_reason)
+                             missed_reason=record.missed_reason, pbx=record.pbx)
 
     def missed(self, entry: MissedEntry) -> m.MissedInfo:
         return m.MissedInfo.model_validate(entry.to_json(self.tz))
@@ -128,25 +136,27 @@ class Messages:
             caller_name=call.caller_name, called=call.called, queue=call.queue, started_at=self.time(call.started_at),
             answered_at=self._time(call.answered_at), answered_by=call.answered_by,
             state="talking" if call.answered_at is not None else "ringing", agents=legs,
-            card=card or self.card(call.caller),
+            card=card or self.card(call.caller), pbx=call.pbx,
         )
 
     def agent_state_wire(self, state: AgentStateChanged) -> Wire:
         """An ``agent.state`` message on the wire (:meth:`agent_state`'s fields, in its order)."""
         return {
             "type": "agent.state", "extension": state.extension,
-            "name": state.name or self.agent_names.get(state.extension), "state": state.state,
-            "paused": state.paused, "paused_reason": state.paused_reason, "queues": list(state.queues),
-            "paused_queues": list(state.paused_queues), "device_state": state.device_state,
-            "at": self._time(state.at) or "",
+            "name": state.name or self.agent_names.get(state.pbx, _NO_NAMES).get(state.extension),
+            "state": state.state, "paused": state.paused, "paused_reason": state.paused_reason,
+            "queues": list(state.queues), "paused_queues": list(state.paused_queues),
+            "device_state": state.device_state, "at": self._time(state.at) or "", "pbx": state.pbx,
         }
 
     def agent_state(self, state: AgentStateChanged) -> m.AgentState:
         return m.AgentState(
-            extension=state.extension, name=state.name or self.agent_names.get(state.extension),
+            extension=state.extension,
+            name=state.name or self.agent_names.get(state.pbx, _NO_NAMES).get(state.extension),
             state=state.state,  # type: ignore[arg-type]
             paused=state.paused, paused_reason=state.paused_reason, queues=list(state.queues),
             paused_queues=list(state.paused_queues), device_state=state.device_state, at=self.time(state.at),
+            pbx=state.pbx,
         )
 
     # -- events --------------------------------------------------------------------------------------
@@ -162,28 +172,33 @@ class Messages:
     def _ringing(self, effect: CallRang) -> Outgoing:
         context = effect.context
         direction = context.direction if context is not None else None
+        pbx = effect.pbx
         return Outgoing({
             "type": "call.ringing", "linkedid": effect.linkedid, "extension": effect.agent,
             "channel": effect.channel, "caller": effect.caller, "caller_name": effect.caller_name,
             "called": effect.called, "queue": effect.queue,
             "direction": direction if direction in _DIRECTIONS else None, "at": self._time(effect.at) or "",
-            "card": self._card_wire(effect.caller),
-        }, frozenset((effect.agent,)))
+            "card": self._card_wire(effect.caller), "pbx": pbx,
+        }, frozenset((effect.agent,)), pbx)
 
     def _leg_ended(self, effect: LegEnded) -> Outgoing:
+        pbx = effect.pbx
         return Outgoing({"type": "call.leg_ended", "linkedid": effect.linkedid, "extension": effect.agent,
-                         "answered": effect.answered, "at": self._time(effect.at) or ""}, frozenset((effect.agent,)))
+                         "answered": effect.answered, "at": self._time(effect.at) or "",
+                         "pbx": pbx}, frozenset((effect.agent,)), pbx)
 
     def _answered(self, effect: CallAnswered) -> Outgoing:
+        pbx = effect.pbx
         return Outgoing({"type": "call.answered", "linkedid": effect.linkedid, "answered_by": effect.answered_by,
-                         "at": self._time(effect.at) or ""},
-                        _audience(effect.context) | {effect.answered_by})
+                         "at": self._time(effect.at) or "", "pbx": pbx},
+                        _audience(effect.context) | {effect.answered_by}, pbx)
 
     def _transferred(self, effect: CallTransferred) -> Outgoing:
+        pbx = effect.pbx
         return Outgoing({"type": "call.transferred", "linkedid": effect.linkedid,
                          "transferred_to": effect.transferred_to, "kind": effect.kind,
-                         "at": self._time(effect.at) or ""},
-                        _audience(effect.context) | {effect.transferred_to})
+                         "at": self._time(effect.at) or "", "pbx": pbx},
+                        _audience(effect.context) | {effect.transferred_to}, pbx)
 
     def _ended(self, effect: CallEnded) -> Outgoing:
         r = effect.record
@@ -195,25 +210,25 @@ class Messages:
             "missed_reason": r.missed_reason, "answered_by": r.answered_by, "agents": agents,
             "talk_seconds": float(round(r.talk_seconds, 3)), "ring_seconds": float(round(r.ring_seconds, 3)),
             "hung_up_by": r.hung_up_by, "transferred_to": r.transferred_to,
-            "at": self._time(r.ended_at if r.ended_at is not None else r.started_at) or "",
-        }, frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()))
+            "at": self._time(r.ended_at if r.ended_at is not None else r.started_at) or "", "pbx": r.pbx,
+        }, frozenset(agents) | effect.audience | ({r.transferred_to} if r.transferred_to else frozenset()), r.pbx)
 
     def _agent_state(self, effect: AgentStateChanged) -> Outgoing:
-        return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)))
+        return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)), effect.pbx)
 
     def for_register(self, change: RegisterChange) -> list[Outgoing]:
-        """The missed-call register's changes, for ``all`` subscribers (admins and QA)."""
-        out = [Outgoing(m.MissedNew(entry=self.missed(e)), frozenset()) for e in change.opened]
-        out += [Outgoing(m.MissedUpdated(entry=self.missed(e)), frozenset()) for e in change.updated]
+        """The missed-call register's changes, for the ``all`` subscribers (admins and QA) of each entry's PBX."""
+        out = [Outgoing(m.MissedNew(entry=self.missed(e)), frozenset(), e.pbx) for e in change.opened]
+        out += [Outgoing(m.MissedUpdated(entry=self.missed(e)), frozenset(), e.pbx) for e in change.updated]
         return out
 
-    def call_card(self, linkedid: str, card: m.CallerCard) -> m.CallCard:
-        return m.CallCard(linkedid=linkedid, card=card)
+    def call_card(self, linkedid: str, card: m.CallerCard, pbx: str = DEFAULT_PBX) -> m.CallCard:
+        return m.CallCard(linkedid=linkedid, card=card, pbx=pbx)
 
     # -- a connection's own messages -------------------------------------------------------------------
 
-    def hello(self, user: User, now: float) -> m.Hello:
-        return m.Hello(server_time=self.time(now), user=user_info(user))
+    def hello(self, user: User, now: float, pbxs: list[m.PbxInfo] | None = None) -> m.Hello:
+        return m.Hello(server_time=self.time(now), user=user_info(user), pbxs=pbxs or [])
 
     def state(self, scope: Literal["own", "all"], extension: str | None, calls: list[m.CallInfo],
               agents: list[AgentStateChanged]) -> m.State:

@@ -41,7 +41,7 @@ the JSON Schema printed by `cti schema`.
 - **Order.** Messages arrive in the order the PBX reported what they describe. A reply may come after
   events that happened while the request was carried out.
 - **Roles.** `agent`: own extension only (its calls, control of its own calls, its own pause). `admin`:
-  everything. `qa`: reads everything, controls nothing.
+  everything. `qa`: reads everything, controls nothing. Each only within the PBXs the user belongs to.
 
 ## The HTTP side
 
@@ -52,12 +52,18 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 | `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` once a name has failed `[http] login_max_failures` times from one address (then 1, 2, 4 … s between tries), or an address has failed for many names |
 | `POST /api/logout` | logged in | 204; the session ends in the store and its sockets close (1008) |
 | `GET /api/me` | logged in | `{{"user": UserInfo}}` |
-| `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&limit=&after=` | all roles (agents: their own calls only) | `{{"calls": [...], "next": "…" or null}}`, newest first, the rows of `cti calls --format json` |
-| `GET /api/missed?status=open\\|closed&since=&until=&number=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
-| `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}` |
-| `GET /api/health` | admin | `{{"ami_connected", "ami_error", "events_applied", "events_failed", "calls_in_progress", "subscribers": [{{"name", "queued", "most_queued", "delivered", "failed", "stalled", "shed", "restarts"}}], "store": {{"pending", "max_pending", "pauses", "failures"}}}}` ([pipeline.md](pipeline.md#policies)) |
+| `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&pbx=&limit=&after=` | all roles (agents: their own calls only) | `{{"calls": [...], "next": "…" or null}}`, newest first, the rows of `cti calls --format json` |
+| `GET /api/missed?status=open\\|closed&since=&until=&number=&pbx=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
+| `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}`; 403 for an entry of a PBX you do not belong to |
+| `POST /api/calls/LINKEDID/contact?pbx=` `{{"contact_id"}}` | agent (calls their phone is on), admin | `{{"linkedid", "pbx", "contact_id", "card"}}`; a call in progress gets a fresh `call.card` |
+| `GET /api/health` | admin | `{{"ami_connected", "ami_error", "events_applied", "events_failed", "calls_in_progress", "subscribers": [{{"name", "queued", "most_queued", "delivered", "failed", "stalled", "shed", "restarts"}}], "store": {{"pending", "max_pending", "pauses", "failures"}}, "pbxs": [{{"id", "name", "connected"}}]}}` ([pipeline.md](pipeline.md#policies)) |
 | `GET /healthz`, `GET /readyz`, `GET /metrics` | anyone (probes); `/metrics`: the `[http] metrics_token` bearer, else this machine only | `ok`; `{{"ready", "reasons"}}` (200 or 503); the Prometheus text format ([deploy.md](deploy.md#probes)) |
 | `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
+
+**PBXs.** Every listing holds only the PBXs your user belongs to. `pbx=msk,spb` narrows it to those PBXs (by
+id): one you do not belong to is a 403 `forbidden`, an id the daemon does not follow a 400 `bad_request`. A
+linkedid is unique only within its PBX: `pbx=` names the call's PBX where it matters (implied when you see one
+PBX, or when the linkedid is a call on only one of yours; else a 400 asks for it).
 
 `since`/`until` are ISO 8601 dates or times (`2026-11-24`, `2026-11-24T09:00+03:00`); `since` after
 `until` is a 400. `limit` is 1–1000 (contacts: 1–200); ids beyond 64 bits are 404.
@@ -95,7 +101,8 @@ _ERRORS = {
                 "(`id` is null)",
     "bad_message": "not a known message, or a field is missing or invalid; the text says which",
     "too_large": "the message is over `[http] max_message_bytes` (`id` is null)",
-    "forbidden": "your role may not do this (e.g. an agent acting on another extension's call)",
+    "forbidden": "your role may not do this (e.g. an agent acting on another extension's call), or the request "
+                 "names a PBX your user does not belong to",
     "not_found": "no such call in progress, or no such missed-call entry",
     "conflict": "not possible in the current state (already closed, nobody to transfer, too many requests)",
     "rate_limited": "more call-control commands than `[http] command_burst` at once, then `command_rate` a "

@@ -18,8 +18,8 @@ from companion.output import AGENT_MISS_COLUMNS, MISSED_COLUMNS, Format, stream
 
 from .app import app, missed_app
 from .errors import fail
-from .loading import config_path, require_store, settings_from
-from .options import MAX_ID, ConfigOpt, FormatOpt, SinceOpt, SubConfigOpt, UntilOpt
+from .loading import config_path, pbx_filter, require_store, settings_from
+from .options import MAX_ID, ConfigOpt, FormatOpt, PbxOpt, SinceOpt, SubConfigOpt, UntilOpt
 from .storage import with_store
 from .when import time_range
 
@@ -42,9 +42,11 @@ def calls(
     direction: Annotated[str | None, typer.Option(help="inbound, outbound or internal")] = None,
     outcome: Annotated[str | None, typer.Option(help="answered, missed or failed")] = None,
     limit: Annotated[int | None, typer.Option(min=1, max=MAX_ID, help="at most this many calls")] = None,
+    pbx: PbxOpt = None,
 ) -> None:
     """The call journal, oldest first."""
     settings = settings_from(config)
+    pbxs = pbx_filter(settings, pbx)
     if direction not in (None, "inbound", "outbound", "internal"):
         fail(f"--direction must be inbound, outbound or internal, not {direction!r}")
     if outcome not in (None, "answered", "missed", "failed"):
@@ -57,7 +59,7 @@ def calls(
         def pages(fields: Sequence[str] | None) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
             return store.iter_call_pages(since=start, until=end, number=number, agent=agent, direction=direction,
                                          outcome=outcome, limit=limit, page_size=CALL_PAGE, fields=fields,
-                                         stored=True)
+                                         stored=True, pbxs=pbxs)
 
         return await print_calls(pages, fmt, tz)
 
@@ -66,15 +68,18 @@ def calls(
 
 @app.command("agent-misses")
 def agent_misses(config: ConfigOpt, fmt: FormatOpt = Format.table, since: SinceOpt = None, until: UntilOpt = None,
-                 agent: Annotated[str | None, typer.Option(help="only this agent's extension")] = None) -> None:
+                 agent: Annotated[str | None, typer.Option(help="only this agent's extension")] = None,
+                 pbx: PbxOpt = None) -> None:
     """Per agent: calls that rang an agent's phone and that the agent did not answer."""
     settings = settings_from(config)
+    pbxs = pbx_filter(settings, pbx)
     start, end = time_range(since, until, settings)
     require_store(settings)
     tz = settings.pbx.tzinfo()
 
     async def query(store: Store) -> int:
-        rows = (r.to_json(tz) async for r in store.iter_agent_misses(agent=agent, since=start, until=end))
+        rows = (r.to_json(tz) async for r in store.iter_agent_misses(agent=agent, since=start, until=end,
+                                                                          pbxs=pbxs))
         return await stream(rows, fmt, AGENT_MISS_COLUMNS, "Missed by agent")
 
     _print_listing(settings, query)
@@ -90,12 +95,14 @@ def missed(
     until: UntilOpt = None,
     number: Annotated[str | None, typer.Option(help="caller number, any form")] = None,
     all_reasons: Annotated[bool, typer.Option("--all", help="include short abandons (hung up within seconds)")] = False,
+    pbx: PbxOpt = None,
 ) -> None:
     """The missed-call register (open entries by default). Subcommands: close, reopen, show."""
     ctx.obj = config
     if ctx.invoked_subcommand is not None:
         return
     settings = settings_from(config_path(ctx, None))
+    pbxs = pbx_filter(settings, pbx)
     if status not in ("open", "closed", "all"):
         fail(f"--status must be open, closed or all, not {status!r}")
     start, end = time_range(since, until, settings)
@@ -104,7 +111,7 @@ def missed(
 
     async def query(store: Store) -> int:
         entries = store.iter_missed(status=None if status == "all" else status, since=start, until=end,
-                                    number=number)
+                                    number=number, pbxs=pbxs)
         rows = (e.to_json(tz) async for e in entries if all_reasons or e.reason != "short_abandon")
         return await stream(rows, fmt, MISSED_COLUMNS, f"Missed calls ({status})")
 

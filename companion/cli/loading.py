@@ -18,10 +18,28 @@ def settings_from(path: Path) -> Settings:
     """The settings of ``path``, the AMI secret resolved (a missing ``secret_env`` is a config error too)."""
     try:
         settings = load_config(path)
-        settings.ami.resolved_secret()
+        for pbx in settings.followed():
+            pbx.ami.resolved_secret()
     except ConfigError as exc:
         fail(str(exc))
     return settings
+
+
+def pbx_filter(settings: Settings, given: str | None) -> list[str] | None:
+    """The PBXs ``--pbx msk,spb`` names (None: every PBX), each checked against the configuration's ids.
+
+    An id the configuration does not have is refused with the ones it has: a typo must not print an empty
+    journal as if that PBX had had no calls.
+    """
+    if given is None:
+        return None
+    known = [pbx.id for pbx in settings.followed()]
+    wanted = [part.strip() for part in given.split(",") if part.strip()]
+    unknown = [pbx for pbx in wanted if pbx not in known]
+    if unknown or not wanted:
+        fail(f"--pbx: no PBX {', '.join(map(repr, unknown)) or repr(given)} in the configuration "
+             f"(its PBXs: {', '.join(known)})")
+    return wanted
 
 
 def config_path(ctx: typer.Context, config: Path | None) -> Path:

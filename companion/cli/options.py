@@ -16,6 +16,7 @@ SubConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, json or csv")]
 SinceOpt = Annotated[str | None, typer.Option(help="from this time: 2026-11-24, '2026-11-24 09:00', 2h, 7d, today")]
 UntilOpt = Annotated[str | None, typer.Option(help="up to this time (same forms as --since)")]
+PbxOpt = Annotated[str | None, typer.Option(help="only these PBXs, by id: msk or msk,spb (default: every PBX)")]
 #: The largest row id SQLite has; a larger number would fail inside the store instead of being refused.
 MAX_ID = 2**63 - 1
 IdArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]

@@ -75,5 +75,7 @@ def check_config(config: ConfigOpt) -> None:
     problems = file_problems(settings)
     if problems:
         fail("\n".join(f"{config}: {problem}" for problem in problems))
-    typer.echo(terminal_text(f"{config}: ok — AMI {settings.ami.username}@{settings.ami.host}:{settings.ami.port}, "
-                             f"store {settings.store.path}"))
+    pbxs = ", ".join(f"{p.id} {p.ami.username}@{p.ami.host}:{p.ami.port}" for p in settings.followed())
+    store = "PostgreSQL" if settings.store.url else str(settings.store.path)
+    followed = f"AMI {pbxs.split(' ', 1)[1]}" if not settings.pbxs else f"PBXs {pbxs}"
+    typer.echo(terminal_text(f"{config}: ok — {followed}, store {store}"))

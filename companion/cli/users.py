@@ -14,7 +14,7 @@ from cti.safe_text import terminal_text
 
 from .app import users_app
 from .errors import fail
-from .loading import settings_from
+from .loading import pbx_filter, settings_from
 from .options import ConfigOpt, FormatOpt
 from .storage import with_store
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from store.repository import Store
 
 USER_COLUMNS = (("name", "Name"), ("role", "Role"), ("extension", "Ext."), ("display_name", "Shown as"),
-                ("created_at", "Created"))
+                ("pbxs", "PBXs"), ("created_at", "Created"))
 
 
 class RoleChoice(StrEnum):
@@ -53,12 +53,16 @@ def users_add(
     extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents)")] = None,
     display_name: Annotated[str | None, typer.Option(help="shown in the panel, e.g. 'Анна Смирнова'")] = None,
     password_stdin: Annotated[bool, typer.Option(help="read the password from stdin instead of prompting")] = False,
+    pbx: Annotated[str | None, typer.Option(help="the PBXs the user belongs to, by id: msk or msk,spb (default: "
+                                                 "every PBX; an agent of a site with several PBXs names theirs)")]
+    = None,
 ) -> None:
     """Create a panel user (asks for the password; it is stored hashed with scrypt)."""
     from store.repository import User, UserExists
     from ui_bridge.auth import hash_password
 
     settings = settings_from(config)
+    pbxs = tuple(pbx_filter(settings, pbx) or ())
     if not re.fullmatch(r"[\w.@-]{1,64}", name):
         fail("a user name is 1-64 letters, digits or . _ @ -")
     if role is RoleChoice.agent and not extension:
@@ -66,17 +70,21 @@ def users_add(
     if extension is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", extension):
         fail(f"--extension {extension!r}: an extension is letters, digits, '_', '.' or '-' (it names the phone "
              "in AMI actions)")
-    if extension is not None and not re.fullmatch(settings.pbx.agent_pattern, extension):
-        typer.echo(terminal_text(f"cti: warning: {extension} does not match [pbx] agent_pattern "
-                                 f"{settings.pbx.agent_pattern!r}; the daemon will not see it as an agent's phone"),
+    followed = [p for p in settings.followed() if not pbxs or p.id in pbxs]
+    if role is RoleChoice.agent and len(followed) > 1:
+        fail(f"an agent's extension is a phone of one PBX: give --pbx (one of {', '.join(p.id for p in followed)})")
+    home = followed[0]
+    if extension is not None and not re.fullmatch(home.agent_pattern, extension):
+        typer.echo(terminal_text(f"cti: warning: {extension} does not match the agent_pattern of PBX {home.id} "
+                                 f"{home.agent_pattern!r}; the daemon will not see it as an agent's phone"),
                    err=True)
-    display = display_name or (settings.pbx.agents.get(extension) if extension else None)
+    display = display_name or (home.agents.get(extension) if extension else None)
     password_hash = hash_password(_new_password(password_stdin))
 
     async def work(store: Store) -> None:
         try:
             await store.add_user(User(name=name, role=role.value, extension=extension, display_name=display,
-                                      password_hash=password_hash))
+                                      password_hash=password_hash, pbxs=pbxs))
         except UserExists as exc:
             fail(f"{exc} (use 'cti users passwd' to change the password)", 1)
 
@@ -93,6 +101,7 @@ def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
         from cti.records import iso_time
 
         return [{"name": u.name, "role": u.role, "extension": u.extension, "display_name": u.display_name,
+                 "pbxs": ",".join(u.pbxs) or "*",
                  "created_at": iso_time(u.created_at, settings.pbx.tzinfo())} for u in await store.list_users()]
 
     emit(with_store(settings, work), fmt, USER_COLUMNS, "Panel users")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 import asyncpg
 
 from cti.directory import Contact, Query, parse_query
+from cti.records import DEFAULT_PBX
 from store import sqlite_directory as directory_sql
 from store.postgres import rows
 from store.postgres.base import Conn, PostgresBase
@@ -101,24 +102,25 @@ class DirectoryOps(PostgresBase):
         found = await self._select("SELECT count(*) FROM contacts", (), lambda r: int(r[0]))
         return found[0]
 
-    async def attach_call(self, linkedid: str, contact_id: int, by: str | None) -> None:
+    async def attach_call(self, linkedid: str, contact_id: int, by: str | None, *, pbx: str = DEFAULT_PBX) -> None:
         async def work(conn: Conn) -> None:
             if await conn.fetchval("SELECT 1 FROM contacts WHERE id = $1 FOR KEY SHARE", contact_id) is None:
                 raise ContactNotFound(contact_id)
             await conn.execute(
-                "INSERT INTO call_contacts (linkedid, contact_id, attached_by, attached_at) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (linkedid) DO UPDATE SET contact_id = excluded.contact_id, "
+                "INSERT INTO call_contacts (pbx, linkedid, contact_id, attached_by, attached_at) "
+                "VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (linkedid, pbx) DO UPDATE SET contact_id = excluded.contact_id, "
                 "attached_by = excluded.attached_by, attached_at = excluded.attached_at",
-                linkedid, contact_id, by, time.time())
+                pbx, linkedid, contact_id, by, time.time())
 
         await self._manual(work)
 
-    async def contact_of_call(self, linkedid: str) -> Contact | None:
-        return await self._contact_of_call(linkedid, self.lanes.reader)
+    async def contact_of_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> Contact | None:
+        return await self._contact_of_call(linkedid, pbx, self.lanes.reader)
 
-    async def _contact_of_call(self, linkedid: str, lane: asyncpg.Pool) -> Contact | None:
+    async def _contact_of_call(self, linkedid: str, pbx: str, lane: asyncpg.Pool) -> Contact | None:
         found = await self._select(
             directory_sql.SELECT_CONTACTS
-            + "WHERE c.id = (SELECT contact_id FROM call_contacts WHERE linkedid = $1)",
-            (linkedid,), rows.contact_from_row, lane)
+            + "WHERE c.id = (SELECT contact_id FROM call_contacts WHERE pbx = $1 AND linkedid = $2)",
+            (pbx, linkedid), rows.contact_from_row, lane)
         return found[0] if found else None

@@ -1,21 +1,21 @@
 """Reads of the call journal on PostgreSQL: one page (``list_calls``) or a stream, every filter on an index.
 
 The queries are the SQLite store's (``store/sqlite/journal.py``), each driven by the index of its most selective
-filter and read in the journal's order (``started_at``, ``linkedid``): ``call_agents`` for an agent, the caller's
-and the called side's indexes merged for a number, else ``(direction|outcome, started_at, linkedid)`` or
-``(started_at, linkedid)``. Streams are keyset pages, each one short query on the reader pool.
+filter and read in the journal's order (``started_at``, ``linkedid``, ``pbx``): ``call_agents`` for an agent, the
+caller's and the called side's indexes merged for a number, else ``(direction|outcome, started_at, linkedid, pbx)``
+or ``(started_at, linkedid, pbx)``. Streams are keyset pages, each one short query on the reader pool.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import asyncpg
 
-from cti.records import CallRecord
-from store.listing import POSTGRES, CallConditions
+from cti.records import DEFAULT_PBX, CallRecord
+from store.listing import POSTGRES, CallConditions, CallPlace, pbx_condition, pbx_set
 from store.listing import CallFilter as CallFilter  # the filter of ``calls_query``, imported with it
 from store.listing_reads import JournalListing
 from store.postgres import rows
@@ -23,10 +23,10 @@ from store.postgres.listed import PostgresListing
 from store.repository import DEFAULT_PAGE_SIZE, CallRow
 
 #: The columns every lean page is read with, for the next page to start after its last row.
-ORDER_COLUMNS = ("started_at", "linkedid")
+ORDER_COLUMNS = ("started_at", "linkedid", "pbx")
 
 
-def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after: tuple[float, str] | None = None,
+def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after: CallPlace | None = None,
                 limit: int | None = None, offset: int = 0,
                 columns: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
     """The SQL (``:name`` parameters) of one page of the journal (``store.listing.CallConditions``), joined in
@@ -44,10 +44,13 @@ def calls_query(f: CallFilter, *, region: str, newest_first: bool = False, after
         if f.number is None and f.direction is None and f.outcome is None:
             # Only the agent's own table is filtered: the page is picked off its key first, then its calls are
             # read by theirs, so the plan is one index walk and a page of lookups whatever the planner estimates.
-            picked = "SELECT a.started_at, a.linkedid FROM call_agents a WHERE " + " AND ".join(where) + q.page("a.")
-            return (f"SELECT {select('c')} FROM ({picked}) AS a JOIN calls c ON c.linkedid = a.linkedid"
-                    f" ORDER BY a.started_at {q.order}, a.linkedid {q.order}"), q.params
-        return (f"SELECT {select('c')} FROM call_agents a JOIN calls c ON c.linkedid = a.linkedid WHERE "
+            picked = ("SELECT a.started_at, a.linkedid, a.pbx FROM call_agents a WHERE " + " AND ".join(where)
+                      + q.page("a."))
+            return (f"SELECT {select('c')} FROM ({picked}) AS a"
+                    " JOIN calls c ON c.linkedid = a.linkedid AND c.pbx = a.pbx"
+                    f" ORDER BY a.started_at {q.order}, a.linkedid {q.order}, a.pbx {q.order}"), q.params
+        return (f"SELECT {select('c')} FROM call_agents a JOIN calls c ON c.linkedid = a.linkedid AND c.pbx = a.pbx "
+                "WHERE "
                 + " AND ".join(where) + q.page("a.")), q.params
     if f.number is not None:
         both = " UNION ALL ".join(f"SELECT * FROM ({side}) AS side{n}"
@@ -87,8 +90,8 @@ class Projection:
 
         self.row: Callable[[asyncpg.Record], tuple[Any, ...]] = row
 
-    def key(self, r: asyncpg.Record) -> tuple[float, str]:
-        return r[self.key_at[0]], r[self.key_at[1]]
+    def key(self, r: asyncpg.Record) -> CallPlace:
+        return r[self.key_at[0]], r[self.key_at[1]], r[self.key_at[2]]
 
 
 _json_list = json.JSONEncoder(ensure_ascii=False).encode
@@ -102,11 +105,10 @@ def _json_text(values: list[str]) -> str:
 class JournalReads(JournalListing, PostgresListing):
     """``iter_call_pages``, ``get_call``, ``count_calls``; the other listings are ``JournalListing``'s."""
 
-    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: tuple[float, str] | None = None,
+    def _calls_query(self, f: CallFilter, *, newest_first: bool = False, after: CallPlace | None = None,
                      limit: int | None = None, offset: int = 0) -> tuple[str, dict[str, Any]]:
         return calls_query(f, region=self.region, newest_first=newest_first, after=after, limit=limit,
                            offset=offset)
-
 
     async def iter_call_pages(
         self,
@@ -121,12 +123,13 @@ class JournalReads(JournalListing, PostgresListing):
         page_size: int = DEFAULT_PAGE_SIZE,
         fields: Sequence[str] | None = None,
         stored: bool = False,
+        pbxs: Collection[str] | None = None,
     ) -> AsyncIterator[Sequence[tuple[Any, ...]]]:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        f = CallFilter(since, until, number, agent, direction, outcome)
+        f = CallFilter(since, until, number, agent, direction, outcome, pbx_set(pbxs))
         projection = Projection(fields, stored=stored)
-        after: tuple[float, str] | None = None
+        after: CallPlace | None = None
         left = limit
         while left is None or left > 0:
             n = page_size if left is None else min(page_size, left)
@@ -140,10 +143,14 @@ class JournalReads(JournalListing, PostgresListing):
             if left is not None:
                 left -= len(found)
 
-    async def get_call(self, linkedid: str) -> CallRecord | None:
-        found = await self._select("SELECT * FROM calls WHERE linkedid = $1", (linkedid,), rows.record_from_row)
+    async def get_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> CallRecord | None:
+        found = await self._select("SELECT * FROM calls WHERE pbx = $1 AND linkedid = $2", (pbx, linkedid),
+                                   rows.record_from_row)
         return found[0] if found else None
 
-    async def count_calls(self) -> int:
-        found = await self._select("SELECT count(*) AS n FROM calls", (), lambda row: int(row["n"]))
+    async def count_calls(self, *, pbxs: Collection[str] | None = None) -> int:
+        params: dict[str, Any] = {}
+        chosen = pbx_set(pbxs)
+        where = "" if chosen is None else " WHERE " + pbx_condition("pbx", chosen, params)
+        found = await self._select("SELECT count(*) AS n FROM calls" + where, params, lambda row: int(row["n"]))
         return found[0]

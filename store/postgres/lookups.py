@@ -7,8 +7,10 @@ the parts run at once on the pool's connections, so a card costs the slowest par
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
-from cti.records import CallRecord, MissedEntry
+from cti.records import DEFAULT_PBX, CallRecord, MissedEntry
+from store.listing import pbx_set
 from store.postgres import rows
 from store.postgres.directory import DirectoryOps
 from store.postgres.journal import CallFilter, calls_query
@@ -20,12 +22,14 @@ class CallerLookupOps(DirectoryOps):
     """The ``store.repository.CallerLookups`` concern."""
 
     async def caller_facts(self, number: str, *, linkedid: str | None = None, last_calls: int = 6,
-                           contacts: int = 5, open_missed: int = 50) -> CallerFacts:
+                           contacts: int = 5, open_missed: int = 50, pbx: str = DEFAULT_PBX,
+                           pbxs: Collection[str] | None = None) -> CallerFacts:
         lane = self.lanes.lookup
-        sql, params = calls_query(CallFilter(number=number), region=self.region, newest_first=True,
+        chosen = pbx_set(pbxs)
+        sql, params = calls_query(CallFilter(number=number, pbxs=chosen), region=self.region, newest_first=True,
                                   limit=max(last_calls, 0))
         missed_sql, missed_params = missed_query(region=self.region, status="open", number=number,
-                                                 limit=max(open_missed, 0))
+                                                 limit=max(open_missed, 0), pbxs=chosen)
 
         async def no_contact() -> None:
             return None
@@ -38,7 +42,7 @@ class CallerLookupOps(DirectoryOps):
 
         found, attached, last, missed = await asyncio.gather(
             self._find_contacts(number, contacts, lane),
-            self._contact_of_call(linkedid, lane) if linkedid is not None else no_contact(),
+            self._contact_of_call(linkedid, pbx, lane) if linkedid is not None else no_contact(),
             self._select(sql, params, rows.record_from_row, lane) if last_calls > 0 else no_calls(),
             self._select(missed_sql, missed_params, rows.missed_from_row, lane) if open_missed > 0 else no_missed(),
         )

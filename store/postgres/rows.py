@@ -23,18 +23,18 @@ CALL_COLUMNS = (
     "answered_by", "missed_reason", "talk_seconds", "transferred_to", "agents_rung_not_answered",
     "recording", "started_at", "answered_at", "ended_at", "outcome", "ring_seconds", "queue", "did",
     "hangup_cause", "hangup_cause_txt", "hung_up_by", "recordings", "linkedids", "agents_answered",
-    "complete", "legs",
+    "complete", "legs", "pbx",
 )
 UPSERT_CALL = (
     f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(CALL_COLUMNS) + 1))}) "
-    "ON CONFLICT (linkedid) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c != "linkedid")
+    "ON CONFLICT (linkedid, pbx) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CALL_COLUMNS if c not in ("linkedid", "pbx"))
 )
 
 MISSED_COLUMNS = (
     "linkedid", "caller", "caller_key", "caller_name", "called", "queue", "reason", "missed_at",
-    "ring_seconds", "agents_rung", "status", "closed_at", "closed_by", "closed_linkedid", "comment",
+    "ring_seconds", "agents_rung", "status", "closed_at", "closed_by", "closed_linkedid", "comment", "pbx",
 )
 
 _LEG_FIELDS = tuple(f.name for f in fields(LegRecord))
@@ -53,17 +53,17 @@ def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> t
         r.answered, r.answered_by, r.missed_reason, r.talk_seconds, r.transferred_to,
         list(r.agents_rung_not_answered), r.recording, r.started_at, r.answered_at, r.ended_at,
         r.outcome, r.ring_seconds, r.queue, r.did, r.hangup_cause, r.hangup_cause_txt, r.hung_up_by,
-        list(r.recordings), list(r.linkedids), list(r.agents_answered), r.complete, _legs_json(r.legs),
+        list(r.recordings), list(r.linkedids), list(r.agents_answered), r.complete, _legs_json(r.legs), r.pbx,
     )
 
 
-def call_agent_rows(r: CallRecord) -> list[tuple[str, float, str, bool, bool]]:
+def call_agent_rows(r: CallRecord) -> list[tuple[str, float, str, str, bool, bool]]:
     """The ``call_agents`` rows of a call: each agent once, rung without answering and/or answering."""
     rung = set(r.agents_rung_not_answered)
     answered = set(r.agents_answered)
     if r.answered_by:
         answered.add(r.answered_by)
-    return [(agent, r.started_at, r.linkedid, agent in rung, agent in answered)
+    return [(agent, r.started_at, r.linkedid, r.pbx, agent in rung, agent in answered)
             for agent in sorted(rung | answered) if agent]
 
 
@@ -79,7 +79,7 @@ def record_from_row(row: asyncpg.Record) -> CallRecord:
         hangup_cause_txt=row["hangup_cause_txt"], hung_up_by=row["hung_up_by"],
         recordings=tuple(row["recordings"]), linkedids=tuple(row["linkedids"]),
         agents_answered=tuple(row["agents_answered"]), complete=row["complete"],
-        legs=tuple(LegRecord(**leg) for leg in json.loads(row["legs"])),
+        legs=tuple(LegRecord(**leg) for leg in json.loads(row["legs"])), pbx=row["pbx"],
     )
 
 
@@ -93,7 +93,7 @@ def missed_args(entry: MissedEntry, key: str | None) -> tuple[Any, ...]:
     """The ``missed`` row in :data:`MISSED_COLUMNS` order."""
     return (entry.linkedid, entry.caller, key, entry.caller_name, entry.called, entry.queue, entry.reason,
             entry.missed_at, entry.ring_seconds, list(entry.agents_rung), entry.status, entry.closed_at,
-            entry.closed_by, entry.closed_linkedid, entry.comment)
+            entry.closed_by, entry.closed_linkedid, entry.comment, entry.pbx)
 
 
 def missed_from_row(row: asyncpg.Record) -> MissedEntry:
@@ -103,14 +103,14 @@ def missed_from_row(row: asyncpg.Record) -> MissedEntry:
         missed_at=row["missed_at"], ring_seconds=row["ring_seconds"], agents_rung=tuple(row["agents_rung"]),
         status=cast(MissedStatus, row["status"]), closed_at=row["closed_at"],
         closed_by=cast("ClosedBy | None", row["closed_by"]), closed_linkedid=row["closed_linkedid"],
-        comment=row["comment"],
+        comment=row["comment"], pbx=row["pbx"],
     )
 
 
 def agent_miss_from_row(row: asyncpg.Record) -> AgentMiss:
     return AgentMiss(
         linkedid=row["linkedid"], agent=row["agent"], rang_at=row["rang_at"], ring_seconds=row["ring_seconds"],
-        reason=row["reason"], answered_by=row["answered_by"], caller=row["caller"],
+        reason=row["reason"], answered_by=row["answered_by"], caller=row["caller"], pbx=row["pbx"],
     )
 
 
@@ -131,7 +131,8 @@ def live_event_from_row(row: asyncpg.Record) -> LiveEvent:
 
 def user_from_row(row: asyncpg.Record) -> User:
     return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
-                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"])
+                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"],
+                pbxs=tuple(row["pbxs"]))
 
 
 def grant_from_row(row: asyncpg.Record) -> Grant:

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from store.opening import Opening
+from store.postgres.cluster import ClusterOps
 from store.postgres.journal import JournalReads
 from store.postgres.lanes import Lanes, open_lanes, shown
 from store.postgres.lookups import CallerLookupOps
@@ -26,7 +27,7 @@ from store.settings import StoreSettings
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps):
+class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:
@@ -69,7 +70,10 @@ class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLook
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             self._closed = True
             self._wake_writer()
-            await self.lanes.close()
+            try:
+                await self._close_cluster()  # after the last write: a successor finds it committed
+            finally:
+                await self.lanes.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -13,7 +13,7 @@ import asyncpg
 
 from store.postgres import rows
 from store.postgres.base import Conn, PostgresBase
-from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound
+from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound, user_pbxs
 
 
 class UserOps(PostgresBase):
@@ -26,9 +26,10 @@ class UserOps(PostgresBase):
             try:
                 async with conn.transaction():  # a savepoint: the error is ours to explain, not the batch's
                     await conn.execute(
-                        "INSERT INTO users (name, role, extension, display_name, password_hash, created_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
                         user.name, user.role, user.extension, user.display_name, user.password_hash, created,
+                        list(user_pbxs(user.pbxs)),
                     )
             except asyncpg.UniqueViolationError:
                 raise UserExists(f"a user named {user.name!r} exists already") from None
@@ -47,9 +48,12 @@ class UserOps(PostgresBase):
                                   rows.user_from_row)
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
-                          extension: str | None = None, display_name: str | None = None) -> User:
+                          extension: str | None = None, display_name: str | None = None,
+                          pbxs: Collection[str] | None = None) -> User:
         changes = {k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
-                                      "display_name": display_name}.items() if v is not None}
+                                      "display_name": display_name,
+                                      "pbxs": None if pbxs is None else list(user_pbxs(pbxs))}.items()
+                   if v is not None}
 
         async def work(conn: Conn) -> User:
             before = await _fetch_user(conn, name, lock=True)
@@ -60,8 +64,8 @@ class UserOps(PostgresBase):
                 except asyncpg.IntegrityConstraintViolationError as exc:
                     raise StoreError(f"user {name!r}: {exc}") from None
             after = await _fetch_user(conn, name)
-            if (before.password_hash, before.role, before.extension) != (after.password_hash, after.role,
-                                                                         after.extension):
+            if (before.password_hash, before.role, before.extension, before.pbxs) != (
+                    after.password_hash, after.role, after.extension, after.pbxs):
                 # What the user's sessions were granted has changed: they end with this transaction.
                 await conn.execute("DELETE FROM sessions WHERE user_name = $1", after.name)
             return after

@@ -14,7 +14,7 @@ from cti.records import MissedEntry
 from store.postgres import rows
 from store.postgres.base import Conn, PostgresBase
 from store.repository import LiveEvent
-from store.staging import PreparedCall, StagedEvent, Staging
+from store.staging import PreparedCall, StagedEvent, Staging, by_pbx
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 _UPSERT_AGENT_MISS = (
-    "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-    "ON CONFLICT (linkedid, agent, rang_at) DO UPDATE SET ring_seconds = excluded.ring_seconds, "
+    "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller, pbx) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (linkedid, agent, rang_at, pbx) DO UPDATE SET ring_seconds = excluded.ring_seconds, "
     "reason = excluded.reason, answered_by = excluded.answered_by, caller = excluded.caller"
 )
 # A call saved again describes the same miss: refresh what the PBX told us, keep the entry's id and its
@@ -32,12 +32,12 @@ _UPSERT_AGENT_MISS = (
 _UPSERT_MISSED = (
     f"INSERT INTO missed ({', '.join(rows.MISSED_COLUMNS)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(rows.MISSED_COLUMNS) + 1))}) "
-    "ON CONFLICT (linkedid) DO UPDATE SET "
+    "ON CONFLICT (linkedid, pbx) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in rows.MISSED_COLUMNS[1:10])
 )
 _HISTORY_OPENED = (
     "INSERT INTO missed_history (entry_id, at, action, by, linkedid, comment) "
-    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE linkedid = $1 "
+    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE pbx = $1 AND linkedid = $2 "
     "AND NOT EXISTS (SELECT 1 FROM missed_history h WHERE h.entry_id = missed.id AND h.action = 'opened')"
 )
 _CLOSE_BY_CALL = (
@@ -61,30 +61,35 @@ class StagedWriter(Staging[Conn], PostgresBase):
     _restage_on = (BaseException,)
     _log = log
 
-    async def live_events(self) -> list[LiveEvent]:
+    async def live_events(self, pbx: str | None = None) -> list[LiveEvent]:
         # Every row at once, as the SQLite store: only calls in progress have rows (a few hundred at most).
-        return await self._select("SELECT linkedid, headers, received_at FROM live_events ORDER BY seq", (),
-                                  rows.live_event_from_row)
+        if pbx is None:
+            return await self._select("SELECT linkedid, headers, received_at FROM live_events ORDER BY seq", (),
+                                      rows.live_event_from_row)
+        return await self._select("SELECT linkedid, headers, received_at FROM live_events WHERE pbx = $1 "
+                                  "ORDER BY seq", (pbx,), rows.live_event_from_row)
 
     async def _write_events(self, conn: Conn, events: list[StagedEvent]) -> None:
         await conn.executemany(
-            "INSERT INTO live_events (linkedid, headers, received_at) VALUES ($1, $2, $3)",
-            [(e.linkedid, rows.headers_json(e.headers), e.received_at) for e in events],
+            "INSERT INTO live_events (linkedid, headers, received_at, pbx) VALUES ($1, $2, $3, $4)",
+            [(e.linkedid, rows.headers_json(e.headers), e.received_at, e.pbx) for e in events],
         )
 
     async def _write_calls(self, conn: Conn, calls: list[PreparedCall]) -> None:
         await conn.executemany(rows.UPSERT_CALL, [rows.call_row(c.staged.record, c.caller_key, c.called_key)
                                                   for c in calls])
         # A call saved again may list other agents: its agents are written afresh.
-        await conn.execute("DELETE FROM call_agents WHERE linkedid = ANY($1::text[])",
-                           [c.staged.record.linkedid for c in calls])
+        for pbx, linkedids in by_pbx((c.pbx, c.staged.record.linkedid) for c in calls).items():
+            await conn.execute("DELETE FROM call_agents WHERE pbx = $1 AND linkedid = ANY($2::text[])", pbx,
+                               linkedids)
         agents = [row for c in calls for row in rows.call_agent_rows(c.staged.record)]
         if agents:
-            await conn.executemany("INSERT INTO call_agents (agent, started_at, linkedid, rung_not_answered, "
-                                   "answered) VALUES ($1, $2, $3, $4, $5)", agents)
-        await conn.execute("DELETE FROM live_events WHERE linkedid = ANY($1::text[])",
-                           sorted({lid for c in calls for lid in c.own_linkedids}))
-        misses = [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller)
+            await conn.executemany("INSERT INTO call_agents (agent, started_at, linkedid, pbx, rung_not_answered, "
+                                   "answered) VALUES ($1, $2, $3, $4, $5, $6)", agents)
+        for pbx, linkedids in by_pbx((c.pbx, lid) for c in calls for lid in c.own_linkedids).items():
+            await conn.execute("DELETE FROM live_events WHERE pbx = $1 AND linkedid = ANY($2::text[])", pbx,
+                               linkedids)
+        misses = [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller, m.pbx)
                   for c in calls for m in c.staged.agent_misses]
         if misses:
             await conn.executemany(_UPSERT_AGENT_MISS, misses)
@@ -94,11 +99,12 @@ class StagedWriter(Staging[Conn], PostgresBase):
         entries = [(c.staged.missed, c.missed_key) for c in calls if c.staged.missed is not None]
         if entries:
             await conn.executemany(_UPSERT_MISSED, [rows.missed_args(e, key) for e, key in entries if e])
-            linkedids = [e.linkedid for e, _ in entries if e]
-            await conn.executemany(_HISTORY_OPENED, [(lid,) for lid in linkedids])
+            keys = [(e.pbx, e.linkedid) for e, _ in entries if e]
+            await conn.executemany(_HISTORY_OPENED, keys)
             if self._register_listeners:
-                found = await conn.fetch("SELECT * FROM missed WHERE linkedid = ANY($1::text[]) ORDER BY id",
-                                         linkedids)
+                found = await conn.fetch(
+                    "SELECT * FROM missed WHERE (pbx, linkedid) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+                    "ORDER BY id", [pbx for pbx, _ in keys], [lid for _, lid in keys])
                 self._opened += [rows.missed_from_row(row) for row in found]
 
     async def _open_entries(self, conn: Conn, number_keys: list[str]) -> list[MissedEntry]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 import aiosqlite
 
 from cti.directory import Contact, Query, parse_query
+from cti.records import DEFAULT_PBX
 from store import sqlite_directory as directory_sql
 from store.repository import ContactNotFound
 from store.sqlite.base import SqliteBase
@@ -76,22 +77,24 @@ class DirectoryOps(SqliteBase):
         found = await self._select_few("SELECT count(*) FROM contacts", (), lambda r: int(r[0]))
         return found[0]
 
-    async def attach_call(self, linkedid: str, contact_id: int, by: str | None) -> None:
+    async def attach_call(self, linkedid: str, contact_id: int, by: str | None, *, pbx: str = DEFAULT_PBX) -> None:
         async def work(db: aiosqlite.Connection) -> None:
             await self.get_contact(contact_id)  # raises ContactNotFound
             await db.execute(
-                "INSERT INTO call_contacts (linkedid, contact_id, attached_by, attached_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (linkedid) DO UPDATE SET contact_id = excluded.contact_id, "
+                "INSERT INTO call_contacts (pbx, linkedid, contact_id, attached_by, attached_at) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (linkedid, pbx) DO UPDATE SET contact_id = excluded.contact_id, "
                 "attached_by = excluded.attached_by, attached_at = excluded.attached_at",
-                (linkedid, contact_id, by, time.time()))
+                (pbx, linkedid, contact_id, by, time.time()))
 
         await self._manual(work)
 
-    async def contact_of_call(self, linkedid: str) -> Contact | None:
-        return await self._contact_of_call(linkedid, self.lanes.reader)
+    async def contact_of_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> Contact | None:
+        return await self._contact_of_call(linkedid, pbx, self.lanes.reader)
 
-    async def _contact_of_call(self, linkedid: str, lane: aiosqlite.Connection) -> Contact | None:
+    async def _contact_of_call(self, linkedid: str, pbx: str, lane: aiosqlite.Connection) -> Contact | None:
         found = await self._select_few(
-            directory_sql.SELECT_CONTACTS + "WHERE c.id = (SELECT contact_id FROM call_contacts WHERE linkedid = ?)",
-            (linkedid,), directory_sql.contact_from_row, lane)
+            directory_sql.SELECT_CONTACTS
+            + "WHERE c.id = (SELECT contact_id FROM call_contacts WHERE pbx = ? AND linkedid = ?)",
+            (pbx, linkedid), directory_sql.contact_from_row, lane)
         return found[0] if found else None

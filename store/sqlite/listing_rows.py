@@ -61,12 +61,12 @@ def call_row(row: Sequence[Any]) -> CallRow:
     cheaper than by name)."""
     (linkedid, direction, caller, caller_name, called, answered, answered_by, missed_reason, talk_seconds,
      transferred_to, rung, recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue, did,
-     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids) = row
+     hangup_cause, hangup_cause_txt, hung_up_by, recordings, agents_answered, complete, linkedids, pbx) = row
     return _new(CallRow, (
         linkedid, direction, caller, caller_name, called, bool(answered), answered_by, missed_reason, talk_seconds,
         transferred_to, _agents(rung), recording, started_at, answered_at, ended_at, outcome, ring_seconds, queue,
         did, hangup_cause, hangup_cause_txt, hung_up_by, _strings(recordings), _agents(agents_answered),
-        bool(complete), _strings(linkedids)))
+        bool(complete), _strings(linkedids), pbx))
 
 
 #: How a column's stored value becomes the ``CallRow`` field's (columns not named here are taken as stored).
@@ -75,7 +75,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "recordings": _strings, "linkedids": _strings,
 }
 #: The columns every page is read with, for the next page to start after its last row (keyset paging).
-ORDER_COLUMNS = ("started_at", "linkedid")
+ORDER_COLUMNS = ("started_at", "linkedid", "pbx")
 
 
 class Projection:
@@ -123,6 +123,6 @@ class Projection:
         prefix = f"{table}." if table else ""
         return ", ".join(prefix + column for column in self.columns)
 
-    def key(self, r: tuple[Any, ...]) -> tuple[float, str]:
-        """(started_at, linkedid) of a row as selected (before :attr:`row`)."""
-        return r[self.key_at[0]], r[self.key_at[1]]
+    def key(self, r: tuple[Any, ...]) -> tuple[float, str, str]:
+        """(started_at, linkedid, pbx) of a row as selected (before :attr:`row`)."""
+        return r[self.key_at[0]], r[self.key_at[1]], r[self.key_at[2]]

@@ -40,7 +40,8 @@ async def insert_rows(db: aiosqlite.Connection, head: str, rows: Sequence[Sequen
                          list(chain.from_iterable(chunk)))
 
 
-async def where_in(db: aiosqlite.Connection, sql: str, keys: Sequence[Any]) -> None:
-    """``sql`` with its one ``{keys}`` replaced by the placeholders of ``keys`` (``DELETE … WHERE k IN ({keys})``)."""
-    for chunk in _chunks([(k,) for k in keys], 1):
-        await db.execute(sql.format(keys=", ".join("?" * len(chunk))), [row[0] for row in chunk])
+async def where_in(db: aiosqlite.Connection, sql: str, keys: Sequence[Any], before: Sequence[Any] = ()) -> None:
+    """``sql`` with its one ``{keys}`` replaced by the placeholders of ``keys`` (``DELETE … WHERE k IN ({keys})``);
+    ``before``: the values of the placeholders written before ``{keys}`` (``… WHERE pbx = ? AND k IN ({keys})``)."""
+    for chunk in _chunks([(k,) for k in keys], 1 + len(before)):
+        await db.execute(sql.format(keys=", ".join("?" * len(chunk))), [*before, *(row[0] for row in chunk)])

@@ -24,12 +24,12 @@ CALL_COLUMNS = (
     "answered_by", "missed_reason", "talk_seconds", "transferred_to", "agents_rung_not_answered",
     "recording", "started_at", "answered_at", "ended_at", "outcome", "ring_seconds", "queue", "did",
     "hangup_cause", "hangup_cause_txt", "hung_up_by", "recordings", "linkedids", "agents_answered",
-    "complete", "legs",
+    "complete", "legs", "pbx",
 )
 
 MISSED_COLUMNS = (
     "linkedid", "caller", "caller_key", "caller_name", "called", "queue", "reason", "missed_at",
-    "ring_seconds", "agents_rung", "status", "closed_at", "closed_by", "closed_linkedid", "comment",
+    "ring_seconds", "agents_rung", "status", "closed_at", "closed_by", "closed_linkedid", "comment", "pbx",
 )
 
 _LEG_FIELDS = tuple(f.name for f in fields(LegRecord))
@@ -77,18 +77,18 @@ def call_row(r: CallRecord, caller_key: str | None, called_key: str | None) -> t
         json_list(r.agents_rung_not_answered), r.recording, r.started_at, r.answered_at, r.ended_at,
         r.outcome, r.ring_seconds, r.queue, r.did, r.hangup_cause, r.hangup_cause_txt, r.hung_up_by,
         json_list(r.recordings), json_list(r.linkedids), json_list(r.agents_answered), int(r.complete),
-        _legs_json(r.legs),
+        _legs_json(r.legs), r.pbx,
     )
 
 
-def call_agent_rows(r: CallRecord) -> list[tuple[str, float, str, int, int]]:
+def call_agent_rows(r: CallRecord) -> list[tuple[str, float, str, str, int, int]]:
     """The ``call_agents`` rows of a call: each agent once, with whether they were rung without answering and
     whether they answered (``answered_by`` or one of ``agents_answered``)."""
     rung = set(r.agents_rung_not_answered)
     answered = set(r.agents_answered)
     if r.answered_by:
         answered.add(r.answered_by)
-    return [(agent, r.started_at, r.linkedid, int(agent in rung), int(agent in answered))
+    return [(agent, r.started_at, r.linkedid, r.pbx, int(agent in rung), int(agent in answered))
             for agent in sorted(rung | answered) if agent]
 
 
@@ -105,7 +105,7 @@ def record_from_row(row: sqlite3.Row) -> CallRecord:
         hangup_cause_txt=row["hangup_cause_txt"], hung_up_by=row["hung_up_by"],
         recordings=tuple(json.loads(row["recordings"])), linkedids=tuple(json.loads(row["linkedids"])),
         agents_answered=tuple(json.loads(row["agents_answered"])), complete=bool(row["complete"]),
-        legs=tuple(LegRecord(**leg) for leg in json.loads(row["legs"])),
+        legs=tuple(LegRecord(**leg) for leg in json.loads(row["legs"])), pbx=row["pbx"],
     )
 
 
@@ -115,7 +115,7 @@ def missed_row(entry: MissedEntry, key: str | None) -> dict[str, Any]:
         "called": entry.called, "queue": entry.queue, "reason": entry.reason, "missed_at": entry.missed_at,
         "ring_seconds": entry.ring_seconds, "agents_rung": json_list(entry.agents_rung),
         "status": entry.status, "closed_at": entry.closed_at, "closed_by": entry.closed_by,
-        "closed_linkedid": entry.closed_linkedid, "comment": entry.comment,
+        "closed_linkedid": entry.closed_linkedid, "comment": entry.comment, "pbx": entry.pbx,
     }
 
 
@@ -126,14 +126,14 @@ def missed_from_row(row: sqlite3.Row) -> MissedEntry:
         missed_at=row["missed_at"], ring_seconds=row["ring_seconds"],
         agents_rung=tuple(json.loads(row["agents_rung"])), status=cast(MissedStatus, row["status"]),
         closed_at=row["closed_at"], closed_by=cast("ClosedBy | None", row["closed_by"]),
-        closed_linkedid=row["closed_linkedid"], comment=row["comment"],
+        closed_linkedid=row["closed_linkedid"], comment=row["comment"], pbx=row["pbx"],
     )
 
 
 def agent_miss_from_row(row: sqlite3.Row) -> AgentMiss:
     return AgentMiss(
         linkedid=row["linkedid"], agent=row["agent"], rang_at=row["rang_at"], ring_seconds=row["ring_seconds"],
-        reason=row["reason"], answered_by=row["answered_by"], caller=row["caller"],
+        reason=row["reason"], answered_by=row["answered_by"], caller=row["caller"], pbx=row["pbx"],
     )
 
 
@@ -150,7 +150,8 @@ def live_event_from_row(row: sqlite3.Row) -> LiveEvent:
 
 def user_from_row(row: sqlite3.Row) -> User:
     return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
-                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"])
+                display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"],
+                pbxs=tuple(json.loads(row["pbxs"])))
 
 
 def grant_from_row(row: sqlite3.Row) -> Grant:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Self
 from store.opening import Opening
 from store.repository import Store
 from store.settings import StoreSettings
+from store.sqlite.cluster import ClusterOps
 from store.sqlite.journal import JournalReads
 from store.sqlite.lanes import Lanes, open_lanes
 from store.sqlite.lookups import CallerLookupOps
@@ -27,7 +28,7 @@ from store.sqlite.writer import StagedWriter
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps):
+class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:
@@ -75,7 +76,10 @@ class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookup
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             self._closed = True
             self._wake_writer()
-            await self.lanes.close()
+            try:
+                await self._close_cluster()  # after the last write: a successor finds it committed
+            finally:
+                await self.lanes.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 import aiosqlite
 
-from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound
+from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound, user_pbxs
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
 
@@ -27,9 +27,10 @@ class UserOps(SqliteBase):
         async def work(db: aiosqlite.Connection) -> User:
             try:
                 await db.execute(
-                    "INSERT INTO users (name, role, extension, display_name, password_hash, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (user.name, user.role, user.extension, user.display_name, user.password_hash, created),
+                    "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (user.name, user.role, user.extension, user.display_name, user.password_hash, created,
+                     rows.json_list(user_pbxs(user.pbxs))),
                 )
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
@@ -47,9 +48,12 @@ class UserOps(SqliteBase):
         return await self._select("SELECT * FROM users ORDER BY role, name", (), rows.user_from_row)
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
-                          extension: str | None = None, display_name: str | None = None) -> User:
+                          extension: str | None = None, display_name: str | None = None,
+                          pbxs: Collection[str] | None = None) -> User:
         changes = {k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
-                                      "display_name": display_name}.items() if v is not None}
+                                      "display_name": display_name,
+                                      "pbxs": None if pbxs is None else rows.json_list(user_pbxs(pbxs))}.items()
+                   if v is not None}
 
         async def work(db: aiosqlite.Connection) -> User:
             before = await _fetch_user(db, name)
@@ -60,8 +64,8 @@ class UserOps(SqliteBase):
                 except sqlite3.IntegrityError as exc:
                     raise StoreError(f"user {name!r}: {exc}") from None
             after = await _fetch_user(db, name)
-            if (before.password_hash, before.role, before.extension) != (after.password_hash, after.role,
-                                                                         after.extension):
+            if (before.password_hash, before.role, before.extension, before.pbxs) != (
+                    after.password_hash, after.role, after.extension, after.pbxs):
                 # What the user's sessions were granted has changed: they end with this transaction.
                 await db.execute("DELETE FROM sessions WHERE user_name = ?", (after.name,))
             return after

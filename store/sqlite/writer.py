@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -21,26 +22,27 @@ from store.repository import LiveEvent
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
 from store.sqlite.many_rows import insert_rows, where_in
-from store.staging import PreparedCall, StagedEvent, Staging
+from store.staging import PreparedCall, StagedEvent, Staging, by_pbx
 
 log = logging.getLogger(__name__)
 
 _INSERT_CALL = f"INSERT INTO calls ({', '.join(rows.CALL_COLUMNS)})"
-_ON_CALL_CONFLICT = ("ON CONFLICT (linkedid) DO UPDATE SET "
-                     + ", ".join(f"{c} = excluded.{c}" for c in rows.CALL_COLUMNS if c != "linkedid"))
-_INSERT_AGENT_MISS = "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller)"
+_ON_CALL_CONFLICT = ("ON CONFLICT (linkedid, pbx) DO UPDATE SET "
+                     + ", ".join(f"{c} = excluded.{c}" for c in rows.CALL_COLUMNS if c not in ("linkedid", "pbx")))
+_INSERT_AGENT_MISS = ("INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller, "
+                      "pbx)")
 _ON_AGENT_MISS_CONFLICT = (
-    "ON CONFLICT (linkedid, agent, rang_at) DO UPDATE SET ring_seconds = excluded.ring_seconds, "
+    "ON CONFLICT (linkedid, agent, rang_at, pbx) DO UPDATE SET ring_seconds = excluded.ring_seconds, "
     "reason = excluded.reason, answered_by = excluded.answered_by, caller = excluded.caller"
 )
 # A call saved again describes the same miss: refresh what the PBX told us, keep the entry's id and its
 # call-back state (which belongs to the people working the register).
 _INSERT_MISSED = f"INSERT INTO missed ({', '.join(rows.MISSED_COLUMNS)})"
-_ON_MISSED_CONFLICT = ("ON CONFLICT (linkedid) DO UPDATE SET "
+_ON_MISSED_CONFLICT = ("ON CONFLICT (linkedid, pbx) DO UPDATE SET "
                        + ", ".join(f"{c} = excluded.{c}" for c in rows.MISSED_COLUMNS[1:10]))
 _HISTORY_OPENED = (
     "INSERT INTO missed_history (entry_id, at, action, by, linkedid, comment) "
-    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE linkedid IN ({keys}) "
+    "SELECT id, missed_at, 'opened', NULL, linkedid, NULL FROM missed WHERE pbx = ? AND linkedid IN ({keys}) "
     "AND NOT EXISTS (SELECT 1 FROM missed_history h WHERE h.entry_id = missed.id AND h.action = 'opened') "
     "ORDER BY id"
 )
@@ -64,15 +66,17 @@ class StagedWriter(Staging[aiosqlite.Connection], SqliteBase):
     _db_errors = _restage_on = (sqlite3.Error,)  # locked, disk full: keep the items staged and retry
     _log = log
 
-    async def live_events(self) -> list[LiveEvent]:
-        return await self._select(
-            "SELECT linkedid, headers, received_at FROM live_events ORDER BY seq", (), rows.live_event_from_row
-        )
+    async def live_events(self, pbx: str | None = None) -> list[LiveEvent]:
+        if pbx is None:
+            return await self._select("SELECT linkedid, headers, received_at FROM live_events ORDER BY seq", (),
+                                      rows.live_event_from_row)
+        return await self._select("SELECT linkedid, headers, received_at FROM live_events WHERE pbx = ? ORDER BY seq",
+                                  (pbx,), rows.live_event_from_row)
 
     async def _write_events(self, db: aiosqlite.Connection, events: list[StagedEvent]) -> None:
         await insert_rows(
-            db, "INSERT INTO live_events (linkedid, headers, received_at)",
-            [(e.linkedid, json.dumps([list(h) for h in e.headers], ensure_ascii=False), e.received_at)
+            db, "INSERT INTO live_events (linkedid, headers, received_at, pbx)",
+            [(e.linkedid, json.dumps([list(h) for h in e.headers], ensure_ascii=False), e.received_at, e.pbx)
              for e in events],
         )
 
@@ -80,14 +84,14 @@ class StagedWriter(Staging[aiosqlite.Connection], SqliteBase):
         await insert_rows(db, _INSERT_CALL, [rows.call_row(c.staged.record, c.caller_key, c.called_key)
                                              for c in calls], _ON_CALL_CONFLICT)
         # A call saved again may list other agents: its agents are written afresh.
-        await where_in(db, "DELETE FROM call_agents WHERE linkedid IN ({keys})", [c.staged.record.linkedid
-                                                                                 for c in calls])
-        await insert_rows(db, "INSERT INTO call_agents (agent, started_at, linkedid, rung_not_answered, answered)",
-                          [row for c in calls for row in rows.call_agent_rows(c.staged.record)])
-        await where_in(db, "DELETE FROM live_events WHERE linkedid IN ({keys})",
-                       [lid for c in calls for lid in c.own_linkedids])
+        for pbx, linkedids in by_pbx((c.pbx, c.staged.record.linkedid) for c in calls).items():
+            await where_in(db, "DELETE FROM call_agents WHERE pbx = ? AND linkedid IN ({keys})", linkedids, (pbx,))
+        await insert_rows(db, "INSERT INTO call_agents (agent, started_at, linkedid, pbx, rung_not_answered, "
+                              "answered)", [row for c in calls for row in rows.call_agent_rows(c.staged.record)])
+        for pbx, linkedids in by_pbx((c.pbx, lid) for c in calls for lid in c.own_linkedids).items():
+            await where_in(db, "DELETE FROM live_events WHERE pbx = ? AND linkedid IN ({keys})", linkedids, (pbx,))
         await insert_rows(db, _INSERT_AGENT_MISS,
-                          [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller)
+                          [(m.linkedid, m.agent, m.rang_at, m.ring_seconds, m.reason, m.answered_by, m.caller, m.pbx)
                            for c in calls for m in c.staged.agent_misses], _ON_AGENT_MISS_CONFLICT)
         call_backs = [c.call_back for c in calls if c.call_back is not None]
         if call_backs:
@@ -96,10 +100,15 @@ class StagedWriter(Staging[aiosqlite.Connection], SqliteBase):
         if entries:
             await insert_rows(db, _INSERT_MISSED, [tuple(e[c] for c in rows.MISSED_COLUMNS) for e in entries],
                               _ON_MISSED_CONFLICT)
-            # New entries' ids ascend in staging order, so their "opened" rows are in that order too.
-            await where_in(db, _HISTORY_OPENED, [e["linkedid"] for e in entries])
+            # New entries' ids ascend in staging order, so their "opened" rows are in that order too (one
+            # statement per PBX: a batch holds one PBX's calls but for a daemon that follows several).
+            opened = by_pbx((e["pbx"], e["linkedid"]) for e in entries)
+            for pbx, linkedids in opened.items():
+                await where_in(db, _HISTORY_OPENED, linkedids, (pbx,))
             if self._register_listeners:
-                self._opened += await _missed_where(db, "linkedid", [e["linkedid"] for e in entries])
+                found = [entry for pbx, linkedids in opened.items()
+                         for entry in await _missed_where(db, "linkedid", linkedids, "AND pbx = ? ", (pbx,))]
+                self._opened += sorted(found, key=lambda e: e.id or 0)
 
     async def _open_entries(self, db: aiosqlite.Connection, number_keys: list[str]) -> list[MissedEntry]:
         return await _missed_where(db, "caller_key", number_keys, "AND status = 'open' ")
@@ -110,8 +119,8 @@ class StagedWriter(Staging[aiosqlite.Connection], SqliteBase):
 
 
 async def _missed_where(db: aiosqlite.Connection, column: str, keys: Sequence[str],
-                        more: str = "") -> list[MissedEntry]:
+                        more: str = "", more_params: Sequence[Any] = ()) -> list[MissedEntry]:
     """Missed entries whose ``column`` is one of ``keys`` (one JSON parameter, however many keys), by id."""
     async with db.execute(f"SELECT * FROM missed WHERE {column} IN (SELECT value FROM json_each(?)) {more}ORDER BY id",
-                          (json.dumps(list(keys)),)) as cur:
+                          (json.dumps(list(keys)), *more_params)) as cur:
         return [rows.missed_from_row(row) for row in await cur.fetchall()]

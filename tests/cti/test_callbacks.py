@@ -70,3 +70,17 @@ def test_a_call_with_no_answer_time_closes_at_its_end() -> None:
     call = make_call("c", caller=CUSTOMER, answered=True, answered_by="101", answered_at=None)
     cb = call_back_of(call)
     assert cb is not None and cb.at == call.ended_at
+
+
+def test_a_call_closes_only_the_entries_of_its_own_pbx() -> None:
+    """The register is per PBX: the customer reached from the Saint Petersburg PBX is still owed a call-back by the
+    main site, whose entry of the same number stays open."""
+    call = make_call("back", direction="outbound", caller="101", called=CUSTOMER, answered=True, answered_by="101",
+                     started_at=T0 + 100, pbx="spb")
+    cb = call_back_of(call)
+    assert cb is not None and cb.pbx == "spb"
+    main_entry, spb_entry = entry("m1"), entry("m1", pbx="spb")  # the same linkedid on two PBXs: two entries
+    assert [(e.linkedid, e.pbx) for e in closed_by_call(cb, [main_entry, spb_entry])] == [("m1", "spb")]
+    assert not closes(cb, main_entry)
+    on_main = call_back_of(dataclasses.replace(call, pbx="main"))
+    assert on_main is not None and closes(on_main, main_entry) and not closes(on_main, spb_entry)

@@ -20,9 +20,11 @@ from cti.effects import (
     CallContext,
     CallEnded,
     CallRang,
+    CallsMerged,
     CallStarted,
     CallTransferred,
     Effect,
+    LegEnded,
 )
 from cti.model import CallBook, ModelConfig
 from tests.traces import load_truth, trace_dirs
@@ -42,6 +44,10 @@ def enriched(trace: Path, book: CallBook | None = None) -> tuple[CallBook, list[
                                         received_at=item["t"])
         effects.extend(enrich(book, book.apply(msg)))
     return book, effects
+
+
+#: The effects about a call in progress (each with its PBX, and its context when the call was still on).
+ABOUT_A_CALL = (CallStarted, CallRang, LegEnded, CallAnswered, CallTransferred, CallsMerged)
 
 
 def truth_of(trace: Path) -> dict[str, dict[str, object]]:
@@ -121,3 +127,17 @@ def test_the_call_view_hands_out_snapshots_of_calls_in_progress_only() -> None:
     first = seen[0]
     assert first.direction == "inbound" and first.caller == "79160001313" and first.answered_by == "101"
     assert first.channels[0].uniqueid == first.origin and first.channels[0].kind == "trunk"
+
+
+def test_every_call_effect_of_a_pbx_names_that_pbx() -> None:
+    """Two PBXs hand out the same linkedids and extensions: each effect says which PBX it is about, the one whose
+    call had already ended when its context was taken included (the last leg's ``LegEnded``), so the panel can
+    send it to that PBX's agents only."""
+    for trace in trace_dirs():
+        _, effects = enriched(trace, CallBook(ModelConfig(agent_pattern=r"1\d\d", pbx="spb")))
+        about_calls = [e for e in effects if isinstance(e, ABOUT_A_CALL)]
+        assert about_calls and {e.pbx for e in about_calls} == {"spb"}, trace.name
+        assert {e.record.pbx for e in effects if isinstance(e, CallEnded)} == {"spb"}
+        assert all(e.context.pbx == "spb" for e in about_calls if e.context is not None)
+    _, default = enriched(next(t for t in trace_dirs() if t.name.startswith("07")))
+    assert {e.pbx for e in default if isinstance(e, CallRang)} == {"main"}

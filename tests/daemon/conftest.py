@@ -48,6 +48,26 @@ def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami:
     return path
 
 
+def write_pbxs_config(tmp: Path, ports: dict[str, int], **kw: Any) -> Path:
+    """:func:`write_config` with several PBXs: the example's ``[ami]`` and ``[pbx]`` become one ``[[pbxs]]`` entry
+    per id of ``ports`` (the same dial plan, each its own AMI port), as a site with several PBXs writes it."""
+    path = write_config(tmp, 0, **kw)
+    text = path.read_text(encoding="utf-8")
+    ami_start = text.index("[ami]\n")
+    ami_end = text.index("\n[", ami_start) + 1
+    ami = text[ami_start + len("[ami]\n"):ami_end]
+    pbx_start = text.index("[pbx]\n")
+    agents_start = text.index("[pbx.agents]\n")
+    pbx = text[pbx_start + len("[pbx]\n"):agents_start]
+    agents = text[agents_start + len("[pbx.agents]\n"):]
+    rest = text[:ami_start] + text[ami_end:pbx_start]
+    for pbx_id, port in ports.items():
+        rest += (f'\n[[pbxs]]\nid = "{pbx_id}"\nname = "PBX {pbx_id.upper()}"\n{pbx}[pbxs.agents]\n{agents}'
+                 f'[pbxs.ami]\n' + re.sub(r"(?m)^port = \d+", f"port = {port}", ami, count=1))
+    path.write_text(rest, encoding="utf-8")
+    return path
+
+
 def _set_keys(text: str, section: str, lines: str) -> str:
     """Set ``key = value`` lines in ``[section]`` of a config text: replace the key (or its commented-out
     example) within that section, else add it at the section's top."""

@@ -86,7 +86,7 @@ async def test_a_step_of_the_core_that_raises_costs_only_that_step(
         _, port = pbx.address
         config = write_config(tmp_path, port)
         running = RunningDaemon(settings_for(tmp_path, port))
-        running.daemon.agents = _BrokenBoard(running.daemon.agents.config)
+        running.daemon.link.agents = _BrokenBoard(running.daemon.agents.config)
         async with running:
             await wait_until(lambda: pbx.finished.is_set() and not running.daemon.book.calls, 20, "the calls ended")
             daemon = running.daemon

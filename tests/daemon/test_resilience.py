@@ -189,6 +189,12 @@ def test_bad_config_names_file_field_and_problem(tmp_path: Path) -> None:
         "toml": ("[ami\n", "not valid TOML"),
         "regex": ('[ami]\nsecret = "x"\n[pbx]\nagent_pattern = "1(\\\\d"\n', "pbx.agent_pattern"),
         "secret": ("[ami]\nhost = \"pbx\"\n", "secret"),
+        "pbx id": ('[ami]\nsecret = "x"\n[pbx]\nid = "Москва"\n', "pbx.id: a PBX id is 1-16 characters"),
+        "twice": ('[[pbxs]]\nid = "msk"\n[pbxs.ami]\nsecret = "x"\n[[pbxs]]\nid = "msk"\n[pbxs.ami]\nsecret = "y"\n',
+                  "two PBXs with the id 'msk'"),
+        "both": ('[ami]\nsecret = "x"\n[[pbxs]]\nid = "msk"\n[pbxs.ami]\nsecret = "x"\n',
+                 "give either [[pbxs]] or [ami], not both"),
+        "no ami": ('[[pbxs]]\nid = "msk"\n', "pbxs.0.ami: Field required"),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / f"{name}.toml"

@@ -73,13 +73,14 @@ JOURNAL: list[dict[str, Any]] = [
     {}, {"since": T0 + 100, "until": T0 + 3000}, {"number": "79160000007"}, {"agent": "120"},
     {"agent": "120", "since": T0 + 500}, {"direction": "inbound"}, {"outcome": "missed"},
     {"direction": "outbound", "since": T0 + 1000},
+    {"pbxs": ("main",)}, {"agent": "120", "pbxs": ("main", "spb")}, {"number": "79160000007", "pbxs": ("spb",)},
 ]
 
 
 async def test_every_journal_filter_reads_an_index_in_the_journals_order(store: PostgresStore) -> None:
     for filters in JOURNAL:
         for newest_first in (False, True):
-            for after in (None, (T0 + 2000, "call-02000")):
+            for after in (None, (T0 + 2000, "call-02000", "main")):
                 sql, params = calls_query(CallFilter(**filters), region="RU", newest_first=newest_first, after=after,
                                           limit=50)
                 shown = await plan(store, sql, params)
@@ -88,11 +89,12 @@ async def test_every_journal_filter_reads_an_index_in_the_journals_order(store: 
 
 async def test_every_register_and_agent_misses_filter_reads_an_index(store: PostgresStore) -> None:
     for filters in ({}, {"status": "open"}, {"number": "79160000007"}, {"status": "open", "number": "79160000007"},
-                    {"since": T0 + 1000, "until": T0 + 2000}):
+                    {"since": T0 + 1000, "until": T0 + 2000}, {"status": "open", "pbxs": ("main", "spb")}):
         sql, params = missed_query(region="RU", limit=50, **filters)  # type: ignore[arg-type]
         shown = await plan(store, sql, params)
         assert "Seq Scan" not in shown, (filters, shown)
-    for misses in ({"agent": "120", "since": None, "until": None}, {"agent": None, "since": T0 + 100, "until": None}):
+    for misses in ({"agent": "120", "since": None, "until": None}, {"agent": None, "since": T0 + 100, "until": None},
+                   {"agent": "120", "since": None, "until": None, "pbxs": ("main",)}):
         sql, params = agent_misses_query(limit=50, **misses)  # type: ignore[arg-type]
         shown = await plan(store, sql, params)
         assert "Seq Scan" not in shown, (misses, shown)

@@ -126,10 +126,12 @@ async def test_a_journal_from_before_0006_gets_its_agents_table_filled(tmp_path:
     ]
     async with aiosqlite.connect(path, isolation_level=None) as old:
         await migrate(old, load_migrations()[:5])
-        # The rows as the program of schema 5 wrote them (the same columns; it had no agents table).
-        await old.executemany(f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES "
-                              f"({', '.join('?' for _ in CALL_COLUMNS)})",
-                              [call_row(c, None, None) for c in calls])
+        # The rows as the program of schema 5 wrote them (the same columns but the PBX, which came with 0007; it had
+        # no agents table).
+        columns = CALL_COLUMNS[:CALL_COLUMNS.index("pbx")]
+        await old.executemany(f"INSERT INTO calls ({', '.join(columns)}) VALUES "
+                              f"({', '.join('?' for _ in columns)})",
+                              [call_row(c, None, None)[:len(columns)] for c in calls])
 
     async with SqliteStore.open(path) as store:
         assert await schema_version(store.lanes.writer) == LATEST

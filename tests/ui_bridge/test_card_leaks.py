@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from companion.config import DirectorySettings, PbxSettings
-from companion.daemon import model_config
+from companion.pbx_link import model_config
 from cti.context import CallView
 from cti.effects import CallAnswered, CallEnded, CallRang, Effect
 from cti.model import CallBook
@@ -26,6 +26,7 @@ from store import StoreSettings, open_store
 from store.repository import User
 from tests.daemon.conftest import UNIT
 from tests.panel_env import panel_env
+from tests.ui_bridge.handles import calls_only
 from tests.ui_bridge.wsclient import WsClient
 from ui_bridge.cards import MAX_CARD_LOOKUPS, CardService, PopSequencer
 from ui_bridge.hub import Client, Hub, Transport
@@ -159,7 +160,7 @@ class Edge:
 async def edge(tmp_path: Path, crm_url: str) -> AsyncIterator[Edge]:
     async with open_store(StoreSettings(path=tmp_path / "cti.sqlite"), region="RU") as store:
         pbx = PbxSettings()
-        notifier = Notifier(CallView(CallBook(model_config(pbx))), None, pbx.default_region)
+        notifier = Notifier({pbx.id: calls_only(pbx, CallView(CallBook(model_config(pbx))))}, None, pbx.default_region)
         hub = Hub(queue_size=10_000)
         admin = hub.new_client(User(name="admin", role="admin"), Transport())  # its frames are read off its queue
         hub.add(admin, "all")

@@ -77,7 +77,7 @@ async def test_readyz_follows_the_ami_link_through_a_drop_and_back_while_healthz
         assert live.status_code == 200 and live.text == "ok\n" and live.headers["cache-control"] == "no-store"
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json() == {"ready": True, "reasons": []}
-        assert value(await scrape(http), "cti_ami_connected", pbx="default") == 1
+        assert value(await scrape(http), "cti_ami_connected", pbx="main") == 1
 
         # The PBX drops the link and refuses the logins after it (its AMI secret was changed): the link stays down.
         secret = env.replay.secret
@@ -89,14 +89,14 @@ async def test_readyz_follows_the_ami_link_through_a_drop_and_back_while_healthz
 
         await until(not_ready, 10, "/readyz turned 503")
         refused = await http.get("/readyz")
-        assert refused.json() == {"ready": False, "reasons": ["pbx default: AMI not connected"]}
+        assert refused.json() == {"ready": False, "reasons": ["pbx main: AMI not connected"]}
         assert refused.headers["cache-control"] == "no-store"
         # Nothing internal leaks to an unauthenticated probe: no address, no port, no secret, no error text.
         port = str(env.replay.address[1])
         assert port not in refused.text and "127.0.0.1" not in refused.text and secret not in refused.text
         assert (await http.get("/healthz")).status_code == 200  # the process is fine: no restart wanted
         down = await scrape(http)
-        assert value(down, "cti_ami_connected", pbx="default") == 0
+        assert value(down, "cti_ami_connected", pbx="main") == 0
 
         env.replay.secret = secret  # the PBX takes the login again: the daemon reconnects on its own
 
@@ -105,8 +105,8 @@ async def test_readyz_follows_the_ami_link_through_a_drop_and_back_while_healthz
 
         await until(ready_again, 10, "/readyz back to 200 after the reconnect")
         back = await scrape(http)
-        assert value(back, "cti_ami_connected", pbx="default") == 1
-        assert value(back, "cti_ami_reconnects_total", pbx="default") >= 1
+        assert value(back, "cti_ami_connected", pbx="main") == 1
+        assert value(back, "cti_ami_reconnects_total", pbx="main") >= 1
 
 
 # -- who may read the metrics ---------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ async def test_metrics_need_the_token_when_one_is_set_and_then_from_any_address(
             assert response.json()["error"]["code"] == "unauthorized"
             assert "cti_" not in response.text
         samples = await scrape(http)
-        assert ("cti_ami_events_total", frozenset({("pbx", "default")})) in samples
+        assert ("cti_ami_events_total", frozenset({("pbx", "main")})) in samples
         # With the token, a client elsewhere (relayed by the trusted proxy) reads them too.
         await scrape(http, {**BEARER, "X-Forwarded-For": "203.0.113.9"})
 
@@ -202,15 +202,15 @@ async def test_metrics_move_with_events_clients_and_a_pop() -> None:
         await logged_in(env)
         before = await scrape(http)
         assert value(before, "cti_websocket_clients") == 0
-        assert value(before, "cti_pop_latency_seconds_count", pbx="default") == 0
-        assert value(before, "cti_calls_in_progress", pbx="default") == 0
+        assert value(before, "cti_pop_latency_seconds_count", pbx="main") == 0
+        assert value(before, "cti_calls_in_progress", pbx="main") == 0
 
         # The PBX is held: the daemon's own once-a-second ticks are not counted as AMI events.
         ticks = daemon.ticks
         await env.wait_for(lambda: daemon.ticks >= ticks + 2, 10, "two ticks of the daemon's clock")
         idle = await scrape(http)
-        assert value(idle, "cti_ami_events_total", pbx="default") == value(before, "cti_ami_events_total",
-                                                                             pbx="default")
+        assert value(idle, "cti_ami_events_total", pbx="main") == value(before, "cti_ami_events_total",
+                                                                             pbx="main")
 
         anna, admin = [await WsClient.connect(env, name) for name in ("anna", "admin")]
         for client in (anna, admin):
@@ -222,16 +222,16 @@ async def test_metrics_move_with_events_clients_and_a_pop() -> None:
         pops = len(admin.of_type("call.ringing"))
 
         async def timed() -> bool:
-            return value(await scrape(http), "cti_pop_latency_seconds_count", pbx="default") == pops
+            return value(await scrape(http), "cti_pop_latency_seconds_count", pbx="main") == pops
 
         await until(timed, 10, "the pop's latency observed")
         after = await scrape(http)
-        assert value(after, "cti_ami_events_total", pbx="default") > value(before, "cti_ami_events_total",
-                                                                            pbx="default")
-        assert value(after, "cti_calls_in_progress", pbx="default") == len(daemon.book.calls) >= 1
-        latency = value(after, "cti_pop_latency_seconds_sum", pbx="default")
+        assert value(after, "cti_ami_events_total", pbx="main") > value(before, "cti_ami_events_total",
+                                                                            pbx="main")
+        assert value(after, "cti_calls_in_progress", pbx="main") == len(daemon.book.calls) >= 1
+        latency = value(after, "cti_pop_latency_seconds_sum", pbx="main")
         assert 0 < latency < 10 * UNIT * pops  # the pop reached the clients well within the wait above
-        assert value(after, "cti_pop_latency_seconds_bucket", pbx="default", le="+Inf") == pops
+        assert value(after, "cti_pop_latency_seconds_bucket", pbx="main", le="+Inf") == pops
         assert value(after, "cti_subscriber_delivered_total", subscriber="panel") > 0
         assert value(after, "cti_subscriber_failed_total", subscriber="panel") == 0
         assert value(after, "cti_store_open") == 1

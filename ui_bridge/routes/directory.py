@@ -1,9 +1,12 @@
 """The client directory over HTTP: search and create contacts, attach one to a call.
 
 ``GET /api/contacts?q=`` finds by number, surname, plate or its digits; ``POST /api/contacts`` creates one;
-``POST /api/calls/{linkedid}/contact`` attaches a contact to a call, and a call in progress gets a fresh card
-(``call.card``) at once. Agents attach only to calls their phone is on: that depends on the call, so it is
-checked here, after the route's policy (agents and admins write, QA reads) has admitted the user.
+``POST /api/calls/{linkedid}/contact?pbx=`` attaches a contact to a call, and a call in progress gets a fresh
+card (``call.card``) at once. A linkedid is unique only within its PBX: ``?pbx=`` names the call's PBX (one of
+the user's); without it, the user's only PBX, else the one of the user's PBXs that has the call (in progress or
+in the journal), or 400 when that is not exactly one. Agents attach only to calls their phone is on: that
+depends on the call, so it is checked here, after the route's policy (agents and admins write, QA reads) has
+admitted the user.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cti import control
-from cti.context import CallView
+from cti.effects import CallContext
 from store.repository import ContactNotFound, Store, User
 
 from ..api_models import AttachBody, BadRequest, NewContact, read_model, whole_number
 from ..cards import CardService
-from ..hub import Hub
+from ..fanout import Fanout
+from ..mirror_sync import call_wire
 from ..notifier import Notifier
 from ..outgoing import contact_info
+from ..pbx_access import PbxRefused, named_pbx, visible
+from ..pbxs import PbxHandles
 from .gate import api_error
 
 #: The 403 of the directory's writes, for QA.
@@ -31,13 +37,13 @@ FOREIGN_EDIT = "this origin may not change the directory"
 
 
 class Directory:
-    def __init__(self, store: Callable[[], Store], notifier: Notifier, hub: Hub, cards: CardService | None,
-                 live_calls: CallView | None) -> None:
+    def __init__(self, store: Callable[[], Store], notifier: Notifier, out: Fanout, cards: CardService | None,
+                 pbxs: PbxHandles) -> None:
         self.store = store
         self.notifier = notifier
-        self.hub = hub
+        self.out = out  # the panel's way to its clients, on every node (ui_bridge/fanout.py)
         self.cards = cards
-        self.live_calls = live_calls  # the calls in progress, as frozen snapshots
+        self.pbxs = pbxs  # each PBX's calls in progress, as frozen snapshots
 
     async def search(self, request: Request, user: User) -> Response:
         try:
@@ -62,31 +68,54 @@ class Directory:
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         linkedid = request.path_params["linkedid"]
-        call = self.live_calls.get(linkedid) if self.live_calls is not None else None
-        if call is None and not await self._in_journal(linkedid):
-            return api_error(404, "not_found", f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
+        try:
+            pbx, call = await self._call_of(user, linkedid, request.query_params.get("pbx") or None)
+        except PbxRefused as exc:
+            return api_error(exc.status, exc.api_code, exc.message)
         participants = call.audience if call is not None else frozenset()
         if user.role == "agent" and (call is None or not control.may_see(call, _actor(user))):
             return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
         try:
-            await self.store().attach_call(linkedid, contact_id, by=user.name)
+            await self.store().attach_call(linkedid, contact_id, by=user.name, pbx=pbx)
         except ContactNotFound as exc:
             return api_error(404, "not_found", str(exc))
         card = None
         if call is not None and self.cards is not None:
-            card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid))
-            self.notifier.remember_card(call.linkedid, card)  # not if the call ended during the lookup
-            self.hub.publish(self.notifier.messages.call_card(call.linkedid, card), participants)
-        return JSONResponse({"linkedid": linkedid, "contact_id": contact_id,
+            card = self.cards.wire(await self.cards.card_for(call.caller, linkedid=call.linkedid, pbx=pbx))
+            self.notifier.remember_card(pbx, call.linkedid, card)  # not if the call ended during the lookup
+            self.out.publish(self.notifier.messages.call_card(call.linkedid, card, pbx), participants, pbx,
+                             {"call": call_wire(self.notifier, call, card)} if self.out.active else None)
+        return JSONResponse({"linkedid": linkedid, "pbx": pbx, "contact_id": contact_id,
                              "card": card.model_dump() if card is not None else None})
 
-    async def _in_journal(self, linkedid: str) -> bool:
+    async def _call_of(self, user: User, linkedid: str, requested: str | None) -> tuple[str, CallContext | None]:
+        """The PBX of the call (see the module's docstring) and the call if it is in progress; PbxRefused."""
+        followed = list(self.pbxs)
+        if requested is not None or len(visible(user, followed)) <= 1:
+            pbx = named_pbx(user, followed, requested, what=f"call {linkedid[:80]}")
+            call = self.pbxs[pbx].calls.get(linkedid)
+            if call is None and not await self._in_journal(linkedid, pbx):
+                raise PbxRefused(404, f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
+            return pbx, call
+        found: list[tuple[str, CallContext | None]] = []
+        for pbx in visible(user, followed):
+            call = self.pbxs[pbx].calls.get(linkedid)
+            if call is not None or await self._in_journal(linkedid, pbx):
+                found.append((pbx, call))
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise PbxRefused(404, f"no call {linkedid[:80]!r} on your PBXs: neither in progress nor in the journal")
+        raise PbxRefused(400, f"call {linkedid[:80]} is on several PBXs ({', '.join(p for p, _ in found)}): "
+                         "say which with ?pbx=")
+
+    async def _in_journal(self, linkedid: str, pbx: str) -> bool:
         """A call that ended a moment ago may still be staged, not yet written: flushed and looked up again."""
         store = self.store()
-        if await store.get_call(linkedid) is not None:
+        if await store.get_call(linkedid, pbx=pbx) is not None:
             return True
         await store.flush()
-        return await store.get_call(linkedid) is not None
+        return await store.get_call(linkedid, pbx=pbx) is not None
 
 
 def _actor(user: User) -> control.Actor:

@@ -1,4 +1,5 @@
-"""``GET /api/health``: the daemon's health for admins (the AMI link, each subscriber's counts, the store's backlog).
+"""``GET /api/health``: the daemon's health for admins (each PBX's AMI link, each subscriber's counts, the store's
+backlog).
 
 The counts come from the daemon (``companion/daemon.py``: ``Daemon.health``); a panel run without a daemon
 (a test bench) has none to report and answers 404.
@@ -13,7 +14,8 @@ from starlette.responses import JSONResponse, Response
 
 from store.repository import User
 
-from ..api_models import Health
+from ..api_models import Health, PbxLink
+from ..pbxs import PbxHandles
 from .gate import api_error
 
 #: The 403 for agents and QA.
@@ -21,10 +23,13 @@ FOR_ADMINS = "the daemon's health is for admins"
 
 
 class HealthReport:
-    def __init__(self, health: Callable[[], Health] | None) -> None:
+    def __init__(self, health: Callable[[], Health] | None, pbxs: PbxHandles) -> None:
         self._health = health
+        self.pbxs = pbxs
 
     async def read(self, request: Request, user: User) -> Response:
         if self._health is None:
             return api_error(404, "not_found", "this panel runs without a daemon to report on")
-        return JSONResponse(self._health().model_dump(), headers={"Cache-Control": "no-store"})
+        links = [PbxLink(id=h.id, name=h.label, connected=h.connected()) for h in self.pbxs.values()]
+        health = self._health().model_copy(update={"pbxs": links})
+        return JSONResponse(health.model_dump(), headers={"Cache-Control": "no-store"})

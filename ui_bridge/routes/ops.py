@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ui_bridge.settings import HttpSettings
 
 from ..addresses import parse_ip
-from ..metrics import DEFAULT_PBX, Node, NodeMetrics
+from ..metrics import Node, NodeMetrics
 from .gate import api_error
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -41,13 +41,10 @@ LOOPBACK_ONLY = "metrics: only from this machine unless [http] metrics_token is 
 class Ops:
     """The three handlers, over the node they run in (``None``: a panel without a daemon, never ready)."""
 
-    def __init__(self, settings: HttpSettings, node: Node | None, metrics: NodeMetrics, *,
-                 follows_pbx: bool = True, pbx: str = DEFAULT_PBX) -> None:
+    def __init__(self, settings: HttpSettings, node: Node | None, metrics: NodeMetrics) -> None:
         self.settings = settings
         self.node = node
         self.metrics = metrics
-        self.follows_pbx = follows_pbx
-        self.pbx = pbx
         self._token = settings.metrics_token.encode()
 
     async def healthz(self, request: Request) -> Response:
@@ -63,10 +60,8 @@ class Ops:
             reasons.append("store: not open")
         elif node.backlogged is not None:
             reasons.append("store: behind its writes, reading the PBX paused until they are committed")
-        if self.follows_pbx:  # every node does today; issue 11's panel-only nodes will not
-            client = node.client
-            if client is None or not client.connected:
-                reasons.append(f"pbx {self.pbx}: AMI not connected")
+        # Each PBX the node follows (issue 11's panel-only nodes will follow none).
+        reasons += [f"pbx {pbx}: AMI not connected" for pbx, link in node.links.items() if not link.connected]
         return reasons
 
     async def readyz(self, request: Request) -> Response:

@@ -2,10 +2,11 @@
 
 The handshake passes the gate like an API write (the panel's own origin or an allowed one, then a session or
 token), refused as plain text; one login holds at most ``[http] max_sockets_per_session`` sockets. Then the
-client gets ``hello`` and the ``state`` of its scope, its own relay task drains its queue in the hub, and
-this loop reads its requests: each is checked (size, JSON, the published models), carried out in its own task
-(at most ``MAX_REQUESTS_IN_FLIGHT`` at once) and answered by exactly one ``reply`` or ``error``. Whatever a
-message holds, the socket stays open; only a session that ended closes it (1008).
+client gets ``hello`` (with the PBXs its user sees) and the ``state`` of its scope on those PBXs only, its
+own relay task drains its queue in the hub, and this loop reads its requests: each is checked (size, JSON, the
+published models), carried out in its own task (at most ``MAX_REQUESTS_IN_FLIGHT`` at once) and answered by
+exactly one ``reply`` or ``error``. Whatever a message holds, the socket stays open; only a session that ended
+closes it (1008).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from cti.effects import AgentStateChanged
 from ui_bridge.settings import HttpSettings
 
 from .. import messages as m
@@ -56,8 +55,7 @@ class LiveSocket:
     """The WebSocket endpoint: admits the handshake through ``gate`` against ``policy``, then runs the client."""
 
     def __init__(self, gate: Gate, policy: Policy, settings: HttpSettings, hub: Hub, notifier: Notifier,
-                 commands: Commands, sessions: Sessions,
-                 agent_states: Callable[[], list[AgentStateChanged]]) -> None:
+                 commands: Commands, sessions: Sessions) -> None:
         self.gate = gate
         self.policy = policy
         self.settings = settings
@@ -65,7 +63,6 @@ class LiveSocket:
         self.notifier = notifier
         self.commands = commands
         self.sessions = sessions
-        self._agent_states = agent_states
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
@@ -87,7 +84,8 @@ class LiveSocket:
         client = hub.new_client(user, StarletteTransport(websocket), address, credential=credential.key)
         try:
             await websocket.accept()
-            hub.send_to(client, self.notifier.messages.hello(user, time.time()))
+            hub.send_to(client, self.notifier.messages.hello(user, time.time(),
+                                                             self.notifier.pbx_infos(user.pbxs or None)))
             self._subscribe(client, "own" if user.role == "agent" else "all")
             client.relay = asyncio.create_task(self._relay(client))
             while not client.dropped:
@@ -120,8 +118,10 @@ class LiveSocket:
     def _subscribe(self, client: Client, scope: Scope) -> None:
         """Queue the state of the new scope and switch to it in one step, so no event falls in between."""
         extension = None if scope == "all" else client.extension
-        calls = self.notifier.calls_of(extension) if (scope == "all" or extension is not None) else []
-        agents = [a for a in self._agent_states() if scope == "all" or a.extension == extension]
+        pbxs = client.user.pbxs or None  # the user's PBXs (none named: every PBX)
+        seen = scope == "all" or extension is not None
+        calls = self.notifier.calls_of(extension, pbxs) if seen else []
+        agents = self.notifier.agents_of(extension, pbxs) if seen else []
         self.hub.send_to(client, self.notifier.messages.state(scope, extension, calls, agents))
         self.hub.add(client, scope)
 

@@ -2,13 +2,20 @@
 
 import { Journal } from "./journal.js";
 import { api, query } from "./net.js";
-import { busy, clear, errorText, fmtDateTime, fmtDuration, fmtShortDateTime, fmtTime, h, label, setText, toast } from "./util.js";
+import {
+  busy, clear, errorText, fmtDateTime, fmtDuration, fmtShortDateTime, fmtTime, h, label, manyPbxs, pbxName, setText, toast,
+} from "./util.js";
 
 const EXTENSION = /^[0-9]{1,10}$/;
 const EXT_KEY = "cti.callbackExtension";
 // The register is read in pages of REGISTER_PAGE open entries, at most REGISTER_PAGES of them.
 const REGISTER_PAGE = 200;
 const REGISTER_PAGES = 50;
+
+/** The PBX of a call or an entry, by name: only when the user sees several (else null: no column). */
+function pbxCell(item) {
+  return manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pbx-name" }, pbxName(item.pbx)) : null;
+}
 
 function party(number, name) {
   return [h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null];
@@ -104,7 +111,7 @@ class CallBoard {
     const calls = [...this.ctx.store.calls.values()].sort((a, b) => a.startedMs - b.startedMs);
     setText(this.count, calls.length ? String(calls.length) : "");
     this.rows = this.rows || new Map();
-    syncRows(this.body, this.rows, calls, (c) => c.linkedid, (call) => this.makeRow(call), (row, call) => this.fillRow(row, call),
+    syncRows(this.body, this.rows, calls, (c) => c.key, (call) => this.makeRow(call), (row, call) => this.fillRow(row, call),
       "Сейчас звонков нет", 8);
   }
 
@@ -115,9 +122,9 @@ class CallBoard {
     ];
     const action = h("td", { class: "right" }, this.ctx.canControl
       ? confirmButton("Завершить", { class: "btn btn-small btn-danger", "data-test": "board-hangup" },
-        () => this.ctx.socket.request("hangup", { linkedid: call.linkedid }))
+        () => this.ctx.socket.request("hangup", { linkedid: call.linkedid, pbx: call.pbx }))
       : null);
-    const tr = h("tr", { "data-test": "board-row", "data-linkedid": call.linkedid }, cells, action);
+    const tr = h("tr", { "data-test": "board-row", "data-linkedid": call.linkedid, "data-pbx": call.pbx }, cells, action);
     return { tr, cells };
   }
 
@@ -125,10 +132,10 @@ class CallBoard {
     row.tr.dataset.state = call.state;
     const since = call.state === "talking" && call.answeredMs ? call.answeredMs : call.startedMs;
     const legs = [...call.agents.values()].sort((a, b) => a.extension.localeCompare(b.extension));
-    const agentName = (ext) => (this.ctx.store.agents.get(ext) || {}).name;
+    const agentName = (ext) => (this.ctx.store.agents.get(`${call.pbx}|${ext}`) || {}).name;
     const outbound = call.direction === "outbound";
     fillCells(row.cells, [
-      fmtTime(call.started_at),
+      [h("div", {}, fmtTime(call.started_at)), pbxCell(call)],
       h("span", { class: "ticker", "data-since": since }, fmtDuration((Date.now() - since) / 1000)),
       [...party(outbound ? call.called : call.caller, outbound ? null : call.caller_name),
         cardName(call) ? h("div", { class: "sub board-card", "data-test": "board-card-name", title: "по справочнику" },
@@ -161,7 +168,7 @@ class AgentsBoard {
   render() {
     const agents = [...this.ctx.store.agents.values()].sort((a, b) => a.extension.localeCompare(b.extension, "ru", { numeric: true }));
     this.rows = this.rows || new Map();
-    syncRows(this.body, this.rows, agents, (a) => a.extension, (a) => this.makeRow(a), (row, a) => this.fillRow(row, a),
+    syncRows(this.body, this.rows, agents, (a) => `${a.pbx}|${a.extension}`, (a) => this.makeRow(a), (row, a) => this.fillRow(row, a),
       "Нет данных об операторах", 4);
   }
 
@@ -174,9 +181,10 @@ class AgentsBoard {
     toggle.addEventListener("click", () => {
       const a = row.agent;
       busy(toggle, () => this.ctx.socket.request(a.paused ? "queue.unpause" : "queue.pause",
-        a.paused ? { extension: a.extension } : { extension: a.extension, reason: "admin" }));
+        a.paused ? { extension: a.extension, pbx: a.pbx } : { extension: a.extension, pbx: a.pbx, reason: "admin" }));
     });
-    row.tr = h("tr", { "data-test": "agent-row", "data-extension": agent.extension }, cells, h("td", { class: "right" }, toggle));
+    row.tr = h("tr", { "data-test": "agent-row", "data-extension": agent.extension, "data-pbx": agent.pbx }, cells,
+      h("td", { class: "right" }, toggle));
     return row;
   }
 
@@ -185,7 +193,7 @@ class AgentsBoard {
     row.tr.dataset.state = a.state;
     const paused = new Set(a.paused_queues || []);
     fillCells(row.cells, [
-      a.extension,
+      [h("div", {}, a.extension), pbxCell(a)],
       [h("div", {}, a.name || ""),
         h("div", { class: "queues" }, (a.queues || []).map((q) => h("span", {
           class: `chip chip-small${paused.has(q) ? " chip-paused" : ""}`, title: paused.has(q) ? "на паузе" : "очередь",
@@ -304,8 +312,8 @@ class MissedRegister {
       const callback = h("button", { type: "button", class: "btn btn-small btn-primary", "data-test": "missed-callback",
         disabled: !e.caller, title: e.caller ? "" : "номер скрыт" }, "Перезвонить");
       callback.addEventListener("click", () => this.callBack(e, callback));
-      this.body.append(h("tr", { "data-test": "missed-row", "data-id": e.id, "data-linkedid": e.linkedid },
-        h("td", { class: "nowrap", title: fmtDateTime(e.missed_at) }, fmtShortDateTime(e.missed_at)),
+      this.body.append(h("tr", { "data-test": "missed-row", "data-id": e.id, "data-linkedid": e.linkedid, "data-pbx": e.pbx },
+        h("td", { class: "nowrap", title: fmtDateTime(e.missed_at) }, h("div", {}, fmtShortDateTime(e.missed_at)), pbxCell(e)),
         h("td", {}, party(e.caller, e.caller_name)),
         h("td", {}, h("div", { class: "num" }, e.called || ""), e.queue ? h("div", { class: "sub" }, e.queue) : null),
         h("td", {}, label("reason", e.reason)),
@@ -371,7 +379,7 @@ class MissedRegister {
     }
     const extension = this.extension;
     busy(button, async () => {
-      await this.ctx.socket.request("originate", { number: entry.caller, extension });
+      await this.ctx.socket.request("originate", { number: entry.caller, extension, pbx: entry.pbx });
       toast(`Перезваниваем ${entry.caller}: сначала зазвонит телефон ${extension}`);
     });
   }
@@ -386,7 +394,7 @@ export class AdminView {
     this.board = new CallBoard(ctx);
     this.agents = new AgentsBoard(ctx);
     this.missed = new MissedRegister(ctx);
-    this.journal = new Journal();
+    this.journal = new Journal({ pbxFilter: true });
     this.el = h("div", { class: "admin-layout" },
       h("div", { class: "admin-main" }, this.board.el, this.missed.el),
       h("div", { class: "admin-side" }, this.agents.el),
@@ -396,6 +404,11 @@ export class AdminView {
   }
 
   onMessage(msg) {
+    if (msg.type === "hello") { // which PBXs the user sees: the journal's filter, the PBX columns
+      this.journal.showPbxs();
+      this.missed.render();
+      this.journal.refreshSoon();
+    }
     this.missed.onMessage(msg);
     if (msg.type === "call.ended") this.journal.refreshSoon();
     if (msg.type === "state" && msg.scope === "all" && this.ctx.reconnected) {
@@ -413,13 +426,14 @@ export class AdminView {
 export class QaView {
   constructor(ctx) {
     this.ctx = ctx;
-    this.journal = new Journal();
+    this.journal = new Journal({ pbxFilter: true });
     this.el = h("div", { class: "qa-layout" }, this.journal.el);
     this.journal.load();
   }
 
   onMessage(msg) {
-    if (msg.type === "call.ended") this.journal.refreshSoon();
+    if (msg.type === "hello") this.journal.showPbxs();
+    if (msg.type === "call.ended" || msg.type === "hello") this.journal.refreshSoon();
   }
 
   render() {}

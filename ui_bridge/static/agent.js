@@ -2,7 +2,7 @@
 
 import { Directory, NewContactForm, cardContent } from "./card.js";
 import { RecentCalls } from "./journal.js";
-import { busy, fmtDuration, h, label, setText, toast } from "./util.js";
+import { busy, callKey, fmtDuration, h, label, manyPbxs, pbxName, setText, toast } from "./util.js";
 
 const NUMBER = /^\+?[0-9 ()\-]+$/;
 const TARGET = /^\+?[0-9]+$/;
@@ -19,6 +19,7 @@ class Pop {
   constructor(call, ctx) {
     this.ctx = ctx;
     this.linkedid = call.linkedid;
+    this.pbx = call.pbx; // requests name the call's PBX: a linkedid is unique only within its PBX
     const r = (this.refs = {});
     r.state = h("span", { class: "pop-state", "data-test": "call-state" });
     r.timer = h("span", { class: "pop-timer", "data-test": "call-timer" });
@@ -27,13 +28,13 @@ class Pop {
     r.called = h("dd", { "data-test": "pop-called" });
     r.queue = h("dd", { "data-test": "pop-queue" });
     r.cardBody = h("div", { class: "pop-card-body" });
-    this.newContact = new NewContactForm(call.linkedid, ctx.cardChanged);
+    this.newContact = new NewContactForm(call, ctx.cardChanged);
     this.cardKey = null;
     r.card = h("div", { class: "pop-card", "data-test": "pop-card" }, r.cardBody, this.newContact.el);
     r.note = h("div", { class: "pop-note", "data-test": "pop-note" });
     r.target = h("input", {
       type: "text", inputmode: "tel", placeholder: "доб. или номер", "data-test": "transfer-target",
-      id: `transfer-${call.linkedid}`,
+      id: `transfer-${call.key}`,
       "aria-label": "куда перевести", autocomplete: "off", size: 12,
     });
     r.mode = h("select", { "data-test": "transfer-mode", "aria-label": "вид перевода" },
@@ -42,14 +43,15 @@ class Pop {
     r.transfer = h("button", { type: "submit", class: "btn btn-primary", "data-test": "transfer-submit" }, "Перевести");
     r.hangup = h("button", { type: "button", class: "btn btn-danger btn-hangup", "data-test": "hangup", onclick: () => this.hangup() },
       "Завершить звонок");
-    this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid },
-      h("div", { class: "pop-top" }, r.state, r.timer),
+    this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid, "data-pbx": call.pbx },
+      h("div", { class: "pop-top" }, r.state, r.timer,
+        manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pop-pbx", title: "АТС" }, pbxName(call.pbx)) : null),
       r.number, r.name,
       h("dl", { class: "pop-meta" }, h("dt", {}, "Набран"), r.called, r.queueTitle = h("dt", {}, "Очередь"), r.queue),
       r.card, r.note,
       h("div", { class: "pop-actions" },
         h("form", { class: "transfer", "data-test": "transfer-form", onsubmit: (e) => { e.preventDefault(); this.transfer(); } },
-          h("label", { class: "transfer-label", for: `transfer-${call.linkedid}` }, "Перевести звонок"),
+          h("label", { class: "transfer-label", for: `transfer-${call.key}` }, "Перевести звонок"),
           h("div", { class: "transfer-row" }, r.target, r.mode, r.transfer)),
         r.hangup));
   }
@@ -79,7 +81,7 @@ class Pop {
     const key = JSON.stringify(card);
     if (key !== this.cardKey) {
       this.cardKey = key;
-      r.cardBody.replaceChildren(...cardContent(card, { agentName: (ext) => (this.ctx.store.agents.get(ext) || {}).name }));
+      r.cardBody.replaceChildren(...cardContent(card, { agentName: (ext) => (this.ctx.store.agents.get(`${this.pbx}|${ext}`) || {}).name }));
     }
     this.newContact.update(card, outbound ? null : party.number);
     setText(r.note, call.transferred_to ? `Переведён на ${call.transferred_to}` : "");
@@ -95,13 +97,13 @@ class Pop {
     }
     const mode = this.refs.mode.value;
     await busy(this.refs.transfer, async () => {
-      await this.ctx.socket.request("transfer", { linkedid: this.linkedid, target, mode });
+      await this.ctx.socket.request("transfer", { linkedid: this.linkedid, pbx: this.pbx, target, mode });
       toast(mode === "blind" ? `Звонок переводится на ${target}` : `Консультация с ${target}: положите трубку, чтобы завершить перевод`);
     });
   }
 
   async hangup() {
-    await busy(this.refs.hangup, () => this.ctx.socket.request("hangup", { linkedid: this.linkedid }));
+    await busy(this.refs.hangup, () => this.ctx.socket.request("hangup", { linkedid: this.linkedid, pbx: this.pbx }));
   }
 }
 
@@ -111,8 +113,8 @@ export class AgentView {
     this.pops = new Map();
     this.recent = new RecentCalls();
     // A call's card changed from here (attach, new client): show it now, call.card will say the same.
-    ctx.cardChanged = (linkedid, card) => {
-      if (card && this.ctx.store.setCard(linkedid, card)) this.render();
+    ctx.cardChanged = (key, card) => {
+      if (card && this.ctx.store.setCard(key, card)) this.render();
     };
     this.directory = new Directory(ctx.cardChanged);
 
@@ -147,10 +149,10 @@ export class AgentView {
   onMessage(msg) {
     if (msg.type === "call.ended") this.recent.refreshSoon();
     if (msg.type === "call.transferred") {
-      const call = this.ctx.store.calls.get(msg.linkedid);
+      const call = this.ctx.store.calls.get(callKey(msg));
       if (call && call.agents.has(this.ctx.store.me.extension)) toast(`Звонок переведён на ${msg.transferred_to}`);
     }
-    if (msg.type === "state" && this.ctx.reconnected) this.recent.refreshSoon();
+    if ((msg.type === "state" && this.ctx.reconnected) || msg.type === "hello") this.recent.refreshSoon();
   }
 
   render() {
@@ -159,11 +161,11 @@ export class AgentView {
     const mine = store.myCalls();
     const seen = new Set();
     for (const call of mine) {
-      seen.add(call.linkedid);
-      let pop = this.pops.get(call.linkedid);
+      seen.add(call.key);
+      let pop = this.pops.get(call.key);
       if (!pop) {
         pop = new Pop(call, this.ctx);
-        this.pops.set(call.linkedid, pop);
+        this.pops.set(call.key, pop);
         this.popArea.prepend(pop.el);
       }
       pop.update(call, call.agents.get(ext));
@@ -179,7 +181,7 @@ export class AgentView {
     const ringing = mine.find((c) => (c.agents.get(ext) || {}).state === "ringing");
     document.title = ringing ? `☎ ${otherParty(ringing).number || "звонок"} — CTI Companion` : "CTI Companion";
 
-    const me = store.agents.get(ext);
+    const me = store.myAgent();
     const state = me ? me.state : "unknown";
     setText(this.stateBadge, me && me.paused && me.paused_reason
       ? `${label("agentState", state)} (${label("pauseReason", me.paused_reason)})`
@@ -193,7 +195,7 @@ export class AgentView {
   }
 
   async togglePause() {
-    const me = this.ctx.store.agents.get(this.ctx.store.me.extension);
+    const me = this.ctx.store.myAgent();
     const paused = Boolean(me && me.paused);
     await busy(this.pauseButton, () => (paused
       ? this.ctx.socket.request("queue.unpause")

@@ -75,17 +75,20 @@ export function cardContent(card, { agentName = () => null } = {}) {
 }
 
 /** Create a contact, then attach it to the call; resolves with the attach reply ({linkedid, contact_id, card}). */
-export async function createAndAttach(linkedid, draft) {
+export async function createAndAttach(call, draft) {
   const { contact } = await api("/api/contacts", { method: "POST", body: draft });
   try {
-    return await attach(linkedid, contact.id);
+    return await attach(call, contact.id);
   } catch (err) {
     throw { code: err.code, message: `клиент «${contact.name}» сохранён, но не привязан к звонку: ${err.message}` };
   }
 }
 
-export function attach(linkedid, contactId) {
-  return api(`/api/calls/${encodeURIComponent(linkedid)}/contact`, { method: "POST", body: { contact_id: contactId } });
+/** Attach a contact to a call (``call``: {linkedid, pbx}; a linkedid is unique only within its PBX). */
+export function attach(call, contactId) {
+  const pbx = call.pbx ? `?pbx=${encodeURIComponent(call.pbx)}` : "";
+  return api(`/api/calls/${encodeURIComponent(call.linkedid)}/contact${pbx}`,
+    { method: "POST", body: { contact_id: contactId } });
 }
 
 /**
@@ -93,8 +96,8 @@ export function attach(linkedid, contactId) {
  * number. Lives outside the card's content, so a card update does not wipe what is being typed.
  */
 export class NewContactForm {
-  constructor(linkedid, onCard) {
-    this.linkedid = linkedid;
+  constructor(call, onCard) {
+    this.call = { linkedid: call.linkedid, pbx: call.pbx, key: call.key };
     this.onCard = onCard;
     this.number = null;
     this.open = h("button", { type: "button", class: "btn btn-small", "data-test": "new-contact",
@@ -151,12 +154,12 @@ export class NewContactForm {
     const make = this.make.value.trim();
     const draft = { name, phones: [this.number] };
     if (plate || make) draft.vehicles = [{ plate: plate || null, make: make || null }];
-    const reply = await busy(this.save, () => createAndAttach(this.linkedid, draft));
+    const reply = await busy(this.save, () => createAndAttach(this.call, draft));
     if (!reply) return;
     toast(`Клиент «${name}» добавлен в справочник`);
     for (const input of [this.name, this.plate, this.make]) input.value = "";
     this.hide();
-    this.onCard(this.linkedid, reply.card);
+    this.onCard(this.call.key, reply.card);
   }
 }
 
@@ -235,9 +238,9 @@ export class Directory {
   async attach(item) {
     const call = this.call;
     if (!call) return;
-    const reply = await busy(item.button, () => attach(call.linkedid, item.contact.id));
+    const reply = await busy(item.button, () => attach(call, item.contact.id));
     if (!reply) return;
     toast(`«${item.contact.name}» привязан к звонку`);
-    this.onCard(call.linkedid, reply.card);
+    this.onCard(call.key, reply.card);
   }
 }

@@ -3,7 +3,7 @@
 // rows however deep it is, and calls saved meanwhile never show a row twice or skip one (docs/protocol.md).
 
 import { api, query } from "./net.js";
-import { clear, errorText, fmtDateTime, fmtDuration, h, label, setText } from "./util.js";
+import { clear, errorText, fmtDateTime, fmtDuration, h, label, manyPbxs, pbxList, pbxName, setText } from "./util.js";
 
 function outcomeCell(row) {
   const outcome = row.outcome || (row.answered ? "answered" : "missed");
@@ -17,9 +17,11 @@ function partyCell(number, name) {
 }
 
 export function callsTable(rows, { testId = "journal-table", compact = false } = {}) {
-  const head = compact
+  const withPbx = manyPbxs(); // the PBX column only for a user who sees several
+  const head = [...(compact
     ? ["Начало", "Тип", "Абонент", "Набран", "Итог", "Разговор", "Перевод"]
-    : ["Начало", "Тип", "Абонент", "Набран", "Очередь", "Оператор", "Итог", "Ожидание", "Разговор", "Перевод"];
+    : ["Начало", "Тип", "Абонент", "Набран", "Очередь", "Оператор", "Итог", "Ожидание", "Разговор", "Перевод"]),
+  ...(withPbx ? ["АТС"] : [])];
   const body = rows.map((r) => {
     const agent = r.answered_by || (Array.isArray(r.agents_answered) ? r.agents_answered.join(", ") : "");
     const cells = compact
@@ -44,7 +46,8 @@ export function callsTable(rows, { testId = "journal-table", compact = false } =
         h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
         h("td", {}, r.transferred_to || ""),
       ];
-    return h("tr", { "data-test": "journal-row", "data-linkedid": r.linkedid }, cells);
+    if (withPbx) cells.push(h("td", { "data-test": "journal-pbx-name" }, pbxName(r.pbx)));
+    return h("tr", { "data-test": "journal-row", "data-linkedid": r.linkedid, "data-pbx": r.pbx }, cells);
   });
   return h("table", { class: "table", "data-test": testId },
     h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
@@ -66,7 +69,7 @@ export function dayStart(value, days = 0) {
 const PAGE = 50;
 
 export class Journal {
-  constructor({ title = "Журнал звонков" } = {}) {
+  constructor({ title = "Журнал звонков", pbxFilter = false } = {}) {
     // The `after` of each page walked so far (the first page has none): "back" pops, "next" pushes `next`.
     this.cursors = [null];
     this.nextCursor = null;
@@ -84,19 +87,35 @@ export class Journal {
         h("option", { value: "" }, "любой итог"),
         ["answered", "missed", "failed"].map((v) => h("option", { value: v }, label("outcome", v)))),
     };
+    if (pbxFilter) {
+      // Filled once the server has said which PBXs the user sees (showPbxs, at `hello`); hidden for one PBX.
+      this.f.pbx = h("select", { "data-test": "journal-pbx", "aria-label": "АТС", hidden: true },
+        h("option", { value: "" }, "все АТС"));
+    }
     this.status = h("span", { class: "muted", "data-test": "journal-status" });
     this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, "← Назад");
     this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, "Далее →");
     this.tableBox = h("div", { class: "table-wrap" });
     const form = h("form", { class: "filters", "data-test": "journal-filters", onsubmit: (e) => { e.preventDefault(); this.first(); } },
       h("label", {}, "с ", this.f.since), h("label", {}, "по ", this.f.until),
-      this.f.number, this.f.agent, this.f.direction, this.f.outcome,
+      this.f.number, this.f.agent, this.f.direction, this.f.outcome, this.f.pbx || null,
       h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, "Показать"),
       h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, "Сбросить"));
     this.el = h("section", { class: "panel journal", "data-test": "journal" },
       h("div", { class: "panel-head" }, h("h2", {}, title), this.status),
       form, this.tableBox,
       h("div", { class: "pager" }, this.prev, this.next));
+  }
+
+  /** The PBX filter's choices: the PBXs the user sees (from ``hello``); shown only when there are several. */
+  showPbxs() {
+    const select = this.f.pbx;
+    if (!select) return;
+    const chosen = select.value;
+    select.replaceChildren(h("option", { value: "" }, "все АТС"),
+      ...pbxList().map((p) => h("option", { value: p.id }, p.name || p.id)));
+    select.value = pbxList().some((p) => p.id === chosen) ? chosen : "";
+    select.hidden = !manyPbxs();
   }
 
   reset() {
@@ -137,6 +156,7 @@ export class Journal {
       agent: f.agent.value.trim(),
       direction: f.direction.value,
       outcome: f.outcome.value,
+      pbx: f.pbx ? f.pbx.value : "",
       limit: PAGE,
       after: this.cursors[this.cursors.length - 1],
     };

@@ -1,4 +1,7 @@
 // What the panel knows right now: calls in progress and agents' states, kept from `state` + events.
+// Calls are keyed by (PBX, linkedid) and agents by (PBX, extension): util.js callKey/agentKey.
+
+import { agentKey, callKey, setPbxs } from "./util.js";
 
 const SANE_AGE_MS = 12 * 3600 * 1000;
 
@@ -6,8 +9,8 @@ export class Store {
   constructor() {
     this.me = null;
     this.scope = null;
-    this.calls = new Map(); // linkedid -> call (see upsertCall)
-    this.agents = new Map(); // extension -> agent.state message
+    this.calls = new Map(); // callKey -> call (see upsertCall)
+    this.agents = new Map(); // agentKey -> agent.state message
     this.serverOffsetMs = 0; // server clock - browser clock, from hello.server_time
   }
 
@@ -26,6 +29,7 @@ export class Store {
     switch (msg.type) {
       case "hello": {
         this.me = msg.user;
+        setPbxs(msg.pbxs);
         const server = Date.parse(msg.server_time);
         this.serverOffsetMs = Number.isNaN(server) ? 0 : server - Date.now();
         break;
@@ -34,22 +38,22 @@ export class Store {
         this.scope = msg.scope;
         const old = this.calls;
         this.calls = new Map();
-        for (const c of msg.calls || []) this.upsertCall(c, old.get(c.linkedid));
-        this.agents = new Map((msg.agents || []).map((a) => [a.extension, a]));
+        for (const c of msg.calls || []) this.upsertCall(c, old.get(callKey(c)));
+        this.agents = new Map((msg.agents || []).map((a) => [agentKey(a), a]));
         break;
       }
       case "call.ringing": {
-        const call = this.upsertCall(msg, this.calls.get(msg.linkedid), { keepState: true });
+        const call = this.upsertCall(msg, this.calls.get(callKey(msg)), { keepState: true });
         call.agents.set(msg.extension, { extension: msg.extension, channel: msg.channel, state: "ringing" });
         break;
       }
       case "call.leg_ended": {
-        const call = this.calls.get(msg.linkedid);
+        const call = this.calls.get(callKey(msg));
         if (call) call.agents.delete(msg.extension);
         break;
       }
       case "call.answered": {
-        const call = this.calls.get(msg.linkedid);
+        const call = this.calls.get(callKey(msg));
         if (call) {
           call.state = "talking";
           if (!call.answered_by) call.answered_by = msg.answered_by;
@@ -66,34 +70,34 @@ export class Store {
         break;
       }
       case "call.transferred": {
-        const call = this.calls.get(msg.linkedid);
+        const call = this.calls.get(callKey(msg));
         if (call) call.transferred_to = msg.transferred_to;
         break;
       }
       case "call.card":
-        this.setCard(msg.linkedid, msg.card);
+        this.setCard(callKey(msg), msg.card);
         break;
       case "call.ended":
-        this.calls.delete(msg.linkedid);
+        this.calls.delete(callKey(msg));
         break;
       case "agent.state":
-        this.agents.set(msg.extension, msg);
+        this.agents.set(agentKey(msg), msg);
         break;
       default:
         break;
     }
   }
 
-  /** A call's caller card changed (``call.card``, or the reply to an attach). */
-  setCard(linkedid, card) {
-    const call = this.calls.get(linkedid);
+  /** A call's caller card changed (``call.card``, or the reply to an attach); ``key``: its callKey. */
+  setCard(key, card) {
+    const call = this.calls.get(key);
     if (call && card) call.card = card;
     return call;
   }
 
   upsertCall(src, old, { keepState = false } = {}) {
     const call = old || { agents: new Map(), transferred_to: null };
-    for (const key of ["linkedid", "direction", "caller", "caller_name", "called", "queue", "card"]) {
+    for (const key of ["linkedid", "pbx", "direction", "caller", "caller_name", "called", "queue", "card"]) {
       if (src[key] !== undefined && (src[key] !== null || call[key] === undefined)) call[key] = src[key];
     }
     call.started_at = call.started_at || src.started_at || src.at || null;
@@ -107,8 +111,15 @@ export class Store {
     if (Array.isArray(src.agents)) {
       call.agents = new Map(src.agents.filter((l) => l.state !== "ended").map((l) => [l.extension, { ...l }]));
     }
-    this.calls.set(call.linkedid, call);
+    call.key = callKey(call);
+    this.calls.set(call.key, call);
     return call;
+  }
+
+  /** My own state as an agent (on my PBX: an agent of several PBXs, the first one that reports it). */
+  myAgent() {
+    const ext = this.me && this.me.extension;
+    return ext ? [...this.agents.values()].find((a) => a.extension === ext) : undefined;
   }
 
   /** Calls my extension is on (ringing or talking), newest first. */

@@ -72,6 +72,42 @@ export function fmtDuration(seconds) {
   return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
+// -- PBXs --------------------------------------------------------------------------------------------------
+// A daemon may follow several PBXs; a linkedid and an extension are unique only within their PBX, so the panel
+// keys calls by (PBX, linkedid) and shows each call's PBX by its name when the user sees more than one
+// (`hello.pbxs`).
+
+const PBXS = { list: [], names: new Map() };
+
+export function setPbxs(list) {
+  PBXS.list = Array.isArray(list) ? list : [];
+  PBXS.names = new Map(PBXS.list.map((p) => [p.id, p.name || p.id]));
+}
+
+/** The PBXs the user sees ([{id, name}]). */
+export function pbxList() {
+  return PBXS.list;
+}
+
+/** Whether the user sees more than one PBX: then calls and missed entries show their PBX. */
+export function manyPbxs() {
+  return PBXS.list.length > 1;
+}
+
+export function pbxName(id) {
+  return PBXS.names.get(id) || id || "";
+}
+
+/** A call's key in the panel: its PBX and linkedid (two PBXs can hand out the same linkedid). */
+export function callKey(msg) {
+  return `${msg.pbx || "main"}|${msg.linkedid}`;
+}
+
+/** An agent's key: their PBX and extension (101 on two PBXs is two agents). */
+export function agentKey(msg) {
+  return `${msg.pbx || "main"}|${msg.extension}`;
+}
+
 // -- labels (Russian UI, English values) -----------------------------------------------------------------
 
 export const LABELS = {
