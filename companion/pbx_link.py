@@ -126,6 +126,9 @@ class PbxLink:
             log.warning("PBX %s: took its lease over (the node that followed it is gone): following it now",
                         self.id)
         self.stood_by = False
+        # What this process staged before (a lease lost and taken again) is committed first: the rebuild must not
+        # revive a call it already saved.
+        await store.flush()
         await self.rebuild(store)
         self.connect()
         return True

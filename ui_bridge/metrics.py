@@ -61,6 +61,11 @@ class PbxCounters(Protocol):
     def connected(self) -> bool: ...
 
     @property
+    def following(self) -> bool:
+        """This node follows the PBX now (holds its lease); another node may, and this one stands by."""
+        ...
+
+    @property
     def events_applied(self) -> int: ...
 
     @property
@@ -141,6 +146,9 @@ class NodeCollector(Collector):
              "bug; each cost only itself)", lambda link: link.events_failed),
             (GaugeMetricFamily, "cti_calls_in_progress", "calls the daemon follows now on the PBX",
              lambda link: len(link.book.calls)),
+            (GaugeMetricFamily, "cti_pbx_following", "1 while this node follows the PBX (holds its lease), 0 while "
+             "another node does or nobody can (sum by pbx over the nodes: 1, never 2)",
+             lambda link: int(link.following)),
         ]
         for family_of, name, text, read in per_pbx:
             family = family_of(name, text, labels=["pbx"])

@@ -195,6 +195,8 @@ def test_bad_config_names_file_field_and_problem(tmp_path: Path) -> None:
         "both": ('[ami]\nsecret = "x"\n[[pbxs]]\nid = "msk"\n[pbxs.ami]\nsecret = "x"\n',
                  "give either [[pbxs]] or [ami], not both"),
         "no ami": ('[[pbxs]]\nid = "msk"\n', "pbxs.0.ami: Field required"),
+        "follow": ('[ami]\nsecret = "x"\n[cluster]\nfollow = ["spb"]\n',
+                   "[cluster] follow: no PBX 'spb' in this file (its PBXs: main)"),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / f"{name}.toml"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import time
@@ -22,9 +23,10 @@ import asyncpg
 import httpx
 
 from asterisk.replay import ReplayPbx, load_trace
+from companion.config import load_config
 from tests.cli_runner import cti
 from tests.conftest import UNIT
-from tests.daemon.conftest import CTI, resyncs, wait_until, write_pbxs_config
+from tests.daemon.conftest import CTI, RunningDaemon, resyncs, wait_until, write_pbxs_config
 from tests.postgres import cluster
 from tests.traces import REPO, compare_with_truth, load_truth, trace_dirs
 
@@ -76,12 +78,13 @@ async def stop_node(node: Process) -> str:
     return text
 
 
-async def count(url: str, query: str, *args: Any) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval(query, *args))
-    finally:
-        await conn.close()
+async def following(http_port: int) -> dict[str, float]:
+    """``cti_pbx_following`` by PBX from the node's ``/metrics``, and its ``/readyz`` status as ``"ready"``."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+        metrics = (await http.get("/metrics")).text
+        ready = (await http.get("/readyz")).status_code
+    found = dict(re.findall(r'^cti_pbx_following\{pbx="(\w+)"\} (\S+)$', metrics, re.MULTILINE))
+    return {**{pbx: float(v) for pbx, v in found.items()}, "ready": float(ready == 200)}
 
 
 class Counts:
@@ -135,12 +138,17 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
             await counts.until(lambda c: c.live.get("msk", 0) > 0 and c.calls.get("spb", 0) == 2, 30,
                                "Moscow's call in progress journaled, St Petersburg's calls saved")
             assert resyncs(msk) == 1 and resyncs(spb) == 1  # only A ever logged in
+            # Each PBX is followed by one node (the metric says which); the node standing by is ready for panel
+            # traffic all the same (its /readyz does not wait for PBXs another node follows).
+            assert await following(http_a) == {"msk": 1, "spb": 1, "ready": 1}
+            assert await following(http_b) == {"msk": 0, "spb": 0, "ready": 1}
             node_a.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
             await node_a.wait()
             await wait_until(lambda: resyncs(msk) == 2 and resyncs(spb) == 2, 30, "node B took both PBXs over")
             takeover = time.monotonic() - killed_at
             assert takeover < 10 * UNIT, f"the takeover took {takeover:.1f} s"
+            assert await following(http_b) == {"msk": 1, "spb": 1, "ready": 1}
             msk.resume()
             await wait_until(lambda: msk.finished.is_set(), 30, "Moscow's calls were served")
             await counts.until(lambda c: c.calls.get("msk", 0) == 3 and not c.live, 30, "every call saved")
@@ -159,3 +167,38 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
     assert straddled == [load_truth(MSK[0])[0]["linkedid"]]  # the call in progress at the kill, and only it
     assert all(r["complete"] for r in by_pbx["spb"])
     assert len({(r["pbx"], r["linkedid"]) for r in rows}) == len(rows) == 5  # none doubled
+
+
+async def test_a_node_that_loses_its_lease_stops_following_until_it_holds_it_again(tmp_path: Path) -> None:
+    """The database connection holding a PBX's lease drops (here: terminated by the database, as a network cut or
+    a failover does) while a call talks: the node stops reading that PBX at once (another node may follow it
+    now), takes the lease again when it is free, rebuilds from the journaled events and resyncs; the call is
+    journaled once, incomplete, and the rest of the trace as the truth says."""
+    url = await cluster().fresh_database()
+    events = load_trace(MSK[0]).events
+    talking = next(i for i, e in enumerate(events) if e.message.get("Event") == "BridgeEnter")
+    async with ReplayPbx(MSK, speed=0) as pbx:
+        pbx.pause()
+        config = node_config(tmp_path / "a", {"msk": pbx.address[1]}, url, free_port())
+        counts = Counts(url)
+        async with RunningDaemon(load_config(config)) as running:
+            link = running.daemon.links["msk"]
+            await wait_until(lambda: resyncs(pbx) == 1, 30, "the daemon follows the PBX")
+            pbx.advance(talking + 1)
+            await counts.until(lambda c: c.live.get("msk", 0) > 0, 30, "the call's events journaled")
+            first = link.client
+            conn = await asyncpg.connect(url)
+            try:
+                cut = await conn.fetchval("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                          "WHERE application_name = 'cti-companion lease pbx:msk'")
+            finally:
+                await conn.close()
+            assert cut == 1
+            await wait_until(lambda: link.leases_taken == 2 and resyncs(pbx) == 2, 30, "the lease taken again")
+            assert first is not None and not first.connected and link.client is not first  # the old session ended
+            pbx.resume()
+            await wait_until(lambda: pbx.finished.is_set(), 30, "the trace was served")
+            await counts.until(lambda c: c.calls.get("msk", 0) == 3 and not c.live, 30, "every call saved")
+    rows: list[dict[str, Any]] = json.loads(cti("calls", "--config", str(config), "--format", "json").stdout)
+    assert compare_with_truth(rows, [c for t in MSK for c in load_truth(t)]) == []
+    assert [r["linkedid"] for r in rows if not r["complete"]] == [load_truth(MSK[0])[0]["linkedid"]]

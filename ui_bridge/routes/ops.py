@@ -60,8 +60,10 @@ class Ops:
             reasons.append("store: not open")
         elif node.backlogged is not None:
             reasons.append("store: behind its writes, reading the PBX paused until they are committed")
-        # Each PBX the node follows (issue 11's panel-only nodes will follow none).
-        reasons += [f"pbx {pbx}: AMI not connected" for pbx, link in node.links.items() if not link.connected]
+        # Each PBX the node follows now: one another node follows (this one stands by for it), or that a panel-only
+        # node never follows, is not this node's job.
+        reasons += [f"pbx {pbx}: AMI not connected" for pbx, link in node.links.items()
+                    if link.following and not link.connected]
         return reasons
 
     async def readyz(self, request: Request) -> Response:
