@@ -92,6 +92,32 @@ def users_add(
     typer.echo(terminal_text(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created"))
 
 
+@users_app.command("pbx")
+def users_pbx(
+    name: str,
+    config: ConfigOpt,
+    pbx: Annotated[str, typer.Option(help="the PBXs the user belongs to from now on: msk or msk,spb; all: every "
+                                          "PBX")],
+) -> None:
+    """Move a user to other PBXs (their panel sessions end; their API tokens stay)."""
+    from store.repository import UserNotFound
+
+    settings = settings_from(config)
+    pbxs = () if pbx == "all" else tuple(pbx_filter(settings, pbx) or ())
+    reach = [p.id for p in settings.followed() if not pbxs or p.id in pbxs]
+
+    async def work(store: Store) -> None:
+        user = await store.get_user(name)
+        if user is None:
+            fail(str(UserNotFound(name)), 1)
+        if user.role == "agent" and len(reach) > 1:
+            fail(f"{name} is an agent: their extension is a phone of one PBX; give one of {', '.join(reach)}")
+        await store.update_user(name, pbxs=pbxs)
+
+    with_store(settings, work)
+    typer.echo(terminal_text(f"{name} now belongs to {', '.join(pbxs) if pbxs else 'every PBX'}"))
+
+
 @users_app.command("list")
 def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
     """The panel's users (never their passwords)."""

@@ -148,3 +148,13 @@ def test_check_config_and_users_name_the_pbxs(tmp_path: Path) -> None:
     listed = {u["name"]: u["pbxs"] for u in json.loads(cti("users", "list", "--config", config, "--format",
                                                            "json").stdout)}
     assert listed == {"anna": "spb", "boss": "*"}
+    # Anna moves to Moscow; the boss is limited to St Petersburg; an agent cannot belong to every PBX.
+    assert "anna now belongs to msk" in cti("users", "pbx", "anna", "--pbx", "msk", "--config", config).stdout
+    cti("users", "pbx", "boss", "--pbx", "spb", "--config", config)
+    everywhere = cti("users", "pbx", "anna", "--pbx", "all", "--config", config, check=False)
+    assert everywhere.returncode == 2 and "one of msk, spb" in everywhere.stderr
+    nobody = cti("users", "pbx", "olga", "--pbx", "msk", "--config", config, check=False)
+    assert nobody.returncode == 1 and "olga" in nobody.stderr
+    listed = {u["name"]: u["pbxs"] for u in json.loads(cti("users", "list", "--config", config, "--format",
+                                                           "json").stdout)}
+    assert listed == {"anna": "msk", "boss": "spb"}
