@@ -126,11 +126,18 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
         config_a = node_config(tmp_path / "a", ports, url, http_a)
         config_b = node_config(tmp_path / "b", ports, url, http_b)
         counts = Counts(url)
+        cti("users", "add", "boss", "--role", "admin", "--config", str(config_a), "--password-stdin",
+            input="boss-password-1\n")
         node_a = await start_node(config_a, http_a)
         node_b: Process | None = None
+        browser = httpx.AsyncClient()  # one cookie jar: the same browser, whichever node nginx sends it to
         try:
             await wait_until(lambda: resyncs(msk) == 1 and resyncs(spb) == 1, 30, "node A follows both PBXs")
             node_b = await start_node(config_b, http_b, stderr=PIPE)
+            login = await browser.post(f"http://127.0.0.1:{http_a}/api/login",
+                                       json={"name": "boss", "password": "boss-password-1"})
+            assert login.status_code == 200
+            assert (await browser.get(f"http://127.0.0.1:{http_b}/api/me")).json()["user"]["name"] == "boss"
             # B stands by: it has started and tries the leases every 0.2 s, but never logs in to a PBX A follows.
             msk.advance(talking + 1)
             spb.resume()  # St Petersburg plays through while A follows it
@@ -152,7 +159,11 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
             msk.resume()
             await wait_until(lambda: msk.finished.is_set(), 30, "Moscow's calls were served")
             await counts.until(lambda c: c.calls.get("msk", 0) == 3 and not c.live, 30, "every call saved")
+            # The login made on A, which is gone, still works on B: sessions are kept in the store.
+            listed = await browser.get(f"http://127.0.0.1:{http_b}/api/calls", params={"pbx": "msk"})
+            assert listed.status_code == 200 and len(listed.json()["calls"]) == 3
         finally:
+            await browser.aclose()
             if node_a.returncode is None:
                 node_a.kill()
                 await node_a.wait()
