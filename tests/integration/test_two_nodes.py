@@ -213,3 +213,26 @@ async def test_a_node_that_loses_its_lease_stops_following_until_it_holds_it_aga
     rows: list[dict[str, Any]] = json.loads(cti("calls", "--config", str(config), "--format", "json").stdout)
     assert compare_with_truth(rows, [c for t in MSK for c in load_truth(t)]) == []
     assert [r["linkedid"] for r in rows if not r["complete"]] == [load_truth(MSK[0])[0]["linkedid"]]
+
+
+async def test_two_daemons_on_one_sqlite_file_never_both_follow_its_pbx(tmp_path: Path) -> None:
+    """A second ``cti run`` started by mistake on the same SQLite file (or the demo beside the daemon) used to
+    follow the PBX too and journal every call twice; now it stands by (the lease is a lock file beside the
+    store) and takes over when the first one stops."""
+    async with ReplayPbx(MSK[:1], speed=0) as pbx:
+        pbx.pause()
+        config = write_pbxs_config(tmp_path, {"msk": pbx.address[1]})
+        config.write_text(config.read_text(encoding="utf-8") + "\n[cluster]\nlease_retry = 0.2\n", encoding="utf-8")
+        settings = load_config(config)
+        first = RunningDaemon(settings)
+        async with first, RunningDaemon(settings) as second:
+            await wait_until(lambda: resyncs(pbx) == 1, 30, "the first daemon follows the PBX")
+            assert first.daemon.links["msk"].following and not second.daemon.links["msk"].following
+            await first.stop()
+            await wait_until(lambda: resyncs(pbx) == 2, 30, "the second daemon took the PBX over")
+            assert second.daemon.links["msk"].following
+            pbx.resume()
+            await wait_until(lambda: pbx.finished.is_set(), 30, "the trace was served")
+            await wait_until(lambda: not second.daemon.links["msk"].book.calls, 30, "the call ended")
+    rows: list[dict[str, Any]] = json.loads(cti("calls", "--config", str(config), "--format", "json").stdout)
+    assert compare_with_truth(rows, load_truth(MSK[0])) == []
