@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,6 +173,44 @@ def stamped(msgs: list[AmiMessage], now: float) -> bytes:
     ts = f"{now:.6f}"
     return b"".join(AmiMessage(headers=[(k, ts if k == "Timestamp" else v) for k, v in m.headers]).serialize()
                     for m in msgs)
+
+
+async def play_call(pbx: ReplayPbx, template: SyntheticCalls, k: int, ext: str,
+                    rang: Callable[[str, float], None]) -> None:
+    """Play synthetic call ``k`` to ``ext`` on ``pbx`` as a PBX spaces its frames; ``rang(linkedid, t)`` is told
+    ``time.monotonic()`` right after the *Ringing* frame was handed to the replay's writer (the pop's start)."""
+    linkedid, phases = template.frames(k, ext)
+    pbx.send_raw(stamped(phases[0], pbx.pbx_time()))
+    await asyncio.sleep(SETUP_TO_RING)
+    pbx.send_raw(stamped(phases[1], pbx.pbx_time()))
+    rang(linkedid, time.monotonic())
+    await asyncio.sleep(0.002)
+    pbx.send_raw(stamped(phases[2], pbx.pbx_time()))
+    await asyncio.sleep(RING)
+    pbx.send_raw(stamped(phases[3], pbx.pbx_time()))
+    await asyncio.sleep(TALK)
+    pbx.send_raw(stamped(phases[4], pbx.pbx_time()))
+
+
+def pop_offsets(rng: random.Random, pops: int, duration: float) -> list[float]:
+    """When each pop starts (seconds into the window): one in each of ``pops`` equal slices, at a random place."""
+    interval = duration / pops
+    return [(i + rng.uniform(0.1, 0.9)) * interval for i in range(pops)]
+
+
+async def inject(w0: float, offsets: Sequence[float], calls: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Start each call at ``w0`` + its offset (``time.monotonic()``), each in a task of its own; wait for all."""
+    running: set[asyncio.Task[None]] = set()
+    for k, (offset, call) in enumerate(zip(offsets, calls, strict=True)):
+        delay = w0 + offset - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(call)
+        running.add(task)
+        task.add_done_callback(running.discard)
+        if k and k % 100 == 0:
+            progress(f"  {k} pops sent")
+    await asyncio.gather(*running)
 
 
 # -- the processes -------------------------------------------------------------------------------------
@@ -439,40 +477,22 @@ async def daemon_phase(args: argparse.Namespace, bg: Background, tmp: Path) -> t
 
         stamps: dict[str, float] = {}
         target: dict[str, int] = {}
-        calls: set[asyncio.Task[None]] = set()
 
-        async def synthetic_call(k: int, ext: str) -> None:
-            linkedid, phases = template.frames(k, ext)
-            pbx.send_raw(stamped(phases[0], pbx.pbx_time()))
-            await asyncio.sleep(SETUP_TO_RING)
-            pbx.send_raw(stamped(phases[1], pbx.pbx_time()))
-            stamps[linkedid] = time.monotonic()
-            target[linkedid] = agent_index[ext]
-            await asyncio.sleep(0.002)
-            pbx.send_raw(stamped(phases[2], pbx.pbx_time()))
-            await asyncio.sleep(RING)
-            pbx.send_raw(stamped(phases[3], pbx.pbx_time()))
-            await asyncio.sleep(TALK)
-            pbx.send_raw(stamped(phases[4], pbx.pbx_time()))
+        def synthetic_call(k: int, ext: str) -> Coroutine[Any, Any, None]:
+            def rang(linkedid: str, at: float) -> None:
+                stamps[linkedid] = at
+                target[linkedid] = agent_index[ext]
 
-        interval = args.duration / args.pops
-        offsets = [(i + rng.uniform(0.1, 0.9)) * interval for i in range(args.pops)]
+            return play_call(pbx, template, k, ext, rang)
+
+        offsets = pop_offsets(rng, args.pops, args.duration)
         who = [rng.choice(extensions) for _ in offsets]
         cpu0 = {"daemon": cpu_seconds(daemon.pid), "clients": clients.cpu(), "pbx": time.process_time()}
         box0 = box_cpu()
         bg0, served0 = tap_count["bg"], pbx.served_count
         w0 = time.monotonic()
         progress(f"injecting {args.pops} pops over {args.duration:g} s")
-        for k, (offset, ext) in enumerate(zip(offsets, who, strict=True)):
-            delay = w0 + offset - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(synthetic_call(k, ext))
-            calls.add(task)
-            task.add_done_callback(calls.discard)
-            if k and k % 100 == 0:
-                progress(f"  {k} pops sent")
-        await asyncio.gather(*calls)
+        await inject(w0, offsets, [synthetic_call(k, ext) for k, ext in enumerate(who)])
         await asyncio.sleep(TAIL)
         w1 = time.monotonic()
         window = w1 - w0

@@ -326,8 +326,9 @@ class Daemon:
                 retry = settings.cluster.lease_retry
                 amis = {tg.create_task(link.follow(store, retry), name=f"pbx-{link.id}") for link in mine}
                 ticker = tg.create_task(self._tick(), name="model-tick")
-                # Closes the sockets of sessions revoked or expired, here or by the CLI (once a second).
-                sweep = tg.create_task(self.panel.sweep.run(), name="panel-sweep") if self.panel else None
+                # The panel's background work: the sweep of revoked sessions' sockets (here or by the CLI, once a
+                # second) and, across nodes, the fan-out, the mirrors and the forwarding of call control.
+                background = tg.create_task(self.panel.run(), name="panel-background") if self.panel else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -349,10 +350,10 @@ class Daemon:
                     if not ami.cancelled() and ami.exception() is not None:
                         raise ami.exception()  # type: ignore[misc]  # as the AMI client's own failure always did
                 await self.pipeline.close(SUBSCRIBER_DRAIN_SECONDS)
-                if sweep is not None:
-                    sweep.cancel()
                 if self.panel is not None:
-                    await self.panel.close()
+                    await self.panel.close()  # the fan-out's last messages reach the bus before its sender stops
+                if background is not None:
+                    background.cancel()
                 if self.cards is not None:
                     await self.cards.close()
                 if panel is not None:

@@ -196,6 +196,10 @@ class PbxLink(BaseModel):
     id: str = Field(description="the PBX's short id")
     name: str = Field(description="its name for people (the id when it has none)")
     connected: bool = Field(description="logged in to this PBX's AMI, and the connection is open")
+    following: bool = Field(True, description="this node follows the PBX now (holds its lease)")
+    followed_elsewhere: bool = Field(False, description="another node follows it, as last heard within the "
+                                     "mirror's time-out (across panel nodes): false with ``following`` false, "
+                                     "nobody follows the PBX now")
 
 
 class Health(BaseModel):

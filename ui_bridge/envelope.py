@@ -58,6 +58,8 @@ class Header(_Strict):
     v: int
     node: str
     kind: Kind
+    #: The envelope's number among those its node queued (1, 2, ...): the node knows when its own came back.
+    seq: int | None = None
     pbx: str | None = None
     ext: list[str] = []
     call: dict[str, Any] | None = None

@@ -71,6 +71,9 @@ class Fanout:
         #: True while messages go through the bus (``run`` subscribed and sending).
         self.active = False
         self._queue: deque[str] = deque()
+        #: The number of the last envelope this node queued; callbacks waiting for their envelope to come back.
+        self._seq = 0
+        self._after: deque[tuple[int, Callable[[], None]]] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -107,15 +110,31 @@ class Fanout:
         frame = encode(message)
         if frame is None:
             return
-        self._enqueue(envelope(self.node, "msg", frame, pbx=pbx, ext=sorted(extensions) or None, **(mirror or {})))
+        self._enqueue(envelope(self.node, "msg", frame, seq=self._next(), pbx=pbx, ext=sorted(extensions) or None,
+                               **(mirror or {})))
 
     def publish_bare(self, kind: Kind, **fields: Any) -> bool:
         """An envelope with no message for clients (a PBX's state, a state request); only while the bus is in use
         (returns whether it was queued)."""
         if not self.active:
             return False
-        self._enqueue(envelope(self.node, kind, **fields))
+        self._enqueue(envelope(self.node, kind, seq=self._next(), **fields))
         return True
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def after_delivered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything queued so far has come back from the bus to this node (and was offered
+        to its clients): the pop latency is measured there (``metrics.PopTimer``). At once when the bus is not in
+        use. Forgotten if the queue drops the envelopes it waits for and nothing is queued after them."""
+        if not self.active:
+            callback()
+            return
+        if len(self._after) >= self.queue_size:
+            self._after.popleft()
+        self._after.append((self._seq, callback))
 
     def _enqueue(self, text: str) -> None:
         queue = self._queue
@@ -211,6 +230,15 @@ class Fanout:
             return False
         return True
 
+    def _delivered(self, seq: int) -> None:
+        after = self._after
+        while after and after[0][0] <= seq:
+            _, callback = after.popleft()
+            try:
+                callback()
+            except Exception:
+                log.exception("panel fan-out: a delivery callback failed")
+
     def _on_bus(self, payload: str) -> None:
         """One bus message: each envelope's frame to this node's clients, then its header to the listeners."""
         hub = self.hub
@@ -223,6 +251,8 @@ class Fanout:
             self.received += 1
             if frame:
                 hub.publish_frame(frame, header.ext, header.pbx)
+            if self._after and header.node == self.node and header.seq is not None:
+                self._delivered(header.seq)
             for listener in self.listeners:
                 try:
                     listener(header)

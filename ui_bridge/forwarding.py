@@ -185,7 +185,8 @@ class Forwarder:
             answer["data"] = await self.commands.run_forwarded(forwarded.user.user(), request)
             self.carried_out += 1
         except ValidationError as exc:
-            answer.update(code="bad_message", message=f"the forwarded request does not validate: {exc.errors()[0]['msg']}")
+            answer.update(code="bad_message",
+                          message=f"the forwarded request does not validate: {exc.errors()[0]['msg']}")
         except RequestFailed as exc:
             answer.update(code=exc.code, message=exc.message)
         except Exception:

@@ -35,6 +35,7 @@ from .auth import LoginThrottle
 from .cards import CardService
 from .commands import Commands
 from .fanout import Fanout
+from .forwarding import Forwarder
 from .hub import Hub
 from .limits import EdgeMiddleware
 from .metrics import Node, NodeMetrics
@@ -73,6 +74,10 @@ class Panel:
         self.fanout = fanout if fanout is not None else Fanout(hub, store)
         #: The mirrors of the PBXs another node follows, kept from the fan-out's envelopes.
         self.mirrors = MirrorSync(self.fanout, notifier, pbxs, notifier.mirror)
+        #: Call control for a PBX another node follows, carried out there (and for other nodes, here).
+        self.forwarder = Forwarder(self.fanout.node, store, pbxs, commands)
+        if self.fanout.across_nodes:
+            commands.forward = self.forwarder.forward
         self._running = False
         self.notifier = notifier
         self.commands = commands
@@ -92,7 +97,7 @@ class Panel:
         login = Login(gate, self.sessions, self.limiter, hub, self.store, tls)
         journal = Journal(self.store, notifier, list(pbxs))
         directory = Directory(self.store, notifier, self.fanout, cards, pbxs)
-        report = HealthReport(health, pbxs)
+        report = HealthReport(health, pbxs, notifier.mirror)
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
         self.metrics = NodeMetrics(node, hub, self.fanout)
         ops = Ops(settings, node, self.metrics)
@@ -135,7 +140,8 @@ class Panel:
 
     async def run(self) -> None:
         """The panel's background work, until cancelled (the daemon runs it in its TaskGroup, the store open): the
-        sweep of revoked sessions' sockets and, across nodes, the fan-out's sender and the mirrors' upkeep.
+        sweep of revoked sessions' sockets and, across nodes, the fan-out's sender, the mirrors' upkeep and the
+        forwarding of call control to the node that follows its PBX.
         A second call while it runs returns at once."""
         if self._running:
             return
@@ -146,6 +152,7 @@ class Panel:
                 if self.fanout.across_nodes:
                     tg.create_task(self.fanout.run(), name="panel-fanout")
                     tg.create_task(self.mirrors.run(), name="panel-mirrors")
+                    tg.create_task(self.forwarder.run(), name="panel-forwarding")
         finally:
             self._running = False
 

@@ -7,9 +7,11 @@ asks, so a scrape costs one pass over a handful of integers and nothing is added
 
 The one measurement nothing kept is the pop latency: :class:`PopTimer` is told of each pop by the panel's
 ``PopSequencer`` (``ui_bridge/cards.py``) and observes, once the pop is handed to the clients' queues, the time
-since the PBX frame that made the phone ring arrived. The frame's arrival is the effect's PBX time mapped back to
-this machine's clock with the offset the call model keeps (``cti/clock.py``): exact when the PBX sends no
-``Timestamp``, and within the network's jitter when it does (the offset is re-read from every stamped event).
+since the PBX frame that made the phone ring arrived (across nodes: once the pop came back from the store's bus to
+the node that made it and was handed to its clients' queues, as every other node's are at about the same time).
+The frame's arrival is the effect's PBX time mapped back to this machine's clock with the offset the call model
+keeps (``cti/clock.py``): exact when the PBX sends no ``Timestamp``, and within the network's jitter when it does
+(the offset is re-read from every stamped event).
 Each client's sender task writes the frame on the event loop's next turn.
 
 Everything about a PBX carries the label ``pbx``: the PBX's short id (``[[pbxs]] id``; ``main`` for a single
@@ -190,9 +192,10 @@ class NodeCollector(Collector):
 class PopTimer:
     """Observes each screen-pop's latency, from the PBX frame's arrival to the frame queued for the clients."""
 
-    def __init__(self, registry: CollectorRegistry, hub: Hub, node: Node | None) -> None:
+    def __init__(self, registry: CollectorRegistry, hub: Hub, node: Node | None, fanout: Fanout | None = None) -> None:
         self.hub = hub
         self.node = node
+        self.fanout = fanout
         self.histogram = Histogram(
             "cti_pop_latency_seconds", "screen-pop latency: from the AMI frame that made the phone ring arriving "
             "to the call.ringing frame handed to the clients' sockets (the caller-card lookup included)",
@@ -216,8 +219,14 @@ class PopTimer:
             lookup.add_done_callback(lambda _: self._observe(pbx, arrived))
 
     def _observe(self, pbx: str, arrived: float) -> None:
-        if self.hub.clients:  # a pop nobody is connected to receive is not a pop
-            self.histogram.labels(pbx).observe(max(0.0, time.time() - arrived))
+        fanout = self.fanout
+        if fanout is not None and fanout.active:  # across nodes: once the pop is back from the bus, on every node
+            fanout.after_delivered(lambda: self._record(pbx, arrived))
+        elif self.hub.clients:  # a pop nobody is connected to receive is not a pop
+            self._record(pbx, arrived)
+
+    def _record(self, pbx: str, arrived: float) -> None:
+        self.histogram.labels(pbx).observe(max(0.0, time.time() - arrived))
 
 
 class NodeMetrics:
@@ -229,7 +238,7 @@ class NodeMetrics:
     def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=False)
         registry.register(NodeCollector(node, hub, fanout))
-        self.pops = PopTimer(registry, hub, node)
+        self.pops = PopTimer(registry, hub, node, fanout)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)

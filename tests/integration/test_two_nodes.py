@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import websockets
 
 from asterisk.replay import ReplayPbx, load_trace
 from companion.config import load_config
@@ -29,6 +30,7 @@ from tests.conftest import UNIT
 from tests.daemon.conftest import CTI, RunningDaemon, resyncs, wait_until, write_pbxs_config
 from tests.postgres import cluster
 from tests.traces import REPO, compare_with_truth, load_truth, trace_dirs
+from tests.ui_bridge.wsclient import WsClient
 
 TRACES = {p.name[:2]: p for p in trace_dirs()}
 #: Moscow: a call transferred (talking long enough to be killed in), then a queue call abandoned, an internal one.
@@ -87,6 +89,17 @@ async def following(http_port: int) -> dict[str, float]:
     return {**{pbx: float(v) for pbx, v in found.items()}, "ready": float(ready == 200)}
 
 
+async def agent_on(http_port: int, name: str) -> WsClient:
+    """An agent's panel socket on the node at ``http_port``, logged in there."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+        response = await http.post("/api/login", json={"name": name, "password": f"{name}-password"})
+    assert response.status_code == 200, response.text
+    cookie = response.cookies["cti_session"]
+    conn = await websockets.connect(f"ws://127.0.0.1:{http_port}/ws",
+                                    additional_headers={"Cookie": f"cti_session={cookie}"}, max_size=None)
+    return WsClient(conn)
+
+
 class Counts:
     """The store's rows, read between the test's polls (a poll cannot await)."""
 
@@ -128,6 +141,9 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
         counts = Counts(url)
         cti("users", "add", "boss", "--role", "admin", "--config", str(config_a), "--password-stdin",
             input="boss-password-1\n")
+        for pbx in ("msk", "spb"):  # agent 101 of each PBX
+            cti("users", "add", f"anna-{pbx}", "--role", "agent", "--extension", "101", "--pbx", pbx, "--config",
+                str(config_a), "--password-stdin", input=f"anna-{pbx}-password\n")
         node_a = await start_node(config_a, http_a)
         node_b: Process | None = None
         browser = httpx.AsyncClient()  # one cookie jar: the same browser, whichever node nginx sends it to
@@ -138,12 +154,19 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
                                        json={"name": "boss", "password": "boss-password-1"})
             assert login.status_code == 200
             assert (await browser.get(f"http://127.0.0.1:{http_b}/api/me")).json()["user"]["name"] == "boss"
+            # Each agent's browser is on node B, which follows no PBX: the pops come from A over the store's bus.
+            anna = {pbx: await agent_on(http_b, f"anna-{pbx}") for pbx in ("msk", "spb")}
             # B stands by: it has started and tries the leases every 0.2 s, but never logs in to a PBX A follows.
             msk.advance(talking + 1)
             spb.resume()  # St Petersburg plays through while A follows it
             await wait_until(lambda: spb.finished.is_set(), 30, "St Petersburg's calls were served")
             await counts.until(lambda c: c.live.get("msk", 0) > 0 and c.calls.get("spb", 0) == 2, 30,
                                "Moscow's call in progress journaled, St Petersburg's calls saved")
+            for pbx, client in anna.items():  # her own PBX's pop, through node B, and never the other's
+                pop = await client.wait_for("call.ringing", extension="101", pbx=pbx)
+                assert pop["card"]["number"]
+            assert {m["pbx"] for m in anna["msk"].of_type("call.ringing")} == {"msk"}
+            assert {m["pbx"] for m in anna["spb"].of_type("call.ringing")} == {"spb"}
             assert resyncs(msk) == 1 and resyncs(spb) == 1  # only A ever logged in
             # Each PBX is followed by one node (the metric says which); the node standing by is ready for panel
             # traffic all the same (its /readyz does not wait for PBXs another node follows).
@@ -162,6 +185,8 @@ async def test_a_node_killed_mid_call_is_taken_over_and_no_call_is_lost_or_doubl
             # The login made on A, which is gone, still works on B: sessions are kept in the store.
             listed = await browser.get(f"http://127.0.0.1:{http_b}/api/calls", params={"pbx": "msk"})
             assert listed.status_code == 200 and len(listed.json()["calls"]) == 3
+            for client in anna.values():
+                await client.close()
         finally:
             await browser.aclose()
             if node_a.returncode is None:

@@ -31,6 +31,7 @@ from tests.postgres import cluster
 from tests.traces import TRACES
 from tests.ui_bridge.handles import no_pbx
 from tests.ui_bridge.two_pbxs import USERS, add_users
+from ui_bridge.api_models import Health, StoreHealth
 from ui_bridge.commands import Commands
 from ui_bridge.fanout import Fanout
 from ui_bridge.http import Panel
@@ -71,7 +72,10 @@ class PanelNode:
         hub = Hub(settings.http.client_queue_size)
         fanout = Fanout(hub, lambda: store, across_nodes=True)
         commands = Commands(handles, notifier, lambda: store, settings.http)
-        panel = Panel(settings.http, hub, notifier, commands, lambda: store, handles, fanout=fanout)
+        panel = Panel(settings.http, hub, notifier, commands, lambda: store, handles, fanout=fanout,
+                      health=lambda: Health(ami_connected=False, ami_error=None, events_applied=0,
+                                            calls_in_progress=0, subscribers=[],
+                                            store=StoreHealth(pending=0, max_pending=0, pauses=0, failures=0)))
         server = PanelServer(panel.app, settings.http)
         node = cls(settings, store, panel, server)
         node.tasks = [asyncio.create_task(server.run()), asyncio.create_task(panel.run())]
@@ -91,6 +95,23 @@ class PanelNode:
         await self.store.close()
 
 
+@asynccontextmanager
+async def _running_panel(panel: Panel | None) -> AsyncIterator[None]:
+    """A daemon's panel with its background work running (``Panel.run``: a second call, the daemon's own once it
+    runs it, returns at once), the fan-out on the bus."""
+    assert panel is not None
+    background = asyncio.create_task(panel.run())
+    try:
+        async with asyncio.timeout(5 * UNIT):
+            while not panel.fanout.active:
+                await asyncio.sleep(0.005)
+        yield
+    finally:
+        background.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await background
+
+
 def env_of(url: str, replay: ReplayPbx, running: RunningDaemon, tmp: Path) -> PanelEnv:
     """What ``WsClient.connect`` needs of a node: its URLs and the users' passwords."""
     return PanelEnv(url=url, ws_url=url.replace("http", "ws", 1) + "/ws", replay=replay, running=running,
@@ -106,6 +127,7 @@ class Nodes:
     url: str
     b_node: PanelNode | None = None
     b: PanelEnv | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
     def panel_a(self) -> Panel:
@@ -117,6 +139,17 @@ class Nodes:
         settings = config_on(self.tmp / "b", self.url, {"msk": 9, "spb": 9})  # B connects to no PBX
         self.b_node = await PanelNode.start(settings, self.url)
         self.b = env_of(self.b_node.server.url, self.replay, self.a.running, self.tmp / "b")
+        return self.b
+
+    async def start_b_daemon(self) -> PanelEnv:
+        """Node B as a whole daemon configured for the same PBX: node A holds its lease, so B stands by and
+        follows nothing (it would take the PBX over if node A stopped)."""
+        running = RunningDaemon(config_on(self.tmp / "b", self.url, {"msk": self.replay.address[1]}))
+        await self._stack.enter_async_context(running)
+        panel = running.daemon.panel
+        assert panel is not None and running.daemon.panel_server is not None
+        await self._stack.enter_async_context(_running_panel(panel))
+        self.b = env_of(running.daemon.panel_server.url, self.replay, running, self.tmp / "b")
         return self.b
 
     async def serve_through(self, match: Callable[[AmiMessage], bool], what: str) -> AmiMessage:
@@ -134,14 +167,10 @@ async def two_nodes(traces: list[str]) -> AsyncIterator[Nodes]:
         await replay.start("127.0.0.1", 0)
         nodes: Nodes | None = None
         try:
-            async with RunningDaemon(config_on(tmp / "a", url, {"msk": replay.address[1]})) as running:
+            async with RunningDaemon(config_on(tmp / "a", url, {"msk": replay.address[1]})) as running, \
+                    _running_panel(running.daemon.panel):
                 daemon = running.daemon
-                assert daemon.store is not None and daemon.panel is not None and daemon.panel_server is not None
-                # The daemon runs its panel's background work (Panel.run); a second call returns at once.
-                background = asyncio.create_task(daemon.panel.run())
-                async with asyncio.timeout(5 * UNIT):
-                    while not daemon.panel.fanout.active:
-                        await asyncio.sleep(0.005)
+                assert daemon.store is not None and daemon.panel_server is not None
                 await add_users(daemon.store)
                 env_a = env_of(daemon.panel_server.url, replay, running, tmp / "a")
                 nodes = Nodes(env_a, replay, [e.message for t in loaded for e in t.events], tmp, url)
@@ -150,8 +179,6 @@ async def two_nodes(traces: list[str]) -> AsyncIterator[Nodes]:
                 finally:
                     if nodes.b_node is not None:
                         await nodes.b_node.stop()
-                    background.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await background
+                    await nodes._stack.aclose()
         finally:
             await replay.close()

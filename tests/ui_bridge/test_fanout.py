@@ -1,6 +1,7 @@
 """Across panel nodes: a pop, a call's updates, an agent's state and a missed call reach the client whichever node
 its browser is connected to; a client connecting to a node that does not follow the PBX still gets the calls in
-progress (that node's mirror). Node A follows the replay PBX ``msk``; node B follows nothing; both on one
+progress (that node's mirror). A call-control request sent to node B for node A's PBX is carried out by node A.
+Node A follows the replay PBX ``msk``; node B follows nothing; both on one
 PostgreSQL, each with its own store instance (``tests/ui_bridge/across_nodes.py``). Over SQLite nothing of this
 runs: a single node publishes to its own clients, no bus in between.
 """
@@ -10,10 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
+
 from store.repository import Store
 from tests.daemon.conftest import UNIT, leg_event, wait_until
 from tests.panel_env import PanelEnv, panel_env
 from tests.ui_bridge.across_nodes import two_nodes
+from tests.ui_bridge.two_pbxs import USERS
 from tests.ui_bridge.wsclient import WsClient
 
 TRANSFER = "13-blind-transfer-redirect"  # 79160001313 → DID 74950000101 → agent 101 answers, transfers to 104
@@ -61,17 +65,31 @@ async def test_a_pop_on_node_a_reaches_agent_101_of_that_pbx_on_node_b_and_no_on
 
         await nodes.serve_through(ANSWERED, "101 answering")
         await anna_on_b.wait_for("call.answered", linkedid=pop["linkedid"])
-        # Call control for a PBX another node follows: a clear error, nothing sent (forwarding: not yet).
-        refused = await anna_on_b.request({"type": "hangup", "linkedid": pop["linkedid"]})
-        assert refused["type"] == "error" and refused["code"] == "pbx_unavailable", refused
+        # Call control for a PBX another node follows: forwarded to node A, which sends it to its PBX.
+        reply = await anna_on_b.request({"type": "hangup", "linkedid": pop["linkedid"]})
+        assert reply["type"] == "reply" and reply["data"]["action"] == "Hangup", reply
+        assert reply["data"]["pbx"] == "msk"
+        hangups = [a.message for a in nodes.replay.received_actions if a.message.action == "Hangup"]
+        assert [a.action_id for a in hangups] == [reply["data"]["action_id"]]
+        assert hangups[0].get("Channel", "").startswith("PJSIP/101-")  # her own leg, as node A decided
+        # A PBX nobody follows: nobody answers, and the client is told so in time.
+        assert nodes.b_node is not None
+        nodes.b_node.panel.forwarder.timeout = 0.5 * UNIT
+        unanswered = await boss_on_b.request({"type": "hangup", "linkedid": pop["linkedid"], "pbx": "spb"})
+        assert unanswered["type"] == "error" and unanswered["code"] == "pbx_timeout", unanswered
 
         nodes.replay.resume()
         await anna_on_b.wait_for("call.ended", timeout=20)
         await anna_on_a.wait_for("call.ended", timeout=20)
+        await boss_on_b.wait_for("call.ended", timeout=20)
         # The same messages, in the same order, on both nodes; the pop before its answer.
         kinds = [m["type"] for m in about_calls(anna_on_b)]
         assert kinds == [m["type"] for m in about_calls(anna_on_a)]
         assert kinds.index("call.ringing") < kinds.index("call.answered") < kinds.index("call.ended")
+        # Node A measured each pop once it was back from the bus: one observation per call.ringing.
+        pops = len(boss_on_b.of_type("call.ringing"))
+        assert pops >= 2  # 101, then 104 the call was transferred to
+        await _metric_reaches(nodes.a, f'cti_pop_latency_seconds_count{{pbx="msk"}} {pops:.1f}')
         # Agent 101 of the other PBX, connected to the same node, got none of it.
         await settled(anna_spb_on_b)
         assert about_calls(anna_spb_on_b) == []
@@ -104,6 +122,12 @@ async def test_a_client_connecting_to_node_b_mid_call_gets_the_call_and_the_agen
         assert on_a["agents"], "the trace's PBX has agents"
         assert sorted(on_b["agents"], key=lambda a: a["extension"]) == sorted(on_a["agents"],
                                                                                key=lambda a: a["extension"])
+        # Node B's health says who follows what: msk another node, spb nobody.
+        async with httpx.AsyncClient(base_url=b.url) as http:
+            assert (await http.post("/api/login", json={"name": "boss", "password": USERS["boss"][0]})).is_success
+            links = {p["id"]: p for p in (await http.get("/api/health")).json()["pbxs"]}
+        assert links["msk"]["following"] is False and links["msk"]["followed_elsewhere"] is True
+        assert links["spb"]["following"] is False and links["spb"]["followed_elsewhere"] is False
         # Agent 101 of msk sees the call; agent 101 of spb (nobody follows spb) sees nothing.
         assert [c["linkedid"] for c in (await anna_on_b.wait_for("state"))["calls"]] == [pop["linkedid"]]
         assert (await anna_spb_on_b.wait_for("state"))["calls"] == []
@@ -113,6 +137,23 @@ async def test_a_client_connecting_to_node_b_mid_call_gets_the_call_and_the_agen
         await boss_on_b.wait_for("call.ended", timeout=20, linkedid=pop["linkedid"])
         (late_on_b,) = await connect(b, "boss")
         assert (await late_on_b.wait_for("state"))["calls"] == []
+
+
+async def test_two_daemons_the_one_standing_by_still_pops_its_clients_for_the_pbx_the_other_follows() -> None:
+    async with two_nodes([TRANSFER]) as nodes:
+        b = await nodes.start_b_daemon()
+        daemon_b = b.running.daemon
+        assert daemon_b.links["msk"].stood_by and not daemon_b.links["msk"].following  # node A holds the lease
+        anna_on_b, boss_on_b = await connect(b, "anna-msk", "boss")
+        await nodes.serve_through(RINGING, "101 ringing")
+        pop = await anna_on_b.wait_for("call.ringing", extension="101")
+        assert pop["pbx"] == "msk" and pop["card"]["number"]
+        (late_on_b,) = await connect(b, "boss")
+        assert [c["linkedid"] for c in (await late_on_b.wait_for("state"))["calls"]] == [pop["linkedid"]]
+        nodes.replay.resume()
+        await anna_on_b.wait_for("call.ended", timeout=20)
+        await boss_on_b.wait_for("call.ended", timeout=20)
+        assert daemon_b.links["msk"].book.calls == {}  # node B followed nothing: everything came through the bus
 
 
 async def test_a_missed_call_written_by_node_a_reaches_the_admins_of_its_pbx_on_node_b() -> None:
@@ -161,9 +202,15 @@ async def test_a_full_fanout_queue_drops_its_oldest_envelopes_and_counts_them() 
         assert "cti_fanout_dropped_total 8.0" in text  # 7, and one more for "last" in a full queue
 
 
-async def _scrape(env: PanelEnv) -> str:
-    import httpx
+async def _metric_reaches(env: PanelEnv, line: str, timeout: float = 5) -> None:
+    """Wait until the node's /metrics has ``line`` (a pop is observed once its envelope, or one after it, is back
+    from the bus: a moment after the clients got it)."""
+    async with asyncio.timeout(timeout * UNIT):
+        while line not in await _scrape(env):
+            await asyncio.sleep(0.01)
 
+
+async def _scrape(env: PanelEnv) -> str:
     async with httpx.AsyncClient(base_url=env.url) as http:
         response = await http.get("/metrics")
         assert response.status_code == 200, response.text

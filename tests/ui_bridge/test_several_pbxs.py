@@ -219,8 +219,10 @@ async def test_the_journal_and_the_register_over_http_keep_to_the_users_pbxs() -
             assert (await boss_msk.get("/api/missed", params={"pbx": "spb"})).status_code == 403
 
             health = (await boss.get("/api/health")).json()
-            assert health["pbxs"] == [{"id": "msk", "name": "PBX MSK", "connected": True},
-                                      {"id": "spb", "name": "PBX SPB", "connected": True}]
+            assert health["pbxs"] == [{"id": "msk", "name": "PBX MSK", "connected": True, "following": True,
+                                       "followed_elsewhere": False},
+                                      {"id": "spb", "name": "PBX SPB", "connected": True, "following": True,
+                                       "followed_elsewhere": False}]
         finally:
             for http in (anna_spb, boss_msk, boss):
                 await http.aclose()

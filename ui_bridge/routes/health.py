@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from store.repository import User
 
 from ..api_models import Health, PbxLink
+from ..mirror import Mirror
 from ..pbxs import PbxHandles
 from .gate import api_error
 
@@ -23,13 +24,18 @@ FOR_ADMINS = "the daemon's health is for admins"
 
 
 class HealthReport:
-    def __init__(self, health: Callable[[], Health] | None, pbxs: PbxHandles) -> None:
+    def __init__(self, health: Callable[[], Health] | None, pbxs: PbxHandles, mirror: Mirror | None = None) -> None:
         self._health = health
         self.pbxs = pbxs
+        self.mirror = mirror  # who follows the PBXs this node does not (ui_bridge/mirror.py)
 
     async def read(self, request: Request, user: User) -> Response:
         if self._health is None:
             return api_error(404, "not_found", "this panel runs without a daemon to report on")
-        links = [PbxLink(id=h.id, name=h.label, connected=h.connected()) for h in self.pbxs.values()]
+        mirror = self.mirror
+        links = [PbxLink(id=h.id, name=h.label, connected=h.connected(), following=h.following(),
+                         followed_elsewhere=not h.following() and mirror is not None
+                         and mirror.holder_of(h.id) is not None)
+                 for h in self.pbxs.values()]
         health = self._health().model_copy(update={"pbxs": links})
         return JSONResponse(health.model_dump(), headers={"Cache-Control": "no-store"})
