@@ -102,7 +102,12 @@ def in_progress(call: CallContext | None, linkedid: str) -> CallContext:
 
 def may_see(call: CallContext, actor: Actor) -> bool:
     """Agents see (and act on) the calls their phone takes part in; admins and QA see every call."""
-    return actor.role != "agent" or actor.extension in call.audience
+    return may_see_audience(call.audience, actor)
+
+
+def may_see_audience(audience: frozenset[str], actor: Actor) -> bool:
+    """:func:`may_see` for a call known only by its audience (one another node follows: ``ui_bridge/mirror.py``)."""
+    return actor.role != "agent" or actor.extension in audience
 
 
 def own_leg(call: CallContext, extension: str | None) -> ChannelView | None:

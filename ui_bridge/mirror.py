@@ -124,8 +124,12 @@ class Mirror:
         return [found] if found is not None else []
 
     def has_call(self, pbx: str, linkedid: str) -> bool:
+        return self.get(pbx, linkedid) is not None
+
+    def get(self, pbx: str, linkedid: str) -> MirroredCall | None:
+        """The call in progress as its holder last said, or None."""
         mirrored = self._pbxs.get(pbx)
-        return mirrored is not None and linkedid in mirrored.calls
+        return mirrored.calls.get(linkedid) if mirrored is not None else None
 
     def holder_of(self, pbx: str) -> str | None:
         """The node that follows ``pbx`` as last heard (within ``forget_after``), else None."""

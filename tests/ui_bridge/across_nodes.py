@@ -32,6 +32,7 @@ from tests.traces import TRACES
 from tests.ui_bridge.handles import no_pbx
 from tests.ui_bridge.two_pbxs import USERS, add_users
 from ui_bridge.api_models import Health, StoreHealth
+from ui_bridge.cards import CardService
 from ui_bridge.commands import Commands
 from ui_bridge.fanout import Fanout
 from ui_bridge.http import Panel
@@ -72,7 +73,8 @@ class PanelNode:
         hub = Hub(settings.http.client_queue_size)
         fanout = Fanout(hub, lambda: store, across_nodes=True)
         commands = Commands(handles, notifier, lambda: store, settings.http)
-        panel = Panel(settings.http, hub, notifier, commands, lambda: store, handles, fanout=fanout,
+        cards = CardService(settings.directory, lambda: store, settings.pbx.default_region, settings.pbx.tzinfo())
+        panel = Panel(settings.http, hub, notifier, commands, lambda: store, handles, fanout=fanout, cards=cards,
                       health=lambda: Health(ami_connected=False, ami_error=None, events_applied=0,
                                             calls_in_progress=0, subscribers=[],
                                             store=StoreHealth(pending=0, max_pending=0, pauses=0, failures=0)))

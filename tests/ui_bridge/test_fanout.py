@@ -215,3 +215,33 @@ async def _scrape(env: PanelEnv) -> str:
         response = await http.get("/metrics")
         assert response.status_code == 200, response.text
         return response.text
+
+
+async def test_an_agent_on_node_b_attaches_a_contact_to_her_call_node_a_follows() -> None:
+    """Anna's browser is on node B, her PBX is followed by node A: she attaches the caller's contact to the call in
+    progress (known on B from its mirror), the new card reaches her and node A's clients; an agent of the other
+    PBX may not touch that call."""
+    async with two_nodes([TRANSFER]) as nodes:
+        b = await nodes.start_b()
+        anna_on_b, = await connect(b, "anna-msk")
+        boss_on_a, = await connect(nodes.a, "boss")
+        await nodes.serve_through(ANSWERED, "101 answering")
+        linkedid = (await anna_on_b.wait_for("call.answered"))["linkedid"]
+        assert nodes.b_node is not None
+        await wait_until(lambda: nodes.b_node is not None and nodes.b_node.panel.notifier.mirror.has_call(
+            "msk", linkedid), 5, "node B mirrors the call")
+        async with httpx.AsyncClient(base_url=b.url) as anna, httpx.AsyncClient(base_url=b.url) as other:
+            for http, name in ((anna, "anna-msk"), (other, "anna-spb")):
+                assert (await http.post("/api/login", json={"name": name, "password": USERS[name][0]})).is_success
+            contact = (await anna.post("/api/contacts", json={"name": "Зайцева Марина",
+                                                              "phones": ["79160001313"]})).json()["contact"]
+            refused = await other.post(f"/api/calls/{linkedid}/contact", params={"pbx": "msk"},
+                                       json={"contact_id": contact["id"]})
+            assert refused.status_code == 403
+            done = await anna.post(f"/api/calls/{linkedid}/contact", json={"contact_id": contact["id"]})
+            assert done.status_code == 200, done.text
+            assert done.json()["pbx"] == "msk" and done.json()["card"]["name"] == "Зайцева Марина"
+        for client in (anna_on_b, boss_on_a):
+            card = await client.wait_for("call.card", linkedid=linkedid)
+            assert card["card"]["name"] == "Зайцева Марина"
+        assert (await nodes.b_node.store.contact_of_call(linkedid, pbx="msk")) is not None

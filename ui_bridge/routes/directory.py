@@ -23,6 +23,7 @@ from store.repository import ContactNotFound, Store, User
 from ..api_models import AttachBody, BadRequest, NewContact, read_model, whole_number
 from ..cards import CardService
 from ..fanout import Fanout
+from ..mirror import MirroredCall
 from ..mirror_sync import call_wire
 from ..notifier import Notifier
 from ..outgoing import contact_info
@@ -72,8 +73,10 @@ class Directory:
             pbx, call = await self._call_of(user, linkedid, request.query_params.get("pbx") or None)
         except PbxRefused as exc:
             return api_error(exc.status, exc.api_code, exc.message)
-        participants = call.audience if call is not None else frozenset()
-        if user.role == "agent" and (call is None or not control.may_see(call, _actor(user))):
+        # A call in progress on a PBX another node follows: as that node last said (its mirror here).
+        mirrored = self._mirrored(pbx, linkedid) if call is None else None
+        participants = call.audience if call is not None else mirrored.audience if mirrored is not None else frozenset()
+        if not control.may_see_audience(participants, _actor(user)):
             return api_error(403, "forbidden", "agents attach contacts to calls their phone is on")
         try:
             await self.store().attach_call(linkedid, contact_id, by=user.name, pbx=pbx)
@@ -85,8 +88,16 @@ class Directory:
             self.notifier.remember_card(pbx, call.linkedid, card)  # not if the call ended during the lookup
             self.out.publish(self.notifier.messages.call_card(call.linkedid, card, pbx), participants, pbx,
                              {"call": call_wire(self.notifier, call, card)} if self.out.active else None)
+        elif mirrored is not None and self.cards is not None:
+            # The node that follows the PBX keeps its own card of the call: the fresh one reaches the call's
+            # clients on every node now, and that node's next state of the call carries its own lookup again.
+            card = self.cards.wire(await self.cards.card_for(mirrored.info.caller, linkedid=linkedid, pbx=pbx))
+            self.out.publish(self.notifier.messages.call_card(linkedid, card, pbx), participants, pbx, None)
         return JSONResponse({"linkedid": linkedid, "pbx": pbx, "contact_id": contact_id,
                              "card": card.model_dump() if card is not None else None})
+
+    def _mirrored(self, pbx: str, linkedid: str) -> MirroredCall | None:
+        return self.notifier.mirror.get(pbx, linkedid)
 
     async def _call_of(self, user: User, linkedid: str, requested: str | None) -> tuple[str, CallContext | None]:
         """The PBX of the call (see the module's docstring) and the call if it is in progress; PbxRefused."""
@@ -94,13 +105,13 @@ class Directory:
         if requested is not None or len(visible(user, followed)) <= 1:
             pbx = named_pbx(user, followed, requested, what=f"call {linkedid[:80]}")
             call = self.pbxs[pbx].calls.get(linkedid)
-            if call is None and not await self._in_journal(linkedid, pbx):
+            if call is None and self._mirrored(pbx, linkedid) is None and not await self._in_journal(linkedid, pbx):
                 raise PbxRefused(404, f"no call {linkedid[:80]!r}: neither in progress nor in the journal")
             return pbx, call
         found: list[tuple[str, CallContext | None]] = []
         for pbx in visible(user, followed):
             call = self.pbxs[pbx].calls.get(linkedid)
-            if call is not None or await self._in_journal(linkedid, pbx):
+            if call is not None or self._mirrored(pbx, linkedid) is not None or await self._in_journal(linkedid, pbx):
                 found.append((pbx, call))
         if len(found) == 1:
             return found[0]
