@@ -121,36 +121,25 @@ class Commands:
             return {}
         if isinstance(request, m.MissedClose):
             return await self._missed_close(user, request)
-        if not isinstance(request, CALL_CONTROL):
-            raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
-        try:
-            control.may_control(actor(user))
-        except control.Refused as exc:
-            raise RequestFailed(exc.code, exc.message) from None
+        command = _may_control(user, request)
         wait = self.limiter.take(user.name)
         if wait > 0:
             raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s "
                                 f"(at most {self.http.command_burst} at once, then {self.http.command_rate:g} "
                                 "a second)")
-        elsewhere = self._followed_elsewhere(user, request)
+        elsewhere = self._followed_elsewhere(user, command)
         if elsewhere is not None:
             if self.forward is None:
                 raise RequestFailed("pbx_unavailable", f"the PBX {elsewhere!r} is followed by another node, which "
                                                        "this node cannot reach")
-            return await self.forward(user, request.model_copy(update={"pbx": elsewhere}), elsewhere)
-        return await self._dispatch(user, request)
+            return await self.forward(user, command.model_copy(update={"pbx": elsewhere}), elsewhere)
+        return await self._dispatch(user, command)
 
     async def run_forwarded(self, user: User, request: BaseModel) -> dict[str, object]:
         """A call-control request another node forwarded (``ui_bridge/forwarding.py``): that node checked the
         user's session, the rate limit and the PBX; the control policy is checked here, on this node's live calls,
         as for a request of its own. Never forwarded again."""
-        if not isinstance(request, CALL_CONTROL):
-            raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
-        try:
-            control.may_control(actor(user))
-        except control.Refused as exc:
-            raise RequestFailed(exc.code, exc.message) from None
-        return await self._dispatch(user, request)
+        return await self._dispatch(user, _may_control(user, request))
 
     def _followed_elsewhere(self, user: User, request: CallControl) -> str | None:
         """The PBX a call-control request acts on, if another node follows it (else None: this node does, or the
@@ -308,3 +297,14 @@ _NOT_IN_NAME = re.compile(r'["\\<>\x00-\x1f\x7f-\x9f\u2028\u2029]+')
 def _caller_id_name(name: str) -> str:
     """``Анна "Аня" <b>`` → ``Анна Аня b``: a display name safe inside ``"name" <number>``."""
     return " ".join(_NOT_IN_NAME.sub(" ", name).split())
+
+
+def _may_control(user: User, request: BaseModel) -> CallControl:
+    """The request as a call-control one, from a user who may control calls at all; else RequestFailed."""
+    if not isinstance(request, CALL_CONTROL):
+        raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
+    try:
+        control.may_control(actor(user))
+    except control.Refused as exc:
+        raise RequestFailed(exc.code, exc.message) from None
+    return request
