@@ -31,7 +31,6 @@ from asterisk.messages import AmiMessage
 from companion.threads import tune_threads
 from cti.agents import AgentBoard
 from cti.context import CallView
-from cti.effects import Effect
 from cti.model import CallBook
 from store import open_store
 from store.repository import RegisterChange, Store
@@ -70,7 +69,7 @@ class Daemon:
         self.store: Store | None = None
         #: The followed PBXs by id, in the configuration's order; each its own connection, book and board.
         self.links: dict[str, PbxLink] = {
-            pbx.id: PbxLink(pbx, self, max_pending=settings.store.max_pending,
+            pbx.id: PbxLink(pbx, self, self.pipeline.publish, max_pending=settings.store.max_pending,
                             flush_interval=settings.store.flush_interval)
             for pbx in settings.followed()
         }
@@ -163,9 +162,6 @@ class Daemon:
         return {link.id: _handle(link) for link in self.links.values()}
 
     # -- what the links share (companion.pbx_link.LinkHost) --------------------------------------------------
-
-    def publish(self, effects: list[Effect]) -> None:
-        self.pipeline.publish(effects)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> bool:
         return self._spawn(work)

@@ -25,7 +25,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from asterisk.connection import AmiClient, AmiError, AmiNotConnected, AmiResponse
@@ -53,12 +53,10 @@ def model_config(pbx: PbxSettings) -> ModelConfig:
 
 
 class LinkHost(Protocol):
-    """What a link uses of its daemon: the shared store, the subscribers, side tasks, the store's back-pressure."""
+    """What a link uses of its daemon: the shared store, side tasks, the store's back-pressure."""
 
     @property
     def store(self) -> Store | None: ...
-
-    def publish(self, effects: list[Effect]) -> None: ...
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> bool: ...
 
@@ -68,10 +66,13 @@ class LinkHost(Protocol):
 class PbxLink:
     """One followed PBX: AMI bytes in, its effects staged into the shared store and handed to the subscribers."""
 
-    def __init__(self, pbx: FollowedPbx, host: LinkHost, *, max_pending: int, flush_interval: float) -> None:
+    def __init__(self, pbx: FollowedPbx, host: LinkHost, publish: Callable[[list[Effect]], None], *,
+                 max_pending: int, flush_interval: float) -> None:
         self.pbx = pbx
         self.id = pbx.id
         self._host = host
+        #: Hands effects to every subscriber (``Pipeline.publish``), called for each event that made some.
+        self._publish = publish
         config = model_config(pbx)
         self.book = CallBook(config)
         # One read of each event's time: the board shares the book's clock.
@@ -227,7 +228,7 @@ class PbxLink:
                     store.stage_call(effect.record, effect.missed, effect.agent_misses)
                 elif isinstance(effect, VariableWanted):
                     self._host.spawn(self._get_variable(effect))
-            self._host.publish(effects)
+            self._publish(effects)
         if msg.received_at - self._journal_handed_at >= self._flush_interval:
             self.hand_over_journal(store, msg.received_at)
 

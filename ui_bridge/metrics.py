@@ -200,9 +200,10 @@ class PopTimer:
             "cti_pop_latency_seconds", "screen-pop latency: from the AMI frame that made the phone ring arriving "
             "to the call.ringing frame handed to the clients' sockets (the caller-card lookup included)",
             ["pbx"], registry=registry, buckets=POP_BUCKETS)
-        # Each PBX's series from the start, at 0 (a panel without a daemon, a test bench: the default PBX's).
-        for pbx in node.links if node is not None else (DEFAULT_PBX,):
-            self.histogram.labels(pbx)
+        # Each PBX's series from the start, at 0 (a panel without a daemon, a test bench: the default PBX's);
+        # kept here, so that a pop does not look its series up by label (prometheus_client locks and hashes).
+        self._series = {pbx: self.histogram.labels(pbx)
+                        for pbx in (node.links if node is not None else (DEFAULT_PBX,))}
 
     def on_pop(self, effect: CallRang, lookup: asyncio.Future[None] | None) -> None:
         """``PopSequencer.on_pop``: the pop goes out once ``lookup`` (its caller card) is done, or now (None)."""
@@ -226,7 +227,10 @@ class PopTimer:
             self._record(pbx, arrived)
 
     def _record(self, pbx: str, arrived: float) -> None:
-        self.histogram.labels(pbx).observe(max(0.0, time.time() - arrived))
+        series = self._series.get(pbx)
+        if series is None:
+            series = self._series[pbx] = self.histogram.labels(pbx)
+        series.observe(max(0.0, time.time() - arrived))
 
 
 class NodeMetrics:
