@@ -239,7 +239,7 @@ class PopSequencer:
         if isinstance(effect, CallEnded):
             self._ended(effect.record)
         waiting = self._waiting_for(effect) if self._calls else None
-        if waiting is None and not self.out.wanted:
+        if waiting is None and not self.hub.clients and not self.out.active:
             # Nobody is connected (and no other node may be): the message would go to no one, so it is not even
             # built (a client that connects later gets the calls and agents as they stand then).
             return
@@ -255,8 +255,11 @@ class PopSequencer:
               card: m.CallerCard | None = None) -> None:
         """One message out: to the hub, or through the bus with the mirrors' part (``mirror_sync.update_for``)."""
         out = self.out
-        update = update_for(effect, self.notifier, card) if out.active else None
-        out.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx, update)
+        if not out.active:  # one node: straight to its clients (the common case, on every effect: kept short)
+            self.hub.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx)
+            return
+        out.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx,
+                    update_for(effect, self.notifier, card))
 
     def _waiting_for(self, effect: Effect) -> _Waiting | None:
         """The waiting call an effect is about, if any (only while some call waits for its card)."""

@@ -199,10 +199,14 @@ class Hub:
         if extensions:
             index = self._by_extension
             for ext in extensions:
-                keys: tuple[tuple[str | None, str], ...] = ((None, ext), (pbx, ext)) if pbx is not None else (
-                    (None, ext),)
-                for index_key in keys:
-                    members = index.get(index_key)
+                # The users of every PBX with that extension, then that PBX's (two lookups, no key tuples built:
+                # this runs for every message about a call).
+                members = index.get((None, ext))
+                if members:
+                    for client in list(members):
+                        delivered += self._offer(client, frame)
+                if pbx is not None:
+                    members = index.get((pbx, ext))
                     if members:
                         for client in list(members):
                             delivered += self._offer(client, frame)
