@@ -74,6 +74,8 @@ class Fanout:
         #: The number of the last envelope this node queued; callbacks waiting for their envelope to come back.
         self._seq = 0
         self._after: deque[tuple[int, Callable[[], None]]] = deque()
+        #: The highest of this node's own envelope numbers back from the bus so far.
+        self._back = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -129,7 +131,10 @@ class Fanout:
         """Call ``callback`` once everything queued so far has come back from the bus to this node (and was offered
         to its clients): the pop latency is measured there (``metrics.PopTimer``). At once when the bus is not in
         use. Forgotten if the queue drops the envelopes it waits for and nothing is queued after them."""
-        if not self.active:
+        if not self.active or self._seq <= self._back:
+            # No bus; or everything queued so far is already back (a pop whose caller-card lookup was cancelled
+            # by its call's end is observed only once the lookup task has wound down, which may take longer than
+            # the bus's round trip): waiting for a later envelope would wait for one that may never come.
             callback()
             return
         if len(self._after) >= self.queue_size:
@@ -231,6 +236,7 @@ class Fanout:
         return True
 
     def _delivered(self, seq: int) -> None:
+        self._back = max(self._back, seq)
         after = self._after
         while after and after[0][0] <= seq:
             _, callback = after.popleft()
@@ -251,7 +257,7 @@ class Fanout:
             self.received += 1
             if frame:
                 hub.publish_frame(frame, header.ext, header.pbx)
-            if self._after and header.node == self.node and header.seq is not None:
+            if header.node == self.node and header.seq is not None:
                 self._delivered(header.seq)
             for listener in self.listeners:
                 try:

@@ -204,10 +204,16 @@ async def test_a_full_fanout_queue_drops_its_oldest_envelopes_and_counts_them() 
 
 async def _metric_reaches(env: PanelEnv, line: str, timeout: float = 5) -> None:
     """Wait until the node's /metrics has ``line`` (a pop is observed once its envelope, or one after it, is back
-    from the bus: a moment after the clients got it)."""
-    async with asyncio.timeout(timeout * UNIT):
-        while line not in await _scrape(env):
-            await asyncio.sleep(0.01)
+    from the bus: a moment after the clients got it); on a timeout, say what the metric was instead."""
+    name = line.rsplit(" ", 1)[0]
+    text = ""
+    try:
+        async with asyncio.timeout(timeout * UNIT):
+            while line not in (text := await _scrape(env)):
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        found = [row for row in text.splitlines() if row.startswith(name)]
+        raise AssertionError(f"wanted {line!r}, /metrics has {found}") from None
 
 
 async def _scrape(env: PanelEnv) -> str:
