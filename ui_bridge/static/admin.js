@@ -407,7 +407,7 @@ export class AdminView {
     if (msg.type === "hello") { // which PBXs the user sees: the journal's filter, the PBX columns
       this.journal.showPbxs();
       this.missed.render();
-      this.journal.refreshSoon();
+      this.journal.rerender();
     }
     this.missed.onMessage(msg);
     if (msg.type === "call.ended") this.journal.refreshSoon();
@@ -432,8 +432,12 @@ export class QaView {
   }
 
   onMessage(msg) {
-    if (msg.type === "hello") this.journal.showPbxs();
-    if (msg.type === "call.ended" || msg.type === "hello") this.journal.refreshSoon();
+    if (msg.type === "hello") {
+      this.journal.showPbxs();
+      this.journal.rerender();
+      if (this.ctx.reconnected) this.journal.refreshSoon(); // calls ended while the socket was down
+    }
+    if (msg.type === "call.ended") this.journal.refreshSoon();
   }
 
   render() {}

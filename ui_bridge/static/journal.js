@@ -162,6 +162,12 @@ export class Journal {
     };
   }
 
+  /** The rows on show drawn again, with no request (the PBX column comes with `hello`): the page stays the same
+   * page, so the calls saved meanwhile never shift the pages after it. */
+  rerender() {
+    if (this.rows) clear(this.tableBox).append(callsTable(this.rows));
+  }
+
   /** A call ended: reload, but only the first page (a user paging back keeps their view). */
   refreshSoon() {
     if (this.pageIndex !== 0) return;
@@ -179,6 +185,7 @@ export class Journal {
     try {
       const data = await api(`/api/calls${query(this.params())}`);
       const rows = (data && data.calls) || [];
+      this.rows = rows;
       clear(this.tableBox).append(callsTable(rows));
       this.nextCursor = (data && data.next) || null;
       const before = this.pageIndex * PAGE; // every page before this one was full: it had a `next`
