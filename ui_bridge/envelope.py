@@ -15,7 +15,7 @@ Kinds:
 
 * ``msg``: a frame for the clients of ``pbx`` (``None``: no PBX in particular) and of its extensions ``ext``;
   with ``call`` (a call's state now: :class:`CallWire`), ``ended`` (the linkedids of a call that ended) or
-  ``agent`` (:class:`AgentWire`) for mirrors.
+  ``agent`` (:func:`agent_wire`) for mirrors.
 * ``state``: the whole state of a PBX its holder follows (``calls``, ``agents``): mirrors replace theirs.
 * ``state.request``: a node that starts asks every holder for its PBXs' state.
 
@@ -26,10 +26,11 @@ envelope that does not validate is logged and skipped, never raised into the bus
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from cti.effects import AgentStateChanged
@@ -78,32 +79,19 @@ class CallWire(_Strict):
     audience: list[str] = []
 
 
-class AgentWire(_Strict):
-    """An agent's state for mirrors: the fields of :class:`~cti.effects.AgentStateChanged`, times as epochs (the
-    receiving node formats them for its clients as it formats its own)."""
+#: An agent's state for mirrors: :class:`~cti.effects.AgentStateChanged` itself, its fields as they travel (times as
+#: epochs: the receiving node formats them for its clients as it formats its own), its fields checked on arrival.
+_AGENT = TypeAdapter(AgentStateChanged)
 
-    extension: str
-    name: str | None
-    state: str
-    paused: bool
-    paused_reason: str | None
-    paused_queues: tuple[str, ...]
-    queues: tuple[str, ...]
-    device_state: str
-    at: float
-    pbx: str
 
-    @classmethod
-    def of(cls, state: AgentStateChanged) -> dict[str, Any]:
-        """``state`` as it travels (a plain dict: nothing validated on the sending side's hot path)."""
-        return {"extension": state.extension, "name": state.name, "state": state.state, "paused": state.paused,
-                "paused_reason": state.paused_reason, "paused_queues": list(state.paused_queues),
-                "queues": list(state.queues), "device_state": state.device_state, "at": state.at,
-                "pbx": state.pbx}
+def agent_wire(state: AgentStateChanged) -> dict[str, Any]:
+    """``state`` as it travels (a plain dict: nothing validated on the sending side's hot path)."""
+    return dataclasses.asdict(state)
 
-    def effect(self) -> AgentStateChanged:
-        return AgentStateChanged(self.extension, self.name, self.state, self.paused, self.paused_reason,
-                                 tuple(self.paused_queues), tuple(self.queues), self.device_state, self.at, self.pbx)
+
+def agent_from_wire(raw: Any) -> AgentStateChanged:
+    """An agent's state from an envelope; ``ValidationError`` if it is not one."""
+    return _AGENT.validate_python(raw)
 
 
 def envelope(node: str, kind: Kind, frame: str = "", **fields: Any) -> str:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from cti.effects import AgentStateChanged, CallContext, CallEnded, Effect
 
 from . import messages as m
-from .envelope import AgentWire, CallWire, Header
+from .envelope import CallWire, Header, agent_from_wire, agent_wire
 from .fanout import Fanout
 from .mirror import HEARTBEAT_SECONDS, Mirror, MirroredCall
 from .notifier import Notifier
@@ -58,7 +58,7 @@ def update_for(effect: Effect, notifier: Notifier, card: m.CallerCard | None = N
         record = effect.record
         return {"ended": [record.linkedid, *record.linkedids]}
     if isinstance(effect, AgentStateChanged):
-        return {"agent": AgentWire.of(effect)}
+        return {"agent": agent_wire(effect)}
     context: CallContext | None = getattr(effect, "context", None)
     if context is None:
         return None
@@ -100,7 +100,7 @@ class MirrorSync:
         handle = self.pbxs[pbx]
         calls = [call_wire(self.notifier, context) for context in handle.calls.in_progress()]
         self.fanout.publish_bare("state", pbx=pbx, calls=calls,
-                                 agents=[AgentWire.of(state) for state in handle.agent_states()])
+                                 agents=[agent_wire(state) for state in handle.agent_states()])
 
     def publish_states(self) -> None:
         for pbx in sorted(self._followed):
@@ -163,7 +163,7 @@ class MirrorSync:
                 wire = CallWire.model_validate(raw)
                 if wire.info is not None:
                     calls[wire.linkedid] = MirroredCall(wire.info, frozenset(wire.audience))
-            agents = [AgentWire.model_validate(raw).effect() for raw in header.agents or ()]
+            agents = [agent_from_wire(raw) for raw in header.agents or ()]
             mirror.replace(pbx, holder, calls, agents)
         elif header.call is not None:
             wire = CallWire.model_validate(header.call)
@@ -172,6 +172,6 @@ class MirrorSync:
         elif header.ended is not None:
             mirror.ended(pbx, holder, header.ended)
         elif header.agent is not None:
-            mirror.agent(pbx, holder, AgentWire.model_validate(header.agent).effect())
+            mirror.agent(pbx, holder, agent_from_wire(header.agent))
         else:
             mirror.heard(pbx, holder)
