@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .effects import CallContext
 from .records import CallRecord
 
 #: Missed reasons of a caller who hung up waiting (the queue's "abandoned"); a time-out to voicemail or a call
@@ -63,3 +64,27 @@ def service_level(calls: Iterable[QueueCall], within: float) -> float | None:
         if call.answered and call.wait_seconds <= within:
             served += 1
     return served / counted if counted else None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCaller:
+    """A caller waiting in a queue now: the supervisor's "waiting" column and the long-wait alert."""
+
+    pbx: str
+    queue: str
+    linkedid: str
+    caller: str | None
+    caller_name: str | None
+    since: float  # the call's arrival at the PBX: the same clock as ``QueueCall.wait_seconds``
+
+
+def waiting_callers(calls: Iterable[CallContext]) -> list[WaitingCaller]:
+    """The callers of these calls in progress who wait in a queue now, longest-waiting first."""
+    out = [
+        WaitingCaller(pbx=c.pbx, queue=c.queue, linkedid=c.linkedid, caller=c.caller, caller_name=c.caller_name,
+                      since=c.started_at)
+        for c in calls
+        if c.queue is not None and c.direction == "inbound" and c.answered_at is None and c.live
+    ]
+    out.sort(key=lambda w: w.since)
+    return out
