@@ -31,7 +31,7 @@ from asterisk.settings import (
     followed_pbxs,
 )
 from store.settings import StoreSettings
-from ui_bridge.settings import DirectorySettings, HttpSettings
+from ui_bridge.settings import DirectorySettings, HttpSettings, SupervisorSettings
 
 __all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "FollowedPbx", "HttpSettings", "PbxSettings",
            "Settings",
@@ -65,6 +65,7 @@ class Settings(Section):
     pbxs: tuple[FollowedPbx, ...] = ()
     http: HttpSettings = HttpSettings()
     directory: DirectorySettings = DirectorySettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
     cluster: ClusterSettings = ClusterSettings()
 
     @model_validator(mode="after")

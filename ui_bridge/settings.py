@@ -1,4 +1,5 @@
-"""The ``[http]`` (panel, API, WebSocket) and ``[directory]`` (caller card) sections of the configuration file."""
+"""The ``[http]`` (panel, API, WebSocket), ``[directory]`` (caller card) and ``[supervisor]`` (the supervisor's
+figures) sections of the configuration file."""
 
 from __future__ import annotations
 
@@ -101,3 +102,11 @@ class DirectorySettings(Section):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("an http:// or https:// URL")
         return value
+
+
+class SupervisorSettings(Section):
+    """The supervisor's live figures, the wallboard and the alerts computed from them."""
+
+    #: The service level counts the queue callers answered within this many seconds of their arrival
+    #: (``cti/service_level.py``): the wallboard's figure and the service-level alert's.
+    service_level_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
