@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from store.postgres.migrate import migrate
+from store.postgres.own_connection import DB_ERRORS
 from store.repository import StoreError
 from store.settings import without_password
 
@@ -61,7 +62,7 @@ async def open_lanes(url: str, *, connect_timeout: float = 10.0) -> Lanes:
                                "server_settings": {"application_name": "cti-companion"}}
     try:
         conn = await asyncpg.connect(url, **options)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except DB_ERRORS as exc:
         raise StoreError(f"{shown(url)}: cannot open the store: {exc}") from exc
     try:
         await migrate(conn)
@@ -76,7 +77,7 @@ async def open_lanes(url: str, *, connect_timeout: float = 10.0) -> Lanes:
     except BaseException as exc:
         for pool in pools:
             await pool.close()
-        if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError):
+        if isinstance(exc, DB_ERRORS):
             raise StoreError(f"{shown(url)}: cannot use the store: {exc}") from exc
         raise
     return Lanes(writer=pools[0], reader=pools[1], lookup=pools[2])

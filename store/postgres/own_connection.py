@@ -17,8 +17,11 @@ import asyncpg
 from store.repository import StoreError
 from store.settings import without_password
 
-#: Errors that mean the database or the connection failed (not a bug of ours).
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+#: Errors that mean the database or the connection failed (not a bug of ours). ``InternalClientError`` ("cannot
+#: switch to state 15") is what asyncpg raises on a connection the server terminated in the middle of a statement:
+#: the connection is gone, not our code wrong, so the writer keeps its items staged and retries.
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError,
+             TimeoutError)
 #: Seconds to connect before giving up.
 CONNECT_TIMEOUT = 10.0
 #: How often an idle lease or listener connection is checked with ``SELECT 1`` (seconds), and how long the check

@@ -13,13 +13,12 @@ from cti.callbacks import CallBack
 from cti.records import MissedEntry
 from store.postgres import rows
 from store.postgres.base import Conn, PostgresBase
+from store.postgres.own_connection import DB_ERRORS
 from store.repository import LiveEvent
 from store.staging import PreparedCall, StagedEvent, Staging, by_pbx
 
 log = logging.getLogger(__name__)
 
-# The database is failing (down, restarting, unreachable, out of disk): keep the items staged and retry.
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 _UPSERT_AGENT_MISS = (
     "INSERT INTO agent_misses (linkedid, agent, rang_at, ring_seconds, reason, answered_by, caller, pbx) "
