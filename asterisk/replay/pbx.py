@@ -43,8 +43,19 @@ whole number of seconds, *n* times the span of the whole recording, so no id of 
 another's; bridge UUIDs get their first field bumped by *n*. Channel names (``PJSIP/101-0000002a``)
 are left as they are.
 
+``redate=True`` (``cti demo``) moves each trace, as it starts, to the moment it is replayed, keeping its recorded
+durations: every ``Timestamp`` and the epoch part of every ``…Uniqueid``/``…Linkedid`` value of that trace (and
+its snapshot) are shifted by one whole number of seconds, the wall clock at the trace's start minus its recorded
+start, never less than what keeps the PBX's clock going forward from the trace before. So the calls happen
+today, in order, with ids a later run on the same journal never repeats; at ``speed`` 1 the PBX's clock is the
+wall clock, faster it runs ahead by what the speed-up saves (it never goes back). ``rebase_time`` instead maps
+every time onto the wall clock, durations divided by ``speed``, and keeps the recorded ids.
+
 Actions are recorded (:attr:`ReplayPbx.received_actions`), never executed: ``Originate``,
-``Redirect``, ``Hangup``, … are answered ``Success`` and change nothing in the stream. They are read as
+``Redirect``, ``Hangup``, … are answered ``Success`` and change nothing in the stream. With ``live=True``
+(``cti demo``) a ``QueuePause`` and a transfer (``Redirect``, ``BlindTransfer``, ``Atxfer``) of a call in progress
+are answered with the events a real Asterisk 22 sends for them (:mod:`.live`), and the trace's own events are
+served byte for byte as long as no such action was sent. They are read as
 Asterisk's ``manager.c`` reads them (:class:`~asterisk.replay.actions.ActionReader`), not as our client reads
 events: a line ends at LF with or without a CR, a NUL ends a header's text, a blank line ends the action. So a
 client that lets a bare LF into a value is seen sending the extra headers or actions a real PBX would run.
@@ -67,6 +78,8 @@ from typing import Self
 from asterisk.messages import AmiHeaderError, AmiMessage, Headers
 
 from .actions import ActionReader, ReceivedAction, arg, class_names, classes_of, event_mask, permitted
+from .live import LIVE_ACTIONS, LiveCalls
+from .queues_conf import QueueMemberConf
 from .session import Outgoing, Session, session_events
 from .state import PbxState
 from .trace import BANNER, Trace, load_trace
@@ -154,6 +167,9 @@ class ReplayPbx:
         speed: float = 1.0,
         loop: bool = False,
         rebase_time: bool = False,
+        redate: bool = False,
+        live: bool = False,
+        queue_members: Sequence[QueueMemberConf] = (),
         chunk_size: int | None = None,
         chunk_seed: int | None = None,
         pause_when_no_client: bool = False,
@@ -165,12 +181,17 @@ class ReplayPbx:
             raise ValueError("speed must be >= 0 (0 or inf: as fast as possible)")
         if chunk_size is not None and chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
+        if rebase_time and redate:
+            raise ValueError("rebase_time and redate are two ways of dating the calls: choose one")
         loaded = [t if isinstance(t, Trace) else load_trace(Path(t)) for t in traces]
         self.username, self.secret = username, secret
         #: The AMI user's ``write`` classes, as in manager.conf: ``all``, or e.g. ``call,originate,agent``.
         #: An action none of whose classes is granted is refused with "Permission denied", as Asterisk does.
         self.write: frozenset[str] | None = None if "all" in class_names(write) else classes_of(write)
-        self.loop, self.rebase_time = loop, rebase_time
+        self.loop, self.rebase_time, self.redate = loop, rebase_time, redate
+        #: The queues' static members as the PBX's queues.conf lists them: known from the start (``QueueStatus``
+        #: lists them, a ``QueuePause`` finds them) before any event of the traces names them.
+        self.queue_members = tuple(queue_members)
         self.chunk_size, self.chunk_seed = chunk_size, chunk_seed
         self.pause_when_no_client = pause_when_no_client
         self.banner = loaded[0].banner or BANNER
@@ -192,6 +213,11 @@ class ReplayPbx:
         #: Set once every event of every trace has been served (the first pass, with ``loop``).
         self.finished = asyncio.Event()
         self.state = PbxState()
+        #: Synthesized answers to call control (``live``), else None: the traces are served as recorded.
+        self.live = LiveCalls(self.state) if live else None
+        #: ``redate``: the whole seconds the current trace is moved by, and where the trace before it ended.
+        self._shift = 0
+        self._prev_end = -math.inf
 
         self._clock = _Clock(speed)
         self._pass = 0
@@ -342,8 +368,11 @@ class ReplayPbx:
         """The first login: the timeline starts now (and, rebased, the seed is re-stamped to it)."""
         self._started = True
         self._clock.set_running(True)  # anchors the wall clock to timeline 0
-        if self.rebase_time:
+        if self.rebase_time or self.redate:
+            self._redate_segment()
             self.state = PbxState()
+            if self.live is not None:
+                self.live.state = self.state
             self._seed()
         self._changed()
 
@@ -354,34 +383,51 @@ class ReplayPbx:
         if self.rebase_time:
             return self._clock.wall(vt)
         trace = self._segments[self._seg].trace
-        return trace.epoch0 + (vt - self._seg_start()) + self._pass * self._pass_shift
+        return trace.epoch0 + (vt - self._seg_start()) + self._id_shift()
+
+    def _id_shift(self) -> int:
+        """Whole seconds the current trace's ``Timestamp``s and epoch ids are moved by (``rebase_time``: ids only)."""
+        return self._shift if self.redate else self._pass * self._pass_shift
+
+    def _redate_segment(self) -> None:
+        """``redate``: the current trace starts now (or right after the trace before, if that ran ahead)."""
+        if not self.redate:
+            return
+        trace = self._segments[self._seg].trace
+        shift = math.ceil(time.time() - trace.epoch0)
+        if self._prev_end > -math.inf:
+            shift = max(shift, math.ceil(self._prev_end + TRACE_GAP - trace.epoch0))
+        self._shift = shift
+        self._prev_end = trace.epoch0 + trace.length + self._shift
 
     def _out_ts(self, recorded: float) -> float:
         """A recorded ``Timestamp`` of the current trace, as this pass serves it."""
         if self.rebase_time:
             trace = self._segments[self._seg].trace
             return self._clock.wall(self._seg_start() + recorded - trace.epoch0)
-        return recorded + self._pass * self._pass_shift
+        return recorded + self._id_shift()
 
     def _transform(self, msg: AmiMessage) -> AmiMessage:
-        if self._pass == 0 and not self.rebase_time:
+        if self._pass == 0 and not self.rebase_time and not self.redate:
             return msg
-        shift, bump = self._pass * self._pass_shift, self._pass
+        shift, bump = self._id_shift(), self._pass
         headers: Headers = []
         for key, value in msg.headers:
             low = key.lower()
             if key == "Timestamp":
                 with contextlib.suppress(ValueError):
                     value = f"{self._out_ts(float(value)):.6f}"
-            elif bump and (low.endswith(("uniqueid", "linkedid")) or low == "bridgeid"):
-                if m := _EPOCH_ID.match(value):
+            elif low.endswith(("uniqueid", "linkedid")) or low == "bridgeid":
+                if shift and (m := _EPOCH_ID.match(value)):
                     value = f"{int(m[1]) + shift}.{m[2]}"
-                elif m := _UUID.match(value):
+                elif bump and (m := _UUID.match(value)):
                     value = f"{(int(m[1], 16) + bump) % 2**32:08x}{m[2]}"
             headers.append((key, value))
         return AmiMessage(headers=headers)
 
     def _seed(self) -> None:
+        if self.queue_members:
+            self.state.add_members(self.queue_members, self.pbx_time())
         trace = self._segments[self._seg].trace
         if trace.snapshot:
             # The snapshot was taken at the recording's login (t = 0), on the recorded clock.
@@ -415,17 +461,37 @@ class ReplayPbx:
         while end < len(events) and events[end].t == t:
             end += 1
         now = self.pbx_time()
+        messages = [self._transform(item.message) for item in events[first:end]]
+        if self.live is not None:
+            messages = [out for msg in messages for out in self.live.on_trace_event(msg, now)]
+        self._broadcast(messages, now)
+        self.served_count += end - first
+        self._idx = end
+        self._advance()
+
+    def _broadcast(self, messages: Sequence[AmiMessage], now: float) -> None:
+        """Serve events: the PBX's state takes them, every logged-in session whose mask and filters accept
+        one gets it, all in one write."""
         outgoing: list[Outgoing] = []
-        for item in events[first:end]:
-            msg = self._transform(item.message)
+        for msg in messages:
             self.state.apply(msg, now)
             outgoing.append(Outgoing(msg.serialize(), classes_of(msg.get("Privilege", "all"))))
         for session in self._sessions.values():
             if session.logged_in:
                 session.send(b"".join(o.frame for o in outgoing if session.accepts(o)))
-        self.served_count += end - first
-        self._idx = end
-        self._advance()
+
+    def _serve_live(self, messages: Sequence[AmiMessage]) -> None:
+        """Synthesized events (``live``): served now, and whatever they set going later (a target that answers)."""
+        if not self._silent and not self._closed.is_set():
+            self._broadcast(messages, self.pbx_time())
+        if self.live is not None:
+            for delay, leg in self.live.take_scheduled():
+                wait = 0.0 if self._clock.fast else delay / self._clock.speed
+                asyncio.get_running_loop().call_later(wait, self._answer_leg, leg)
+
+    def _answer_leg(self, leg: str) -> None:
+        if self.live is not None and not self._closed.is_set():
+            self._serve_live(self.live.answer(leg, self.pbx_time()))
 
     def _advance(self) -> None:
         """Move past finished traces: next trace, next pass (with ``loop``), or the end."""
@@ -442,6 +508,7 @@ class ReplayPbx:
                 self._pass, self._seg = self._pass + 1, 0
                 log.info("replay PBX: pass %d", self._pass + 1)
             self._idx = 0
+            self._redate_segment()
             self._seed()
 
     # -- sessions
@@ -541,6 +608,10 @@ class ReplayPbx:
             else:
                 value = self.state.variables.get(channel, {}).get(arg(msg, "Variable"), "")
                 self._respond(session, msg, "Success", ("Variable", arg(msg, "Variable")), ("Value", value))
+        elif self.live is not None and key in LIVE_ACTIONS:
+            answer = self.live.act(msg, self.pbx_time())
+            self._respond(session, msg, "Success" if answer.ok else "Error", ("Message", answer.message))
+            self._serve_live(answer.events)
         elif key == "queuepause":
             paused = arg(msg, "Paused").lower() in ("1", "yes", "true", "on", "y", "t")
             text = "Interface paused successfully" if paused else "Interface unpaused successfully"
@@ -603,13 +674,17 @@ async def run_replay_pbx(
     speed: float = 1.0,
     loop: bool = False,
     rebase_time: bool = False,
+    redate: bool = False,
+    live: bool = False,
+    queue_members: Sequence[QueueMemberConf] = (),
     chunk_size: int | None = None,
     chunk_seed: int | None = None,
     pause_when_no_client: bool = False,
 ) -> None:
     """Serve ``traces`` on ``host:port`` until cancelled (``cti replay-pbx TRACE``)."""
     pbx = ReplayPbx(traces, username=username, secret=secret, speed=speed, loop=loop, rebase_time=rebase_time,
-                    chunk_size=chunk_size, chunk_seed=chunk_seed, pause_when_no_client=pause_when_no_client)
+                    redate=redate, live=live, queue_members=queue_members, chunk_size=chunk_size,
+                    chunk_seed=chunk_seed, pause_when_no_client=pause_when_no_client)
     bound_host, bound_port = await pbx.start(host, port)
     log.info("replay PBX listening on %s:%d: %s (speed %s%s)", bound_host, bound_port,
              ", ".join(pbx.trace_names), speed, ", loop" if loop else "")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from asterisk.messages import AmiMessage, Headers
 
+from .queues_conf import QueueMemberConf
+
 #: The channel snapshot Asterisk puts in every channel event, in its order.
 SNAPSHOT_KEYS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
                   "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context", "Exten",
@@ -105,6 +107,17 @@ class PbxState:
                 entry = _Entry(item.get("Uniqueid"), {k: item.get(k) for k in _ENTRY_KEYS},
                                created(float(item.get("Wait", "0") or 0)))
                 self.entries.setdefault(item["Queue"], []).append(entry)
+
+    def add_members(self, members: Iterable[QueueMemberConf], now: float) -> None:
+        """The static members of ``queues.conf``, logged in since ``now``, idle; a member already known keeps
+        what the served events said of it."""
+        for member in members:
+            self._queue(member.queue)
+            self.members.setdefault((member.queue, member.interface), {
+                "Name": member.name, "Location": member.interface, "StateInterface": member.device,
+                "Membership": "static", "Penalty": member.penalty, "CallsTaken": "0", "LastCall": "0",
+                "LastPause": "0", "LoginTime": str(int(now)), "InCall": "0", "Status": "1", "Paused": "0",
+                "PausedReason": "", "Wrapuptime": "0"})
 
     def apply(self, msg: AmiMessage, now: float) -> None:
         """Update the state with one served event; ``now`` is used when it has no ``Timestamp``."""

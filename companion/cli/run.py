@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from companion.config import file_problems
+from companion.demo_logins import login_lines as demo_login_lines
 from cti.safe_text import terminal_text
 
 from .app import app
@@ -39,19 +40,32 @@ def run(config: ConfigOpt, log_level: LogLevelOpt = LogLevel.info) -> None:
         fail(f"{leaf(group)}")
 
 
-@app.command()
+_DEMO_HELP = "\n\n".join([
+    "Replay PBX + daemon + web panel on loopback, with demo logins. Nothing to set up.",
+    "The calls are re-dated to now; the journal is kept in FOLDER/journal.sqlite and FOLDER/cti.toml is written "
+    "for the CLI (cti calls --config FOLDER/cti.toml --since today); the sample contacts of examples/contacts.csv "
+    "are imported once.",
+    "\b\nThe panel's logins (name / password, who):\n" + "\n".join(f"  {line}" for line in demo_login_lines()),
+])
+
+
+@app.command(help=_DEMO_HELP)
 def demo(
     traces: TracesArg = None,
     speed: Annotated[float, typer.Option(min=0, help="replay speed; 1 = real time, 0 = at once")] = 3.0,
-    store: Annotated[Path | None, typer.Option(help="SQLite file (default: a new temporary one)")] = None,
+    folder: Annotated[Path | None, typer.Option(
+        help="where the journal and the CLI's cti.toml are kept (default: ./cti-demo, or --store's folder)")] = None,
+    store: Annotated[Path | None, typer.Option(help="SQLite file of the journal (default: FOLDER/journal.sqlite)")
+                     ] = None,
+    sample_contacts: Annotated[bool, typer.Option(
+        help="import the sample contacts of examples/contacts.csv (once)")] = True,
     duration: Annotated[float | None, typer.Option(min=0, help="stop after this many seconds")] = None,
     once: Annotated[bool, typer.Option(help="play the traces once instead of in a loop")] = False,
     http_port: Annotated[int, typer.Option(min=0, max=65535, help="the web panel's port (0: any free port)")] = 8080,
     http_host: Annotated[str, typer.Option(help="the web panel's address")] = "127.0.0.1",
     log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
-    """Replay PBX + daemon + web panel on loopback, with demo logins. Nothing to set up."""
-    from companion.demo import run_demo
+    from companion.demo import DEMO_FOLDER, SAMPLE_CONTACTS, run_demo
     from store.migrate import MigrationError
     from store.repository import StoreError
     from ui_bridge.server import PanelError
@@ -59,9 +73,15 @@ def demo(
     setup_logging(log_level)
     paths = resolve_traces(traces or [])
     check_traces(paths)
+    folder = folder or (store.parent if store is not None else DEMO_FOLDER)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{folder}: cannot make the demo's folder: {exc.strerror} (give another --folder)")
     try:
         asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
-                             http_port=http_port, http_host=http_host))
+                             http_port=http_port, http_host=http_host, folder=folder,
+                             sample_contacts=SAMPLE_CONTACTS if sample_contacts else None))
     except* PanelError as group:
         fail(f"{leaf(group)} (another program uses it? try --http-port 0 for any free port)", 1)
     except* (StoreError, MigrationError) as group:

@@ -76,7 +76,8 @@ def test_a_busy_panel_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> N
         assert proc.returncode == 1
         assert f"the panel cannot listen on 127.0.0.1:{port}" in proc.stderr
         assert "Traceback" not in proc.stderr
-        demo = cti("demo", "01-direct", "--http-port", str(port), "--duration", "5", check=False)
+        demo = cti("demo", "01-direct", "--http-port", str(port), "--duration", "5", "--folder", str(tmp_path / "demo"),
+                   check=False)
         assert demo.returncode == 1 and "--http-port 0" in demo.stderr and "Traceback" not in demo.stderr
 
 
