@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .makes import makes_meant
 from .phones import is_withheld, normalize_number
 from .plates import plate_key
 from .records import CallRecord, MissedEntry
@@ -91,13 +92,20 @@ _DIGITS_ONLY = re.compile(r"^\+?[\d\s()\-]+$")
 
 @dataclass(frozen=True, slots=True)
 class Query:
+    """What a search box query means. A ``name`` query finds, in this order: the names that start with ``key``
+    (surname first), the names with a word that starts with it (``ромашка`` finds «ООО Ромашка»), then the
+    owners of a car of one of ``makes`` (the car makes the text spells: ``тойота``, ``toyota``, ``ещнщеф``).
+    A make is also a name query because a make can be a name too («Лада», «Форд»)."""
+
     kind: QueryKind
     key: str
+    makes: tuple[str, ...] = ()
 
 
 def parse_query(text: str, region: str = "RU") -> Query | None:
     """One search box for everything: ``8 916 123-45-67`` is a number, ``123`` the digits of a plate,
-    ``а123вс`` / ``A123BC77`` a plate, anything else the start of a name (surname first)."""
+    ``а123вс`` / ``A123BC77`` a plate, anything else a name or a word of one, and a car make when it spells
+    one in Russian or English, in either keyboard layout (``cti/makes.py``)."""
     text = text.strip()
     if not text:
         return None
@@ -112,7 +120,7 @@ def parse_query(text: str, region: str = "RU") -> Query | None:
         if plate is not None:
             return Query("plate", plate.full)
     key = name_key(text)
-    return Query("name", key) if key else None
+    return Query("name", key, makes_meant(text)) if key else None
 
 
 # -- the caller card --------------------------------------------------------------------------------------

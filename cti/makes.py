@@ -107,6 +107,23 @@ def find_makes(query: str) -> list[MakeMatch]:
     return [MakeMatch(m, True) for m in exact] + [MakeMatch(m, False) for m in prefixed if m not in exact]
 
 
+#: A prefix names a make in a search box only from this many letters on: «тойо» is Toyota, but «сит» is as likely
+#: the start of a surname (Ситников) as of Citroen.
+MIN_SEARCH_PREFIX = 4
+
+
+def makes_meant(query: str) -> tuple[str, ...]:
+    """The makes a search box query names: every make it spells exactly (as typed or in the other layout),
+    else the one make a prefix of at least :data:`MIN_SEARCH_PREFIX` letters leaves; () when it names none."""
+    matches = find_makes(query)
+    exact = tuple(m.make for m in matches if m.exact)
+    if exact:
+        return exact
+    if len(matches) == 1 and len(_fold(query)) >= MIN_SEARCH_PREFIX:
+        return (matches[0].make,)
+    return ()
+
+
 def canonical_make(text: str) -> str:
     """The directory's name for a make as typed: an exact or single-prefix match, else the text tidied."""
     matches = find_makes(text)

@@ -38,8 +38,41 @@ def contact_from_row(row: sqlite3.Row) -> Contact:
                    phones=tuple(json.loads(row["phones"] or "[]")), vehicles=vehicles)
 
 
+#: What a word inside a name follows: a space, or the opening quote or bracket of a company's name
+#: (ООО «Ромашка», ЗАО "Вектор"), or the hyphen of a double surname.
+WORD_STARTS = (" ", "«", '"', "“", "„", "'", "(", "-")
+_ESCAPE = "'\\'"
+#: LIKE's wildcards and its escape character, escaped (``ESCAPE '\\'``), so a typed ``%`` or ``_`` is itself.
+_LIKE_SPECIAL = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_"})
+
+
+def where_queries(query: Query, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """The ``WHERE``s (each with its order and limit) that find contacts for a parsed query, best first.
+
+    The store runs them in turn, keeping each contact once, until ``limit`` contacts are found. A name query:
+    the names that start with the text (the index), then the names with a word that starts with it (a scan of
+    the names in index order, which stops at ``limit``; ~0.1 s over a million contacts when few match), then
+    the owners of the makes the text spells (the newest cars first, by the vehicles' rowid).
+    """
+    queries = [where_query(query, limit)]
+    if query.kind != "name":
+        return queries
+    key = query.key.translate(_LIKE_SPECIAL)
+    words = {f"word{i}": f"%{mark}{key}%" for i, mark in enumerate(WORD_STARTS)}
+    queries.append((f"WHERE ({' OR '.join(f'c.name_key LIKE :{n} ESCAPE {_ESCAPE}' for n in words)}) "
+                    "ORDER BY c.name_key, c.id LIMIT :limit", {**words, "limit": limit}))
+    if query.makes:
+        names = {f"make{i}": make for i, make in enumerate(query.makes)}
+        queries.append((f"WHERE c.id IN (SELECT contact_id FROM vehicles WHERE make IN "
+                        f"({', '.join(':' + n for n in names)}) AND contact_id IS NOT NULL "
+                        "ORDER BY id DESC LIMIT :limit) ORDER BY c.name_key, c.id LIMIT :limit",
+                        {**names, "limit": limit}))
+    return queries
+
+
 def where_query(query: Query, limit: int) -> tuple[str, dict[str, Any]]:
-    """The ``WHERE`` (and order and limit) that finds contacts for a parsed search box query."""
+    """The first ``WHERE`` (and order and limit) that finds contacts for a parsed search box query: the whole
+    answer except for a name query (:func:`where_queries`)."""
     params: dict[str, Any] = {"key": query.key, "limit": limit}
     if query.kind == "number":
         where = "c.id IN (SELECT contact_id FROM contact_phones WHERE number_key = :key)"

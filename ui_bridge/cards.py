@@ -56,7 +56,8 @@ class CardService:
         self._store = store
         self.region = region
         self.tz = tz
-        self._messages = Messages(tz, region)  # one for every card: it keeps its time and number memos
+        # One for every card: it keeps its time and number memos, and shows numbers in the site's style.
+        self._messages = Messages(tz, region, number_style=settings.number_style)
         self._crm_cache: dict[str, tuple[float, list[Contact]]] = {}
         self._http: httpx.AsyncClient | None = None
 
@@ -256,10 +257,11 @@ class PopSequencer:
         """One message out: to the hub, or through the bus with the mirrors' part (``mirror_sync.update_for``)."""
         out = self.out
         if not out.active:  # one node: straight to its clients (the common case, on every effect: kept short)
-            self.hub.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx)
+            self.hub.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx,
+                             outgoing.everyone)
             return
         out.publish(outgoing.message if message is None else message, outgoing.extensions, outgoing.pbx,
-                    update_for(effect, self.notifier, card))
+                    update_for(effect, self.notifier, card), everyone=outgoing.everyone)
 
     def _waiting_for(self, effect: Effect) -> _Waiting | None:
         """The waiting call an effect is about, if any (only while some call waits for its card)."""

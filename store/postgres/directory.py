@@ -91,8 +91,14 @@ class DirectoryOps(PostgresBase):
         parsed = parse_query(query, self.region) if isinstance(query, str) else query
         if parsed is None or limit <= 0:
             return []
-        where, params = directory_sql.where_query(parsed, limit)
-        return await self._select(directory_sql.SELECT_CONTACTS + where, params, rows.contact_from_row, lane)
+        found: dict[int | None, Contact] = {}
+        for where, params in directory_sql.where_queries(parsed, limit):  # best first, until `limit` are found
+            for contact in await self._select(directory_sql.SELECT_CONTACTS + where, params, rows.contact_from_row,
+                                              lane):
+                found.setdefault(contact.id, contact)
+            if len(found) >= limit:
+                break
+        return list(found.values())[:limit]
 
     async def list_contacts(self, *, after_id: int = 0, limit: int = 1000) -> list[Contact]:
         return await self._select(directory_sql.SELECT_CONTACTS + "WHERE c.id > $1 ORDER BY c.id LIMIT $2",

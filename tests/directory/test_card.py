@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from cti.directory import Contact, Query, build_card, parse_query
 from cti.records import CallRecord
 
@@ -26,6 +28,20 @@ def test_one_search_box_understands_numbers_plates_digits_and_names() -> None:
     assert parse_query("A123BC") == Query("plate", "A123BC")
     assert parse_query("  Иванов   Пётр ") == Query("name", "иванов петр")
     assert parse_query("") is None and parse_query("   ") is None
+
+
+@pytest.mark.parametrize("typed", ["тойота", "Toyota", "ещнщеф", "Njqjnf", "тойо"])
+def test_a_make_in_russian_english_or_the_wrong_layout_is_a_name_query_that_also_means_the_make(typed: str) -> None:
+    parsed = parse_query(typed)
+    assert parsed is not None and parsed.kind == "name" and parsed.makes == ("Toyota",)
+    assert parsed.key == typed.lower()  # still a name: «Лада» and «Форд» are names as well as makes
+
+
+def test_a_name_or_a_short_prefix_means_no_make() -> None:
+    assert parse_query("иванов") == Query("name", "иванов")
+    assert parse_query("ромашка") == Query("name", "ромашка")
+    assert parse_query("сит") == Query("name", "сит")  # Ситников or Citroen: too short to tell
+    assert parse_query("лада") == Query("name", "лада", ("Lada",))
 
 
 def test_repeat_means_a_call_within_the_window_and_the_ringing_call_does_not_count() -> None:

@@ -76,6 +76,33 @@ async def test_the_three_digits_an_agent_hears_find_every_car_with_them(store: S
     assert [c.name for c in await store.find_contacts("123")] == ["Иванов Пётр Сергеевич", "ООО Ромашка"]
 
 
+@pytest.mark.parametrize("typed", ["тойота", "toyota", "ещнщеф", "Njqjnf"])
+async def test_a_make_in_russian_english_or_the_wrong_layout_finds_its_owners(store: Store, typed: str) -> None:
+    assert [c.name for c in await store.find_contacts(typed)] == ["Иванов Пётр Сергеевич"]
+    assert [c.name for c in await store.find_contacts("киа")] == ["Иванова Мария"]
+
+
+async def test_names_come_before_the_owners_of_a_make_the_text_also_spells(store: Store) -> None:
+    await store.add_contacts([Contact(name="Лада Кузнецова", phones=("89030000001",))])
+    assert [c.name for c in await store.find_contacts("лада")] == ["Лада Кузнецова", "Иванов Пётр Сергеевич"]
+
+
+async def test_a_word_inside_a_name_finds_it_after_the_names_that_start_with_it(store: Store) -> None:
+    await store.add_contacts([Contact(name='ЗАО "Вектор"', kind="corporate"), Contact(name="Ромашкин Олег"),
+                              Contact(name="Петров-Водкин Кузьма"), Contact(name="100% Авто_Сервис")])
+    assert [c.name for c in await store.find_contacts("ромашка")] == ["ООО Ромашка"]
+    assert [c.name for c in await store.find_contacts("РОМАШ")] == ["Ромашкин Олег", "ООО Ромашка"]
+    assert [c.name for c in await store.find_contacts("вектор")] == ['ЗАО "Вектор"']
+    assert [c.name for c in await store.find_contacts("водкин")] == ["Петров-Водкин Кузьма"]
+    assert [c.name for c in await store.find_contacts("петр")] == ["Петров-Водкин Кузьма", "Иванов Пётр Сергеевич"]
+    assert [c.name for c in await store.find_contacts("сергеевич")] == ["Иванов Пётр Сергеевич"]
+    assert await store.find_contacts("омашка") == []  # inside a word is not a word
+    # LIKE's wildcards typed in the box are plain characters.
+    assert await store.find_contacts("_ектор") == [] and await store.find_contacts("%") == []
+    assert [c.name for c in await store.find_contacts("авто_с")] == ["100% Авто_Сервис"]
+    assert [c.name for c in await store.find_contacts("ромашка", limit=1)] == ["ООО Ромашка"]
+
+
 async def test_calls_attach_to_contacts_and_unknown_ids_are_refused(store: Store) -> None:
     [ivanov] = await store.find_contacts("иванов п")
     assert await store.contact_of_call("1795479242.0") is None

@@ -62,8 +62,9 @@ async def test_a_withheld_number_pops_without_a_lookup() -> None:
         async with asyncio.timeout(30 * UNIT):
             while not (pops := [m for m in admin.of_type("call.ringing") if m["card"]["withheld"]]):
                 await asyncio.sleep(POLL_SECONDS)
-        assert pops[0]["card"] == {"number": None, "withheld": True, "name": None, "status": "unknown",
-                                   "contacts": [], "last_calls": [], "open_missed": 0, "sources": []}
+        assert pops[0]["card"] == {"number": None, "number_display": None, "withheld": True, "name": None,
+                                   "status": "unknown", "contacts": [], "last_calls": [], "open_missed": 0,
+                                   "sources": []}
 
 
 @asynccontextmanager

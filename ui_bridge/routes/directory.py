@@ -52,7 +52,8 @@ class Directory:
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         found = await self.store().find_contacts(request.query_params.get("q", ""), limit=limit)
-        return JSONResponse({"contacts": [contact_info(c).model_dump() for c in found]})
+        numbers = self.notifier.messages.numbers
+        return JSONResponse({"contacts": [contact_info(c, numbers).model_dump() for c in found]})
 
     async def add(self, request: Request, user: User) -> Response:
         try:
@@ -60,7 +61,8 @@ class Directory:
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
         contact = await self.store().add_contact(draft.contact())
-        return JSONResponse({"contact": contact_info(contact).model_dump()}, status_code=201)
+        return JSONResponse({"contact": contact_info(contact, self.notifier.messages.numbers).model_dump()},
+                            status_code=201)
 
     async def attach(self, request: Request, user: User) -> Response:
         """Attach a contact to a call; a call in progress gets a fresh card (``call.card``) at once."""

@@ -53,7 +53,7 @@ class Journal:
         )
         page = rows[:limit]
         more = call_token(CallKey.of(page[-1])) if len(rows) > limit else None
-        return JSONResponse({"calls": [r.to_json(self.notifier.tz) for r in page], "next": more})
+        return JSONResponse({"calls": [self.notifier.messages.call_json(r) for r in page], "next": more})
 
     async def missed(self, request: Request, user: User) -> Response:
         q = request.query_params
@@ -73,7 +73,7 @@ class Journal:
                                                  after=after, pbxs=pbxs)
         page = entries[:limit]
         more = missed_token(MissedKey.of(page[-1])) if len(entries) > limit else None
-        return JSONResponse({"missed": [e.to_json(self.notifier.tz) for e in page], "next": more})
+        return JSONResponse({"missed": [self.notifier.messages.missed_json(e) for e in page], "next": more})
 
     async def missed_entry(self, request: Request, user: User) -> Response:
         text = request.path_params["entry_id"]
@@ -88,8 +88,7 @@ class Journal:
             history = await self.store().missed_history(entry_id)
         except MissedNotFound as exc:
             return api_error(404, "not_found", str(exc))
-        tz = self.notifier.tz
-        return JSONResponse({"entry": entry.to_json(tz), "history": [
+        return JSONResponse({"entry": self.notifier.messages.missed_json(entry), "history": [
             {"at": self.notifier.time(h.at), "action": h.action, "by": h.by, "linkedid": h.linkedid,
              "comment": h.comment} for h in history]})
 

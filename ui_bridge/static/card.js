@@ -1,10 +1,21 @@
 // The caller card in the pop, the client directory search and the one-click "new client" form.
 // HTTP: GET /api/contacts?q=, POST /api/contacts, POST /api/calls/{linkedid}/contact (see ui_bridge/routes/directory.py).
 
+import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { busy, fmtShortDateTime, h, label, toast } from "./util.js";
+import { busy, fmtShortDateTime, h, label, shownNumber, toast } from "./util.js";
+
+const T = translations({
+  "Заметки": "Notes",
+  "Почта": "E-mail",
+  "Показать полностью": "Show more",
+  "Свернуть": "Show less",
+  "Имя, телефон, госномер или марка": "Name, phone, licence plate or car make",
+});
 
 const MAX_LAST_CALLS = 5;
+/** Notes longer than this many characters are clipped in the card, with "show more". */
+export const NOTES_CLIP = 160;
 const KINDS = { corporate: "организация", partner: "партнёр", employee: "сотрудник" };
 
 /** "Kia Rio 2019" */
@@ -17,6 +28,35 @@ function vehicleEl(v, testId) {
   return h("span", { class: "vehicle", "data-test": testId },
     name ? h("span", { class: "vehicle-name" }, name) : null,
     v.plate ? h("span", { class: "plate" }, v.plate) : null);
+}
+
+/** A contact's e-mail and notes: text only (they come from a CSV or a CRM), long notes clipped with "show more". */
+function contactDetails(contact) {
+  const out = [];
+  if (contact.email) {
+    out.push(h("div", { class: "card-email" }, h("span", { class: "card-label" }, T("Почта")),
+      h("span", { "data-test": "card-email" }, contact.email)));
+  }
+  const notes = (contact.notes || "").trim();
+  if (notes) {
+    const long = notes.length > NOTES_CLIP;
+    const text = h("span", { class: "card-notes-text", "data-test": "card-notes-text" },
+      long ? `${notes.slice(0, NOTES_CLIP).trimEnd()}…` : notes);
+    const box = h("div", { class: "card-notes", "data-test": "card-notes", "data-clipped": String(long) },
+      h("span", { class: "card-label" }, T("Заметки")), text);
+    if (long) {
+      const more = h("button", { type: "button", class: "link", "data-test": "card-notes-more" }, T("Показать полностью"));
+      more.addEventListener("click", () => {
+        const open = box.dataset.clipped === "true";
+        box.dataset.clipped = String(!open);
+        text.textContent = open ? notes : `${notes.slice(0, NOTES_CLIP).trimEnd()}…`;
+        more.textContent = open ? T("Свернуть") : T("Показать полностью");
+      });
+      box.append(" ", more);
+    }
+    out.push(box);
+  }
+  return out;
 }
 
 function statusBadge(card) {
@@ -58,6 +98,7 @@ export function cardContent(card, { agentName = () => null } = {}) {
   }
   const cars = (first && first.vehicles) || [];
   if (cars.length) out.push(h("div", { class: "card-vehicles" }, cars.map((v) => vehicleEl(v, "card-vehicle"))));
+  if (first) out.push(...contactDetails(first));
   if (contacts.length > 1) {
     out.push(h("div", { class: "card-others", "data-test": "card-others" }, "Также: ",
       contacts.slice(1).map((c) => c.name).join(", ")));
@@ -128,7 +169,7 @@ export class NewContactForm {
     this.number = (card && card.number) || number || null;
     const offer = Boolean(this.number) && !(card && card.withheld) && !((card && card.contacts) || []).length;
     this.el.hidden = !offer;
-    this.phone.textContent = this.number || "";
+    this.phone.textContent = (card && card.number && card.number_display) || this.number || "";
     if (!offer) this.hide();
   }
 
@@ -164,15 +205,15 @@ export class NewContactForm {
 }
 
 /**
- * The directory search: one box for a phone number, a surname, a licence plate (Cyrillic or Latin letters)
- * or the plate's digits. Each result can be attached to the current call (the newest on the agent's phone).
+ * The directory search: one box for a phone number, a name or a word of one, a licence plate (Cyrillic or Latin
+ * letters), the plate's digits or a car make (Russian, English or the wrong keyboard layout). Each result can be attached to the current call (the newest on the agent's phone).
  */
 export class Directory {
   constructor(onCard) {
     this.onCard = onCard;
     this.call = null;
     this.items = [];
-    this.input = h("input", { type: "search", placeholder: "Фамилия, телефон или госномер", "data-test": "directory-query",
+    this.input = h("input", { type: "search", placeholder: T("Имя, телефон, госномер или марка"), "data-test": "directory-query",
       "aria-label": "поиск в справочнике", autocomplete: "off", maxlength: 100 });
     this.button = h("button", { type: "submit", class: "btn", "data-test": "directory-search" }, "Найти");
     this.status = h("div", { class: "directory-status muted", "data-test": "directory-status", hidden: true });
@@ -217,7 +258,8 @@ export class Directory {
           KINDS[contact.kind] ? h("span", { class: "chip chip-small" }, KINDS[contact.kind]) : null,
           contact.source === "crm" ? h("span", { class: "chip chip-small" }, "CRM") : null),
         (contact.phones || []).length
-          ? h("div", { class: "sub num", "data-test": "directory-phones" }, contact.phones.join(", ")) : null,
+          ? h("div", { class: "sub num", "data-test": "directory-phones" },
+            contact.phones.map((p, i) => (contact.phones_display || [])[i] || p).join(", ")) : null,
         (contact.vehicles || []).length
           ? h("div", { class: "result-vehicles" }, contact.vehicles.map((v) => vehicleEl(v, "directory-vehicle"))) : null),
       button);
@@ -232,7 +274,7 @@ export class Directory {
     item.button.hidden = !call || item.contact.id === null || item.contact.id === undefined;
     item.button.disabled = attached;
     item.button.textContent = attached ? "в карточке звонка" : "привязать к звонку";
-    item.button.title = call ? `к звонку ${call.caller || call.called || ""}`.trim() : "";
+    item.button.title = call ? `к звонку ${shownNumber(call, "caller") || shownNumber(call, "called") || ""}`.trim() : "";
   }
 
   async attach(item) {

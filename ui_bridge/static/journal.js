@@ -2,8 +2,15 @@
 // Pages follow the server's cursor (`next` of an answer, sent back as `?after=`): a page costs the server its own
 // rows however deep it is, and calls saved meanwhile never show a row twice or skip one (docs/protocol.md).
 
+import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { clear, errorText, fmtDateTime, fmtDuration, h, label, manyPbxs, pbxList, pbxName, setText } from "./util.js";
+import {
+  clear, errorText, fmtDateTime, fmtDuration, h, label, manyPbxs, pbxList, pbxName, setText, shownNumber, toast,
+} from "./util.js";
+
+const T = translations({
+  "Дата «с» позже даты «по»: поменяйте их местами": "The “from” date is after the “to” date: swap them",
+});
 
 function outcomeCell(row) {
   const outcome = row.outcome || (row.answered ? "answered" : "missed");
@@ -13,7 +20,19 @@ function outcomeCell(row) {
 }
 
 function partyCell(number, name) {
-  return h("td", {}, h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null);
+  return h("td", { "data-test": "journal-party" }, h("div", { class: "num" }, number || "скрыт"),
+    name ? h("div", { class: "sub" }, name) : null);
+}
+
+/** Who is who in a journal row. An outbound call's caller is the agent who dialled (their extension and name) and
+ * its "called" the customer: the customer goes under «Абонент», the agent under «Оператор», as for inbound calls. */
+function roles(r) {
+  if (r.direction === "outbound") {
+    return { party: shownNumber(r, "called"), partyName: null, called: "", agent: r.caller || "", agentName: r.caller_name };
+  }
+  const agent = r.answered_by || (Array.isArray(r.agents_answered) ? r.agents_answered.join(", ") : "");
+  return { party: shownNumber(r, "caller"), partyName: r.caller_name, called: shownNumber(r, "called") || "", agent,
+    agentName: null };
 }
 
 export function callsTable(rows, { testId = "journal-table", compact = false } = {}) {
@@ -23,13 +42,13 @@ export function callsTable(rows, { testId = "journal-table", compact = false } =
     : ["Начало", "Тип", "Абонент", "Набран", "Очередь", "Оператор", "Итог", "Ожидание", "Разговор", "Перевод"]),
   ...(withPbx ? ["АТС"] : [])];
   const body = rows.map((r) => {
-    const agent = r.answered_by || (Array.isArray(r.agents_answered) ? r.agents_answered.join(", ") : "");
+    const who = roles(r);
     const cells = compact
       ? [
         h("td", { class: "nowrap" }, fmtDateTime(r.started_at)),
         h("td", {}, label("direction", r.direction)),
-        partyCell(r.caller, r.caller_name),
-        h("td", { class: "num" }, r.called || ""),
+        partyCell(who.party, who.partyName),
+        h("td", { class: "num", "data-test": "journal-called" }, who.called),
         outcomeCell(r),
         h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
         h("td", {}, r.transferred_to || ""),
@@ -37,10 +56,11 @@ export function callsTable(rows, { testId = "journal-table", compact = false } =
       : [
         h("td", { class: "nowrap" }, fmtDateTime(r.started_at)),
         h("td", {}, label("direction", r.direction)),
-        partyCell(r.caller, r.caller_name),
-        h("td", { class: "num" }, r.called || ""),
+        partyCell(who.party, who.partyName),
+        h("td", { class: "num", "data-test": "journal-called" }, who.called),
         h("td", {}, r.queue || ""),
-        h("td", {}, agent),
+        h("td", { "data-test": "journal-agent" }, h("div", {}, who.agent),
+          who.agentName ? h("div", { class: "sub" }, who.agentName) : null),
         outcomeCell(r),
         h("td", { class: "right" }, r.ring_seconds ? fmtDuration(r.ring_seconds) : ""),
         h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
@@ -93,6 +113,8 @@ export class Journal {
         h("option", { value: "" }, "все АТС"));
     }
     this.status = h("span", { class: "muted", "data-test": "journal-status" });
+    this.rangeError = h("div", { class: "filter-error", "data-test": "journal-range-error", role: "alert", hidden: true },
+      T("Дата «с» позже даты «по»: поменяйте их местами"));
     this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, "← Назад");
     this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, "Далее →");
     this.tableBox = h("div", { class: "table-wrap" });
@@ -103,7 +125,7 @@ export class Journal {
       h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, "Сбросить"));
     this.el = h("section", { class: "panel journal", "data-test": "journal" },
       h("div", { class: "panel-head" }, h("h2", {}, title), this.status),
-      form, this.tableBox,
+      form, this.rangeError, this.tableBox,
       h("div", { class: "pager" }, this.prev, this.next));
   }
 
@@ -125,6 +147,17 @@ export class Journal {
 
   /** Back to the first page (new filters: the cursors of the old ones mean nothing). */
   first() {
+    const backwards = Boolean(this.f.since.value && this.f.until.value && this.f.since.value > this.f.until.value);
+    for (const input of [this.f.since, this.f.until]) {
+      if (backwards) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    }
+    this.rangeError.hidden = !backwards;
+    if (backwards) {
+      toast(T("Дата «с» позже даты «по»: поменяйте их местами"), "error");
+      this.f.since.focus();
+      return;
+    }
     this.cursors = [null];
     this.nextCursor = null;
     this.load();

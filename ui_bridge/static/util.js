@@ -72,6 +72,18 @@ export function fmtDuration(seconds) {
   return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
+// -- numbers ------------------------------------------------------------------------------------------------
+// The server sends each number it shows as given (`caller`) and as people read it (`caller_display`: +7 916
+// 123-45-67 or 8 (916) 123-45-67 per [directory] number_style, ui_bridge/numbers.py): the panel shows the
+// latter and never formats a number itself.
+
+/** ``item[field]`` as people read it: its ``_display`` twin when the server sent one, else as given. */
+export function shownNumber(item, field) {
+  if (!item) return null;
+  const display = item[`${field}_display`];
+  return display || item[field] || null;
+}
+
 // -- PBXs --------------------------------------------------------------------------------------------------
 // A daemon may follow several PBXs; a linkedid and an extension are unique only within their PBX, so the panel
 // keys calls by (PBX, linkedid) and shows each call's PBX by its name when the user sees more than one
