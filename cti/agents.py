@@ -138,6 +138,9 @@ class AgentBoard:
         self.clock = clock if clock is not None else PbxClock()
         #: Time of the last event that touched an agent, on the PBX's clock (what dates its effects).
         self.now: float = 0.0
+        #: The queues the PBX listed (``QueueParams`` at resync), members or not: the supervisor's figures list a
+        #: queue nobody is a member of yet (``cti/queue_figures.py``). At most ``MAX_REMEMBERED_ENDPOINTS``.
+        self.queues: set[str] = set()
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -377,6 +380,8 @@ def _queue_params(board: AgentBoard, msg: AmiMessage) -> list[str]:
     get = msg.fields.get
     if get("Queue", ""):
         board._listing(msg).queues.add(get("Queue", ""))
+        if len(board.queues) < MAX_REMEMBERED_ENDPOINTS:
+            board.queues.add(get("Queue", ""))
     return []
 
 

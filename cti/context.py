@@ -112,6 +112,7 @@ def snapshot(call: Call) -> CallContext:
         tuple(call.agents_answered),
         frozenset(audience),
         call.pbx,
+        call.in_queue,
     )
 
 

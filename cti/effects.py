@@ -64,6 +64,9 @@ class CallContext:
     agents_answered: tuple[str, ...]
     audience: frozenset[str]
     pbx: str = DEFAULT_PBX  # the PBX the call is on: an audience's extensions are that PBX's
+    #: The caller waits in ``queue`` now (``QueueCallerJoin`` until ``QueueCallerLeave``): ``queue`` alone stays
+    #: set after the caller left it (sent to voicemail by a time-out, or answered).
+    in_queue: bool = False
 
     @property
     def legs(self) -> tuple[ChannelView, ...]:
@@ -203,7 +206,21 @@ class AgentStateChanged:
     pbx: str = DEFAULT_PBX  # the PBX the extension belongs to (101 on two PBXs is two agents)
 
 
+@fast_init
+@dataclass(frozen=True, slots=True)
+class PbxLinkChanged:
+    """The daemon's link to a PBX was lost, or is back (``companion/pbx_link.py`` hands it, not the model).
+
+    Lost: from then on the PBX's events are not seen and the calls in progress shown for it may be out of date.
+    Back: logged in again *and* the resync snapshot reconciled (the calls that ended meanwhile already ended), so
+    what is shown of the PBX is its own truth again. ``at`` is the daemon's clock (epoch seconds) at the change."""
+
+    pbx: str
+    connected: bool
+    at: float
+
+
 Effect = (
     CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded | VariableWanted
-    | AgentStateChanged
+    | AgentStateChanged | PbxLinkChanged
 )

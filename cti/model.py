@@ -145,6 +145,9 @@ class Call:
     recordings: list[str] = field(default_factory=list)
     voicemail: bool = False
     queue_abandoned: bool = False
+    #: The caller waits in ``queue`` now: from ``QueueCallerJoin`` (or a ``QueueEntry`` of a resync) until
+    #: ``QueueCallerLeave`` (answered, abandoned, or sent on by a time-out: 10-queue-timeout-voicemail).
+    in_queue: bool = False
     #: uniqueid -> time of its first HangupRequest, in arrival order (the first key hung up first).
     hangup_requests: dict[str, float] = field(default_factory=dict)
     voicemail_at: float | None = None
@@ -579,6 +582,18 @@ def _queue_caller_join(book: CallBook, msg: AmiMessage) -> list[Effect]:
     found = book._call_of_channel(get("Uniqueid", ""))
     if found is not None:
         found[0].queue = get("Queue", "") or found[0].queue
+        found[0].in_queue = True
+    return []
+
+
+def _queue_caller_leave(book: CallBook, msg: AmiMessage) -> list[Effect]:
+    """The caller left the queue: a member answered (it comes right before ``AgentConnect``, 07-queue-ringall-
+    answered), the caller hung up (after ``QueueCallerAbandon``, 08-queue-abandon), or the queue timed out and the
+    dial plan goes on (to voicemail, 10-queue-timeout-voicemail). Only the first two end the call: without this,
+    a caller leaving a message would still count as waiting."""
+    found = book._call_of_channel(msg.fields.get("Uniqueid", ""))
+    if found is not None:
+        found[0].in_queue = False
     return []
 
 
@@ -679,6 +694,7 @@ HANDLERS: dict[str, Handler] = {
     "CtiVariable": _var_set,  # a Getvar answer for a VariableWanted, fed back by the daemon
     "QueueCallerJoin": _queue_caller_join,
     "QueueCallerAbandon": _queue_caller_abandon,
+    "QueueCallerLeave": _queue_caller_leave,
     "AgentCalled": _agent_called,
     "OriginateResponse": _originate_response,
     **RESYNC_HANDLERS,  # CtiDisconnected, CtiConnected, CtiClock, CoreShowChannel(sComplete), QueueEntry

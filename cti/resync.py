@@ -18,7 +18,8 @@ knows. The handlers here are entries of :data:`cti.model.HANDLERS`, fed in this 
 ``CoreShowChannelsComplete``
     The reconciliation, call by call (below).
 ``QueueEntry``
-    A caller waiting in a queue: the call's queue.
+    A caller waiting in a queue: the call's queue, and that the caller waits in it now (every call's ``in_queue``
+    is cleared at ``CtiConnected``: the listing says who still waits).
 
 **What a snapshot can tell**, for every channel: its state (``Ringing``, ``Up``), its bridge, its connected
 line, its dialplan application and extension, its age. From those the reconciliation derives what happened in
@@ -105,6 +106,10 @@ def cti_connected(book: CallBook, msg: AmiMessage) -> list[Effect]:
     state.added = set()
     state.at = book.now
     state.survivors = set(book.calls)
+    for call in book.calls.values():
+        # Who waits in a queue now is what the QueueStatus after the snapshot lists (``queue_entry``): a caller
+        # who left a queue during the outage (answered, hung up, sent to voicemail) must not stay waiting.
+        call.in_queue = False
     return []
 
 
@@ -171,10 +176,14 @@ def core_show_channels_complete(book: CallBook, msg: AmiMessage) -> list[Effect]
 
 
 def queue_entry(book: CallBook, msg: AmiMessage) -> list[Effect]:
-    """A caller waiting in a queue (``QueueStatus``): the call's queue, if not known yet."""
+    """A caller waiting in a queue (``QueueStatus``): the call's queue, if not known yet, and the caller waiting in
+    it now (``QueueStatus`` lists only the callers still waiting, not those a member took)."""
     found = book._call_of_channel(msg.get("Uniqueid"))
-    if found is not None and found[0].queue is None:
-        found[0].queue = msg.get("Queue") or None
+    if found is not None:
+        call = found[0]
+        if call.queue is None:
+            call.queue = msg.get("Queue") or None
+        call.in_queue = call.answered_at is None
     return []
 
 

@@ -79,12 +79,17 @@ class WaitingCaller:
 
 
 def waiting_callers(calls: Iterable[CallContext]) -> list[WaitingCaller]:
-    """The callers of these calls in progress who wait in a queue now, longest-waiting first."""
+    """The callers of these calls in progress who wait in a queue now, longest-waiting first.
+
+    Waiting is the model's ``in_queue`` (``QueueCallerJoin`` until ``QueueCallerLeave``, or a resync's
+    ``QueueEntry``): a caller the queue sent on to voicemail after its time-out still has a ``queue`` but no longer
+    waits (10-queue-timeout-voicemail), and one whose call was answered never does.
+    """
     out = [
         WaitingCaller(pbx=c.pbx, queue=c.queue, linkedid=c.linkedid, caller=c.caller, caller_name=c.caller_name,
                       since=c.started_at)
         for c in calls
-        if c.queue is not None and c.direction == "inbound" and c.answered_at is None and c.live
+        if c.in_queue and c.queue is not None and c.direction == "inbound" and c.answered_at is None and c.live
     ]
     out.sort(key=lambda w: w.since)
     return out
