@@ -431,7 +431,9 @@ class AmiClient:
         Never raises for a PBX that is down, refuses the login or drops the connection: it logs one
         line, keeps :attr:`last_error` and tries again after a back-off that doubles per failed attempt.
         The back-off starts again from ``reconnect_min`` only after a session that stayed up for at least
-        ``reconnect_max``: a PBX that accepts the login and drops us at once is not hammered.
+        ``reconnect_max``: a PBX that accepts the login and drops us at once is not hammered (it gets one login
+        per ``reconnect_max`` at most). The cap is low (5 s by default) so that the PBX's return after an outage
+        is noticed within seconds, not half a minute: the panel shows the PBX lost until then.
         """
         while True:
             started = time.monotonic()

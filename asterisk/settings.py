@@ -84,7 +84,10 @@ class AmiSettings(Section):
     action_timeout: Annotated[float, Field(gt=0)] = 10.0
     connect_timeout: Annotated[float, Field(gt=0)] = 5.0
     reconnect_min: Annotated[float, Field(gt=0)] = 0.5
-    reconnect_max: Annotated[float, Field(gt=0)] = 30.0
+    #: The back-off's cap. Low on purpose: the daemon tries again at least this often while the PBX is away, so it
+    #: notices the PBX's return (and the panel's "no link to the PBX" banner goes) within a few seconds. A PBX that
+    #: refuses us, or accepts the login and drops us at once, still gets one attempt per this many seconds at most.
+    reconnect_max: Annotated[float, Field(gt=0)] = 5.0
     max_frame_size: Annotated[int, Field(ge=1024)] = 64 * 1024
 
     @model_validator(mode="after")

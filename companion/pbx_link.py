@@ -33,12 +33,15 @@ from asterisk.messages import AmiHeaderError, AmiMessage, action
 from asterisk.settings import FollowedPbx, PbxSettings
 from cti.agents import AgentBoard
 from cti.context import CallView, enrich
-from cti.effects import CallEnded, Effect, VariableWanted
+from cti.effects import CallEnded, Effect, PbxLinkChanged, VariableWanted
 from cti.model import AMI_FILTERS, CallBook, ModelConfig
 from store.cluster import Lease
 from store.repository import Store, StoreError
 
 log = logging.getLogger(__name__)
+
+#: The connection's own events that move the link's state (``asterisk/connection.py``, ``cti/resync.py``).
+_LINK_EVENTS = frozenset(("CtiDisconnected", "CtiConnected", "CoreShowChannelsComplete"))
 
 
 def model_config(pbx: PbxSettings) -> ModelConfig:
@@ -99,6 +102,12 @@ class PbxLink:
         # Read for every event: kept here rather than looked up through the settings each time.
         self._max_pending = max_pending
         self._flush_interval = flush_interval
+        #: The link as the panel shows it (``PbxLinkChanged``): up once logged in *and* resynced, down from the
+        #: moment the connection ended; since when (the daemon's clock), down from the start until the first login.
+        self.link_up = False
+        self.link_since = time.time()
+        #: When the resync of the current session began (None: not resyncing).
+        self._resync_from: float | None = None
 
     @property
     def connected(self) -> bool:
@@ -163,6 +172,7 @@ class PbxLink:
         """Forget the PBX's calls (the node that follows it now journals them) and wait for the lease again."""
         self.lease = None
         self.client = None
+        self._resync_from = None
         config = self.book.config
         self.book = CallBook(config)
         self.agents = AgentBoard(config, clock=self.book.clock, pbx=self.id)
@@ -208,6 +218,8 @@ class PbxLink:
         self.events_applied += 1
         store = self._host.store
         if store is None:
+            if msg.event in _LINK_EVENTS:
+                self._link_event(msg.event)
             return
         touched = book.touched
         if touched is not None:
@@ -231,6 +243,30 @@ class PbxLink:
             self._publish(effects)
         if msg.received_at - self._journal_handed_at >= self._flush_interval:
             self.hand_over_journal(store, msg.received_at)
+        if msg.event in _LINK_EVENTS:  # after the resync's own effects: a call that ended meanwhile ends first
+            self._link_event(msg.event)
+
+    def _link_event(self, event: str) -> None:
+        """The link's state from the connection's own events: lost at ``CtiDisconnected``; back once the snapshot
+        that follows ``CtiConnected`` is reconciled (``CoreShowChannelsComplete``): only then is what the panel shows
+        of the PBX its truth again (a call that ended in the outage ended in the panel just before)."""
+        if event == "CtiDisconnected":
+            self._resync_from = None
+            self._set_link(False)
+        elif event == "CtiConnected":
+            self._resync_from = time.monotonic()
+        elif self._resync_from is not None:
+            self._resync_from = None
+            self._set_link(True)
+
+    def _set_link(self, up: bool) -> None:
+        if up == self.link_up:
+            return
+        self.link_up = up
+        self.link_since = time.time()
+        if up:
+            log.info("PBX %s: link back (logged in and resynced)", self.id)
+        self._publish([PbxLinkChanged(self.id, up, self.link_since)])
 
     def hand_over_journal(self, store: Store, now: float) -> None:
         """Stage the events of the calls still in progress (for the rebuild after a crash).
@@ -276,6 +312,12 @@ class PbxLink:
             self.on_message(tick)
         except Exception:  # raising here would end the TaskGroup, hence the daemon
             self._event_failed(tick, "the daemon")
+        started = self._resync_from
+        if started is not None and time.monotonic() - started > 2 * self.pbx.ami.action_timeout:
+            # Logged in, but no snapshot came (CoreShowChannels refused or timed out: the connection logged why):
+            # the link is up all the same, the calls as the live events tell them.
+            self._resync_from = None
+            self._set_link(True)
 
     def _event_failed(self, msg: AmiMessage, where: str) -> None:
         """Count and log an event a step of the core raised on: the traceback once, then a line a minute."""

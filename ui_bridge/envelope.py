@@ -63,6 +63,11 @@ class Header(_Strict):
     seq: int | None = None
     pbx: str | None = None
     ext: list[str] = []
+    #: The frame is for every client of ``pbx``, whatever its subscription (``pbx.status``).
+    everyone: bool = False
+    #: The link of the holder to ``pbx`` (``{"connected": bool, "since": epoch}``), for mirrors: with a
+    #: ``pbx.status`` message and with each ``state``.
+    link: dict[str, Any] | None = None
     call: dict[str, Any] | None = None
     ended: list[str] | None = None
     agent: dict[str, Any] | None = None

@@ -103,17 +103,18 @@ class Fanout:
     # -- publishing (synchronous, never waits) ---------------------------------------------------------------
 
     def publish(self, message: Message, extensions: Collection[str] = frozenset(), pbx: str | None = None,
-                mirror: Mapping[str, Any] | None = None) -> None:
-        """Offer ``message`` to the clients of ``pbx`` and of its ``extensions`` (``Hub.publish``), on every node
-        while the bus is in use; ``mirror``: the header fields mirrors read (``mirror_sync.update_for``)."""
+                mirror: Mapping[str, Any] | None = None, *, everyone: bool = False) -> None:
+        """Offer ``message`` to the clients of ``pbx`` and of its ``extensions`` (``Hub.publish``; ``everyone``: to
+        every client of ``pbx``), on every node while the bus is in use; ``mirror``: the header fields mirrors read
+        (``mirror_sync.update_for``)."""
         if not self.active:
-            self.hub.publish(message, frozenset(extensions), pbx)
+            self.hub.publish(message, frozenset(extensions), pbx, everyone)
             return
         frame = encode(message)
         if frame is None:
             return
         self._enqueue(envelope(self.node, "msg", frame, seq=self._next(), pbx=pbx, ext=sorted(extensions) or None,
-                               **(mirror or {})))
+                               everyone=everyone or None, **(mirror or {})))
 
     def publish_bare(self, kind: Kind, **fields: Any) -> bool:
         """An envelope with no message for clients (a PBX's state, a state request); only while the bus is in use
@@ -256,7 +257,7 @@ class Fanout:
             header, frame = item
             self.received += 1
             if frame:
-                hub.publish_frame(frame, header.ext, header.pbx)
+                hub.publish_frame(frame, header.ext, header.pbx, header.everyone)
             if header.node == self.node and header.seq is not None:
                 self._delivered(header.seq)
             for listener in self.listeners:

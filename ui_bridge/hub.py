@@ -174,27 +174,33 @@ class Hub:
 
     # -- fan-out ----------------------------------------------------------------------------------------
 
-    def publish(self, message: Message, extensions: frozenset[str] = frozenset(), pbx: str | None = None) -> int:
+    def publish(self, message: Message, extensions: frozenset[str] = frozenset(), pbx: str | None = None,
+                everyone: bool = False) -> int:
         """Offer ``message`` to the ``all`` subscribers of ``pbx`` and to the subscribers of ``extensions`` on
         ``pbx``; returns how many got it. ``pbx=None``: a message about no PBX in particular, for every ``all``
-        subscriber (and the users of every PBX among those of ``extensions``)."""
+        subscriber (and the users of every PBX among those of ``extensions``). ``everyone``: to every client of
+        ``pbx`` whatever its subscription (agents included: ``pbx.status``)."""
         frame = encode(message)
         if frame is None:
             return 0
-        return self.publish_frame(frame, extensions, pbx)
+        return self.publish_frame(frame, extensions, pbx, everyone)
 
-    def publish_frame(self, frame: str, extensions: Collection[str] = frozenset(), pbx: str | None = None) -> int:
+    def publish_frame(self, frame: str, extensions: Collection[str] = frozenset(), pbx: str | None = None,
+                      everyone: bool = False) -> int:
         """:meth:`publish` of a frame already encoded: what the fan-out across nodes (``ui_bridge/fanout.py``)
         offers each node's clients, the frame encoded once on the node that built the message."""
+        if everyone:  # rare (a PBX lost or back): a walk over the clients, each once
+            return sum(self._offer(client, frame) for client in list(self.clients)
+                       if pbx is None or None in client.pbx_keys or pbx in client.pbx_keys)
         delivered = 0
-        everyone = self._everyone
-        if everyone:
+        subscribers = self._everyone
+        if subscribers:
             if pbx is not None:
                 for key in (None, pbx):
-                    for client in everyone.get(key, ()):  # a tuple: a client dropped meanwhile is skipped
+                    for client in subscribers.get(key, ()):  # a tuple: a client dropped meanwhile is skipped
                         delivered += self._offer(client, frame)
             else:  # once each, though a user of two PBXs is indexed under both
-                for client in {c for members in everyone.values() for c in members}:
+                for client in {c for members in subscribers.values() for c in members}:
                     delivered += self._offer(client, frame)
         if extensions:
             index = self._by_extension

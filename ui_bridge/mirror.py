@@ -45,6 +45,8 @@ class _Pbx:
     heard_at: float
     calls: dict[str, MirroredCall] = field(default_factory=dict)
     agents: dict[str, AgentStateChanged] = field(default_factory=dict)
+    #: The holder's link to the PBX (connected, since: epoch seconds), once it said (``pbx.status``, ``state``).
+    link: tuple[bool, float] | None = None
 
 
 class Mirror:
@@ -82,6 +84,15 @@ class Mirror:
 
     def agent(self, pbx: str, holder: str, state: AgentStateChanged) -> None:
         self._heard(pbx, holder).agents[state.extension] = state
+
+    def link(self, pbx: str, holder: str, connected: bool, since: float) -> None:
+        """The holder's link to the PBX was lost or is back (or is so, as its ``state`` says)."""
+        self._heard(pbx, holder).link = (connected, since)
+
+    def link_of(self, pbx: str) -> tuple[bool, float] | None:
+        """The link of the PBX's holder as it last said, or None (not said, or nobody spoke for the PBX lately)."""
+        mirrored = self._pbxs.get(pbx)
+        return mirrored.link if mirrored is not None else None
 
     def heard(self, pbx: str, holder: str) -> None:
         """A message of ``pbx`` that changes no call or agent: its holder is alive."""

@@ -4,7 +4,8 @@ Three duties, each small:
 
 * **Tell** (the holder's side): each call or agent message a node publishes carries, for mirrors, that call's
   state now or that agent's (:func:`update_for`, called where the message is published: ``cards.PopSequencer``,
-  the attach request).
+  the attach request); a ``pbx.status`` carries the holder's link to the PBX, and so does each ``state`` (what a
+  node shows at connect as that PBX's link: ``Notifier.pbx_infos``).
 * **Keep** (every node's side): an envelope about a PBX this node does not follow updates the mirror
   (:meth:`MirrorSync.on_envelope`); envelopes about a PBX it follows change nothing here (its own view is the
   truth).
@@ -25,9 +26,9 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from cti.effects import AgentStateChanged, CallContext, CallEnded, Effect
+from cti.effects import AgentStateChanged, CallContext, CallEnded, Effect, PbxLinkChanged
 
 from . import messages as m
 from .envelope import CallWire, Header, agent_from_wire, agent_wire
@@ -59,6 +60,8 @@ def update_for(effect: Effect, notifier: Notifier, card: m.CallerCard | None = N
         return {"ended": [record.linkedid, *record.linkedids]}
     if isinstance(effect, AgentStateChanged):
         return {"agent": agent_wire(effect)}
+    if isinstance(effect, PbxLinkChanged):
+        return {"link": {"connected": effect.connected, "since": effect.at}}
     context: CallContext | None = getattr(effect, "context", None)
     if context is None:
         return None
@@ -99,8 +102,10 @@ class MirrorSync:
         """The whole state of a PBX this node follows (calls in progress, agents): mirrors replace theirs."""
         handle = self.pbxs[pbx]
         calls = [call_wire(self.notifier, context) for context in handle.calls.in_progress()]
+        connected, since = handle.link_state()
         self.fanout.publish_bare("state", pbx=pbx, calls=calls,
-                                 agents=[agent_wire(state) for state in handle.agent_states()])
+                                 agents=[agent_wire(state) for state in handle.agent_states()],
+                                 link={"connected": connected, "since": since} if since is not None else None)
 
     def publish_states(self) -> None:
         for pbx in sorted(self._followed):
@@ -165,6 +170,8 @@ class MirrorSync:
                     calls[wire.linkedid] = MirroredCall(wire.info, frozenset(wire.audience))
             agents = [agent_from_wire(raw) for raw in header.agents or ()]
             mirror.replace(pbx, holder, calls, agents)
+            if header.link is not None:
+                _keep_link(mirror, pbx, holder, header.link)
         elif header.call is not None:
             wire = CallWire.model_validate(header.call)
             mirror.call(pbx, holder, wire.linkedid,
@@ -173,5 +180,20 @@ class MirrorSync:
             mirror.ended(pbx, holder, header.ended)
         elif header.agent is not None:
             mirror.agent(pbx, holder, agent_from_wire(header.agent))
+        elif header.link is not None:
+            _keep_link(mirror, pbx, holder, header.link)
         else:
             mirror.heard(pbx, holder)
+
+
+class _Link(BaseModel):
+    """A holder's link to its PBX as it travels in an envelope (``link``)."""
+
+    connected: bool
+    since: float
+
+
+def _keep_link(mirror: Mirror, pbx: str, holder: str, raw: dict[str, Any]) -> None:
+    """A holder's link state from an envelope (``pbx.status`` or ``state``); ValidationError if it is not one."""
+    link = _Link.model_validate(raw)
+    mirror.link(pbx, holder, link.connected, link.since)

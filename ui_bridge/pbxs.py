@@ -8,7 +8,7 @@ an action to a PBX goes through the handle of that call's or that user's PBX. Th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from asterisk.connection import AmiResponse
@@ -34,6 +34,15 @@ class PbxHandle:
     connected: Callable[[], bool]
     #: Whether this node follows the PBX now (holds its lease: ``companion/pbx_link.py``); another node may.
     following: Callable[[], bool] = lambda: True
+    #: The link as the panel shows it (``pbx.status``): up (logged in and resynced) or not, and since when (epoch
+    #: seconds; None: not known). None: ``connected()``, since unknown.
+    link: Callable[[], tuple[bool, float | None]] | None = None
+    #: The queues the PBX listed at resync (``AgentBoard.queues``), members or not: the supervisor's figures.
+    queues: Callable[[], Collection[str]] = lambda: ()
+
+    def link_state(self) -> tuple[bool, float | None]:
+        """Whether the daemon's link to the PBX is up, and since when (``pbx.status``)."""
+        return self.link() if self.link is not None else (self.connected(), None)
 
     @property
     def id(self) -> str:

@@ -30,17 +30,20 @@ CTI = [sys.executable, "-m", "companion.cli"]
 
 
 def write_config(tmp: Path, port: int, *, secret: str = "cti-secret", extra_ami: str = "", http_port: int = 0,
-                 http_extra: str = "", directory_extra: str = "") -> Path:
+                 http_extra: str = "", directory_extra: str = "", sections: dict[str, str] | None = None) -> Path:
     """config.example.toml with [ami] pointed at ``port``, [store] at a file in ``tmp``, the panel on
-    ``http_port`` (0: any free port); ``*_extra``: "key = value" lines set in that section."""
+    ``http_port`` (0: any free port); ``*_extra``: "key = value" lines set in that section; ``sections``: such lines
+    for any section the example has (``{"alerts": "long_wait_seconds = 2"}``)."""
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^port = \d+", f"port = {port}", text, count=1)
     text = re.sub(r"(?m)^port = 8080", f"port = {http_port}", text, count=1)
     text = _set_keys(text, "http", http_extra)
     text = _set_keys(text, "directory", directory_extra)
+    for section, lines in (sections or {}).items():
+        text = _set_keys(text, section, lines)
     text = re.sub(r'(?m)^secret = ".*"', f'secret = "{secret}"', text, count=1)
     text = re.sub(r'(?m)^path = ".*"', 'path = "journal.sqlite"', text, count=1)
-    text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 30.0",
+    text = text.replace("reconnect_min = 0.5", "reconnect_min = 0.1").replace("reconnect_max = 5.0",
                                                                                "reconnect_max = 1.0")
     text = _set_keys(text, "ami", extra_ami)
     path = tmp / "config.toml"
