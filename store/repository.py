@@ -1,10 +1,11 @@
 """What the daemon, the CLI and the web panel may ask of the store: domain verbs, no SQL.
 
 ``Store`` is the contract, composed of one protocol per concern (the staged writes, the live journal, the call
-journal, the missed-call register, panel users and sessions, the client directory, and the screen-pop's caller
-lookups), so that a module that needs one concern can be typed against it alone. ``store.open_store`` opens
-the implementation the settings choose (``store/sqlite/``, or ``store/postgres/`` for ``[store] url``); both pass
-the same contract tests (``tests/store/``). Nothing outside ``store/`` names an implementation.
+journal, the missed-call register, panel users and sessions, the client directory, the screen-pop's caller
+lookups, the supervisor's alerts), so that a module that needs one concern can be typed against it alone.
+``store.open_store`` opens the implementation the settings choose (``store/sqlite/``, or ``store/postgres/`` for
+``[store] url``); both pass the same contract tests (``tests/store/``). Nothing outside ``store/`` names an
+implementation.
 
 Several PBXs share one store (issue 11): every call, missed entry, agent's miss, live event and attachment carries
 the short id of its PBX (``pbx``; ``cti.records.DEFAULT_PBX`` for a single site and for every row an older store
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
+from cti.alerts import Alert, Condition
 from cti.directory import Contact, Query
 from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
 from store.cluster import Cluster
@@ -92,12 +94,88 @@ class Grant:
     last_used_at: float | None = None
 
 
+#: What a call-back came to, as the person who made it records it (``missed.result``).
+CallbackOutcome = Literal["reached", "no_answer", "busy", "wrong_number", "left_message"]
+CALLBACK_OUTCOMES: tuple[CallbackOutcome, ...] = ("reached", "no_answer", "busy", "wrong_number", "left_message")
+#: The outcomes after which nobody owes the number a call-back: recording one closes its open entries.
+CLOSING_OUTCOMES: frozenset[str] = frozenset({"reached", "wrong_number"})
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """"Calling back, taken by Anna": a user calls the number ``number_key`` of ``pbx`` back until ``until``.
+
+    One claim per number at a time; past ``until`` it counts as released (``expire_claims`` deletes it).
+    ``caller`` is the number as its newest entry wrote it, ``by_name`` the user's display name (for people).
+    """
+
+    pbx: str
+    number_key: str
+    by: str
+    claimed_at: float
+    until: float
+    caller: str | None = None
+    by_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackResult:
+    """What a call-back of a number came to, recorded on the entries of that number then open (``entry_ids``)."""
+
+    pbx: str
+    number_key: str
+    result: CallbackOutcome
+    by: str
+    at: float
+    comment: str | None = None
+    entry_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MissedGroup:
+    """The open entries of one caller on one PBX, as one row of the shared register.
+
+    ``number_key`` None: a withheld number, never grouped (each such entry is a group of its own). ``caller`` and
+    ``caller_name`` are the newest entry's (its name: the newest one the PBX gave); ``contact_name`` the
+    directory's first contact of the number. ``entries`` newest first; ``reasons`` each once, newest first;
+    ``claim`` who calls the number back now (None: nobody); ``results`` what its call-backs came to, newest first.
+    """
+
+    pbx: str
+    number_key: str | None
+    caller: str | None
+    caller_name: str | None
+    count: int
+    first_at: float
+    last_at: float
+    reasons: tuple[str, ...]
+    entries: tuple[MissedEntry, ...]
+    contact_name: str | None = None
+    claim: Claim | None = None
+    results: tuple[CallbackResult, ...] = ()
+
+    @property
+    def key(self) -> GroupKey:
+        return GroupKey(self.last_at, max(e.id or 0 for e in self.entries))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    """A group's place in the shared register's order (its newest entry's ``missed_at``, then that entry's id,
+    newest first): where the next page of ``list_missed_groups`` starts."""
+
+    last_at: float
+    last_id: int
+
+
 @dataclass(frozen=True, slots=True)
 class RegisterChange:
-    """Missed-call entries a committed batch opened or changed (for the WebSocket ``missed.*`` messages)."""
+    """Missed-call entries a committed batch opened or changed (for the WebSocket ``missed.*`` messages), and the
+    claims it released (a call-back reached the customer: ``missed.released``)."""
 
     opened: tuple[MissedEntry, ...] = ()
     updated: tuple[MissedEntry, ...] = ()
+    released: tuple[Claim, ...] = ()
 
 
 class StoreError(Exception):
@@ -151,6 +229,18 @@ class MissedAlreadyClosed(MissedStateError):
 
 class MissedAlreadyOpen(MissedStateError):
     """Reopening an entry that is open."""
+
+
+class NumberTaken(StoreError):
+    """Claiming (or releasing) a number another user has claimed; ``claim`` is theirs."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(f"{claim.by_name or claim.by} is calling {claim.caller or claim.number_key} back")
+        self.claim = claim
+
+
+class NothingOpen(StoreError):
+    """Claiming a number, or recording a call-back result on it, when it has no open entry on that PBX."""
 
 
 #: Rows a streaming read (``iter_calls``, ``iter_missed``, ``iter_agent_misses``) fetches per query.
@@ -489,6 +579,57 @@ class Register(Protocol):
         ...
 
 
+class SharedRegister(Protocol):
+    """The register a team shares: entries grouped by caller, who calls a number back now, what call-backs came to.
+
+    A number is (``pbx``, ``number_key``): the register is per PBX; ``number_key`` is the entries' ``caller_key``.
+    """
+
+    async def list_missed_groups(self, *, pbxs: Collection[str] | None = None, limit: int | None = None,
+                                 after: GroupKey | None = None, now: float | None = None) -> list[MissedGroup]:
+        """The open entries grouped by caller (per PBX; a withheld number's entries each alone), newest group first,
+        one page after ``after`` (``MissedGroup.key`` of the previous page's last group). The grouping is one
+        query over the open entries; the page's entries, claims (those still valid at ``now``), results and
+        directory names are one indexed query each."""
+        ...
+
+    async def claim_number(self, pbx: str, number_key: str, *, by: str, until: float, by_name: str | None = None,
+                           at: float | None = None) -> Claim:
+        """Claim the number for ``by`` until ``until`` (the same user again: the claim is extended).
+
+        Raises:
+            NumberTaken: another user's claim holds it (its ``until`` has not passed).
+            NothingOpen: the number has no open entry on ``pbx``.
+        """
+        ...
+
+    async def release_number(self, pbx: str, number_key: str, *, by: str | None = None,
+                             at: float | None = None) -> Claim | None:
+        """End the claim on the number (``by``: only that user's; None: whoever's). None when nobody held it.
+        Raises ``NumberTaken`` when ``by`` is given and another user's claim holds it at ``at`` (default: now)."""
+        ...
+
+    async def expire_claims(self, now: float | None = None) -> list[Claim]:
+        """Delete the claims whose ``until`` is at or before ``now`` and return them (each one once, whichever node
+        asks first)."""
+        ...
+
+    async def list_claims(self, *, pbxs: Collection[str] | None = None, now: float | None = None) -> list[Claim]:
+        """The claims still valid at ``now`` (of ``pbxs`` when given)."""
+        ...
+
+    async def record_callback_result(self, pbx: str, number_key: str, result: CallbackOutcome, *, by: str,
+                                     comment: str | None = None, at: float | None = None) -> CallbackResult:
+        """Record what a call-back of the number came to on each of its open entries (kept: ``entry_results``);
+        ``reached`` and ``wrong_number`` also close them (``closed_by='manual'``, the comment kept, announced as
+        changed entries). Raises ``NothingOpen`` when the number has no open entry on ``pbx``."""
+        ...
+
+    async def entry_results(self, entry_id: int) -> list[CallbackResult]:
+        """The call-back results recorded on the entry, oldest first (``entry_ids`` is this entry alone)."""
+        ...
+
+
 class Users(Protocol):
     """Panel users, their API tokens and login sessions (only hashes of secrets are stored)."""
 
@@ -597,7 +738,62 @@ class CallerLookups(Protocol):
         ...
 
 
-class Store(StagedWrites, LiveJournal, Journal, Register, Users, Directory, CallerLookups, Cluster, Protocol):
+class AlertNotFound(StoreError, KeyError):
+    """No alert has this id."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(alert_id)
+        self.alert_id = alert_id
+
+    def __str__(self) -> str:
+        return f"no alert #{self.alert_id}"
+
+
+class AlertAlreadyAcknowledged(StoreError):
+    """Acknowledging an alert a supervisor acknowledged already (``alert`` says who and when)."""
+
+    def __init__(self, alert: Alert) -> None:
+        super().__init__(f"alert #{alert.id} was acknowledged already by {alert.acknowledged_by}")
+        self.alert = alert
+
+
+class Alerts(Protocol):
+    """The supervisor's alerts (``cti/alerts.py``): raised, acknowledged, resolved, and kept as a history.
+
+    At most one alert per PBX and condition key is unresolved at a time; a resolved alert is never changed again
+    except by a late acknowledgement, and never deleted. Ids grow with each alert raised (the history's order).
+    """
+
+    async def raise_alert(self, condition: Condition, *, at: float) -> tuple[Alert, bool]:
+        """An alert for ``condition`` raised at ``at``, and True; or, when an unresolved alert of the same PBX and
+        key exists (another node raised it during a takeover, or a restart found it), that alert and False."""
+        ...
+
+    async def acknowledge_alert(self, alert_id: int, by: str, *, at: float) -> Alert:
+        """A supervisor (``by``) saw the alert. Raises ``AlertNotFound``, ``AlertAlreadyAcknowledged``."""
+        ...
+
+    async def resolve_alert(self, alert_id: int, *, at: float) -> Alert:
+        """The alert's condition ended; an alert resolved already is returned as it is. Raises ``AlertNotFound``."""
+        ...
+
+    async def get_alert(self, alert_id: int) -> Alert:
+        """Raises ``AlertNotFound``."""
+        ...
+
+    async def active_alerts(self, *, pbxs: Collection[str] | None = None) -> list[Alert]:
+        """The unresolved alerts (of ``pbxs`` when given), oldest first."""
+        ...
+
+    async def list_alerts(self, *, pbxs: Collection[str] | None = None, active: bool | None = None,
+                          before: int | None = None, limit: int = 50) -> list[Alert]:
+        """The history, newest first: at most ``limit`` alerts with an id under ``before`` (keyset paging: the last
+        id of the previous page), of ``pbxs`` when given; ``active`` True: unresolved only, False: resolved only."""
+        ...
+
+
+class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
+            Alerts, Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

@@ -104,6 +104,8 @@ class Staging(Generic[C]):
         def _check_open(self) -> None: ...
         async def _shielded(self, work: Coroutine[Any, Any, T]) -> T: ...
         async def _transaction(self, work: Callable[[C], Awaitable[T]]) -> T: ...
+        # store/register_claims.py: a number the call-back rule reached is nobody's to call back any more
+        async def _release_claims_of(self, conn: C, pairs: Sequence[tuple[str, str]]) -> None: ...
 
     # -- what a backend writes -------------------------------------------------------------------------------
 
@@ -279,6 +281,7 @@ class Staging(Generic[C]):
         One indexed read of those numbers' open entries, the decisions in staging order (an entry the first
         call closes is no longer open for the second), then one statement each for the closings.
         """
+        await self._release_claims_of(conn, [(cb.pbx, cb.number_key) for cb in call_backs])
         still_open = await self._open_entries(conn, sorted({cb.number_key for cb in call_backs}))
         closed: list[tuple[CallBack, MissedEntry]] = []
         for cb in call_backs:

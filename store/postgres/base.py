@@ -18,7 +18,7 @@ import asyncpg
 from cti.records import MissedEntry
 from store.postgres.lanes import Lanes, shown
 from store.postgres.params import positional
-from store.repository import RegisterChange, StoreClosed
+from store.repository import Claim, RegisterChange, StoreClosed
 from store.shared_base import Shielded, keyset
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ class PostgresBase(Shielded):
         #: Entries opened / changed by the transaction in progress, announced once it has committed.
         self._opened: list[MissedEntry] = []
         self._updated: list[MissedEntry] = []
+        #: Claims on numbers the transaction in progress released (a call-back reached them: ``register_claims``).
+        self._released: list[Claim] = []
 
     def _check_open(self) -> None:
         if self._closing:
@@ -78,15 +80,15 @@ class PostgresBase(Shielded):
 
     async def _transaction(self, work: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction on the writer connection; it rolls back if anything fails."""
-        self._opened, self._updated = [], []
+        self._opened, self._updated, self._released = [], [], []
         try:
             async with self.lanes.writer.acquire() as conn, conn.transaction():
                 result = await work(conn)
         except BaseException:
-            self._opened, self._updated = [], []
+            self._opened, self._updated, self._released = [], [], []
             raise
-        if self._opened or self._updated:
-            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated)))
+        if self._opened or self._updated or self._released:
+            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated), tuple(self._released)))
         return result
 
     async def _manual(self, work: Callable[[Conn], Awaitable[T]]) -> T:
@@ -106,7 +108,7 @@ class PostgresBase(Shielded):
         self._register_listeners.append(listener)
 
     def _announce(self, change: RegisterChange) -> None:
-        self._opened, self._updated = [], []
+        self._opened, self._updated, self._released = [], [], []
         for listener in self._register_listeners:
             try:
                 listener(change)

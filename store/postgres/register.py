@@ -9,6 +9,8 @@ nodes) act one after the other and the second sees the first's result.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from cti.records import MissedEntry
 from store.listing import POSTGRES
@@ -16,6 +18,8 @@ from store.listing_reads import RegisterListing
 from store.postgres import rows
 from store.postgres.base import Conn
 from store.postgres.listed import PostgresListing
+from store.postgres.params import positional
+from store.register_claims import Row, SharedRegisterOps
 from store.repository import (
     MissedAlreadyClosed,
     MissedAlreadyOpen,
@@ -33,8 +37,9 @@ missed_query = POSTGRES.missed_query
 agent_misses_query = POSTGRES.agent_misses_query
 
 
-class RegisterOps(RegisterListing, PostgresListing):
-    """The register's reads and manual actions, and the agents' misses (their listings: ``RegisterListing``)."""
+class RegisterOps(RegisterListing, SharedRegisterOps, PostgresListing):
+    """The register's reads and manual actions, and the agents' misses (their listings: ``RegisterListing``); the
+    register a team shares (groups, claims, call-back results: ``SharedRegisterOps``)."""
 
     _dialect = POSTGRES
 
@@ -50,6 +55,13 @@ class RegisterOps(RegisterListing, PostgresListing):
         if not items:
             await self.get_missed(entry_id)  # raises MissedNotFound for an unknown id
         return items
+
+    async def _rows_in(self, conn: Conn, sql: str, params: dict[str, Any]) -> Sequence[Row]:
+        text, args = positional(sql, params)
+        return list(await conn.fetch(text, *args))
+
+    async def _read(self, sql: str, params: dict[str, Any]) -> Sequence[Row]:
+        return await self._select(sql, params, _as_row)
 
     # -- by hand -----------------------------------------------------------------------------------------------
 
@@ -111,3 +123,7 @@ async def _fetch_missed(conn: Conn, entry_id: int) -> MissedEntry:
     if row is None:
         raise MissedNotFound(entry_id)
     return rows.missed_from_row(row)
+
+
+def _as_row(row: Row) -> Row:
+    return row

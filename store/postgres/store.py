@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from store.opening import Opening
+from store.postgres.alerts import AlertOps
 from store.postgres.cluster import ClusterOps
 from store.postgres.journal import JournalReads
 from store.postgres.lanes import Lanes, open_lanes, shown
@@ -27,7 +28,7 @@ from store.settings import StoreSettings
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, ClusterOps):
+class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

@@ -19,7 +19,7 @@ import aiosqlite
 
 from cti.records import MissedEntry
 from store.migrate import rollback
-from store.repository import RegisterChange, StoreClosed
+from store.repository import Claim, RegisterChange, StoreClosed
 from store.shared_base import Shielded, keyset
 from store.sqlite.lanes import READ_CHUNK, Lanes
 
@@ -46,6 +46,8 @@ class SqliteBase(Shielded):
         #: Entries opened / changed by the transaction in progress, announced once it has committed.
         self._opened: list[MissedEntry] = []
         self._updated: list[MissedEntry] = []
+        #: Claims on numbers the transaction in progress released (a call-back reached them: ``register_claims``).
+        self._released: list[Claim] = []
 
     def _check_open(self) -> None:
         if self._closing:
@@ -89,16 +91,16 @@ class SqliteBase(Shielded):
         """Run ``work`` between ``BEGIN IMMEDIATE`` and ``COMMIT``; roll back if anything fails."""
         db = self.lanes.writer
         await db.execute("BEGIN IMMEDIATE")
-        self._opened, self._updated = [], []
+        self._opened, self._updated, self._released = [], [], []
         try:
             result = await work(db)
             await db.execute("COMMIT")
         except BaseException:
-            self._opened, self._updated = [], []
+            self._opened, self._updated, self._released = [], [], []
             await rollback(db)
             raise
-        if self._opened or self._updated:
-            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated)))
+        if self._opened or self._updated or self._released:
+            self._announce(RegisterChange(tuple(self._opened), tuple(self._updated), tuple(self._released)))
         return result
 
     async def _manual(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
@@ -118,7 +120,7 @@ class SqliteBase(Shielded):
         self._register_listeners.append(listener)
 
     def _announce(self, change: RegisterChange) -> None:
-        self._opened, self._updated = [], []
+        self._opened, self._updated, self._released = [], [], []
         for listener in self._register_listeners:
             try:
                 listener(change)

@@ -8,12 +8,15 @@ one transaction on the writer with a history row.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
 from cti.records import MissedEntry
 from store.listing import SQLITE
 from store.listing_reads import RegisterListing
+from store.register_claims import Row, SharedRegisterOps
 from store.repository import (
     MissedAlreadyClosed,
     MissedAlreadyOpen,
@@ -33,8 +36,9 @@ missed_query = SQLITE.missed_query
 agent_misses_query = SQLITE.agent_misses_query
 
 
-class RegisterOps(RegisterListing, SqliteListing):
-    """The register's reads and manual actions, and the agents' misses (their listings: ``RegisterListing``)."""
+class RegisterOps(RegisterListing, SharedRegisterOps, SqliteListing):
+    """The register's reads and manual actions, and the agents' misses (their listings: ``RegisterListing``); the
+    register a team shares (groups, claims, call-back results: ``SharedRegisterOps``)."""
 
     _dialect = SQLITE
 
@@ -51,6 +55,13 @@ class RegisterOps(RegisterListing, SqliteListing):
         if not items:
             await self.get_missed(entry_id)  # raises MissedNotFound for an unknown id
         return items
+
+    async def _rows_in(self, conn: aiosqlite.Connection, sql: str, params: dict[str, Any]) -> Sequence[Row]:
+        async with conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _read(self, sql: str, params: dict[str, Any]) -> Sequence[Row]:
+        return await self._select(sql, params, _as_row)
 
     # -- by hand -----------------------------------------------------------------------------------------------
 
@@ -113,3 +124,7 @@ async def _fetch_missed(db: aiosqlite.Connection, entry_id: int) -> MissedEntry:
     if row is None:
         raise MissedNotFound(entry_id)
     return rows.missed_from_row(row)
+
+
+def _as_row(row: Row) -> Row:
+    return row

@@ -2,8 +2,8 @@
 
 Each part is a module with one job over ``base.SqliteBase``: ``writer`` (staging, batches, the live journal),
 ``journal`` (the call journal's reads), ``register`` (the missed-call register and agents' misses), ``users``
-(users, tokens, sessions), ``directory`` (contacts), ``lookups`` (the screen-pop's reads on their own lane).
-``lanes`` opens the connections; ``rows`` converts rows and records.
+(users, tokens, sessions), ``directory`` (contacts), ``lookups`` (the screen-pop's reads on their own lane),
+``alerts`` (the supervisor's alerts). ``lanes`` opens the connections; ``rows`` converts rows and records.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Self
 from store.opening import Opening
 from store.repository import Store
 from store.settings import StoreSettings
+from store.sqlite.alerts import AlertOps
 from store.sqlite.cluster import ClusterOps
 from store.sqlite.journal import JournalReads
 from store.sqlite.lanes import Lanes, open_lanes
@@ -28,7 +29,7 @@ from store.sqlite.writer import StagedWriter
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, ClusterOps):
+class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

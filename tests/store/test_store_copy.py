@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cti.alerts import Condition
 from cti.directory import Contact, Vehicle
 from store.postgres import PostgresStore
 from store.repository import Store, User
@@ -74,6 +75,11 @@ async def fill(store: Store) -> None:
     await store.close_missed(entry.id, "called back from a mobile", by="anna", at=T0 + 1000)
     await store.reopen_missed(entry.id, "nobody answered", by="Boss", at=T0 + 1100)
     await store.comment_missed(entry.id, "call after 18:00", by="anna", at=T0 + 1200)
+    # The register a team shares: a call-back's result on the entry, and a claim on the number.
+    await store.record_callback_result("main", "74957654321", "no_answer", by="Boss", comment="не берут",
+                                       at=T0 + 1250)
+    await store.claim_number("main", "74957654321", by="anna", by_name="Анна Смирнова", at=T0 + 1300,
+                             until=T0 + 1900)
 
     ivanov, _ = await store.add_contacts([
         Contact(name="Иванов Пётр Сергеевич", phones=("8 916 123-45-67", "+7 (495) 111-22-33"),
@@ -82,6 +88,14 @@ async def fill(store: Store) -> None:
                                   vin="jtnb11hk103456789"), Vehicle(make="ЛАДА", plate="Е001КХ 50"))),
         Contact(name="ООО Ромашка", kind="corporate", phones=("84991112233",))])
     await store.attach_call("a-1", ivanov, by="anna")
+    # The supervisor's alerts: one acknowledged and resolved, one still active (figures with Cyrillic text).
+    waited, _ = await store.raise_alert(Condition(
+        key="long_wait:main:m-1", kind="long_wait", pbx="main", subject="79161234567", since=T0,
+        figures={"queue": "support", "caller_name": "Иван", "wait_seconds": 95.5}), at=T0 + 95)
+    await store.acknowledge_alert(waited.id, "Boss", at=T0 + 100)
+    await store.resolve_alert(waited.id, at=T0 + 120)
+    await store.raise_alert(Condition(key="service_level:main:support", kind="service_level", pbx="main",
+                                      subject="support", since=None, figures={"service_level": 62.5}), at=T0 + 130)
 
 
 async def read_back(store: Store) -> dict[str, Any]:
@@ -104,6 +118,10 @@ async def read_back(store: Store) -> dict[str, Any]:
         "contact of a-1": await store.contact_of_call("a-1"),
         "live events": await store.live_events(),
         "card": await store.caller_facts("79161234567"),
+        "alerts": await store.list_alerts(),
+        "register groups": await store.list_missed_groups(now=T0 + 1400),
+        "claims": await store.list_claims(now=T0 + 1400),
+        "results": {e.id: await store.entry_results(e.id or 0) for e in entries},
     }
 
 
