@@ -31,7 +31,13 @@ from asterisk.settings import (
     followed_pbxs,
 )
 from store.settings import StoreSettings
-from ui_bridge.settings import DirectorySettings, HttpSettings, SupervisorSettings
+from ui_bridge.settings import (
+    AlertSettings,
+    DirectorySettings,
+    HttpSettings,
+    RegisterSettings,
+    SupervisorSettings,
+)
 
 __all__ = ["AmiSettings", "AmiText", "ConfigError", "DirectorySettings", "FollowedPbx", "HttpSettings", "PbxSettings",
            "Settings",
@@ -66,6 +72,9 @@ class Settings(Section):
     http: HttpSettings = HttpSettings()
     directory: DirectorySettings = DirectorySettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    alerts: AlertSettings = AlertSettings()
+    #: ``[register]`` (the name ``register`` would hide the model class's own ``register``, from ``ABCMeta``).
+    missed_register: RegisterSettings = Field(default=RegisterSettings(), alias="register")
     cluster: ClusterSettings = ClusterSettings()
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from cti.context import CallView
 from cti.model import CallBook
 from store import open_store
 from store.repository import RegisterChange, Store
+from ui_bridge.alerts import AlertEngine, thresholds
 from ui_bridge.api_models import Health, StoreHealth, SubscriberHealth
 from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
@@ -43,6 +44,7 @@ from ui_bridge.hub import Hub
 from ui_bridge.notifier import Notifier
 from ui_bridge.pbxs import PbxHandle
 from ui_bridge.server import PanelServer
+from ui_bridge.supervisor import Supervisor
 
 from .config import Settings
 from .pbx_link import PbxLink
@@ -58,6 +60,10 @@ SUBSCRIBER_DRAIN_SECONDS = 2.0
 #: The panel's subscriber: it only builds messages and offers them to the clients' queues (the hub sheds a
 #: slow client on its own), so it is never behind unless the event loop is; the bound is for that case.
 PANEL_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
+#: The supervisor's figures' subscriber only adds each ended call to its day's counts (``ui_bridge/supervisor.py``).
+SUPERVISOR_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
+#: The alerts' subscriber only files each ended queue call in its service-level window (``ui_bridge/alerts.py``).
+ALERTS_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 
 
 class Daemon:
@@ -90,6 +96,10 @@ class Daemon:
         self.panel_server: PanelServer | None = None
         self.cards: CardService | None = None
         self.sequencer: PopSequencer | None = None
+        #: The supervisor's live figures (``ui_bridge/supervisor.py``), of the PBXs this node follows.
+        self.supervisor: Supervisor | None = None
+        #: The supervisor's alerts (``[alerts]``), evaluated for the PBXs this node follows.
+        self.alerts: AlertEngine | None = None
         if settings.http.enabled:
             self._build_panel()
 
@@ -102,19 +112,29 @@ class Daemon:
         in ``Panel.run``). On SQLite (one process) messages go straight to this hub."""
         settings = self.settings
         pbxs = self.pbx_handles()
-        notifier = Notifier(pbxs, settings.pbx.tzinfo(), settings.pbx.default_region)
+        notifier = Notifier(pbxs, settings.pbx.tzinfo(), settings.pbx.default_region,
+                            number_style=settings.directory.number_style)
         hub = Hub(settings.http.client_queue_size)
         fanout = Fanout(hub, lambda: self.store, across_nodes=settings.store.backend == "postgresql")
         commands = Commands(pbxs, notifier, lambda: self.store, settings.http)
         self.cards = cards = CardService(settings.directory, lambda: self.store, settings.pbx.default_region,
                                          settings.pbx.tzinfo())
         self.sequencer = sequencer = PopSequencer(notifier, fanout, cards)
+        self.supervisor = supervisor = Supervisor(pbxs, notifier.messages, fanout, lambda: self.store,
+                                                  settings.supervisor.service_level_seconds)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, pbxs,
                                    tls=settings.http.tls_cert is not None, cards=cards, health=self.health, node=self,
-                                   fanout=fanout)
+                                   fanout=fanout, supervisor=supervisor, register=settings.missed_register)
         sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
+        self.subscribe(supervisor.on_effect, name="supervisor", policy=SUPERVISOR_POLICY)
+        self.alerts = alerts = AlertEngine(
+            thresholds(settings.alerts, settings.supervisor.service_level_seconds), pbxs, lambda: self.store,
+            notifier.messages, lambda out: fanout.publish(out.message, out.extensions, out.pbx))
+        commands.acknowledge_alert = alerts.acknowledge
+        if alerts.rules.service_level_below > 0:  # the window of ended queue calls is all it needs of the effects
+            self.subscribe(alerts.on_effect, name="alerts", policy=ALERTS_POLICY)
 
     # -- the first PBX's parts, under the names a single-PBX daemon has always had ----------------------
 
@@ -172,6 +192,8 @@ class Daemon:
     def _on_register_change(self, change: RegisterChange) -> None:
         if self.panel is not None:
             self.panel.on_register_change(change)
+        if self.alerts is not None:
+            self.alerts.on_register_change(change)
 
     async def send_action(self, msg: AmiMessage) -> AmiResponse:
         """An action for the first PBX (a single-PBX daemon's); the panel sends through each PBX's handle."""
@@ -325,6 +347,8 @@ class Daemon:
                 # The panel's background work: the sweep of revoked sessions' sockets (here or by the CLI, once a
                 # second) and, across nodes, the fan-out, the mirrors and the forwarding of call control.
                 background = tg.create_task(self.panel.run(), name="panel-background") if self.panel else None
+                alerts = tg.create_task(self.alerts.run(), name="alerts") if self.alerts else None
+                figures = tg.create_task(self.supervisor.run(), name="supervisor") if self.supervisor else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -335,6 +359,8 @@ class Daemon:
                 self._tasks = None
                 for task in list(self._asking):
                     task.cancel()
+                for link in mine:
+                    link.stopping = True
                 for ami in amis:
                     ami.cancel()
                 ticker.cancel()
@@ -350,6 +376,10 @@ class Daemon:
                     await self.panel.close()  # the fan-out's last messages reach the bus before its sender stops
                 if background is not None:
                     background.cancel()
+                if alerts is not None:
+                    alerts.cancel()
+                if figures is not None:
+                    figures.cancel()
                 if self.cards is not None:
                     await self.cards.close()
                 if panel is not None:
@@ -377,7 +407,8 @@ def _handle(link: PbxLink) -> PbxHandle:
     book and board (``PbxLink._start_over``), and the panel must see those."""
     return PbxHandle(link.pbx, link.calls, lambda: link.agents.agents(),
                      lambda extension: link.agents.member_interfaces(extension), link.send_action,
-                     lambda: link.connected, lambda: link.following)
+                     lambda: link.connected, lambda: link.following, lambda: (link.link_up, link.link_since),
+                     queues=lambda: link.agents.queues)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -105,6 +105,9 @@ class PbxLink:
         #: The link as the panel shows it (``PbxLinkChanged``): up once logged in *and* resynced, down from the
         #: moment the connection ended; since when (the daemon's clock), down from the start until the first login.
         self.link_up = False
+        #: Set as the daemon stops: the link going down then is this node leaving, not the PBX failing, so it is
+        #: not announced (another node may be taking the PBX over and report its own link).
+        self.stopping = False
         self.link_since = time.time()
         #: When the resync of the current session began (None: not resyncing).
         self._resync_from: float | None = None
@@ -266,7 +269,8 @@ class PbxLink:
         self.link_since = time.time()
         if up:
             log.info("PBX %s: link back (logged in and resynced)", self.id)
-        self._publish([PbxLinkChanged(self.id, up, self.link_since)])
+        if not self.stopping:
+            self._publish([PbxLinkChanged(self.id, up, self.link_since)])
 
     def hand_over_journal(self, store: Store, now: float) -> None:
         """Stage the events of the calls still in progress (for the rebuild after a crash).

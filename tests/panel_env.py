@@ -82,7 +82,8 @@ class PanelEnv:
 @asynccontextmanager
 async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False, http_extra: str = "",
                     users: list[str] | None = None, ami_extra: str = "", directory_extra: str = "",
-                    replay_options: dict[str, Any] | None = None) -> AsyncIterator[PanelEnv]:
+                    replay_options: dict[str, Any] | None = None,
+                    sections: dict[str, str] | None = None) -> AsyncIterator[PanelEnv]:
     with tempfile.TemporaryDirectory(prefix="cti-panel-") as tmp_name:
         tmp = Path(tmp_name)
         loaded: list[Trace] = [load_trace(TRACES / t) for t in traces]
@@ -91,7 +92,7 @@ async def panel_env(traces: list[str], *, speed: float = 1.0, loop: bool = False
         await replay.start("127.0.0.1", 0)
         try:
             settings = settings_for(tmp, replay.address[1], http_extra=http_extra, extra_ami=ami_extra,
-                                    directory_extra=directory_extra)
+                                    directory_extra=directory_extra, sections=sections)
             async with RunningDaemon(settings) as running:
                 daemon = running.daemon
                 assert daemon.store is not None and daemon.panel_server is not None

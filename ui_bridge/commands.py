@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 
 #: Carries a call-control request out on the node that follows its PBX: (user, request with its ``pbx``, pbx).
 Forward = Callable[[User, BaseModel, str], Awaitable[dict[str, object]]]
+#: Acknowledges the alert with this id for a user; returns the reply's data or raises :class:`RequestFailed`.
+AcknowledgeAlert = Callable[[User, int], Awaitable[dict[str, object]]]
+#: Carries out a request of the shared register (``missed.claim``/``release``/``result``: ``ui_bridge/register.py``).
+RegisterRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
+#: The shared register's requests (not call control: never rate-limited as commands, never sent to a PBX).
+REGISTER_REQUESTS = (m.MissedClaim, m.MissedRelease, m.MissedResult)
 
 
 class RequestFailed(Exception):
@@ -110,6 +116,10 @@ class Commands:
     #: Across nodes: carries a request for a PBX another node follows out there (``ui_bridge/forwarding.py``;
     #: the panel sets it while the store's bus is in use). None: such a request gets ``pbx_unavailable``.
     forward: Forward | None = None
+    #: Acknowledges an alert for a user (``ui_bridge/alerts.py``'s ``AlertEngine.acknowledge``; set by the daemon).
+    acknowledge_alert: AcknowledgeAlert | None = None
+    #: Carries out the shared register's requests (``RegisterDesk.request``; set by the panel).
+    register: RegisterRequest | None = None
     limiter: CommandLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +131,14 @@ class Commands:
             return {}
         if isinstance(request, m.MissedClose):
             return await self._missed_close(user, request)
+        if isinstance(request, REGISTER_REQUESTS):
+            if self.register is None:
+                raise RequestFailed("internal", "the missed-call register is not shared on this node")
+            return await self.register(user, request)
+        if isinstance(request, m.AlertAck):
+            if self.acknowledge_alert is None:
+                raise RequestFailed("internal", "alerts are not kept on this node")
+            return await self.acknowledge_alert(user, request.alert_id)
         command = _may_control(user, request)
         wait = self.limiter.take(user.name)
         if wait > 0:

@@ -23,17 +23,18 @@ import math
 from typing import Literal
 
 from cti.records import DEFAULT_PBX
-from store.repository import CallKey, MissedKey
+from store.repository import CallKey, GroupKey, MissedKey
 
 from .api_models import SQLITE_MAX_INT, BadRequest
 
 #: Which listing (and in which order) a token belongs to: ``/api/calls`` is newest first, ``/api/missed`` oldest.
-Listing = Literal["calls", "missed"]
+Listing = Literal["calls", "missed", "missed/groups"]
 _KEY = b"cti-companion/listing-cursor/v1"
 _CHECK_BYTES = 8
 #: Far beyond any token the daemon makes (a linkedid is a few dozen characters); longer is refused unread.
 MAX_TOKEN_CHARS = 2048
-_ORDER: dict[Listing, str] = {"calls": "calls:newest", "missed": "missed:oldest"}
+_ORDER: dict[Listing, str] = {"calls": "calls:newest", "missed": "missed:oldest",
+                              "missed/groups": "missed-groups:newest"}
 
 
 def _check(payload: bytes) -> bytes:
@@ -108,3 +109,18 @@ def after_missed(token: str | None) -> MissedKey | None:
     if more or isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
         raise BadRequest("after: not a cursor of /api/missed")
     return MissedKey(at, key)
+
+
+def group_token(key: GroupKey) -> str:
+    """The ``next`` of a ``/api/missed/groups`` page whose last group is at ``key`` (its newest entry's place)."""
+    return _encode("missed/groups", key.last_at, key.last_id)
+
+
+def after_group(token: str | None) -> GroupKey | None:
+    """``?after=`` of ``/api/missed/groups``; None when absent. BadRequest when it is not one."""
+    if not token:
+        return None
+    at, key, more = _decode("missed/groups", token)
+    if more or isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
+        raise BadRequest("after: not a cursor of /api/missed/groups")
+    return GroupKey(at, key)

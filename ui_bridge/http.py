@@ -28,7 +28,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from store.repository import ROLES, RegisterChange, Store
-from ui_bridge.settings import HttpSettings
+from ui_bridge.settings import HttpSettings, RegisterSettings
 
 from .api_models import Health
 from .auth import LoginThrottle
@@ -42,6 +42,8 @@ from .metrics import Node, NodeMetrics
 from .mirror_sync import MirrorSync
 from .notifier import Notifier
 from .pbxs import PbxHandles
+from .register import RegisterDesk
+from .routes.alerts import ALERTS_ARE_FOR, AlertHistory
 from .routes.directory import FOREIGN_EDIT, QA_READS_ONLY, Directory
 from .routes.gate import Gate, Policy, for_anyone, for_users
 from .routes.health import FOR_ADMINS, HealthReport
@@ -49,8 +51,10 @@ from .routes.journal import REGISTER_IS_FOR, Journal
 from .routes.login import Login
 from .routes.ops import Ops
 from .routes.pages import Pages
+from .routes.register import SharedRegisterRoutes
 from .routes.websocket import LiveSocket
 from .sessions import Sessions, SocketSweep
+from .supervisor import SUPERVISOR_IS_FOR, Supervisor, no_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,8 @@ class Panel:
                  store: Callable[[], Store | None], pbxs: PbxHandles,
                  tls: bool = False, cards: CardService | None = None,
                  health: Callable[[], Health] | None = None, node: Node | None = None,
-                 fanout: Fanout | None = None) -> None:
+                 fanout: Fanout | None = None, supervisor: Supervisor | None = None,
+                 register: RegisterSettings | None = None) -> None:
         self.settings = settings
         self.hub = hub
         #: The way to the clients: this hub, or every node's through the store's bus (``fanout.across_nodes``).
@@ -97,6 +102,12 @@ class Panel:
         login = Login(gate, self.sessions, self.limiter, hub, self.store, tls)
         journal = Journal(self.store, notifier, list(pbxs))
         directory = Directory(self.store, notifier, self.fanout, cards, pbxs)
+        # The register a team shares: claims, call-back results (ui_bridge/register.py), its grouped listing.
+        self.register = RegisterDesk(store, notifier.messages, self.fanout, list(pbxs), register or RegisterSettings(),
+                                     region=notifier.messages.region)
+        commands.register = self.register.request
+        shared_register = SharedRegisterRoutes(self.store, notifier.messages, list(pbxs))
+        alerts = AlertHistory(self.store, notifier.messages, list(pbxs))
         report = HealthReport(health, pbxs, notifier.mirror)
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
         self.metrics = NodeMetrics(node, hub, self.fanout)
@@ -104,6 +115,7 @@ class Panel:
         self.socket = LiveSocket(gate, SOCKET_POLICY, settings, hub, notifier, commands, self.sessions)
         self.app = Starlette(routes=[
             Route("/", pages.index),
+            Route("/wallboard", pages.wallboard),  # the supervisor's figures for a TV (routes/pages.py)
             Route("/login", pages.login_page),
             Route("/healthz", ops.healthz),  # no login: probes (routes/ops.py)
             Route("/readyz", ops.readyz),
@@ -112,11 +124,16 @@ class Panel:
             gate.route("/api/logout", POST=for_anyone(login.logout, writes="this origin may not log out here")),
             gate.route("/api/me", GET=for_users(login.me)),
             gate.route("/api/health", GET=for_users(report.read, "admin", refused=FOR_ADMINS)),
+            gate.route("/api/supervisor", GET=for_users(supervisor.read if supervisor is not None else no_supervisor,
+                                                        "admin", "qa", refused=SUPERVISOR_IS_FOR)),
             gate.route("/api/calls", GET=for_users(journal.calls)),  # an agent's: their own (journal.py)
             gate.route("/api/missed", GET=for_users(journal.missed, "admin", "qa", refused=REGISTER_IS_FOR)),
+            gate.route("/api/missed/groups",  # before /api/missed/{entry_id}, which would take "groups" for an id
+                       GET=for_users(shared_register.groups, "admin", "qa", refused=REGISTER_IS_FOR)),
             # not {:int}: 5,000 digits made Starlette fail
             gate.route("/api/missed/{entry_id}",
                        GET=for_users(journal.missed_entry, "admin", "qa", refused=REGISTER_IS_FOR)),
+            gate.route("/api/alerts", GET=for_users(alerts.list, "admin", "qa", refused=ALERTS_ARE_FOR)),
             gate.route("/api/contacts", GET=for_users(directory.search),
                        POST=for_users(directory.add, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),
@@ -149,6 +166,7 @@ class Panel:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.sweep.run(), name="panel-sweep")
+                tg.create_task(self.register.run_expiry(), name="register-claims")  # claims whose time is up
                 if self.fanout.across_nodes:
                     tg.create_task(self.fanout.run(), name="panel-fanout")
                     tg.create_task(self.mirrors.run(), name="panel-mirrors")

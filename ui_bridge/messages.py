@@ -41,6 +41,16 @@ def _pbx_field() -> Any:
     return Field(default=DEFAULT_PBX, description=_PBX_ABOUT)
 
 
+#: The description of every ``*_display`` field: a number as people read it, next to the number as given.
+_DISPLAY = ("The number of the field named without '_display', as people read it ([directory] number_style: "
+            "+7 916 123-45-67 or 8 (916) 123-45-67); an extension, or text that is not a phone number, as given; "
+            "null when that field is null")
+
+
+def _display_field() -> Any:
+    return Field(default=None, description=_DISPLAY)
+
+
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(frozen=True, json_schema_extra={"examples": list(examples)})
 
@@ -53,10 +63,15 @@ class _Wire(BaseModel):
 
 
 class PbxInfo(_Wire):
-    """A PBX the user sees: its short id (what messages carry as ``pbx``) and its name for people."""
+    """A PBX the user sees: its short id (what messages carry as ``pbx``), its name for people, and the daemon's
+    link to it at the moment of ``hello`` (then ``pbx.status`` tells each change)."""
 
     id: str
     name: str
+    connected: bool | None = Field(default=None, description="Whether the daemon is connected to this PBX (and has "
+                                   "resynced with it); null when not known (another node follows it, and has "
+                                   "not said yet)")
+    since: str | None = Field(default=None, description="Since when it is so; null when not known")
 
 
 class UserInfo(_Wire):
@@ -79,8 +94,10 @@ class ContactInfo(_Wire):
     name: str
     kind: Literal["private", "corporate", "partner", "employee"] = "private"
     phones: list[str] = []
+    phones_display: list[str] = Field(default=[], description="The phones as people read them, in the same order "
+                                      "([directory] number_style)")
     email: str | None = None
-    notes: str | None = None
+    notes: str | None = Field(default=None, description="Free text from the directory or the CRM: show it as text")
     vehicles: list[VehicleInfo] = []
     source: Literal["local", "crm"] = "local"
 
@@ -101,6 +118,7 @@ class CallerCard(_Wire):
 
     number: str | None = Field(default=None, description="The caller's number normalised: country code and digits, "
                                "e.g. 79161234567 for 8 (916) 123-45-67; null when withheld")
+    number_display: str | None = _display_field()
     withheld: bool = False
     name: str | None = Field(default=None, description="The first contact's name (not the PBX's caller name)")
     status: Literal["unknown", "new", "repeat"] = Field(
@@ -125,6 +143,8 @@ class CallInfo(_Wire):
     caller: str | None
     caller_name: str | None
     called: str | None
+    caller_display: str | None = _display_field()
+    called_display: str | None = _display_field()
     queue: str | None
     started_at: str
     answered_at: str | None
@@ -141,6 +161,8 @@ class MissedInfo(_Wire):
     caller: str | None
     caller_name: str | None
     called: str | None
+    caller_display: str | None = _display_field()
+    called_display: str | None = _display_field()
     queue: str | None
     reason: str
     missed_at: str | None
@@ -165,7 +187,8 @@ class Hello(_Wire):
     model_config = _examples({"type": "hello", "protocol": 1, "server_time": _AT,
                               "user": {"name": "anna", "role": "agent", "extension": "101",
                                        "display_name": "Анна Смирнова"},
-                              "pbxs": [{"id": "msk", "name": "Москва, Варшавка"}]})
+                              "pbxs": [{"id": "msk", "name": "Москва, Варшавка", "connected": True,
+                                        "since": "2026-11-24T08:00:01.503+03:00"}]})
     type: Literal["hello"] = "hello"
     protocol: int = PROTOCOL_VERSION
     server_time: str
@@ -205,10 +228,13 @@ class CallRinging(_Wire):
     model_config = _examples({
         "type": "call.ringing", "linkedid": "1795480456.101", "extension": "101",
         "channel": "PJSIP/101-00000031", "caller": "89161234567", "caller_name": "Иван Петров",
-        "called": "74951234567", "queue": "support", "direction": "inbound", "at": _AT,
-        "card": {"number": "79161234567", "withheld": False, "name": "Иванов Пётр Сергеевич", "status": "repeat",
+        "called": "74951234567", "caller_display": "+7 916 123-45-67", "called_display": "+7 495 123-45-67",
+        "queue": "support", "direction": "inbound", "at": _AT,
+        "card": {"number": "79161234567", "number_display": "+7 916 123-45-67", "withheld": False,
+                 "name": "Иванов Пётр Сергеевич", "status": "repeat",
                  "contacts": [{"id": 7, "name": "Иванов Пётр Сергеевич", "kind": "private",
-                               "phones": ["8 916 123-45-67"], "email": "ivanov@example.ru", "notes": None,
+                               "phones": ["8 916 123-45-67"], "phones_display": ["+7 916 123-45-67"],
+                               "email": "ivanov@example.ru", "notes": "Предпочитает звонки после 18:00",
                                "vehicles": [{"make": "Toyota", "model": "Camry", "year": 2019,
                                              "plate": "А 123 ВС 777", "vin": None}], "source": "local"}],
                  "last_calls": [{"linkedid": "1795400000.12", "started_at": "2026-11-20T12:01:33.000+03:00",
@@ -222,6 +248,8 @@ class CallRinging(_Wire):
     caller: str | None
     caller_name: str | None
     called: str | None = Field(description="The number the caller dialled (the DID for inbound calls)")
+    caller_display: str | None = _display_field()
+    called_display: str | None = _display_field()
     queue: str | None
     direction: Literal["inbound", "outbound", "internal"] | None
     at: str
@@ -294,6 +322,8 @@ class CallEnded(_Wire):
     caller: str | None
     caller_name: str | None
     called: str | None
+    caller_display: str | None = _display_field()
+    called_display: str | None = _display_field()
     outcome: Literal["answered", "missed", "failed"]
     missed_reason: str | None
     answered_by: str | None
@@ -331,6 +361,65 @@ class MissedUpdated(_Wire):
     entry: MissedInfo
 
 
+class ClaimInfo(_Wire):
+    """"Calling back, taken by Anna": who calls a number of the register back now, and until when."""
+
+    pbx: str = _pbx_field()
+    number: str = Field(description="The number claimed, normalised (as a missed entry's number is matched: "
+                        "79161234567); the register groups a caller's entries by it")
+    caller: str | None = Field(description="The number as the caller's newest entry wrote it")
+    by: str = Field(description="The user who claimed it (their login name)")
+    by_name: str | None = Field(description="Their display name, for people")
+    claimed_at: str
+    until: str = Field(description="The claim ends by itself then ([register] claim_minutes after it was taken)")
+
+
+class CallbackResultInfo(_Wire):
+    """What a call-back of a number came to, recorded on the entries of that number then open."""
+
+    pbx: str = _pbx_field()
+    number: str
+    result: Literal["reached", "no_answer", "busy", "wrong_number", "left_message"]
+    comment: str | None
+    by: str
+    at: str
+    entries: list[int] = Field(description="The register entries it was recorded on")
+
+
+class MissedClaimed(_Wire):
+    """Somebody took a number of the register to call it back (sent to the ``all`` subscribers of its PBX)."""
+
+    model_config = _examples({"type": "missed.claimed", "claim": {
+        "pbx": "msk", "number": "79161234567", "caller": "+7 916 123-45-67", "by": "anna",
+        "by_name": "Анна Смирнова", "claimed_at": _AT, "until": "2026-11-24T10:25:02.114+03:00"}})
+    type: Literal["missed.claimed"] = "missed.claimed"
+    claim: ClaimInfo
+
+
+class MissedReleased(_Wire):
+    """A number's claim ended: its holder released it (``released``), recorded a result (``result``), a call-back
+    reached the customer (``call_back``), or its time was up (``timeout``)."""
+
+    model_config = _examples({"type": "missed.released", "number": "79161234567", "by": "anna",
+                              "why": "call_back", "pbx": "msk"})
+    type: Literal["missed.released"] = "missed.released"
+    number: str
+    by: str = Field(description="Who had claimed it")
+    why: Literal["released", "result", "call_back", "timeout"]
+    pbx: str = _pbx_field()
+
+
+class MissedResultRecorded(_Wire):
+    """A call-back's result was recorded on the entries of a number (``reached`` and ``wrong_number`` also close
+    them: ``missed.updated`` follows for each)."""
+
+    model_config = _examples({"type": "missed.result_recorded", "result": {
+        "pbx": "msk", "number": "79161234567", "result": "no_answer", "comment": "не берёт трубку", "by": "anna",
+        "at": _AT, "entries": [17, 21]}})
+    type: Literal["missed.result_recorded"] = "missed.result_recorded"
+    result: CallbackResultInfo
+
+
 class AgentState(_Wire):
     """An agent's state changed (from device-state and queue-member events of the PBX)."""
 
@@ -349,6 +438,163 @@ class AgentState(_Wire):
     device_state: str
     at: str
     pbx: str = _pbx_field()
+
+
+class PbxStatus(_Wire):
+    """The daemon's link to a PBX was lost, or is back: sent to every user who sees that PBX (agents too).
+
+    ``connected: false``: the daemon does not see the PBX's events since ``since``; the calls in progress shown for
+    it may have ended or changed meanwhile (the panel marks them uncertain). ``connected: true``: logged in again
+    and resynced: the calls that ended meanwhile have had their ``call.ended`` just before this message, and what
+    the client shows of the PBX is its truth again. ``hello`` lists each PBX's state at connect."""
+
+    model_config = _examples({"type": "pbx.status", "pbx": "msk", "connected": False, "since": _AT})
+    type: Literal["pbx.status"] = "pbx.status"
+    pbx: str = Field(description="The PBX's short id")
+    connected: bool
+    since: str = Field(description="When the link was lost, or came back (the daemon's clock)")
+
+
+class AlertFigures(_Wire):
+    """What an alert's message shows, as evaluated when it was raised; which fields are set depends on its kind
+    (``long_wait``: queue, caller, caller_name, linkedid, wait_seconds; ``service_level``: queue, service_level,
+    counted_calls, answered_within, within_seconds, window_minutes, threshold_percent; ``paused``: extension, name,
+    reason, paused_seconds; ``missed``: missed_id, linkedid, caller, caller_name, queue, reason, age_seconds).
+    ``threshold_seconds`` is the setting the condition crossed."""
+
+    queue: str | None = None
+    caller: str | None = None
+    caller_name: str | None = None
+    linkedid: str | None = None
+    extension: str | None = None
+    name: str | None = None
+    reason: str | None = None
+    missed_id: int | None = None
+    wait_seconds: float | None = None
+    paused_seconds: float | None = None
+    age_seconds: float | None = None
+    service_level: float | None = Field(default=None, description="Percent, over the window")
+    counted_calls: int | None = None
+    answered_within: int | None = None
+    within_seconds: float | None = None
+    window_minutes: float | None = None
+    threshold_seconds: float | None = None
+    threshold_percent: float | None = None
+
+
+class AlertInfo(_Wire):
+    """An alert to the supervisor (``docs/panel.md``, Alerts): raised once for a condition, acknowledged by a
+    supervisor, resolved (kept in the history) when the condition ended."""
+
+    id: int
+    kind: Literal["long_wait", "service_level", "paused", "missed"]
+    key: str = Field(description="The condition's stable key, e.g. long_wait:msk:1795480456.101, "
+                     "service_level:msk:support, paused:msk:101, missed:msk:17")
+    subject: str = Field(description="What it is about, for people: the caller's number, the queue, the extension")
+    status: Literal["active", "resolved"]
+    since: str | None = Field(description="When the condition began (null for a service level)")
+    raised_at: str
+    acknowledged_at: str | None = None
+    acknowledged_by: str | None = Field(default=None, description="The user who acknowledged it")
+    resolved_at: str | None = None
+    figures: AlertFigures
+    pbx: str = _pbx_field()
+
+
+_ALERT_EXAMPLE: dict[str, Any] = {
+    "id": 42, "kind": "long_wait", "key": "long_wait:msk:1795480456.101", "subject": "89161234567",
+    "status": "active", "since": "2026-11-24T10:13:27.000+03:00", "raised_at": _AT, "acknowledged_at": None,
+    "acknowledged_by": None, "resolved_at": None,
+    "figures": {"queue": "support", "caller": "89161234567", "caller_name": "Иван Петров",
+                "linkedid": "1795480456.101", "wait_seconds": 95.1, "threshold_seconds": 90.0},
+    "pbx": "msk"}
+
+
+class AlertRaised(_Wire):
+    """A condition of ``[alerts]`` began: sent to the ``all`` subscribers of its PBX (the panel of an admin shows it
+    with a sound). Raised once per condition, not repeated while it holds."""
+
+    model_config = _examples({"type": "alert.raised", "alert": _ALERT_EXAMPLE})
+    type: Literal["alert.raised"] = "alert.raised"
+    alert: AlertInfo
+
+
+class AlertAcknowledged(_Wire):
+    """A supervisor acknowledged an alert (``alert.ack``): ``acknowledged_by`` and ``acknowledged_at`` say who and
+    when, for the other supervisors."""
+
+    model_config = _examples({"type": "alert.acknowledged", "alert": {
+        **_ALERT_EXAMPLE, "acknowledged_at": "2026-11-24T10:15:09.000+03:00", "acknowledged_by": "boss"}})
+    type: Literal["alert.acknowledged"] = "alert.acknowledged"
+    alert: AlertInfo
+
+
+class AlertResolved(_Wire):
+    """An alert's condition ended (the caller was answered or left, the agent unpaused, ...): it leaves the active
+    alerts and stays in the history (``GET /api/alerts``)."""
+
+    model_config = _examples({"type": "alert.resolved", "alert": {
+        **_ALERT_EXAMPLE, "status": "resolved", "resolved_at": "2026-11-24T10:16:40.000+03:00"}})
+    type: Literal["alert.resolved"] = "alert.resolved"
+    alert: AlertInfo
+
+
+class QueueFiguresInfo(_Wire):
+    """One queue's figures: who waits now, and the day so far (``docs/panel.md``, supervisor view)."""
+
+    queue: str
+    waiting: int = Field(description="Callers waiting in the queue now")
+    longest_wait_since: str | None = Field(description="When the caller waiting longest arrived at the PBX (the "
+                                           "longest wait ticks from it); null when nobody waits")
+    answered: int = Field(description="Queue calls of the day an agent answered")
+    abandoned: int = Field(description="The caller hung up waiting, after [pbx] short_abandon_seconds")
+    short_abandoned: int = Field(description="The caller hung up within [pbx] short_abandon_seconds: in no other "
+                                 "figure, the service level included")
+    unanswered: int = Field(description="Neither answered nor abandoned: the queue timed out (to voicemail), "
+                            "nobody was available")
+    service_level: float | None = Field(description="0..1: the share answered within service_level_seconds of "
+                                        "their arrival, short abandons left out; null when no call counts")
+    average_wait_seconds: float | None = Field(description="Of the answered calls; null when none was answered")
+    average_talk_seconds: float | None = Field(description="Of the answered calls; null when none was answered")
+
+
+class AgentFiguresInfo(_Wire):
+    """One agent's figures: the state now and since when, and the day so far."""
+
+    extension: str
+    name: str | None
+    state: Literal["idle", "ringing", "in_call", "paused", "offline", "unknown"]
+    since: str | None = Field(description="When the agent's state last changed (the time in it ticks from it)")
+    paused: bool
+    paused_reason: str | None
+    calls: int = Field(description="Calls the agent took today (answered, or took by a transfer)")
+    talk_seconds: float = Field(description="Their talk time today")
+    misses: int = Field(description="Calls their phone rang for today and they did not take (the per-agent misses)")
+
+
+class SupervisorFigures(_Wire):
+    """The supervisor's figures of one PBX: per queue and per agent, for the day so far in the PBX's time zone
+    (``day``), sent to ``all`` subscribers (admins and QA) of that PBX when a figure changed, at most about once a
+    second. Counts come from the journal's rows of the day; waits and times in a state tick in the client from
+    ``longest_wait_since`` and ``since``, with no message per second. ``GET /api/supervisor`` gives the same for
+    each of your PBXs at once."""
+
+    model_config = _examples({
+        "type": "supervisor.figures", "pbx": "msk", "day": "2026-11-24", "at": _AT, "service_level_seconds": 20.0,
+        "queues": [{"queue": "support", "waiting": 2, "longest_wait_since": "2026-11-24T10:14:21.070+03:00",
+                    "answered": 41, "abandoned": 3, "short_abandoned": 1, "unanswered": 2, "service_level": 0.826,
+                    "average_wait_seconds": 14.2, "average_talk_seconds": 187.5}],
+        "agents": [{"extension": "101", "name": "Анна Смирнова", "state": "in_call",
+                    "since": "2026-11-24T10:12:50.001+03:00", "paused": False, "paused_reason": None, "calls": 17,
+                    "talk_seconds": 3120.4, "misses": 2}]})
+    type: Literal["supervisor.figures"] = "supervisor.figures"
+    pbx: str = _pbx_field()
+    day: str = Field(description="The day the counts are of (YYYY-MM-DD, the PBX's time zone): they start again "
+                     "at its midnight")
+    at: str = Field(description="When the figures were taken: a client keeps the latest of a PBX")
+    service_level_seconds: float = Field(description="[supervisor] service_level_seconds")
+    queues: list[QueueFiguresInfo]
+    agents: list[AgentFiguresInfo]
 
 
 class Reply(_Wire):
@@ -380,7 +626,9 @@ class Error(_Wire):
 
 ServerMessage = Annotated[
     Hello | State | CallRinging | CallCard | CallLegEnded | CallAnswered | CallTransferred | CallEnded | MissedNew
-    | MissedUpdated | AgentState | Reply | Error,
+    | MissedUpdated | AgentState | PbxStatus | AlertRaised | AlertAcknowledged | AlertResolved | SupervisorFigures
+    | Reply | Error
+    | MissedClaimed | MissedReleased | MissedResultRecorded,
     Field(discriminator="type"),
 ]
 
@@ -543,6 +791,57 @@ class MissedClose(_Request):
     comment: Comment | None = None
 
 
+_NUMBER_ABOUT = ("The number: as a register row's 'number' gives it (79161234567) or written any way a phone number "
+                 "is written")
+
+
+class MissedClaim(_Request):
+    """Take a number of the register to call it back (admins): every ``all`` subscriber of its PBX gets
+    ``missed.claimed``. A number another user holds is a ``conflict`` naming them; the claim ends when a call-back
+    reaches the customer, when its holder releases it or records a result, or after ``[register] claim_minutes``
+    (claiming it again extends it)."""
+
+    model_config = _request_examples({"type": "missed.claim", "id": "11", "number": "79161234567", "pbx": "msk"})
+    type: Literal["missed.claim"]
+    id: RequestId
+    number: Annotated[PhoneNumber, Field(description=_NUMBER_ABOUT)]
+    pbx: PbxId | None = None
+
+
+class MissedRelease(_Request):
+    """Give a claimed number back (its holder): ``missed.released`` to every ``all`` subscriber of its PBX."""
+
+    model_config = _request_examples({"type": "missed.release", "id": "12", "number": "79161234567", "pbx": "msk"})
+    type: Literal["missed.release"]
+    id: RequestId
+    number: Annotated[PhoneNumber, Field(description=_NUMBER_ABOUT)]
+    pbx: PbxId | None = None
+
+
+class MissedResult(_Request):
+    """Record what a call-back of a number came to on its open entries (admins), with a comment; it ends your
+    claim on it. ``reached`` and ``wrong_number`` also close the entries (nobody owes that number a call-back)."""
+
+    model_config = _request_examples({"type": "missed.result", "id": "13", "number": "79161234567",
+                                      "result": "no_answer", "comment": "не берёт трубку", "pbx": "msk"})
+    type: Literal["missed.result"]
+    id: RequestId
+    number: Annotated[PhoneNumber, Field(description=_NUMBER_ABOUT)]
+    result: Literal["reached", "no_answer", "busy", "wrong_number", "left_message"]
+    comment: Comment | None = None
+    pbx: PbxId | None = None
+
+
+class AlertAck(_Request):
+    """Acknowledge an alert (admins of its PBX): answered by ``reply`` with the alert; every ``all`` subscriber of
+    the PBX gets ``alert.acknowledged``. An alert acknowledged already is a ``conflict`` that names who did it."""
+
+    model_config = _request_examples({"type": "alert.ack", "id": "10", "alert_id": 42})
+    type: Literal["alert.ack"]
+    id: RequestId
+    alert_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class Ping(_Request):
     """Answered by a ``reply`` at once: an application-level liveness check."""
 
@@ -552,7 +851,8 @@ class Ping(_Request):
 
 
 ClientMessage = Annotated[
-    Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | Ping,
+    Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | AlertAck | Ping
+    | MissedClaim | MissedRelease | MissedResult,
     Field(discriminator="type"),
 ]
 
@@ -561,10 +861,13 @@ SERVER_ADAPTER: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     Hello, State, CallRinging, CallCard, CallLegEnded, CallAnswered, CallTransferred, CallEnded, MissedNew,
-    MissedUpdated, AgentState, Reply, Error,
+    MissedUpdated, AgentState, PbxStatus, AlertRaised, AlertAcknowledged, AlertResolved, SupervisorFigures, Reply,
+    Error,
+    MissedClaimed, MissedReleased, MissedResultRecorded,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
-    Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, Ping,
+    Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, AlertAck, Ping,
+    MissedClaim, MissedRelease, MissedResult,
 )
 
 

@@ -19,6 +19,7 @@ from store.repository import RegisterChange
 
 from . import messages as m
 from .mirror import Mirror
+from .numbers import NumberStyle
 from .outgoing import Messages, Outgoing
 from .pbx_access import among
 from .pbxs import PbxHandles
@@ -27,12 +28,13 @@ __all__ = ["Notifier", "Outgoing"]
 
 
 class Notifier:
-    def __init__(self, pbxs: PbxHandles, tz: tzinfo | None, region: str, mirror: Mirror | None = None) -> None:
+    def __init__(self, pbxs: PbxHandles, tz: tzinfo | None, region: str, mirror: Mirror | None = None,
+                 number_style: NumberStyle = "international") -> None:
         self.pbxs = pbxs
         #: The calls and agents of the PBXs another node follows (``ui_bridge/mirror.py``), kept from the
         #: fan-out's envelopes: what the state at connect shows of a PBX whose ``following()`` is False.
         self.mirror = mirror if mirror is not None else Mirror()
-        self.messages = Messages(tz, region, {p.id: p.settings.agents for p in pbxs.values()})
+        self.messages = Messages(tz, region, {p.id: p.settings.agents for p in pbxs.values()}, number_style)
         #: The looked-up card of each call in progress by (PBX, linkedid) (filled by ``cards.PopSequencer`` and
         #: the attach request through :meth:`remember_card`, emptied by :meth:`forget_card`).
         self.known_cards: dict[tuple[str, str], m.CallerCard] = {}
@@ -98,5 +100,13 @@ class Notifier:
         return out
 
     def pbx_infos(self, pbxs: Collection[str] | None = None) -> list[m.PbxInfo]:
-        """The PBXs of ``pbxs`` (None: every one) with their names, for ``hello``."""
-        return [m.PbxInfo(id=h.id, name=h.label) for h in self.pbxs.values() if among(pbxs, h.id)]
+        """The PBXs of ``pbxs`` (None: every one) with their names and links, for ``hello``."""
+        out: list[m.PbxInfo] = []
+        for handle in self.pbxs.values():
+            if among(pbxs, handle.id):
+                # The link of the node that follows the PBX: this one's, or as the holder last said (mirror.py).
+                link = handle.link_state() if handle.following() else self.mirror.link_of(handle.id)
+                connected, since = link if link is not None else (None, None)
+                out.append(m.PbxInfo(id=handle.id, name=handle.label, connected=connected,
+                                     since=self.messages.time(since) if since is not None else None))
+        return out

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from cti.alerts import Alert
 from cti.directory import Card, Contact
 from cti.effects import (
     AgentStateChanged,
@@ -37,14 +38,17 @@ from cti.effects import (
     CallTransferred,
     Effect,
     LegEnded,
+    PbxLinkChanged,
 )
 from cti.frozen import fast_init
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
+from cti.queue_figures import AgentFigures, QueueFigures
 from cti.records import DEFAULT_PBX, CallRecord, MissedEntry
 from store.repository import RegisterChange, User
 
 from . import messages as m
+from .numbers import NumberDisplay, NumberStyle
 from .wire_time import WireTime
 
 _DIRECTIONS = frozenset(("inbound", "outbound", "internal"))
@@ -57,11 +61,13 @@ Wire = dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """An event message, its PBX, and that PBX's agents whose own subscription gets it (the PBX's ``all``
-    subscribers always do). ``pbx`` None: a message about no PBX in particular (every ``all`` subscriber)."""
+    subscribers always do). ``pbx`` None: a message about no PBX in particular (every ``all`` subscriber).
+    ``everyone``: every client of the PBX gets it, whatever its subscription (``pbx.status``)."""
 
     message: Wire | BaseModel
     extensions: frozenset[str]
     pbx: str | None = None
+    everyone: bool = False
 
 
 _NO_NAMES: Mapping[str, str] = {}
@@ -72,12 +78,16 @@ def _direction(value: str | None) -> Literal["inbound", "outbound", "internal"] 
 
 
 class Messages:
-    """Builds the messages; the site's time zone dates them, its region normalises numbers."""
+    """Builds the messages; the site's time zone dates them, its region normalises numbers, and its region and
+    ``[directory] number_style`` show them (``ui_bridge/numbers.py``)."""
 
     def __init__(self, tz: tzinfo | None, region: str,
-                 agent_names: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 agent_names: Mapping[str, Mapping[str, str]] | None = None,
+                 number_style: NumberStyle = "international") -> None:
         self.tz = tz
         self.region = region
+        #: A number as people read it, for the ``*_display`` fields.
+        self.numbers = NumberDisplay(region, number_style)
         #: Each PBX's ``[pbx] agents`` (extension -> name), by PBX id.
         self.agent_names = agent_names or {}
         self._time = WireTime(tz)
@@ -88,6 +98,7 @@ class Messages:
         self._builders: dict[type, Callable[[Any], Outgoing]] = {
             CallRang: self._ringing, LegEnded: self._leg_ended, CallAnswered: self._answered,
             CallTransferred: self._transferred, CallEnded: self._ended, AgentStateChanged: self._agent_state,
+            PbxLinkChanged: self._pbx_status,
         }
 
     def time(self, epoch: float | None) -> str:
@@ -99,7 +110,8 @@ class Messages:
         """The card the PBX's number alone gives (before, or without, a directory lookup)."""
         if is_withheld(number):
             return m.CallerCard(number=None, withheld=True)
-        return m.CallerCard(number=normalize_number(number, self.region))
+        key = normalize_number(number, self.region)
+        return m.CallerCard(number=key, number_display=self.numbers(key))
 
     def _card_wire(self, number: str | None) -> Wire:
         """:meth:`card` on the wire, kept per number. Shared by the messages that carry it: a wire dict is
@@ -114,8 +126,9 @@ class Messages:
     def caller_card(self, card: Card) -> m.CallerCard:
         """A looked-up card (``ui_bridge/cards.py``) on the wire."""
         return m.CallerCard(
-            number=card.number, withheld=card.withheld, name=card.contact.name if card.contact else None,
-            status=card.status, contacts=[contact_info(c) for c in card.contacts],
+            number=card.number, number_display=self.numbers(card.number), withheld=card.withheld,
+            name=card.contact.name if card.contact else None,
+            status=card.status, contacts=[contact_info(c, self.numbers) for c in card.contacts],
             last_calls=[self.call_summary(r) for r in card.last_calls], open_missed=len(card.open_missed),
             sources=list(card.sources),
         )
@@ -126,14 +139,25 @@ class Messages:
                              missed_reason=record.missed_reason, pbx=record.pbx)
 
     def missed(self, entry: MissedEntry) -> m.MissedInfo:
-        return m.MissedInfo.model_validate(entry.to_json(self.tz))
+        return m.MissedInfo.model_validate(self.missed_json(entry))
+
+    def missed_json(self, entry: MissedEntry) -> dict[str, Any]:
+        """A register entry as the API lists it: ``cti missed --format json``'s fields and the numbers shown."""
+        return {**entry.to_json(self.tz), "caller_display": self.numbers(entry.caller),
+                "called_display": self.numbers(entry.called)}
+
+    def call_json(self, record: CallRecord) -> dict[str, Any]:
+        """A journal row as the API lists it: ``cti calls --format json``'s fields and the numbers shown."""
+        return {**record.to_json(self.tz), "caller_display": self.numbers(record.caller),
+                "called_display": self.numbers(record.called)}
 
     def call_info(self, call: CallContext, card: m.CallerCard | None = None) -> m.CallInfo:
         """A call in progress as a client that connects mid-call sees it."""
         legs = [m.LegInfo(extension=c.agent, channel=c.name, state=c.phase) for c in call.legs if c.agent]
         return m.CallInfo(
             linkedid=call.linkedid, direction=_direction(call.direction), caller=call.caller,
-            caller_name=call.caller_name, called=call.called, queue=call.queue, started_at=self.time(call.started_at),
+            caller_name=call.caller_name, called=call.called, caller_display=self.numbers(call.caller),
+            called_display=self.numbers(call.called), queue=call.queue, started_at=self.time(call.started_at),
             answered_at=self._time(call.answered_at), answered_by=call.answered_by,
             state="talking" if call.answered_at is not None else "ringing", agents=legs,
             card=card or self.card(call.caller), pbx=call.pbx,
@@ -148,6 +172,25 @@ class Messages:
             "queues": list(state.queues), "paused_queues": list(state.paused_queues),
             "device_state": state.device_state, "at": self._time(state.at) or "", "pbx": state.pbx,
         }
+
+    def supervisor_figures(self, pbx: str, day: str, at: float, within: float, queues: list[QueueFigures],
+                           agents: list[AgentFigures]) -> m.SupervisorFigures:
+        """One PBX's supervisor figures (``cti/queue_figures.py``; kept live by ``ui_bridge/supervisor.py``)."""
+        return m.SupervisorFigures(
+            pbx=pbx, day=day, at=self.time(at), service_level_seconds=within,
+            queues=[m.QueueFiguresInfo(
+                queue=q.queue, waiting=q.waiting, longest_wait_since=self._time(q.longest_wait_since),
+                answered=q.answered, abandoned=q.abandoned, short_abandoned=q.short_abandoned,
+                unanswered=q.unanswered, service_level=_rounded(q.service_level, 4),
+                average_wait_seconds=_rounded(q.average_wait, 1), average_talk_seconds=_rounded(q.average_talk, 1),
+            ) for q in queues],
+            agents=[m.AgentFiguresInfo(
+                extension=a.extension, name=a.name or self.agent_names.get(pbx, _NO_NAMES).get(a.extension),
+                state=a.state if a.state in _AGENT_STATES else "unknown",  # type: ignore[arg-type]
+                since=self._time(a.since), paused=a.paused, paused_reason=a.paused_reason, calls=a.calls,
+                talk_seconds=round(a.talk_seconds, 1), misses=a.misses,
+            ) for a in agents],
+        )
 
     def agent_state(self, state: AgentStateChanged) -> m.AgentState:
         return m.AgentState(
@@ -176,7 +219,8 @@ class Messages:
         return Outgoing({
             "type": "call.ringing", "linkedid": effect.linkedid, "extension": effect.agent,
             "channel": effect.channel, "caller": effect.caller, "caller_name": effect.caller_name,
-            "called": effect.called, "queue": effect.queue,
+            "called": effect.called, "caller_display": self.numbers(effect.caller),
+            "called_display": self.numbers(effect.called), "queue": effect.queue,
             "direction": direction if direction in _DIRECTIONS else None, "at": self._time(effect.at) or "",
             "card": self._card_wire(effect.caller), "pbx": pbx,
         }, frozenset((effect.agent,)), pbx)
@@ -206,7 +250,8 @@ class Messages:
                          *([r.answered_by] if r.answered_by else [])})
         return Outgoing({
             "type": "call.ended", "linkedid": r.linkedid, "direction": r.direction, "caller": r.caller,
-            "caller_name": r.caller_name, "called": r.called, "outcome": r.outcome,
+            "caller_name": r.caller_name, "called": r.called, "caller_display": self.numbers(r.caller),
+            "called_display": self.numbers(r.called), "outcome": r.outcome,
             "missed_reason": r.missed_reason, "answered_by": r.answered_by, "agents": agents,
             "talk_seconds": float(round(r.talk_seconds, 3)), "ring_seconds": float(round(r.ring_seconds, 3)),
             "hung_up_by": r.hung_up_by, "transferred_to": r.transferred_to,
@@ -216,11 +261,39 @@ class Messages:
     def _agent_state(self, effect: AgentStateChanged) -> Outgoing:
         return Outgoing(self.agent_state_wire(effect), frozenset((effect.extension,)), effect.pbx)
 
+    def _pbx_status(self, effect: PbxLinkChanged) -> Outgoing:
+        return Outgoing(self.pbx_status(effect.pbx, effect.connected, effect.at), frozenset(), effect.pbx,
+                        everyone=True)
+
+    def pbx_status(self, pbx: str, connected: bool, since: float) -> m.PbxStatus:
+        """A ``pbx.status`` message: rare (a PBX lost or back), so built as its model."""
+        return m.PbxStatus(pbx=pbx, connected=connected, since=self.time(since))
+
     def for_register(self, change: RegisterChange) -> list[Outgoing]:
         """The missed-call register's changes, for the ``all`` subscribers (admins and QA) of each entry's PBX."""
         out = [Outgoing(m.MissedNew(entry=self.missed(e)), frozenset(), e.pbx) for e in change.opened]
         out += [Outgoing(m.MissedUpdated(entry=self.missed(e)), frozenset(), e.pbx) for e in change.updated]
+        # A call-back reached the customer: whoever had claimed the number is done (ui_bridge/register.py).
+        out += [Outgoing(m.MissedReleased(number=c.number_key, by=c.by, why="call_back", pbx=c.pbx), frozenset(),
+                         c.pbx) for c in change.released]
         return out
+
+    def alert_info(self, alert: Alert) -> m.AlertInfo:
+        """An alert of ``cti/alerts.py`` as its history and its messages show it."""
+        return m.AlertInfo(
+            id=alert.id, kind=alert.kind, key=alert.key, subject=alert.subject,
+            status="active" if alert.active else "resolved", since=self._time(alert.since),
+            raised_at=self.time(alert.raised_at), acknowledged_at=self._time(alert.acknowledged_at),
+            acknowledged_by=alert.acknowledged_by, resolved_at=self._time(alert.resolved_at),
+            figures=m.AlertFigures.model_validate(dict(alert.figures)), pbx=alert.pbx)
+
+    def for_alert(self, event: Literal["raised", "acknowledged", "resolved"], alert: Alert) -> Outgoing:
+        """``alert.raised`` / ``alert.acknowledged`` / ``alert.resolved``, for the ``all`` subscribers of its PBX
+        (admins; QA users see them too, and cannot acknowledge)."""
+        info = self.alert_info(alert)
+        message = (m.AlertRaised(alert=info) if event == "raised" else m.AlertAcknowledged(alert=info)
+                   if event == "acknowledged" else m.AlertResolved(alert=info))
+        return Outgoing(message, frozenset(), alert.pbx)
 
     def call_card(self, linkedid: str, card: m.CallerCard, pbx: str = DEFAULT_PBX) -> m.CallCard:
         return m.CallCard(linkedid=linkedid, card=card, pbx=pbx)
@@ -242,6 +315,14 @@ class Messages:
         return m.Error(id=request_id, code=code, message=message)
 
 
+#: The agent states the protocol knows (``messages.AgentFiguresInfo.state``).
+_AGENT_STATES = frozenset(("idle", "ringing", "in_call", "paused", "offline", "unknown"))
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 #: Numbers whose wire card :meth:`Messages._card_wire` keeps at most.
 _CARD_MEMO = 4096
 
@@ -254,9 +335,11 @@ def user_info(user: User) -> m.UserInfo:
     return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
 
 
-def contact_info(contact: Contact) -> m.ContactInfo:
+def contact_info(contact: Contact, numbers: NumberDisplay | None = None) -> m.ContactInfo:
+    """A contact on the wire; ``numbers`` shows its phones (``phones_display``; empty without it)."""
     return m.ContactInfo(
-        id=contact.id, name=contact.name, kind=contact.kind, phones=list(contact.phones), email=contact.email,
+        id=contact.id, name=contact.name, kind=contact.kind, phones=list(contact.phones),
+        phones_display=numbers.all(contact.phones) if numbers is not None else [], email=contact.email,
         notes=contact.notes, source="local" if contact.id is not None else "crm",
         vehicles=[m.VehicleInfo(make=v.make, model=v.model, year=v.year,
                                 plate=display_plate(v.plate) if v.plate else None, vin=v.vin)

@@ -40,6 +40,9 @@ the JSON Schema printed by `cti schema`.
   in your scope). Agents start subscribed to their own extension, admins and QA to everything.
 - **Order.** Messages arrive in the order the PBX reported what they describe. A reply may come after
   events that happened while the request was carried out.
+- **The PBX's link.** `hello` lists each PBX with `connected` and `since`; `pbx.status` tells every change, to
+  every user of that PBX (agents too). While a PBX is lost, the calls shown for it may have ended or changed:
+  when it is back, the calls that ended meanwhile get their `call.ended` before `pbx.status` says `connected: true`.
 - **Roles.** `agent`: own extension only (its calls, control of its own calls, its own pause). `admin`:
   everything. `qa`: reads everything, controls nothing. Each only within the PBXs the user belongs to.
 
@@ -55,10 +58,13 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 | `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&pbx=&limit=&after=` | all roles (agents: their own calls only) | `{{"calls": [...], "next": "…" or null}}`, newest first, the rows of `cti calls --format json` |
 | `GET /api/missed?status=open\\|closed&since=&until=&number=&pbx=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}`; 403 for an entry of a PBX you do not belong to |
+| `GET /api/missed/groups?pbx=&limit=&after=` | admin, qa | `{{"groups": [...], "next": "…" or null}}`: the open entries grouped by caller (per PBX; a withheld caller's entries each alone), newest first (`limit` 1–500, default 100), each with `number`, `caller`, `caller_name`, `contact_name`, `count`, `first_at`, `last_at`, `reasons`, `entries` ([MissedInfo]), `claim` (ClaimInfo or null) and `results` ([CallbackResultInfo], newest first) ([missed-calls.md](missed-calls.md#a-register-a-team-shares)) |
+| `GET /api/alerts?status=active\\|resolved&pbx=&limit=&before=` | admin, qa | `{{"alerts": [AlertInfo], "next": "ID" or null}}`, newest first (`limit` 1–200, default 50; `before=NEXT` is the following page); the supervisor's alerts ([panel.md](panel.md#alerts)) |
+| `GET /api/supervisor` | admin, qa | `{{"figures": [SupervisorFigures]}}`: the supervisor's figures of each of your PBXs this node follows, taken now (each a `supervisor.figures` message; [panel.md](panel.md#supervisor-view-and-wallboard)) |
 | `POST /api/calls/LINKEDID/contact?pbx=` `{{"contact_id"}}` | agent (calls their phone is on), admin | `{{"linkedid", "pbx", "contact_id", "card"}}`; a call in progress gets a fresh `call.card` |
 | `GET /api/health` | admin | `{{"ami_connected", "ami_error", "events_applied", "events_failed", "calls_in_progress", "subscribers": [{{"name", "queued", "most_queued", "delivered", "failed", "stalled", "shed", "restarts"}}], "store": {{"pending", "max_pending", "pauses", "failures"}}, "pbxs": [{{"id", "name", "connected"}}]}}` ([pipeline.md](pipeline.md#policies)) |
 | `GET /healthz`, `GET /readyz`, `GET /metrics` | anyone (probes); `/metrics`: the `[http] metrics_token` bearer, else this machine only | `ok`; `{{"ready", "reasons"}}` (200 or 503); the Prometheus text format ([deploy.md](deploy.md#probes)) |
-| `GET /`, `GET /login`, `GET /static/...` | the web panel (`/` sends anonymous visitors to `/login`; without a login only the login page's files are served) | |
+| `GET /`, `GET /wallboard`, `GET /login`, `GET /static/...` | the web panel and the wallboard (`/` and `/wallboard` send anonymous visitors to `/login`; without a login only the login page's files are served) | |
 
 **PBXs.** Every listing holds only the PBXs your user belongs to. `pbx=msk,spb` narrows it to those PBXs (by
 id): one you do not belong to is a 403 `forbidden`, an id the daemon does not follow a 400 `bad_request`. A
@@ -116,7 +122,11 @@ _ERRORS = {
 
 
 def _kind(model: type[BaseModel]) -> str:
-    return str(model.model_fields["type"].default or model.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
+    """A message's ``type``: its default (server messages) or its one literal (requests, where it is required)."""
+    field = model.model_fields["type"]
+    if not field.is_required():
+        return str(field.default)
+    return str(field.annotation.__args__[0])  # type: ignore[union-attr]
 
 
 def _type_text(prop: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""The ``[http]`` (panel, API, WebSocket), ``[directory]`` (caller card) and ``[supervisor]`` (the supervisor's
-figures) sections of the configuration file."""
+"""The ``[http]`` (panel, API, WebSocket), ``[directory]`` (caller card), ``[supervisor]`` (the supervisor's
+figures) and ``[alerts]`` (the supervisor's alerts) sections of the configuration file."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
 from asterisk.settings import Section
+
+from .numbers import NumberStyle
 
 
 class HttpSettings(Section):
@@ -93,6 +95,9 @@ class DirectorySettings(Section):
     crm_timeout: Annotated[float, Field(gt=0, le=10)] = 0.5
     #: A CRM answer is reused for this long (seconds); failures are not cached.
     crm_cache_seconds: Annotated[float, Field(ge=0)] = 300.0
+    #: How the panel shows phone numbers (``ui_bridge/numbers.py``): ``international`` (+7 916 123-45-67) or
+    #: ``national`` (8 (916) 123-45-67 for the numbers of ``[pbx] default_region``). Stored and matched as given.
+    number_style: NumberStyle = "international"
 
     @field_validator("crm_url")
     @classmethod
@@ -110,3 +115,30 @@ class SupervisorSettings(Section):
     #: The service level counts the queue callers answered within this many seconds of their arrival
     #: (``cti/service_level.py``): the wallboard's figure and the service-level alert's.
     service_level_seconds: Annotated[float, Field(gt=0, le=3600)] = 20.0
+
+
+class AlertSettings(Section):
+    """``[alerts]``: when the supervisor's panel raises an alert (with a sound); each kind is off at 0, as when
+    absent. ``docs/panel.md`` (Alerts) says what each one means."""
+
+    #: A caller waiting in a queue longer than this (seconds, from the call's arrival at the PBX).
+    long_wait_seconds: Annotated[float, Field(ge=0, le=86400)] = 0.0
+    #: A queue's service level (``[supervisor] service_level_seconds``) under this percentage, over the queue calls
+    #: that ended in the last ``service_level_window_minutes``...
+    service_level_below: Annotated[float, Field(ge=0, le=100)] = 0.0
+    service_level_window_minutes: Annotated[float, Field(gt=0, le=1440)] = 30.0
+    #: ... counted over at least this many calls (short abandons do not count): at opening time one lost call
+    #: alone in the window is a service level of 0 %, and no alarm.
+    service_level_min_calls: Annotated[int, Field(ge=1, le=100_000)] = 10
+    #: An agent paused (and not on a call) longer than this (minutes).
+    paused_minutes: Annotated[float, Field(ge=0, le=1440)] = 0.0
+    #: A missed call still open in the register this long after it was missed (minutes).
+    missed_not_called_back_minutes: Annotated[float, Field(ge=0, le=10080)] = 0.0
+
+
+class RegisterSettings(Section):
+    """``[register]``: the missed-call register a team shares (``ui_bridge/register.py``)."""
+
+    #: A supervisor's claim on a number ("calling back, taken by Anna") ends by itself after this many minutes,
+    #: if no call-back reached the customer and its holder neither released it nor recorded a result.
+    claim_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0

@@ -28,6 +28,7 @@ from tests.browser.panel_browser import (
     log_in,
     new_page,
     search_directory,
+    shown,
     t,
     wait_for_missed,
     wait_for_pop,
@@ -67,7 +68,7 @@ async def admin_panel(browser: Browser, path: Path) -> None:
         await log_in(page, env, "admin")
         env.start_calls()
         await wait_for_missed(page, ABANDON_CALLER)
-        row = page.locator(t("board-row")).filter(has_text=TRANSFER_CALLER)
+        row = page.locator(t("board-row")).filter(has_text=shown(TRANSFER_CALLER))
         await expect(row).to_have_attribute("data-state", "talking", timeout=30_000)
         await expect(row.locator(t("board-card-name"))).to_have_text("Зайцева Марина Игоревна")
         env.replay.pause()

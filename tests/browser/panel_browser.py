@@ -23,6 +23,7 @@ from tests.conftest import UNIT
 from tests.panel_env import USERS, PanelEnv
 from tests.store.builders import make_call, missed_for
 from tests.traces import TRACES
+from ui_bridge.numbers import display_number
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -143,6 +144,12 @@ async def earlier_calls(env: PanelEnv, caller: str) -> None:
     await env.store.flush()
 
 
+def shown(number: str) -> str:
+    """A number as the panel shows it (``ui_bridge/numbers.py``, the default style): ``79160001313`` is
+    ``+7 916 000-13-13``."""
+    return display_number(number) or number
+
+
 async def search_directory(page: Page, text: str) -> Locator:
     """Type ``text`` in the directory search and return the result rows."""
     await page.fill(t("directory-query"), text)
@@ -152,8 +159,8 @@ async def search_directory(page: Page, text: str) -> Locator:
 
 
 async def wait_for_pop(page: Page, caller: str, state: str = "talking") -> Locator:
-    """The agent's pop for ``caller``, once it is in ``state``."""
-    pop = page.locator(t("call-pop")).filter(has=page.locator(t("pop-caller"), has_text=caller))
+    """The agent's pop for ``caller`` (as the PBX gives it; the pop shows it formatted), once it is in ``state``."""
+    pop = page.locator(t("call-pop")).filter(has=page.locator(t("pop-caller"), has_text=shown(caller)))
     await expect(pop).to_have_count(1)
     await expect(pop).to_have_attribute("data-state", state)
     return pop
@@ -167,8 +174,8 @@ async def blind_transfer(page: Page, pop: Locator, target: str) -> None:
 
 
 async def wait_for_missed(page: Page, caller: str) -> Locator:
-    """The open register's row for ``caller``."""
-    row = page.locator(t("missed-row")).filter(has_text=caller)
+    """The open register's row for ``caller`` (as the PBX gives it; the row shows it formatted)."""
+    row = page.locator(t("missed-row")).filter(has_text=shown(caller))
     await expect(row).to_have_count(1)
     return row
 

@@ -22,6 +22,7 @@ from tests.browser.panel_browser import (
     log_in,
     new_page,
     search_directory,
+    shown,
     t,
     wait_for_pop,
 )
@@ -99,7 +100,7 @@ async def test_new_client_in_one_click_from_the_callers_number(browser: Browser,
         await page.screenshot(path=str(tmp_path / "unknown-caller.png"))
 
         await pop.locator(t("new-contact")).click()
-        await expect(pop.locator(t("new-contact-phone"))).to_have_text(TRANSFER_CALLER)
+        await expect(pop.locator(t("new-contact-phone"))).to_have_text(shown(TRANSFER_CALLER))
         await pop.locator(t("new-contact-name")).fill("Волкова Ирина")
         await pop.locator(t("new-contact-plate")).fill("а123вс777")
         await pop.locator(t("new-contact-make")).fill("Skoda")

@@ -45,13 +45,16 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/calls", "GET"): (EVERYONE, False),
     ("/api/missed", "GET"): (frozenset({"admin", "qa"}), False),
     ("/api/missed/{entry_id}", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/missed/groups", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/supervisor", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/alerts", "GET"): (frozenset({"admin", "qa"}), False),
     ("/api/contacts", "GET"): (EVERYONE, False),
     ("/api/contacts", "POST"): (frozenset({"agent", "admin"}), True),
     ("/api/calls/{linkedid}/contact", "POST"): (frozenset({"agent", "admin"}), True),
 }
 #: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
 #: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
-OTHER_ROUTES = {"/", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
+OTHER_ROUTES = {"/", "/wallboard", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
 
 #: What a path's parameters are filled with.
 PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1"}

@@ -60,8 +60,9 @@ async def test_an_agent_gets_the_pop_for_their_extension_only_and_an_admin_gets_
         assert pop["caller_name"] == "Зайцева Марина"
         assert pop["called"] == "74950000101"
         assert pop["channel"] == AGENT_CHANNEL
-        assert pop["card"] == {"number": "79160001313", "withheld": False, "name": None, "status": "new",
-                               "contacts": [], "last_calls": [], "open_missed": 0, "sources": ["local"]}
+        assert pop["card"] == {"number": "79160001313", "number_display": "+7 916 000-13-13", "withheld": False,
+                               "name": None, "status": "new", "contacts": [], "last_calls": [], "open_missed": 0,
+                               "sources": ["local"]}
         env.start_calls()
         ended = await admin.wait_for("call.ended", timeout=20)
         await anna.wait_for("call.ended")

@@ -1,4 +1,4 @@
-"""The panel's pages and files: ``/`` (the panel), ``/login`` and ``/static/...``.
+"""The panel's pages and files: ``/`` (the panel), ``/wallboard``, ``/login`` and ``/static/...``.
 
 Not API routes: an anonymous visitor of ``/`` is sent to the login form (303), and the panel's files answer
 401 as plain text; without a login only what the login page itself loads is served.
@@ -29,6 +29,14 @@ class Pages:
         if await self.gate.user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def wallboard(self, request: Request) -> Response:
+        """The wallboard (``/wallboard``): the supervisor's figures in large type, no controls, for a TV. Its page
+        needs a login like the panel's; its figures come from ``GET /api/supervisor`` and the socket, which admit
+        admins and QA (a TV logs in as a QA user: it can then read, never act on a call)."""
+        if await self.gate.user_of(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(STATIC / "wallboard.html", headers={"Cache-Control": "no-store"})
 
     async def login_page(self, request: Request) -> Response:
         return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})

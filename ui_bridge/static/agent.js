@@ -1,16 +1,29 @@
 // The agent's view: own state and pause, the incoming-call pop with call control, click-to-call, recent calls.
 
 import { Directory, NewContactForm, cardContent } from "./card.js";
+import { markUncertain, uncertainMark } from "./health.js";
+import { translations } from "./i18n.js";
 import { RecentCalls } from "./journal.js";
-import { busy, callKey, fmtDuration, h, label, manyPbxs, pbxName, setText, toast } from "./util.js";
+import { RingAlert } from "./notify.js";
+import { busy, callKey, errorText, fmtDuration, h, label, manyPbxs, pbxName, setText, shownNumber, toast } from "./util.js";
+
+const T = translations({
+  "Пауза": "Pause",
+  "Снять паузу": "End pause",
+  "Вы на паузе: {reason}": "You are paused: {reason}",
+  "Пауза снята": "Pause ended",
+  "Не удалось поставить паузу: {error}": "Could not pause: {error}",
+  "Не удалось снять паузу: {error}": "Could not end the pause: {error}",
+});
 
 const NUMBER = /^\+?[0-9 ()\-]+$/;
 const TARGET = /^\+?[0-9]+$/;
 
-/** The party the agent is talking to: the caller of inbound/internal calls, the dialled number of outbound ones. */
+/** The party the agent is talking to: the caller of inbound/internal calls, the dialled number of outbound ones
+ * (``number`` as people read it, ``raw`` as the PBX gave it). */
 export function otherParty(call) {
-  if (call.direction === "outbound") return { number: call.called, name: null };
-  return { number: call.caller, name: call.caller_name };
+  if (call.direction === "outbound") return { number: shownNumber(call, "called"), raw: call.called, name: null };
+  return { number: shownNumber(call, "caller"), raw: call.caller, name: call.caller_name };
 }
 
 /** The pop: one card per call on the agent's phone. Built once per call and updated in place, so that a
@@ -22,6 +35,7 @@ class Pop {
     this.pbx = call.pbx; // requests name the call's PBX: a linkedid is unique only within its PBX
     const r = (this.refs = {});
     r.state = h("span", { class: "pop-state", "data-test": "call-state" });
+    r.uncertain = uncertainMark("pop-uncertain"); // its PBX is lost: the call may have ended (health.js)
     r.timer = h("span", { class: "pop-timer", "data-test": "call-timer" });
     r.number = h("div", { class: "pop-number", "data-test": "pop-caller" });
     r.name = h("div", { class: "pop-name", "data-test": "pop-caller-name" });
@@ -44,7 +58,7 @@ class Pop {
     r.hangup = h("button", { type: "button", class: "btn btn-danger btn-hangup", "data-test": "hangup", onclick: () => this.hangup() },
       "Завершить звонок");
     this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid, "data-pbx": call.pbx },
-      h("div", { class: "pop-top" }, r.state, r.timer,
+      h("div", { class: "pop-top" }, r.state, r.timer, r.uncertain,
         manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pop-pbx", title: "АТС" }, pbxName(call.pbx)) : null),
       r.number, r.name,
       h("dl", { class: "pop-meta" }, h("dt", {}, "Набран"), r.called, r.queueTitle = h("dt", {}, "Очередь"), r.queue),
@@ -60,6 +74,7 @@ class Pop {
     const r = this.refs;
     const state = leg ? leg.state : call.state;
     this.el.dataset.state = state;
+    markUncertain(this.el, r.uncertain, this.ctx.store.uncertain(call));
     this.el.classList.toggle("pop-ringing", state === "ringing");
     this.el.classList.toggle("pop-talking", state === "talking");
     const outbound = call.direction === "outbound";
@@ -73,7 +88,7 @@ class Pop {
     setText(r.number, party.number || "номер скрыт");
     setText(r.name, party.name || "");
     r.name.hidden = !party.name;
-    setText(r.called, outbound ? "исходящий" : call.called || "—");
+    setText(r.called, outbound ? "исходящий" : shownNumber(call, "called") || "—");
     setText(r.queue, call.queue || "");
     r.queue.hidden = r.queueTitle.hidden = !call.queue;
     // The card: what the directory knows about the caller; rebuilt only when it changes.
@@ -83,7 +98,7 @@ class Pop {
       this.cardKey = key;
       r.cardBody.replaceChildren(...cardContent(card, { agentName: (ext) => (this.ctx.store.agents.get(`${this.pbx}|${ext}`) || {}).name }));
     }
-    this.newContact.update(card, outbound ? null : party.number);
+    this.newContact.update(card, outbound ? null : party.raw);
     setText(r.note, call.transferred_to ? `Переведён на ${call.transferred_to}` : "");
     r.note.hidden = !call.transferred_to;
   }
@@ -123,8 +138,14 @@ export class AgentView {
       Object.entries({ break: "перерыв", lunch: "обед", training: "обучение", other: "другое" })
         .map(([v, t]) => h("option", { value: v }, t)));
     this.pauseButton = h("button", { type: "button", class: "btn", "data-test": "pause-toggle", onclick: () => this.togglePause() },
-      "Пауза");
+      T("Пауза"));
+    // A pause (or its end) the PBX accepted ({paused, reason}), shown until the PBX's next agent.state about the
+    // agent: a real PBX sends its QueueMemberPause at once, and from then on the PBX's word is what the panel shows.
+    this.pauseWish = null;
     ctx.headerSlot.append(h("div", { class: "agent-status" }, "Статус: ", this.stateBadge, this.pauseReason, this.pauseButton));
+    // A notification and a ring while the panel is in the background (notify.js).
+    this.ringAlert = new RingAlert(otherParty);
+    ctx.headerSlot.append(this.ringAlert.el);
 
     this.popArea = h("div", { class: "pop-area", "data-test": "pop-area" });
     this.idle = h("div", { class: "pop-idle", "data-test": "pop-idle" }, "Нет активных звонков");
@@ -148,6 +169,8 @@ export class AgentView {
 
   onMessage(msg) {
     if (msg.type === "call.ended") this.recent.refreshSoon();
+    const me = this.ctx.store.me;
+    if (msg.type === "agent.state" && me && msg.extension === me.extension) this.pauseWish = null;
     if (msg.type === "call.transferred") {
       const call = this.ctx.store.calls.get(callKey(msg));
       if (call && call.agents.has(this.ctx.store.me.extension)) toast(`Звонок переведён на ${msg.transferred_to}`);
@@ -179,27 +202,49 @@ export class AgentView {
     this.idle.hidden = mine.length > 0;
     this.directory.setCall(mine[0]);
     const ringing = mine.find((c) => (c.agents.get(ext) || {}).state === "ringing");
+    this.ringAlert.update(mine.filter((c) => (c.agents.get(ext) || {}).state === "ringing"));
     document.title = ringing ? `☎ ${otherParty(ringing).number || "звонок"} — CTI Companion` : "CTI Companion";
 
-    const me = store.myAgent();
-    const state = me ? me.state : "unknown";
-    setText(this.stateBadge, me && me.paused && me.paused_reason
-      ? `${label("agentState", state)} (${label("pauseReason", me.paused_reason)})`
+    const { state, paused, reason } = this.shownPause();
+    setText(this.stateBadge, paused && reason
+      ? `${label("agentState", state)} (${label("pauseReason", reason)})`
       : label("agentState", state));
     this.stateBadge.className = `badge agent-${state}`;
     this.stateBadge.dataset.state = state;
-    const paused = Boolean(me && me.paused);
-    setText(this.pauseButton, paused ? "Снять паузу" : "Пауза");
+    setText(this.pauseButton, paused ? T("Снять паузу") : T("Пауза"));
     this.pauseButton.dataset.paused = String(paused);
     this.pauseReason.hidden = paused;
   }
 
-  async togglePause() {
+  /** The agent's state as shown: the PBX's, or the pause the PBX just accepted while its event is on the way. */
+  shownPause() {
     const me = this.ctx.store.myAgent();
-    const paused = Boolean(me && me.paused);
-    await busy(this.pauseButton, () => (paused
-      ? this.ctx.socket.request("queue.unpause")
-      : this.ctx.socket.request("queue.pause", { reason: this.pauseReason.value })));
+    const wish = this.pauseWish;
+    if (wish && !(me && Boolean(me.paused) === wish.paused)) {
+      if (wish.paused) return { state: "paused", paused: true, reason: wish.reason };
+      const state = me && me.state !== "paused" ? me.state : "idle";
+      return { state, paused: false, reason: null };
+    }
+    return { state: me ? me.state : "unknown", paused: Boolean(me && me.paused), reason: me ? me.paused_reason : null };
+  }
+
+  async togglePause() {
+    const paused = this.shownPause().paused;
+    const reason = this.pauseReason.value;
+    this.pauseButton.disabled = true;
+    try {
+      if (paused) await this.ctx.socket.request("queue.unpause");
+      else await this.ctx.socket.request("queue.pause", { reason });
+      this.pauseWish = { paused: !paused, reason: paused ? null : reason };
+      toast(paused ? T("Пауза снята") : T("Вы на паузе: {reason}", { reason: label("pauseReason", reason) }));
+    } catch (err) {
+      const error = errorText(err);
+      toast(paused ? T("Не удалось снять паузу: {error}", { error }) : T("Не удалось поставить паузу: {error}", { error }),
+        "error");
+    } finally {
+      this.pauseButton.disabled = false;
+    }
+    this.render();
   }
 
   async dial() {

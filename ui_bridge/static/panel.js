@@ -2,6 +2,7 @@
 
 import { AdminView, QaView } from "./admin.js";
 import { AgentView } from "./agent.js";
+import { PbxBanner } from "./health.js";
 import { Socket, api } from "./net.js";
 import { Store } from "./store.js";
 import { clear, errorText, fmtDuration, h, label, setText, toast } from "./util.js";
@@ -84,6 +85,7 @@ async function main() {
       store.apply(msg);
       view.onMessage(msg);
       view.render();
+      banner.render();
     },
   });
   ctx.socket = socket;
@@ -94,6 +96,8 @@ async function main() {
   view = new (VIEWS[me.role] || QaView)(ctx);
   clear(app).append(view.el);
   app.before(bar.el);
+  const banner = new PbxBanner(store); // a PBX the daemon lost, in every view (health.js)
+  app.before(banner.el);
   view.render();
   socket.connect();
 

@@ -12,6 +12,7 @@ export class Store {
     this.calls = new Map(); // callKey -> call (see upsertCall)
     this.agents = new Map(); // agentKey -> agent.state message
     this.serverOffsetMs = 0; // server clock - browser clock, from hello.server_time
+    this.links = new Map(); // PBX id -> {connected, since}: the daemon's link to it (hello.pbxs, pbx.status)
   }
 
   /**
@@ -30,6 +31,8 @@ export class Store {
       case "hello": {
         this.me = msg.user;
         setPbxs(msg.pbxs);
+        this.links = new Map((msg.pbxs || []).filter((p) => typeof p.connected === "boolean")
+          .map((p) => [p.id, { connected: p.connected, since: p.since || null }]));
         const server = Date.parse(msg.server_time);
         this.serverOffsetMs = Number.isNaN(server) ? 0 : server - Date.now();
         break;
@@ -83,6 +86,9 @@ export class Store {
       case "agent.state":
         this.agents.set(agentKey(msg), msg);
         break;
+      case "pbx.status":
+        this.links.set(msg.pbx, { connected: msg.connected, since: msg.since || null });
+        break;
       default:
         break;
     }
@@ -97,7 +103,8 @@ export class Store {
 
   upsertCall(src, old, { keepState = false } = {}) {
     const call = old || { agents: new Map(), transferred_to: null };
-    for (const key of ["linkedid", "pbx", "direction", "caller", "caller_name", "called", "queue", "card"]) {
+    for (const key of ["linkedid", "pbx", "direction", "caller", "caller_name", "called", "caller_display",
+      "called_display", "queue", "card"]) {
       if (src[key] !== undefined && (src[key] !== null || call[key] === undefined)) call[key] = src[key];
     }
     call.started_at = call.started_at || src.started_at || src.at || null;
@@ -114,6 +121,17 @@ export class Store {
     call.key = callKey(call);
     this.calls.set(call.key, call);
     return call;
+  }
+
+  /** The PBXs the daemon has lost now: [{pbx, since}], in hello's order (health.js's banner). */
+  lostPbxs() {
+    return [...this.links].filter(([, link]) => link.connected === false).map(([pbx, link]) => ({ pbx, since: link.since }));
+  }
+
+  /** A call of a PBX the daemon has lost: what the boards show of it may be out of date (health.js). */
+  uncertain(call) {
+    const link = this.links.get(call.pbx);
+    return Boolean(link && link.connected === false);
   }
 
   /** My own state as an agent (on my PBX: an agent of several PBXs, the first one that reports it). */
