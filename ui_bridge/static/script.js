@@ -1,0 +1,418 @@
+// The contact script beside the caller card: the agent's open runs, each at its step, answered with a click or a
+// typed value. The runs live on the server (ui_bridge/script_desk.py): a reload or a second tab asks for them
+// (script.runs) and every change comes as script.run, so this module only shows what the server says and sends what
+// the agent does. Caller and client names are text (h() builds text nodes), never markup. Keyboard: Enter = next.
+
+import { translations } from "./i18n.js";
+import { api, query } from "./net.js";
+import { busy, callKey, errorToast, h, toast } from "./util.js";
+
+const T = translations({
+  "Начать сценарий": "Start the script",
+  "визит": "walk-in",
+  "интернет": "web enquiry",
+  "звонок": "call",
+  "мобильный": "mobile",
+  "приглашение": "invitation",
+  "Далее": "Next",
+  "Назад": "Back",
+  "Отменить сценарий": "Discard the script",
+  "Причина отмены": "Reason to discard",
+  "Укажите причину отмены": "Say why the script is discarded",
+  "Отменить": "Discard",
+  "Звонок завершён: закончите сценарий или отмените его": "The call has ended: finish the script or discard it",
+  "Клиент из карточки": "The client on the card",
+  "Фамилия, телефон или госномер": "Surname, phone or plate",
+  "Найти": "Find",
+  "Никого не нашли": "Nobody found",
+  "Новый клиент": "New client",
+  "Имя или название": "Name",
+  "Телефон": "Phone",
+  "Марка": "Make",
+  "Модель": "Model",
+  "Госномер": "Plate",
+  "Ни один из них": "None of these",
+  "Нет прошлых звонков": "No earlier calls",
+  "Переводим на {name}…": "Transferring to {name}…",
+  "Когда перезвонить": "When to call back",
+  "Через час": "In an hour",
+  "Через 2 часа": "In 2 hours",
+  "Завтра": "Tomorrow",
+  "Кто перезвонит": "Who calls back",
+  "Номер": "Number",
+  "Комментарий": "Note",
+  "Создать": "Create",
+  "Зарегистрировать": "Register",
+  "Завершить": "Close",
+  "Обращение зарегистрировано": "The contact is registered",
+  "Сценарий закрыт": "The script is closed",
+  "{name} ответил(а): звонок передан": "{name} answered: the call is passed on",
+  "Сотрудник не ответил: оставьте напоминание": "The employee did not answer: leave a reminder",
+  "Перевод не удался: оставьте напоминание": "The transfer failed: leave a reminder",
+  "Обязательное поле": "Required",
+  "Проверьте значение": "Check the value",
+  "Не похоже на номер телефона": "Not a phone number",
+  "Не похоже на госномер": "Not a licence plate",
+  "Уточните марку: подходит несколько": "Type more of the make: several match",
+  "Не похоже на дату": "Not a date",
+  "Не похоже на время": "Not a time",
+  "Это время уже прошло": "This time is in the past",
+  "Слишком длинно": "Too long",
+  "Выберите вариант": "Pick one",
+  "Сценарий изменился в другой вкладке: показан как есть": "The script changed in another tab: shown as it is now",
+  "Сюда нельзя вернуться": "There is no going back here",
+  "Сценарий уже закрыт": "The script is already closed",
+});
+
+const CHANNELS = { visit: T("визит"), internet: T("интернет"), phone: T("звонок"), mobile: T("мобильный"),
+  invitation: T("приглашение") };
+
+/** A field's error from the server (English, for whoever debugs) in the panel's words. */
+const FIELD_WORDS = [
+  [/^required/, T("Обязательное поле")],
+  [/phone|extension/, T("Не похоже на номер телефона")],
+  [/licence plate/, T("Не похоже на госномер")],
+  [/may be .*type more letters/, T("Уточните марку: подходит несколько")],
+  [/in the past/, T("Это время уже прошло")],
+  [/not a date|expected a date/, T("Не похоже на дату")],
+  [/not a time|expected a time/, T("Не похоже на время")],
+  [/too long/, T("Слишком длинно")],
+  [/^one of/, T("Выберите вариант")],
+];
+
+function fieldWords(message) {
+  const found = FIELD_WORDS.find(([pattern]) => pattern.test(message || ""));
+  return found ? found[1] : T("Проверьте значение");
+}
+
+/** One open run: its card, rebuilt at each new step (typed values of a refused answer are kept). */
+class RunCard {
+  constructor(panel, run) {
+    this.panel = panel;
+    this.errors = {};
+    this.el = h("section", { class: "panel script-run", "data-test": "script-run" });
+    this.update(run);
+  }
+
+  get socket() {
+    return this.panel.ctx.socket;
+  }
+
+  update(run, errors = {}) {
+    const stepChanged = !this.run || !run.step || !this.run.step || this.run.step.id !== run.step.id
+      || this.run.transfer !== run.transfer;
+    this.run = run;
+    this.errors = errors;
+    if (stepChanged || Object.keys(errors).length) this.render();
+    else this.renderStatus();
+    this.notify(run);
+  }
+
+  notify(run) {
+    if (run.notice === "transfer_answered") toast(T("{name} ответил(а): звонок передан", { name: this.lastTransfer || "" }));
+    if (run.notice === "transfer_not_answered") toast(T("Сотрудник не ответил: оставьте напоминание"), "error");
+    if (run.notice === "transfer_failed") toast(T("Перевод не удался: оставьте напоминание"), "error", run.notice_detail || "");
+  }
+
+  renderStatus() {
+    if (this.over) this.over.hidden = this.run.call_active || this.run.status !== "open";
+  }
+
+  render() {
+    const run = this.run;
+    const step = run.step;
+    this.over = h("div", { class: "script-over", "data-test": "script-call-over" },
+      T("Звонок завершён: закончите сценарий или отмените его"));
+    const head = h("div", { class: "panel-head" },
+      h("h2", {}, run.title),
+      h("span", { class: "muted", "data-test": "script-channel" }, CHANNELS[run.channel] || run.channel),
+      run.caller_display ? h("span", { class: "muted" }, run.caller_display) : null);
+    const route = h("ol", { class: "script-route", "data-test": "script-route" }, run.route.map((t) => h("li", {}, t)));
+    const body = step ? this.stepBody(step) : h("p", {}, run.status === "registered" ? T("Обращение зарегистрировано")
+      : T("Сценарий закрыт"));
+    const title = step ? h("h3", { "data-test": "script-step-title", "data-step": step.id }, step.title) : null;
+    const say = step && step.text ? h("p", { class: "script-say", "data-test": "script-say" }, step.text) : null;
+    this.el.replaceChildren(head, this.over, route, title, say, body, this.footer());
+    this.renderStatus();
+    const first = this.el.querySelector("[data-autofocus]") || this.el.querySelector("input, textarea");
+    if (first) first.focus();
+  }
+
+  footer() {
+    const run = this.run;
+    if (run.status !== "open") return null;
+    const reason = h("input", { type: "text", maxlength: 1000, placeholder: T("Причина отмены"),
+      "data-test": "script-discard-reason", "aria-label": T("Причина отмены") });
+    const discard = h("button", { type: "button", class: "btn btn-small", "data-test": "script-discard" }, T("Отменить"));
+    discard.addEventListener("click", () => {
+      if (!reason.value.trim()) {
+        toast(T("Укажите причину отмены"), "error");
+        reason.focus();
+        return;
+      }
+      busy(discard, () => this.send("script.discard", { reason: reason.value.trim() }));
+    });
+    const back = run.can_go_back
+      ? h("button", { type: "button", class: "btn btn-small", "data-test": "script-back",
+        onclick: (e) => busy(e.currentTarget, () => this.send("script.back", {})) }, T("Назад"))
+      : null;
+    return h("details", { class: "script-footer" }, h("summary", {}, T("Отменить сценарий")),
+      h("div", { class: "script-discard" }, reason, discard), back);
+  }
+
+  /** Send a request about this run; a refusal shows its messages, the run at its (unchanged) step. */
+  async send(type, fields) {
+    try {
+      const data = await this.socket.request(type, { run: this.run.id, ...fields });
+      if (data.refused) {
+        const refused = data.refused;
+        const errors = {};
+        for (const [name, message] of Object.entries(refused.fields || {})) errors[name] = fieldWords(message);
+        if (!Object.keys(errors).length) {
+          const words = { no_way_back: T("Сюда нельзя вернуться"), finished: T("Сценарий уже закрыт") }[refused.code];
+          toast(words || T("Проверьте значение"), "error", refused.message);
+        }
+        this.update(data.run, errors);
+        return;
+      }
+      if (data.run) this.panel.show(data.run);
+    } catch (err) {
+      if (err && err.code === "conflict") toast(T("Сценарий изменился в другой вкладке: показан как есть"), "error");
+      else errorToast(err);
+      this.panel.load();
+    }
+  }
+
+  answer(value, button) {
+    return busy(button, () => this.send("script.answer", { step: this.run.step.id, answer: value }));
+  }
+
+  error(name) {
+    const words = this.errors[name];
+    return words ? h("div", { class: "script-error", "data-test": "script-error", "data-field": name }, words) : null;
+  }
+
+  /** A form: its inputs, Enter = submit. */
+  form(children, submit, label = T("Далее")) {
+    const button = h("button", { type: "submit", class: "btn btn-primary", "data-test": "script-next" }, label);
+    return h("form", { class: "script-form", onsubmit: (e) => { e.preventDefault(); submit(button); } },
+      children, button);
+  }
+
+  input(name, labelText, props = {}) {
+    const el = h(props.multiline ? "textarea" : "input", { name, "data-test": `script-field-${name}`,
+      "aria-label": labelText, autocomplete: "off", ...(props.multiline ? { rows: 3 } : { type: "text" }),
+      value: props.value || "" });
+    return { el, row: h("label", { class: "script-field" }, h("span", {}, labelText), el, this.error(name)) };
+  }
+
+  stepBody(step) {
+    const kind = step.kind;
+    if (kind === "choice") {
+      return h("div", { class: "script-options" }, step.options.map((o, n) =>
+        h("button", { type: "button", class: "btn", "data-test": "script-option", "data-value": o.value,
+          "data-autofocus": n === 0 ? true : null, onclick: (e) => this.answer({ option: o.value }, e.currentTarget) },
+        o.label)), this.error("option"));
+    }
+    if (kind === "fields") return this.fieldsBody(step);
+    if (kind === "identify") return this.identifyBody(step);
+    if (kind === "pick_earlier") return this.earlierBody(step);
+    if (kind === "transfer") return this.transferBody(step);
+    if (kind === "reminder") return this.reminderBody(step);
+    if (kind === "register" || kind === "end") {
+      const note = this.input("note", T("Комментарий"), { multiline: true });
+      return this.form([note.row], (b) => this.answer(note.el.value.trim() ? { note: note.el.value.trim() } : {}, b),
+        kind === "register" ? T("Зарегистрировать") : T("Завершить"));
+    }
+    return this.form([], (b) => this.answer({}, b));
+  }
+
+  fieldsBody(step) {
+    const inputs = step.fields.map((f) => {
+      if (f.type === "employee") {
+        const el = h("select", { name: f.name, "data-test": `script-field-${f.name}`, "aria-label": f.label },
+          h("option", { value: "" }, "—"), f.choices.map((e) => h("option", { value: e.id }, e.name)));
+        return { spec: f, el, row: h("label", { class: "script-field" }, h("span", {}, f.label), el, this.error(f.name)) };
+      }
+      return { spec: f, ...this.input(f.name, f.label, { multiline: f.multiline }) };
+    });
+    return this.form(inputs.map((i) => i.row), (button) => {
+      const value = {};
+      for (const { spec, el } of inputs) {
+        const text = el.value.trim();
+        value[spec.name] = text === "" ? null : text;
+      }
+      this.answer(value, button);
+    });
+  }
+
+  identifyBody(step) {
+    const run = this.run;
+    const parts = [];
+    if (run.contact_id) {
+      parts.push(h("button", { type: "button", class: "btn", "data-test": "script-card-client", "data-autofocus": true,
+        onclick: (e) => this.answer({ contact_id: run.contact_id, found_by: "number" }, e.currentTarget) },
+      T("Клиент из карточки")));
+    }
+    const q = h("input", { type: "search", placeholder: T("Фамилия, телефон или госномер"), "data-test": "script-search",
+      "aria-label": T("Фамилия, телефон или госномер"), maxlength: 100 });
+    const found = h("ul", { class: "script-found", "data-test": "script-found" });
+    const searchButton = h("button", { type: "submit", class: "btn" }, T("Найти"));
+    const search = h("form", { class: "script-search", onsubmit: async (e) => {
+      e.preventDefault();
+      if (!q.value.trim()) return;
+      const data = await busy(searchButton, () => api(`/api/contacts${query({ q: q.value.trim(), limit: 10 })}`));
+      if (!data) return;
+      const contacts = data.contacts || [];
+      found.replaceChildren(...(contacts.length ? contacts.map((c) => h("li", {},
+        h("button", { type: "button", class: "btn btn-small", "data-test": "script-found-client",
+          onclick: (ev) => this.answer({ contact_id: c.id, vehicle_id: (c.vehicles && c.vehicles[0] && c.vehicles[0].id) || null,
+            found_by: "search" }, ev.currentTarget) },
+        c.name, c.vehicles && c.vehicles.length ? ` — ${c.vehicles.map((v) => [v.make, v.plate].filter(Boolean).join(" ")).join(", ")}` : "")))
+        : [h("li", { class: "muted" }, T("Никого не нашли"))]));
+    } }, q, searchButton);
+    const newForm = h("div", { class: "script-new", hidden: true });
+    const newButton = h("button", { type: "button", class: "btn", "data-test": "script-new-client",
+      "data-autofocus": run.contact_id ? null : true }, T("Новый клиент"));
+    const fields = [];
+    if (step.name_required || step.client_kind !== "private") fields.push(["name", T("Имя или название")]);
+    if (step.car !== "none") fields.push(["make", T("Марка")], ["model", T("Модель")], ["plate", T("Госномер")]);
+    fields.push(["phone", T("Телефон")]);
+    const inputs = fields.map(([name, text]) => ({ name, ...this.input(name, text) }));
+    newForm.append(this.form(inputs.map((i) => i.row), (button) => {
+      const value = {};
+      for (const { name, el } of inputs) if (el.value.trim()) value[name] = el.value.trim();
+      this.answer({ new: value }, button);
+    }));
+    const open = () => {
+      newForm.hidden = false;
+      newButton.hidden = true;
+      inputs[0].el.focus();
+    };
+    newButton.addEventListener("click", open);
+    if (Object.keys(this.errors).length) setTimeout(open);
+    parts.push(newButton, newForm, search, found);
+    return h("div", { class: "script-identify" }, parts);
+  }
+
+  earlierBody(step) {
+    const run = this.run;
+    const call = run.linkedid ? this.panel.ctx.store.calls.get(callKey({ linkedid: run.linkedid, pbx: run.pbx })) : null;
+    const last = (call && call.card && call.card.last_calls) || [];
+    const items = last.map((c, n) => h("button", { type: "button", class: "btn btn-small", "data-test": "script-earlier",
+      "data-autofocus": n === 0 ? true : null, onclick: (e) => this.answer({ call: c.linkedid }, e.currentTarget) },
+    new Date(c.started_at).toLocaleString()));
+    return h("div", { class: "script-options" }, items.length ? items : h("p", { class: "muted" }, T("Нет прошлых звонков")),
+      step.required ? null : h("button", { type: "button", class: "btn", "data-test": "script-none",
+        onclick: (e) => this.answer({ none: true }, e.currentTarget) }, T("Ни один из них")), this.error("call"));
+  }
+
+  transferBody(step) {
+    const run = this.run;
+    if (run.transfer) {
+      this.lastTransfer = run.transfer.employee.name;
+      return h("p", { class: "script-pending", "data-test": "script-transfer-pending" },
+        T("Переводим на {name}…", { name: run.transfer.employee.name }));
+    }
+    const people = step.employees.length ? step.employees : step.employee ? [step.employee] : [];
+    return h("div", { class: "script-options" }, people.map((e, n) => h("button", { type: "button", class: "btn",
+      "data-test": "script-employee", "data-value": e.id, "data-autofocus": n === 0 ? true : null,
+      onclick: (ev) => {
+        this.lastTransfer = e.name;
+        this.answer({ employee: e.id }, ev.currentTarget);
+      } }, e.name)), this.error("employee"));
+  }
+
+  reminderBody(step) {
+    const due = this.input("due", T("Когда перезвонить"));
+    const presets = [["+1h", T("Через час")], ["+2h", T("Через 2 часа")], ["+1d", T("Завтра")]].map(([value, text]) =>
+      h("button", { type: "button", class: "btn btn-small", "data-test": "script-due-preset", "data-value": value,
+        onclick: () => {
+          due.el.value = value;
+          due.el.focus();
+        } }, text));
+    const rows = [h("div", { class: "script-presets" }, presets), due.row];
+    let who = null;
+    if (step.employees.length) {
+      who = h("select", { "data-test": "script-field-employee", "aria-label": T("Кто перезвонит") },
+        step.employees.map((e) => h("option", { value: e.id, selected: step.employee && step.employee.id === e.id }, e.name)));
+      rows.push(h("label", { class: "script-field" }, h("span", {}, T("Кто перезвонит")), who, this.error("employee")));
+    }
+    const number = this.input("number", T("Номер"), { value: step.number || "" });
+    const note = this.input("note", T("Комментарий"), { multiline: true });
+    rows.push(number.row, note.row);
+    return this.form(rows, (button) => {
+      const value = { due: due.el.value.trim() };
+      if (who && who.value) value.employee = who.value;
+      if (number.el.value.trim() && number.el.value.trim() !== step.number) value.number = number.el.value.trim();
+      if (note.el.value.trim()) value.note = note.el.value.trim();
+      this.answer(value, button);
+    }, T("Создать"));
+  }
+}
+
+/** The agent's script area: their open runs, and starting one by hand. */
+export class ScriptPanel {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.cards = new Map();
+    this.list = h("div", { class: "script-runs", "data-test": "script-runs" });
+    this.channel = h("select", { "data-test": "script-start-channel", "aria-label": T("Начать сценарий") },
+      ["visit", "internet", "phone"].map((c) => h("option", { value: c }, CHANNELS[c])));
+    this.startButton = h("button", { type: "button", class: "btn btn-small", "data-test": "script-start",
+      onclick: (e) => busy(e.currentTarget, async () => {
+        const data = await this.ctx.socket.request("script.start", { channel: this.channel.value });
+        if (data.run) this.show(data.run);
+      }) }, T("Начать сценарий"));
+    this.starter = h("div", { class: "script-starter", hidden: true }, this.channel, this.startButton);
+    this.el = h("div", { class: "script-area", "data-test": "script-area" }, this.list, this.starter);
+  }
+
+  onMessage(msg) {
+    if (msg.type === "hello") this.load();
+    if (msg.type === "script.run") {
+      const me = this.ctx.store.me;
+      if (me && msg.run.agent === me.extension) this.show(msg.run);
+    }
+  }
+
+  /** Every open run of the agent, from the server (after a connect: a reload, a second tab, a reconnect). */
+  async load() {
+    let data;
+    try {
+      data = await this.ctx.socket.request("script.runs");
+    } catch {
+      this.starter.hidden = true; // no scripts here (or not an agent): nothing to show
+      return;
+    }
+    this.starter.hidden = !(data.scripts && data.scripts.length);
+    const open = new Set();
+    for (const run of data.runs || []) {
+      open.add(run.id);
+      this.show(run);
+    }
+    for (const [id, card] of this.cards) {
+      if (!open.has(id)) {
+        card.el.remove();
+        this.cards.delete(id);
+      }
+    }
+  }
+
+  show(run) {
+    let card = this.cards.get(run.id);
+    if (!card) {
+      if (run.status !== "open") return;
+      card = new RunCard(this, run);
+      this.cards.set(run.id, card);
+      this.list.prepend(card.el);
+    } else {
+      card.update(run);
+    }
+    if (run.status !== "open") {
+      toast(run.status === "registered" ? T("Обращение зарегистрировано") : T("Сценарий закрыт"));
+      this.cards.delete(run.id);
+      setTimeout(() => card.el.remove(), 1500);
+    }
+  }
+}
