@@ -7,12 +7,40 @@ import { AlertsPanel } from "./alerts.js";
 import { Journal } from "./journal.js";
 import { MissedRegister } from "./register.js";
 import { SupervisorSection } from "./supervisor.js";
+import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
 import {
   busy, clear, errorText, fmtDateTime, fmtDuration, fmtShortDateTime, fmtTime, h, label, manyPbxs, pbxName, setText,
   shownNumber, toast,
 } from "./util.js";
 
+const T = translations({
+  "скрыт": "withheld",
+  "Точно?": "Sure?",
+  "Звонки сейчас": "Calls now",
+  "Начало": "Started",
+  "Длит.": "Duration",
+  "Абонент": "Caller",
+  "Набран": "Dialled",
+  "Очередь": "Queue",
+  "Операторы": "Agents",
+  "Состояние": "State",
+  "Сейчас звонков нет": "No calls now",
+  "Завершить": "Hang up",
+  "по справочнику": "from the directory",
+  "от {ext}": "from {ext}",
+  "ожидает": "waiting",
+  "разговор": "talking",
+  "вызов": "ringing",
+  "перевод → {target}": "transfer → {target}",
+  "Доб.": "Ext.",
+  "Оператор": "Agent",
+  "Нет данных об операторах": "No agents known yet",
+  "Пауза": "Pause",
+  "Снять паузу": "End pause",
+  "на паузе": "paused",
+  "очередь": "queue",
+});
 
 /** The PBX of a call or an entry, by name: only when the user sees several (else null: no column). */
 function pbxCell(item) {
@@ -20,7 +48,7 @@ function pbxCell(item) {
 }
 
 function party(number, name) {
-  return [h("div", { class: "num" }, number || "скрыт"), name ? h("div", { class: "sub" }, name) : null];
+  return [h("div", { class: "num" }, number || T("скрыт")), name ? h("div", { class: "sub" }, name) : null];
 }
 
 /** The directory's name for the caller of a call in progress, when it differs from the PBX's caller name. */
@@ -35,7 +63,7 @@ function confirmButton(text, props, action) {
   let armed = null;
   button.addEventListener("click", () => {
     if (!armed) {
-      button.textContent = "Точно?";
+      button.textContent = T("Точно?");
       button.classList.add("armed");
       armed = setTimeout(() => {
         armed = null;
@@ -102,10 +130,10 @@ class CallBoard {
     this.count = h("span", { class: "count", "data-test": "board-count" });
     this.body = h("tbody");
     this.el = h("section", { class: "panel", "data-test": "call-board" },
-      h("div", { class: "panel-head" }, h("h2", {}, "Звонки сейчас"), this.count),
+      h("div", { class: "panel-head" }, h("h2", {}, T("Звонки сейчас")), this.count),
       h("div", { class: "table-wrap" }, h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Начало", "Длит.", "Абонент", "Набран", "Очередь", "Операторы", "Состояние", ""]
-          .map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {}, [T("Начало"), T("Длит."), T("Абонент"), T("Набран"), T("Очередь"), T("Операторы"),
+          T("Состояние"), ""].map((t) => h("th", {}, t)))),
         this.body)));
   }
 
@@ -114,7 +142,7 @@ class CallBoard {
     setText(this.count, calls.length ? String(calls.length) : "");
     this.rows = this.rows || new Map();
     syncRows(this.body, this.rows, calls, (c) => c.key, (call) => this.makeRow(call), (row, call) => this.fillRow(row, call),
-      "Сейчас звонков нет", 8);
+      T("Сейчас звонков нет"), 8);
   }
 
   makeRow(call) {
@@ -123,7 +151,7 @@ class CallBoard {
       h("td"), h("td"),
     ];
     const action = h("td", { class: "right" }, this.ctx.canControl
-      ? confirmButton("Завершить", { class: "btn btn-small btn-danger", "data-test": "board-hangup" },
+      ? confirmButton(T("Завершить"), { class: "btn btn-small btn-danger", "data-test": "board-hangup" },
         () => this.ctx.socket.request("hangup", { linkedid: call.linkedid, pbx: call.pbx }))
       : null);
     const tr = h("tr", { "data-test": "board-row", "data-linkedid": call.linkedid, "data-pbx": call.pbx }, cells, action);
@@ -140,16 +168,16 @@ class CallBoard {
       [h("div", {}, fmtTime(call.started_at)), pbxCell(call)],
       h("span", { class: "ticker", "data-since": since }, fmtDuration((Date.now() - since) / 1000)),
       [...party(shownNumber(call, outbound ? "called" : "caller"), outbound ? null : call.caller_name),
-        cardName(call) ? h("div", { class: "sub board-card", "data-test": "board-card-name", title: "по справочнику" },
+        cardName(call) ? h("div", { class: "sub board-card", "data-test": "board-card-name", title: T("по справочнику") },
           cardName(call)) : null],
-      outbound ? `от ${call.caller || "?"}` : shownNumber(call, "called") || "",
+      outbound ? T("от {ext}", { ext: call.caller || "?" }) : shownNumber(call, "called") || "",
       call.queue || "",
       legs.length
         ? legs.map((l) => h("span", { class: `chip leg-${l.state}`, title: agentName(l.extension) || "" },
           `${l.extension} · ${label("legState", l.state)}`))
-        : h("span", { class: "muted" }, "ожидает"),
-      [h("span", { class: `badge call-${call.state}` }, call.state === "talking" ? "разговор" : "вызов"),
-        call.transferred_to ? h("div", { class: "sub" }, `перевод → ${call.transferred_to}`) : null, row.uncertain],
+        : h("span", { class: "muted" }, T("ожидает")),
+      [h("span", { class: `badge call-${call.state}` }, call.state === "talking" ? T("разговор") : T("вызов")),
+        call.transferred_to ? h("div", { class: "sub" }, T("перевод → {target}", { target: call.transferred_to })) : null, row.uncertain],
     ]);
     markUncertain(row.tr, row.uncertain, this.ctx.store.uncertain(call)); // its PBX is lost (health.js)
   }
@@ -162,9 +190,9 @@ class AgentsBoard {
     this.ctx = ctx;
     this.body = h("tbody");
     this.el = h("section", { class: "panel", "data-test": "agents-board" },
-      h("div", { class: "panel-head" }, h("h2", {}, "Операторы")),
+      h("div", { class: "panel-head" }, h("h2", {}, T("Операторы"))),
       h("div", { class: "table-wrap" }, h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Доб.", "Оператор", "Состояние", ""].map((t) => h("th", {}, t)))),
+        h("thead", {}, h("tr", {}, [T("Доб."), T("Оператор"), T("Состояние"), ""].map((t) => h("th", {}, t)))),
         this.body)));
   }
 
@@ -172,14 +200,14 @@ class AgentsBoard {
     const agents = [...this.ctx.store.agents.values()].sort((a, b) => a.extension.localeCompare(b.extension, "ru", { numeric: true }));
     this.rows = this.rows || new Map();
     syncRows(this.body, this.rows, agents, (a) => `${a.pbx}|${a.extension}`, (a) => this.makeRow(a), (row, a) => this.fillRow(row, a),
-      "Нет данных об операторах", 4);
+      T("Нет данных об операторах"), 4);
   }
 
   makeRow(agent) {
     const cells = [h("td", { class: "num" }), h("td", { class: "nowrap" }), h("td")];
     const toggle = h("button", {
       type: "button", class: "btn btn-small", "data-test": "agent-pause-toggle", "data-extension": agent.extension,
-    }, "Пауза");
+    }, T("Пауза"));
     const row = { cells, toggle, agent };
     toggle.addEventListener("click", () => {
       const a = row.agent;
@@ -199,12 +227,12 @@ class AgentsBoard {
       [h("div", {}, a.extension), pbxCell(a)],
       [h("div", {}, a.name || ""),
         h("div", { class: "queues" }, (a.queues || []).map((q) => h("span", {
-          class: `chip chip-small${paused.has(q) ? " chip-paused" : ""}`, title: paused.has(q) ? "на паузе" : "очередь",
+          class: `chip chip-small${paused.has(q) ? " chip-paused" : ""}`, title: paused.has(q) ? T("на паузе") : T("очередь"),
         }, q)))],
       [h("span", { class: `badge agent-${a.state}` }, label("agentState", a.state)),
         a.paused && a.paused_reason ? h("div", { class: "sub" }, label("pauseReason", a.paused_reason)) : null],
     ]);
-    setText(row.toggle, a.paused ? "Снять паузу" : "Пауза");
+    setText(row.toggle, a.paused ? T("Снять паузу") : T("Пауза"));
     row.toggle.hidden = !(a.queues || []).length;
   }
 }

@@ -5,7 +5,8 @@ import { markUncertain, uncertainMark } from "./health.js";
 import { translations } from "./i18n.js";
 import { RecentCalls } from "./journal.js";
 import { RingAlert } from "./notify.js";
-import { busy, callKey, errorText, fmtDuration, h, label, manyPbxs, pbxName, setText, shownNumber, toast } from "./util.js";
+import { ScriptPanel } from "./script.js";
+import { busy, callKey, errorText, errorToast, fmtDuration, h, label, manyPbxs, pbxName, setText, shownNumber, toast } from "./util.js";
 
 const T = translations({
   "Пауза": "Pause",
@@ -14,6 +15,36 @@ const T = translations({
   "Пауза снята": "Pause ended",
   "Не удалось поставить паузу: {error}": "Could not pause: {error}",
   "Не удалось снять паузу: {error}": "Could not end the pause: {error}",
+  "доб. или номер": "ext. or number",
+  "куда перевести": "transfer to",
+  "вид перевода": "kind of transfer",
+  "слепой": "blind",
+  "с консультацией": "attended",
+  "Перевести": "Transfer",
+  "Завершить звонок": "Hang up",
+  "АТС": "PBX",
+  "Набран": "Dialled",
+  "Очередь": "Queue",
+  "Перевести звонок": "Transfer the call",
+  "Звонит ваш телефон: исходящий": "Your phone is ringing: outbound call",
+  "Внутренний звонок": "Internal call",
+  "Входящий звонок": "Incoming call",
+  "номер скрыт": "number withheld",
+  "исходящий": "outbound",
+  "Переведён на {target}": "Transferred to {target}",
+  "Укажите, куда перевести: добавочный или номер, только цифры": "Say where to transfer: an extension or a number, digits only",
+  "Звонок переводится на {target}": "The call is being transferred to {target}",
+  "Консультация с {target}: положите трубку, чтобы завершить перевод": "Consulting {target}: hang up to complete the transfer",
+  "Звонок переведён на {target}": "The call was transferred to {target}",
+  "причина паузы": "pause reason",
+  "Статус: ": "Status: ",
+  "Нет активных звонков": "No calls now",
+  "номер для звонка": "number to call",
+  "Позвонить": "Call",
+  "Текущий звонок": "Current call",
+  "звонок": "call",
+  "Введите номер: цифры, пробелы, скобки, дефис, можно с + в начале": "Enter a number: digits, spaces, brackets, hyphens, an optional leading +",
+  "Звоним на {number}: сначала зазвонит ваш телефон": "Calling {number}: your phone rings first",
 });
 
 const NUMBER = /^\+?[0-9 ()\-]+$/;
@@ -47,25 +78,25 @@ class Pop {
     r.card = h("div", { class: "pop-card", "data-test": "pop-card" }, r.cardBody, this.newContact.el);
     r.note = h("div", { class: "pop-note", "data-test": "pop-note" });
     r.target = h("input", {
-      type: "text", inputmode: "tel", placeholder: "доб. или номер", "data-test": "transfer-target",
+      type: "text", inputmode: "tel", placeholder: T("доб. или номер"), "data-test": "transfer-target",
       id: `transfer-${call.key}`,
-      "aria-label": "куда перевести", autocomplete: "off", size: 12,
+      "aria-label": T("куда перевести"), autocomplete: "off", size: 12,
     });
-    r.mode = h("select", { "data-test": "transfer-mode", "aria-label": "вид перевода" },
-      h("option", { value: "blind" }, "слепой"),
-      h("option", { value: "attended" }, "с консультацией"));
-    r.transfer = h("button", { type: "submit", class: "btn btn-primary", "data-test": "transfer-submit" }, "Перевести");
+    r.mode = h("select", { "data-test": "transfer-mode", "aria-label": T("вид перевода") },
+      h("option", { value: "blind" }, T("слепой")),
+      h("option", { value: "attended" }, T("с консультацией")));
+    r.transfer = h("button", { type: "submit", class: "btn btn-primary", "data-test": "transfer-submit" }, T("Перевести"));
     r.hangup = h("button", { type: "button", class: "btn btn-danger btn-hangup", "data-test": "hangup", onclick: () => this.hangup() },
-      "Завершить звонок");
+      T("Завершить звонок"));
     this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid, "data-pbx": call.pbx },
       h("div", { class: "pop-top" }, r.state, r.timer, r.uncertain,
-        manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pop-pbx", title: "АТС" }, pbxName(call.pbx)) : null),
+        manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pop-pbx", title: T("АТС") }, pbxName(call.pbx)) : null),
       r.number, r.name,
-      h("dl", { class: "pop-meta" }, h("dt", {}, "Набран"), r.called, r.queueTitle = h("dt", {}, "Очередь"), r.queue),
+      h("dl", { class: "pop-meta" }, h("dt", {}, T("Набран")), r.called, r.queueTitle = h("dt", {}, T("Очередь")), r.queue),
       r.card, r.note,
       h("div", { class: "pop-actions" },
         h("form", { class: "transfer", "data-test": "transfer-form", onsubmit: (e) => { e.preventDefault(); this.transfer(); } },
-          h("label", { class: "transfer-label", for: `transfer-${call.key}` }, "Перевести звонок"),
+          h("label", { class: "transfer-label", for: `transfer-${call.key}` }, T("Перевести звонок")),
           h("div", { class: "transfer-row" }, r.target, r.mode, r.transfer)),
         r.hangup));
   }
@@ -79,16 +110,16 @@ class Pop {
     this.el.classList.toggle("pop-talking", state === "talking");
     const outbound = call.direction === "outbound";
     setText(r.state, state === "ringing"
-      ? (outbound ? "Звонит ваш телефон: исходящий" : call.direction === "internal" ? "Внутренний звонок" : "Входящий звонок")
+      ? (outbound ? T("Звонит ваш телефон: исходящий") : call.direction === "internal" ? T("Внутренний звонок") : T("Входящий звонок"))
       : label("callState", state));
     const since = state === "talking" ? (leg && leg.answeredMs) || call.answeredMs || call.startedMs : call.startedMs;
     r.timer.dataset.since = String(since);
     setText(r.timer, fmtDuration((Date.now() - since) / 1000));
     const party = otherParty(call);
-    setText(r.number, party.number || "номер скрыт");
+    setText(r.number, party.number || T("номер скрыт"));
     setText(r.name, party.name || "");
     r.name.hidden = !party.name;
-    setText(r.called, outbound ? "исходящий" : shownNumber(call, "called") || "—");
+    setText(r.called, outbound ? T("исходящий") : shownNumber(call, "called") || "—");
     setText(r.queue, call.queue || "");
     r.queue.hidden = r.queueTitle.hidden = !call.queue;
     // The card: what the directory knows about the caller; rebuilt only when it changes.
@@ -99,21 +130,22 @@ class Pop {
       r.cardBody.replaceChildren(...cardContent(card, { agentName: (ext) => (this.ctx.store.agents.get(`${this.pbx}|${ext}`) || {}).name }));
     }
     this.newContact.update(card, outbound ? null : party.raw);
-    setText(r.note, call.transferred_to ? `Переведён на ${call.transferred_to}` : "");
+    setText(r.note, call.transferred_to ? T("Переведён на {target}", { target: call.transferred_to }) : "");
     r.note.hidden = !call.transferred_to;
   }
 
   async transfer() {
     const target = this.refs.target.value.trim();
     if (!TARGET.test(target)) {
-      toast("Укажите, куда перевести: добавочный или номер, только цифры", "error");
+      toast(T("Укажите, куда перевести: добавочный или номер, только цифры"), "error");
       this.refs.target.focus();
       return;
     }
     const mode = this.refs.mode.value;
     await busy(this.refs.transfer, async () => {
       await this.ctx.socket.request("transfer", { linkedid: this.linkedid, pbx: this.pbx, target, mode });
-      toast(mode === "blind" ? `Звонок переводится на ${target}` : `Консультация с ${target}: положите трубку, чтобы завершить перевод`);
+      toast(mode === "blind" ? T("Звонок переводится на {target}", { target })
+        : T("Консультация с {target}: положите трубку, чтобы завершить перевод", { target }));
     });
   }
 
@@ -134,46 +166,47 @@ export class AgentView {
     this.directory = new Directory(ctx.cardChanged);
 
     this.stateBadge = h("span", { class: "badge", "data-test": "my-state" }, "—");
-    this.pauseReason = h("select", { "data-test": "pause-reason", "aria-label": "причина паузы" },
-      Object.entries({ break: "перерыв", lunch: "обед", training: "обучение", other: "другое" })
-        .map(([v, t]) => h("option", { value: v }, t)));
+    this.pauseReason = h("select", { "data-test": "pause-reason", "aria-label": T("причина паузы") },
+      ["break", "lunch", "training", "other"].map((v) => h("option", { value: v }, label("pauseReason", v))));
     this.pauseButton = h("button", { type: "button", class: "btn", "data-test": "pause-toggle", onclick: () => this.togglePause() },
       T("Пауза"));
     // A pause (or its end) the PBX accepted ({paused, reason}), shown until the PBX's next agent.state about the
     // agent: a real PBX sends its QueueMemberPause at once, and from then on the PBX's word is what the panel shows.
     this.pauseWish = null;
-    ctx.headerSlot.append(h("div", { class: "agent-status" }, "Статус: ", this.stateBadge, this.pauseReason, this.pauseButton));
+    ctx.headerSlot.append(h("div", { class: "agent-status" }, T("Статус: "), this.stateBadge, this.pauseReason, this.pauseButton));
     // A notification and a ring while the panel is in the background (notify.js).
     this.ringAlert = new RingAlert(otherParty);
     ctx.headerSlot.append(this.ringAlert.el);
 
     this.popArea = h("div", { class: "pop-area", "data-test": "pop-area" });
-    this.idle = h("div", { class: "pop-idle", "data-test": "pop-idle" }, "Нет активных звонков");
+    this.idle = h("div", { class: "pop-idle", "data-test": "pop-idle" }, T("Нет активных звонков"));
     this.dialInput = h("input", {
-      type: "tel", placeholder: "+7 916 123-45-67", "data-test": "dial-number", "aria-label": "номер для звонка",
+      type: "tel", placeholder: "+7 916 123-45-67", "data-test": "dial-number", "aria-label": T("номер для звонка"),
       autocomplete: "off",
     });
-    this.dialButton = h("button", { type: "submit", class: "btn btn-primary", "data-test": "dial-submit" }, "Позвонить");
+    this.dialButton = h("button", { type: "submit", class: "btn btn-primary", "data-test": "dial-submit" }, T("Позвонить"));
     const dial = h("section", { class: "panel" },
-      h("div", { class: "panel-head" }, h("h2", {}, "Позвонить")),
+      h("div", { class: "panel-head" }, h("h2", {}, T("Позвонить"))),
       h("form", { class: "dial", "data-test": "dial-form", onsubmit: (e) => { e.preventDefault(); this.dial(); } },
         this.dialInput, this.dialButton));
 
+    this.script = new ScriptPanel(ctx); // the contact script beside the caller card (script.js)
     this.el = h("div", { class: "agent-layout" },
       h("div", { class: "agent-main" }, h("section", { class: "panel" },
-        h("div", { class: "panel-head" }, h("h2", {}, "Текущий звонок")), this.popArea, this.idle),
-      this.directory.el, dial),
+        h("div", { class: "panel-head" }, h("h2", {}, T("Текущий звонок"))), this.popArea, this.idle),
+      this.script.el, this.directory.el, dial),
       h("div", { class: "agent-side" }, this.recent.el));
     this.recent.load();
   }
 
   onMessage(msg) {
+    this.script.onMessage(msg);
     if (msg.type === "call.ended") this.recent.refreshSoon();
     const me = this.ctx.store.me;
     if (msg.type === "agent.state" && me && msg.extension === me.extension) this.pauseWish = null;
     if (msg.type === "call.transferred") {
       const call = this.ctx.store.calls.get(callKey(msg));
-      if (call && call.agents.has(this.ctx.store.me.extension)) toast(`Звонок переведён на ${msg.transferred_to}`);
+      if (call && call.agents.has(this.ctx.store.me.extension)) toast(T("Звонок переведён на {target}", { target: msg.transferred_to }));
     }
     if ((msg.type === "state" && this.ctx.reconnected) || msg.type === "hello") this.recent.refreshSoon();
   }
@@ -203,7 +236,7 @@ export class AgentView {
     this.directory.setCall(mine[0]);
     const ringing = mine.find((c) => (c.agents.get(ext) || {}).state === "ringing");
     this.ringAlert.update(mine.filter((c) => (c.agents.get(ext) || {}).state === "ringing"));
-    document.title = ringing ? `☎ ${otherParty(ringing).number || "звонок"} — CTI Companion` : "CTI Companion";
+    document.title = ringing ? `☎ ${otherParty(ringing).number || T("звонок")} — CTI Companion` : "CTI Companion";
 
     const { state, paused, reason } = this.shownPause();
     setText(this.stateBadge, paused && reason
@@ -239,8 +272,7 @@ export class AgentView {
       toast(paused ? T("Пауза снята") : T("Вы на паузе: {reason}", { reason: label("pauseReason", reason) }));
     } catch (err) {
       const error = errorText(err);
-      toast(paused ? T("Не удалось снять паузу: {error}", { error }) : T("Не удалось поставить паузу: {error}", { error }),
-        "error");
+      errorToast(err, paused ? T("Не удалось снять паузу: {error}", { error }) : T("Не удалось поставить паузу: {error}", { error }));
     } finally {
       this.pauseButton.disabled = false;
     }
@@ -250,7 +282,7 @@ export class AgentView {
   async dial() {
     const number = this.dialInput.value.trim();
     if (!NUMBER.test(number)) {
-      toast("Введите номер: цифры, пробелы, скобки, дефис, можно с + в начале", "error");
+      toast(T("Введите номер: цифры, пробелы, скобки, дефис, можно с + в начале"), "error");
       this.dialInput.focus();
       return;
     }
@@ -259,7 +291,7 @@ export class AgentView {
       return true;
     });
     if (done) {
-      toast(`Звоним на ${number}: сначала зазвонит ваш телефон`);
+      toast(T("Звоним на {number}: сначала зазвонит ваш телефон", { number }));
       this.dialInput.value = "";
     }
   }

@@ -23,8 +23,8 @@ const T = translations({
   "Не перезвонили": "Not called back",
   "{caller} ждёт в очереди {queue}": "{caller} is waiting in queue {queue}",
   "Очередь {queue}: {level}% при пороге {threshold}%": "Queue {queue}: {level}% against a threshold of {threshold}%",
-  "{answered} из {counted} звонков за {minutes} мин отвечены за {within} с":
-    "{answered} of {counted} calls in {minutes} min answered within {within} s",
+  "{answered} из {n} звонка за {minutes} мин отвечены за {within} с|{answered} из {n} звонков за {minutes} мин отвечены за {within} с|{answered} из {n} звонков за {minutes} мин отвечены за {within} с":
+    "{answered} of {n} call in {minutes} min answered within {within} s|{answered} of {n} calls in {minutes} min answered within {within} s",
   "{who} на паузе": "{who} is paused",
   "Пропущенный от {caller}": "Missed call from {caller}",
   "пропущен {when}": "missed {when}",
@@ -39,7 +39,9 @@ const T = translations({
   "История пуста": "No alerts yet",
   "Оповещение принято": "Alert acknowledged",
   "Оповещение уже принято": "Someone has acknowledged this alert already",
+  "Оповещение уже принял {who}": "{who} has acknowledged this alert already",
   "загрузка…": "loading…",
+  "Оповещение": "Alert",
 });
 
 const KIND = {
@@ -178,7 +180,7 @@ export class AlertsPanel {
         data = await this.ctx.socket.request("alert.ack", { alert_id: alert.id });
       } catch (err) {
         if (err.code !== "conflict" && err.code !== "not_found") throw err;
-        toast(T("Оповещение уже принято"));
+        toast(err.by ? T("Оповещение уже принял {who}", { who: err.by }) : T("Оповещение уже принято"));
         await this.load(); // who took it, from the history
         return;
       }
@@ -203,9 +205,9 @@ export class AlertsPanel {
       case "service_level":
         return [h("div", {}, T("Очередь {queue}: {level}% при пороге {threshold}%",
           { queue: f.queue || "", level: num(f.service_level), threshold: num(f.threshold_percent) })),
-        h("div", { class: "sub" }, T("{answered} из {counted} звонков за {minutes} мин отвечены за {within} с", {
-          answered: f.answered_within ?? "?", counted: f.counted_calls ?? "?", minutes: num(f.window_minutes),
-          within: num(f.within_seconds) }))];
+        h("div", { class: "sub" }, T.plural("{answered} из {n} звонка за {minutes} мин отвечены за {within} с|{answered} из {n} звонков за {minutes} мин отвечены за {within} с|{answered} из {n} звонков за {minutes} мин отвечены за {within} с",
+          Number(f.counted_calls) || 0, { answered: f.answered_within ?? "?", minutes: num(f.window_minutes),
+            within: num(f.within_seconds) }))];
       case "paused": {
         const who = f.name ? `${f.name} (${f.extension || a.subject})` : f.extension || a.subject;
         return [h("div", {}, T("{who} на паузе", { who })), ticking(T("на паузе"))];
@@ -233,7 +235,7 @@ export class AlertsPanel {
       this.list.append(h("li", {
         class: `alert alert-${a.kind}`, "data-test": "alert", "data-id": a.id, "data-kind": a.kind, "data-key": a.key,
       },
-      h("div", { class: "alert-kind" }, KIND[a.kind] || a.kind,
+      h("div", { class: "alert-kind" }, KIND[a.kind] || T("Оповещение"),
         manyPbxs() ? h("span", { class: "chip chip-small pbx" }, pbxName(a.pbx)) : null),
       h("div", { class: "alert-what" }, this.describe(a)),
       h("div", { class: "alert-ack" }, ack)));
@@ -245,7 +247,7 @@ export class AlertsPanel {
       this.historyBody.append(h("tr", { "data-test": "alert-history-row", "data-id": a.id, "data-kind": a.kind,
         "data-status": a.status },
       h("td", { class: "nowrap" }, fmtShortDateTime(a.raised_at)),
-      h("td", {}, h("div", {}, KIND[a.kind] || a.kind), h("div", { class: "sub" }, this.describe({ ...a, status: "resolved" }))),
+      h("td", {}, h("div", {}, KIND[a.kind] || T("Оповещение")), h("div", { class: "sub" }, this.describe({ ...a, status: "resolved" }))),
       h("td", { "data-test": "alert-history-acked" }, a.acknowledged_by
         ? h("span", { title: fmtDateTime(a.acknowledged_at) },
           T("Принял {who}, {when}", { who: a.acknowledged_by, when: fmtShortDateTime(a.acknowledged_at) }))

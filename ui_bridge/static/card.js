@@ -3,7 +3,7 @@
 
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { busy, fmtShortDateTime, h, label, shownNumber, toast } from "./util.js";
+import { busy, errorText, fmtShortDateTime, h, label, shownNumber, toast } from "./util.js";
 
 const T = translations({
   "Заметки": "Notes",
@@ -11,12 +11,47 @@ const T = translations({
   "Показать полностью": "Show more",
   "Свернуть": "Show less",
   "Имя, телефон, госномер или марка": "Name, phone, licence plate or car make",
+  "организация": "company",
+  "партнёр": "partner",
+  "сотрудник": "employee",
+  "номер скрыт": "number withheld",
+  "постоянный": "regular",
+  "новый": "new",
+  "{name} (доб. {ext})": "{name} (ext. {ext})",
+  "доб. {ext}": "ext. {ext}",
+  "Клиент": "Client",
+  "нет в справочнике": "not in the directory",
+  "Также: ": "Also: ",
+  "Пропущенные без ответа: {n}": "Missed, not called back: {n}",
+  "Последние звонки": "Recent calls",
+  "клиент «{name}» сохранён, но не привязан к звонку": "client “{name}” saved but not attached to the call",
+  "+ Новый клиент": "+ New client",
+  "Фамилия Имя Отчество": "Full name",
+  "имя клиента": "client's name",
+  "Госномер": "Plate",
+  "госномер": "licence plate",
+  "Марка": "Make",
+  "марка автомобиля": "car make",
+  "Сохранить": "Save",
+  "Телефон: ": "Phone: ",
+  "Отмена": "Cancel",
+  "Введите имя клиента": "Enter the client's name",
+  "Клиент «{name}» добавлен в справочник": "Client “{name}” added to the directory",
+  "поиск в справочнике": "directory search",
+  "Найти": "Search",
+  "Справочник клиентов": "Client directory",
+  "Найдено: {n}": "Found: {n}",
+  "Никого не нашли": "Nobody found",
+  "привязать к звонку": "attach to the call",
+  "в карточке звонка": "on the call's card",
+  "к звонку {number}": "to the call {number}",
+  "«{name}» привязан к звонку": "“{name}” attached to the call",
 });
 
 const MAX_LAST_CALLS = 5;
 /** Notes longer than this many characters are clipped in the card, with "show more". */
 export const NOTES_CLIP = 160;
-const KINDS = { corporate: "организация", partner: "партнёр", employee: "сотрудник" };
+const KINDS = { corporate: T("организация"), partner: T("партнёр"), employee: T("сотрудник") };
 
 /** "Kia Rio 2019" */
 function carName(v) {
@@ -60,7 +95,7 @@ function contactDetails(contact) {
 }
 
 function statusBadge(card) {
-  const text = card.withheld ? "номер скрыт" : { repeat: "постоянный", new: "новый" }[card.status];
+  const text = card.withheld ? T("номер скрыт") : { repeat: T("постоянный"), new: T("новый") }[card.status];
   if (!text) return null;
   return h("span", { class: `badge card-${card.withheld ? "withheld" : card.status}`, "data-test": "card-status",
     "data-status": card.status, title: card.withheld ? "" : label("cardStatus", card.status) }, text);
@@ -70,7 +105,7 @@ function lastCallEl(c, agentName) {
   let who = "";
   if (c.outcome === "answered" && c.answered_by) {
     const name = agentName(c.answered_by);
-    who = name ? `${name} (${c.answered_by})` : `доб. ${c.answered_by}`;
+    who = name ? T("{name} (доб. {ext})", { name, ext: c.answered_by }) : T("доб. {ext}", { ext: c.answered_by });
   } else if (c.missed_reason) {
     who = label("reason", c.missed_reason);
   }
@@ -84,7 +119,7 @@ function lastCallEl(c, agentName) {
 export function cardContent(card, { agentName = () => null } = {}) {
   const contacts = (card && card.contacts) || [];
   const first = contacts[0];
-  const head = h("div", { class: "card-head" }, h("span", { class: "card-label" }, "Клиент"));
+  const head = h("div", { class: "card-head" }, h("span", { class: "card-label" }, T("Клиент")));
   const badge = card && !(card.withheld && !first) ? statusBadge(card) : null;
   if (badge) head.append(h("span", { class: "spacer" }), badge);
   const out = [head];
@@ -94,22 +129,22 @@ export function cardContent(card, { agentName = () => null } = {}) {
       KINDS[first.kind] ? h("span", { class: "chip chip-small" }, KINDS[first.kind]) : null));
   } else {
     out.push(h("div", { class: "card-title muted", "data-test": "card-empty" },
-      card && card.withheld ? "номер скрыт" : "нет в справочнике"));
+      card && card.withheld ? T("номер скрыт") : T("нет в справочнике")));
   }
   const cars = (first && first.vehicles) || [];
   if (cars.length) out.push(h("div", { class: "card-vehicles" }, cars.map((v) => vehicleEl(v, "card-vehicle"))));
   if (first) out.push(...contactDetails(first));
   if (contacts.length > 1) {
-    out.push(h("div", { class: "card-others", "data-test": "card-others" }, "Также: ",
+    out.push(h("div", { class: "card-others", "data-test": "card-others" }, T("Также: "),
       contacts.slice(1).map((c) => c.name).join(", ")));
   }
   if (card && card.open_missed > 0) {
     out.push(h("div", { class: "card-missed", "data-test": "card-open-missed", "data-count": card.open_missed },
-      `Пропущенные без ответа: ${card.open_missed}`));
+      T("Пропущенные без ответа: {n}", { n: card.open_missed })));
   }
   const calls = ((card && card.last_calls) || []).slice(0, MAX_LAST_CALLS);
   if (calls.length) {
-    out.push(h("div", { class: "card-sub" }, "Последние звонки"),
+    out.push(h("div", { class: "card-sub" }, T("Последние звонки")),
       h("ul", { class: "card-calls" }, calls.map((c) => lastCallEl(c, agentName))));
   }
   return out;
@@ -121,7 +156,9 @@ export async function createAndAttach(call, draft) {
   try {
     return await attach(call, contact.id);
   } catch (err) {
-    throw { code: err.code, message: `клиент «${contact.name}» сохранён, но не привязан к звонку: ${err.message}` };
+    // The contact is kept: say so in the panel's words, with why the attach failed (errorText by the code).
+    throw { code: err.code, status: err.status, message: err.message,
+      words: `${T("клиент «{name}» сохранён, но не привязан к звонку", { name: contact.name })}: ${errorText(err)}` };
   }
 }
 
@@ -142,24 +179,24 @@ export class NewContactForm {
     this.onCard = onCard;
     this.number = null;
     this.open = h("button", { type: "button", class: "btn btn-small", "data-test": "new-contact",
-      onclick: () => this.show() }, "+ Новый клиент");
-    this.name = h("input", { type: "text", placeholder: "Фамилия Имя Отчество", "data-test": "new-contact-name",
-      "aria-label": "имя клиента", autocomplete: "off", maxlength: 200 });
-    this.plate = h("input", { type: "text", placeholder: "Госномер", "data-test": "new-contact-plate",
-      "aria-label": "госномер", autocomplete: "off", maxlength: 20, size: 10 });
-    this.make = h("input", { type: "text", placeholder: "Марка", "data-test": "new-contact-make",
-      "aria-label": "марка автомобиля", autocomplete: "off", maxlength: 60, size: 10 });
+      onclick: () => this.show() }, T("+ Новый клиент"));
+    this.name = h("input", { type: "text", placeholder: T("Фамилия Имя Отчество"), "data-test": "new-contact-name",
+      "aria-label": T("имя клиента"), autocomplete: "off", maxlength: 200 });
+    this.plate = h("input", { type: "text", placeholder: T("Госномер"), "data-test": "new-contact-plate",
+      "aria-label": T("госномер"), autocomplete: "off", maxlength: 20, size: 10 });
+    this.make = h("input", { type: "text", placeholder: T("Марка"), "data-test": "new-contact-make",
+      "aria-label": T("марка автомобиля"), autocomplete: "off", maxlength: 60, size: 10 });
     this.phone = h("span", { class: "num", "data-test": "new-contact-phone" });
     this.save = h("button", { type: "submit", class: "btn btn-primary btn-small", "data-test": "new-contact-save" },
-      "Сохранить");
+      T("Сохранить"));
     this.form = h("form", { class: "new-contact-form", "data-test": "new-contact-form", hidden: true,
       onsubmit: (e) => { e.preventDefault(); this.submit(); } },
     this.name,
     h("div", { class: "new-contact-row" }, this.plate, this.make),
-    h("div", { class: "new-contact-row" }, h("span", { class: "muted" }, "Телефон: ", this.phone),
+    h("div", { class: "new-contact-row" }, h("span", { class: "muted" }, T("Телефон: "), this.phone),
       h("span", { class: "spacer" }),
       h("button", { type: "button", class: "btn btn-ghost btn-small", "data-test": "new-contact-cancel",
-        onclick: () => this.hide() }, "Отмена"),
+        onclick: () => this.hide() }, T("Отмена")),
       this.save));
     this.el = h("div", { class: "new-contact" }, this.open, this.form);
   }
@@ -187,7 +224,7 @@ export class NewContactForm {
   async submit() {
     const name = this.name.value.trim();
     if (!name) {
-      toast("Введите имя клиента", "error");
+      toast(T("Введите имя клиента"), "error");
       this.name.focus();
       return;
     }
@@ -197,7 +234,7 @@ export class NewContactForm {
     if (plate || make) draft.vehicles = [{ plate: plate || null, make: make || null }];
     const reply = await busy(this.save, () => createAndAttach(this.call, draft));
     if (!reply) return;
-    toast(`Клиент «${name}» добавлен в справочник`);
+    toast(T("Клиент «{name}» добавлен в справочник", { name }));
     for (const input of [this.name, this.plate, this.make]) input.value = "";
     this.hide();
     this.onCard(this.call.key, reply.card);
@@ -214,12 +251,12 @@ export class Directory {
     this.call = null;
     this.items = [];
     this.input = h("input", { type: "search", placeholder: T("Имя, телефон, госномер или марка"), "data-test": "directory-query",
-      "aria-label": "поиск в справочнике", autocomplete: "off", maxlength: 100 });
-    this.button = h("button", { type: "submit", class: "btn", "data-test": "directory-search" }, "Найти");
+      "aria-label": T("поиск в справочнике"), autocomplete: "off", maxlength: 100 });
+    this.button = h("button", { type: "submit", class: "btn", "data-test": "directory-search" }, T("Найти"));
     this.status = h("div", { class: "directory-status muted", "data-test": "directory-status", hidden: true });
     this.list = h("ul", { class: "directory-results", "data-test": "directory-results" });
     this.el = h("section", { class: "panel", "data-test": "directory" },
-      h("div", { class: "panel-head" }, h("h2", {}, "Справочник клиентов")),
+      h("div", { class: "panel-head" }, h("h2", {}, T("Справочник клиентов"))),
       h("form", { class: "dial", role: "search", onsubmit: (e) => { e.preventDefault(); this.search(); } },
         this.input, this.button),
       this.status, this.list);
@@ -244,12 +281,12 @@ export class Directory {
     this.items = contacts.map((c) => this.makeItem(c));
     this.list.replaceChildren(...this.items.map((i) => i.el));
     this.status.hidden = false;
-    this.status.textContent = contacts.length ? `Найдено: ${contacts.length}` : "Никого не нашли";
+    this.status.textContent = contacts.length ? T("Найдено: {n}", { n: contacts.length }) : T("Никого не нашли");
   }
 
   makeItem(contact) {
     const button = h("button", { type: "button", class: "btn btn-small", "data-test": "directory-attach" },
-      "привязать к звонку");
+      T("привязать к звонку"));
     const item = { contact, button, el: null };
     button.addEventListener("click", () => this.attach(item));
     item.el = h("li", { class: "directory-result", "data-test": "directory-result", "data-contact-id": contact.id ?? "" },
@@ -273,8 +310,8 @@ export class Directory {
     const attached = Boolean(shown && item.contact.id !== null && shown.id === item.contact.id);
     item.button.hidden = !call || item.contact.id === null || item.contact.id === undefined;
     item.button.disabled = attached;
-    item.button.textContent = attached ? "в карточке звонка" : "привязать к звонку";
-    item.button.title = call ? `к звонку ${shownNumber(call, "caller") || shownNumber(call, "called") || ""}`.trim() : "";
+    item.button.textContent = attached ? T("в карточке звонка") : T("привязать к звонку");
+    item.button.title = call ? T("к звонку {number}", { number: shownNumber(call, "caller") || shownNumber(call, "called") || "" }).trim() : "";
   }
 
   async attach(item) {
@@ -282,7 +319,7 @@ export class Directory {
     if (!call) return;
     const reply = await busy(item.button, () => attach(call, item.contact.id));
     if (!reply) return;
-    toast(`«${item.contact.name}» привязан к звонку`);
+    toast(T("«{name}» привязан к звонку", { name: item.contact.name }));
     this.onCard(call.key, reply.card);
   }
 }

@@ -10,6 +10,35 @@ import {
 
 const T = translations({
   "Дата «с» позже даты «по»: поменяйте их местами": "The “from” date is after the “to” date: swap them",
+  "скрыт": "withheld",
+  "Начало": "Started",
+  "Тип": "Type",
+  "Абонент": "Caller",
+  "Набран": "Dialled",
+  "Итог": "Outcome",
+  "Разговор": "Talk",
+  "Перевод": "Transfer",
+  "Очередь": "Queue",
+  "Оператор": "Agent",
+  "Ожидание": "Wait",
+  "АТС": "PBX",
+  "Звонков нет": "No calls",
+  "Журнал звонков": "Call journal",
+  "с даты": "from date",
+  "по дату": "to date",
+  "номер": "number",
+  "оператор": "agent",
+  "все направления": "all directions",
+  "любой итог": "any outcome",
+  "все АТС": "all PBXs",
+  "← Назад": "← Back",
+  "Далее →": "Next →",
+  "с ": "from ",
+  "по ": "to ",
+  "Показать": "Show",
+  "Сбросить": "Reset",
+  "загрузка…": "loading…",
+  "Мои последние звонки": "My recent calls",
 });
 
 function outcomeCell(row) {
@@ -20,7 +49,7 @@ function outcomeCell(row) {
 }
 
 function partyCell(number, name) {
-  return h("td", { "data-test": "journal-party" }, h("div", { class: "num" }, number || "скрыт"),
+  return h("td", { "data-test": "journal-party" }, h("div", { class: "num" }, number || T("скрыт")),
     name ? h("div", { class: "sub" }, name) : null);
 }
 
@@ -38,9 +67,10 @@ function roles(r) {
 export function callsTable(rows, { testId = "journal-table", compact = false } = {}) {
   const withPbx = manyPbxs(); // the PBX column only for a user who sees several
   const head = [...(compact
-    ? ["Начало", "Тип", "Абонент", "Набран", "Итог", "Разговор", "Перевод"]
-    : ["Начало", "Тип", "Абонент", "Набран", "Очередь", "Оператор", "Итог", "Ожидание", "Разговор", "Перевод"]),
-  ...(withPbx ? ["АТС"] : [])];
+    ? [T("Начало"), T("Тип"), T("Абонент"), T("Набран"), T("Итог"), T("Разговор"), T("Перевод")]
+    : [T("Начало"), T("Тип"), T("Абонент"), T("Набран"), T("Очередь"), T("Оператор"), T("Итог"), T("Ожидание"), T("Разговор"),
+      T("Перевод")]),
+  ...(withPbx ? [T("АТС")] : [])];
   const body = rows.map((r) => {
     const who = roles(r);
     const cells = compact
@@ -71,7 +101,7 @@ export function callsTable(rows, { testId = "journal-table", compact = false } =
   });
   return h("table", { class: "table", "data-test": testId },
     h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
-    h("tbody", {}, body.length ? body : h("tr", { class: "empty" }, h("td", { colspan: head.length }, "Звонков нет"))));
+    h("tbody", {}, body.length ? body : h("tr", { class: "empty" }, h("td", { colspan: head.length }, T("Звонков нет")))));
 }
 
 /** "2026-11-24" (a date input) -> "2026-11-24T00:00:00+03:00" in the browser's time zone, plus `days`. */
@@ -89,40 +119,40 @@ export function dayStart(value, days = 0) {
 const PAGE = 50;
 
 export class Journal {
-  constructor({ title = "Журнал звонков", pbxFilter = false } = {}) {
+  constructor({ title = T("Журнал звонков"), pbxFilter = false } = {}) {
     // The `after` of each page walked so far (the first page has none): "back" pops, "next" pushes `next`.
     this.cursors = [null];
     this.nextCursor = null;
     this.loading = false;
     this.again = false;
     this.f = {
-      since: h("input", { type: "date", "data-test": "journal-since", "aria-label": "с даты" }),
-      until: h("input", { type: "date", "data-test": "journal-until", "aria-label": "по дату" }),
-      number: h("input", { type: "search", placeholder: "номер", "data-test": "journal-number", size: 14 }),
-      agent: h("input", { type: "search", placeholder: "оператор", "data-test": "journal-agent", size: 8 }),
+      since: h("input", { type: "date", "data-test": "journal-since", "aria-label": T("с даты") }),
+      until: h("input", { type: "date", "data-test": "journal-until", "aria-label": T("по дату") }),
+      number: h("input", { type: "search", placeholder: T("номер"), "data-test": "journal-number", size: 14 }),
+      agent: h("input", { type: "search", placeholder: T("оператор"), "data-test": "journal-agent", size: 8 }),
       direction: h("select", { "data-test": "journal-direction" },
-        h("option", { value: "" }, "все направления"),
+        h("option", { value: "" }, T("все направления")),
         ["inbound", "outbound", "internal"].map((v) => h("option", { value: v }, label("direction", v)))),
       outcome: h("select", { "data-test": "journal-outcome" },
-        h("option", { value: "" }, "любой итог"),
+        h("option", { value: "" }, T("любой итог")),
         ["answered", "missed", "failed"].map((v) => h("option", { value: v }, label("outcome", v)))),
     };
     if (pbxFilter) {
       // Filled once the server has said which PBXs the user sees (showPbxs, at `hello`); hidden for one PBX.
-      this.f.pbx = h("select", { "data-test": "journal-pbx", "aria-label": "АТС", hidden: true },
-        h("option", { value: "" }, "все АТС"));
+      this.f.pbx = h("select", { "data-test": "journal-pbx", "aria-label": T("АТС"), hidden: true },
+        h("option", { value: "" }, T("все АТС")));
     }
     this.status = h("span", { class: "muted", "data-test": "journal-status" });
     this.rangeError = h("div", { class: "filter-error", "data-test": "journal-range-error", role: "alert", hidden: true },
       T("Дата «с» позже даты «по»: поменяйте их местами"));
-    this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, "← Назад");
-    this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, "Далее →");
+    this.prev = h("button", { type: "button", class: "btn", "data-test": "journal-prev", onclick: () => this.page(-1) }, T("← Назад"));
+    this.next = h("button", { type: "button", class: "btn", "data-test": "journal-next", onclick: () => this.page(1) }, T("Далее →"));
     this.tableBox = h("div", { class: "table-wrap" });
     const form = h("form", { class: "filters", "data-test": "journal-filters", onsubmit: (e) => { e.preventDefault(); this.first(); } },
-      h("label", {}, "с ", this.f.since), h("label", {}, "по ", this.f.until),
+      h("label", {}, T("с "), this.f.since), h("label", {}, T("по "), this.f.until),
       this.f.number, this.f.agent, this.f.direction, this.f.outcome, this.f.pbx || null,
-      h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, "Показать"),
-      h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, "Сбросить"));
+      h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, T("Показать")),
+      h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, T("Сбросить")));
     this.el = h("section", { class: "panel journal", "data-test": "journal" },
       h("div", { class: "panel-head" }, h("h2", {}, title), this.status),
       form, this.rangeError, this.tableBox,
@@ -134,7 +164,7 @@ export class Journal {
     const select = this.f.pbx;
     if (!select) return;
     const chosen = select.value;
-    select.replaceChildren(h("option", { value: "" }, "все АТС"),
+    select.replaceChildren(h("option", { value: "" }, T("все АТС")),
       ...pbxList().map((p) => h("option", { value: p.id }, p.name || p.id)));
     select.value = pbxList().some((p) => p.id === chosen) ? chosen : "";
     select.hidden = !manyPbxs();
@@ -214,7 +244,7 @@ export class Journal {
       return;
     }
     this.loading = true;
-    setText(this.status, "загрузка…");
+    setText(this.status, T("загрузка…"));
     try {
       const data = await api(`/api/calls${query(this.params())}`);
       const rows = (data && data.calls) || [];
@@ -243,7 +273,7 @@ export class RecentCalls {
     this.tableBox = h("div", { class: "table-wrap" });
     this.status = h("span", { class: "muted" });
     this.el = h("section", { class: "panel", "data-test": "recent-calls" },
-      h("div", { class: "panel-head" }, h("h2", {}, "Мои последние звонки"), this.status), this.tableBox);
+      h("div", { class: "panel-head" }, h("h2", {}, T("Мои последние звонки")), this.status), this.tableBox);
     this.loading = false;
   }
 

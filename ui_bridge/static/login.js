@@ -1,6 +1,30 @@
-// The login page: POST /api/login, then go to the panel; show the server's message when it refuses.
+// The login page: POST /api/login, then go to the panel; say in the page's language why it refuses (by the
+// answer's status and code: the server's own text is for developers and stays in the console).
 
+import { langSwitch, translatePage, translations } from "./i18n.js";
 import { api } from "./net.js";
+
+const T = translations({
+  "Вход — CTI Companion": "Log in — CTI Companion",
+  "Панель оператора и администратора": "The agents' and supervisors' panel",
+  "Имя пользователя": "User name",
+  "Пароль": "Password",
+  "Войти": "Log in",
+  "Войти (через {n} секунду)|Войти (через {n} секунды)|Войти (через {n} секунд)":
+    "Log in (in {n} second)|Log in (in {n} seconds)",
+  "Введите имя пользователя и пароль.": "Enter your user name and password.",
+  "Слишком много неудачных попыток входа.": "Too many failed logins.",
+  "Попробуйте через {n} секунду.|Попробуйте через {n} секунды.|Попробуйте через {n} секунд.":
+    "Try again in {n} second.|Try again in {n} seconds.",
+  "Неверное имя пользователя или пароль.": "Wrong user name or password.",
+  "Неверные данные для входа.": "The login data is not valid.",
+  "Сервер ответил ошибкой ({status}). Попробуйте позже.": "The server answered with an error ({status}). Try again later.",
+  "Нет связи с сервером. Проверьте сеть и попробуйте снова.": "No connection to the server. Check the network and try again.",
+  "Сеанс работы с панелью завершён сервером. Войдите снова.": "The server ended your panel session. Log in again.",
+});
+
+translatePage(T);
+document.getElementById("login-lang").append(langSwitch());
 
 const form = document.getElementById("login-form");
 const nameInput = document.getElementById("login-name");
@@ -11,14 +35,6 @@ const submit = document.getElementById("login-submit");
 function showError(text) {
   errorBox.textContent = text;
   errorBox.hidden = !text;
-}
-
-function plural(n, one, few, many) {
-  const d = n % 10;
-  const dd = n % 100;
-  if (d === 1 && dd !== 11) return one;
-  if (d >= 2 && d <= 4 && (dd < 12 || dd > 14)) return few;
-  return many;
 }
 
 let lockedUntil = 0;
@@ -32,11 +48,11 @@ function lock(seconds) {
     if (left <= 0) {
       clearInterval(lockTimer);
       submit.disabled = false;
-      submit.textContent = "Войти";
+      submit.textContent = T("Войти");
       return;
     }
     submit.disabled = true;
-    submit.textContent = `Войти (через ${left} ${plural(left, "секунду", "секунды", "секунд")})`;
+    submit.textContent = T.plural("Войти (через {n} секунду)|Войти (через {n} секунды)|Войти (через {n} секунд)", left);
   };
   tick();
   lockTimer = setInterval(tick, 1000);
@@ -47,7 +63,7 @@ form.addEventListener("submit", async (event) => {
   const name = nameInput.value.trim();
   const password = passwordInput.value;
   if (!name || !password) {
-    showError("Введите имя пользователя и пароль.");
+    showError(T("Введите имя пользователя и пароль."));
     (name ? passwordInput : nameInput).focus();
     return;
   }
@@ -73,19 +89,23 @@ form.addEventListener("submit", async (event) => {
     const error = (data && data.error) || {};
     if (response.status === 429) {
       const wait = Number(response.headers.get("Retry-After")) || 30;
-      showError(`Слишком много неудачных попыток входа. Попробуйте через ${wait} ${plural(wait, "секунду", "секунды", "секунд")}.`);
+      showError(`${T("Слишком много неудачных попыток входа.")} ${T.plural(
+        "Попробуйте через {n} секунду.|Попробуйте через {n} секунды.|Попробуйте через {n} секунд.", wait)}`);
       lock(wait);
       return;
     }
+    if (error.message) console.info("server:", error.code, error.message);
     if (response.status === 401) {
-      showError("Неверное имя пользователя или пароль.");
+      showError(T("Неверное имя пользователя или пароль."));
+    } else if (response.status === 400) {
+      showError(T("Неверные данные для входа."));
     } else {
-      showError(error.message || `Сервер ответил ошибкой (HTTP ${response.status}). Попробуйте позже.`);
+      showError(T("Сервер ответил ошибкой ({status}). Попробуйте позже.", { status: response.status }));
     }
     passwordInput.select();
     passwordInput.focus();
   } catch {
-    showError("Нет связи с сервером. Проверьте сеть и попробуйте снова.");
+    showError(T("Нет связи с сервером. Проверьте сеть и попробуйте снова."));
   } finally {
     if (Date.now() >= lockedUntil) submit.disabled = false;
   }
@@ -93,7 +113,7 @@ form.addEventListener("submit", async (event) => {
 
 const reason = new URLSearchParams(location.search).get("reason");
 if (reason === "closed") {
-  showError("Сеанс работы с панелью завершён сервером. Войдите снова.");
+  showError(T("Сеанс работы с панелью завершён сервером. Войдите снова."));
 } else {
   // Already logged in (a second tab, the back button): go straight to the panel.
   api("/api/me", { redirectOn401: false }).then((data) => {

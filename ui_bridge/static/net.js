@@ -1,4 +1,6 @@
 // The two ways to the server: the JSON HTTP API and the WebSocket (see ui_bridge/messages.py).
+// Errors are {code, message, status}: the panel words them by ``code`` (util.js errorText); ``message`` is the
+// server's text, or one of ours below, for developers (a toast's title, the console), so it is English.
 
 /** To the login form; ``reason`` ("closed": the server ended the live connection) is shown there, and stops
  * the login page from sending a still-valid session straight back to the panel (no redirect loop). */
@@ -25,11 +27,11 @@ export async function api(path, { method = "GET", body, redirectOn401 = true } =
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, "disconnected", "Нет связи с сервером");
+    throw new ApiError(0, "disconnected", "the server cannot be reached");
   }
   if (response.status === 401 && redirectOn401) {
     goToLogin();
-    throw new ApiError(401, "unauthorized", "Требуется вход");
+    throw new ApiError(401, "unauthorized", "log in first");
   }
   if (response.status === 204) return null;
   let data = null;
@@ -41,7 +43,7 @@ export async function api(path, { method = "GET", body, redirectOn401 = true } =
   if (!response.ok) {
     const error = (data && data.error) || {};
     throw new ApiError(response.status, error.code || `http_${response.status}`,
-      error.message || `Ошибка сервера (HTTP ${response.status})`);
+      error.message || `HTTP ${response.status}`);
   }
   return data;
 }
@@ -115,7 +117,7 @@ export class Socket {
       this.pending.delete(msg.id);
       clearTimeout(timer);
       if (msg.type === "reply") resolve(msg.data || {});
-      else reject({ code: msg.code, message: msg.message });
+      else reject({ code: msg.code, message: msg.message, by: msg.by || null });
       return;
     }
     if (msg.type === "hello") {
@@ -141,7 +143,7 @@ export class Socket {
     clearInterval(this.pingTimer);
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
-      reject({ code: "disconnected", message: "соединение прервано" });
+      reject({ code: "disconnected", message: "the connection dropped" });
     }
     this.pending.clear();
     if (this.stopped) return;
@@ -169,13 +171,13 @@ export class Socket {
   request(type, fields = {}) {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) {
-      return Promise.reject({ code: "disconnected", message: "нет соединения, повторите через несколько секунд" });
+      return Promise.reject({ code: "disconnected", message: "not connected; try again in a few seconds" });
     }
     const id = `r${this.nextId++}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject({ code: "timeout", message: "нет ответа" });
+        reject({ code: "timeout", message: "no answer in time" });
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer });
       ws.send(JSON.stringify({ type, id, ...fields }));

@@ -5,15 +5,29 @@ import { AgentView } from "./agent.js";
 import { PbxBanner } from "./health.js";
 import { Socket, api } from "./net.js";
 import { Store } from "./store.js";
-import { clear, errorText, fmtDuration, h, label, setText, toast } from "./util.js";
+import { langSwitch, translatePage, translations } from "./i18n.js";
+import { clear, errorText, errorToast, fmtDuration, h, label, setText, toast } from "./util.js";
+
+const T = translations({
+  "подключение…": "connecting…",
+  "на связи": "online",
+  "нет связи, переподключение…": "offline, reconnecting…",
+  "Выйти": "Log out",
+  "доб. {ext}": "ext. {ext}",
+  "Сервер недоступен. Обновите страницу через минуту.": "The server is unreachable. Reload the page in a minute.",
+  "Версия сервера новее панели: обновите страницу (Ctrl+F5)": "The server is newer than this panel: reload the page (Ctrl+F5)",
+  "Не удалось подписаться на все звонки: {error}": "Could not follow every call: {error}",
+  "Ошибка панели: обновите страницу": "The panel failed: reload the page",
+  "Загрузка…": "Loading…",
+});
 
 const SUPPORTED_PROTOCOL = 1;
 
 const VIEWS = { agent: AgentView, admin: AdminView, qa: QaView };
 
 function header(user, ctx) {
-  const conn = h("span", { class: "conn conn-connecting", "data-test": "conn-status", "data-status": "connecting" }, "подключение…");
-  const logout = h("button", { type: "button", class: "btn btn-ghost", "data-test": "logout" }, "Выйти");
+  const conn = h("span", { class: "conn conn-connecting", "data-test": "conn-status", "data-status": "connecting" }, T("подключение…"));
+  const logout = h("button", { type: "button", class: "btn btn-ghost", "data-test": "logout" }, T("Выйти"));
   logout.addEventListener("click", async () => {
     logout.disabled = true;
     ctx.socket.stop();
@@ -27,27 +41,29 @@ function header(user, ctx) {
   const who = h("div", { class: "who", "data-test": "who" },
     h("strong", { "data-test": "user-name" }, user.display_name || user.name),
     h("span", { class: "muted" }, label("role", user.role)),
-    user.extension ? h("span", { class: "ext", "data-test": "user-extension" }, `доб. ${user.extension}`) : null);
+    user.extension ? h("span", { class: "ext", "data-test": "user-extension" }, T("доб. {ext}", { ext: user.extension })) : null);
   const slot = h("div", { class: "header-slot" });
   const el = h("header", { class: "topbar" }, h("div", { class: "brand" }, "CTI Companion"), who, slot,
-    h("span", { class: "spacer" }), conn, logout);
+    h("span", { class: "spacer" }), conn, langSwitch(), logout);
   return { el, slot, conn };
 }
 
 function setConn(conn, status) {
   conn.dataset.status = status;
   conn.className = `conn conn-${status}`;
-  setText(conn, { online: "на связи", connecting: "подключение…", offline: "нет связи, переподключение…" }[status] || status);
+  const words = { online: T("на связи"), connecting: T("подключение…"), offline: T("нет связи, переподключение…") };
+  setText(conn, words[status] || words.offline);
 }
 
 async function main() {
+  translatePage(T); // index.html's own texts
   const app = document.getElementById("app");
   let me;
   try {
     me = (await api("/api/me")).user;
   } catch (err) {
     if (err.status !== 401) {
-      clear(app).append(h("p", { class: "fatal" }, "Сервер недоступен. Обновите страницу через минуту."));
+      clear(app).append(h("p", { class: "fatal" }, T("Сервер недоступен. Обновите страницу через минуту.")));
     }
     return;
   }
@@ -65,7 +81,7 @@ async function main() {
         hellos += 1;
         ctx.reconnected = hellos > 1;
         if (msg.protocol !== SUPPORTED_PROTOCOL && hellos === 1) {
-          toast("Версия сервера новее панели: обновите страницу (Ctrl+F5)", "error");
+          toast(T("Версия сервера новее панели: обновите страницу (Ctrl+F5)"), "error");
         }
         if (msg.user && msg.user.role !== me.role) {
           location.reload();
@@ -76,10 +92,10 @@ async function main() {
       if (msg.type === "state" && msg.scope !== "all" && !subscribed && (me.role === "admin" || me.role === "qa")) {
         // Admins and QA follow every call (the server may already have subscribed us: then no request).
         subscribed = true;
-        socket.request("subscribe", { scope: "all" }).catch((err) => toast(`Не удалось подписаться на все звонки: ${errorText(err)}`, "error"));
+        socket.request("subscribe", { scope: "all" }).catch((err) => errorToast(err, T("Не удалось подписаться на все звонки: {error}", { error: errorText(err) })));
       }
       if (msg.type === "error" && msg.id === null) {
-        toast(`Сервер: ${msg.message}`, "error");
+        errorToast(msg); // the panel's words by the code; the server's text in the toast's title
         return;
       }
       store.apply(msg);
@@ -112,6 +128,6 @@ async function main() {
 
 main().catch((err) => {
   console.error(err);
-  toast("Ошибка панели: обновите страницу", "error");
+  toast(T("Ошибка панели: обновите страницу"), "error");
 });
 

@@ -6,7 +6,7 @@
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
 import {
-  busy, clear, errorText, fmtDateTime, fmtDuration, fmtShortDateTime, h, label, manyPbxs, pbxName, setText, shownNumber,
+  busy, clear, errorText, errorToast, fmtDateTime, fmtDuration, fmtShortDateTime, h, label, manyPbxs, pbxName, setText, shownNumber,
   toast,
 } from "./util.js";
 
@@ -62,6 +62,7 @@ const T = translations({
   "Ждал": "Waited",
   "Набран / очередь": "Dialled / queue",
   "Звонили": "Rang",
+  "другое": "other",
 });
 
 const EXTENSION = /^[0-9]{1,10}$/;
@@ -74,12 +75,13 @@ const RELOAD_DELAY_MS = 300;
 
 const RESULTS = ["reached", "no_answer", "busy", "wrong_number", "left_message"];
 const RESULT_WORDS = {
-  reached: "дозвонились", no_answer: "не ответил", busy: "занято", wrong_number: "не тот номер",
-  left_message: "оставили сообщение",
+  reached: T("дозвонились"), no_answer: T("не ответил"), busy: T("занято"), wrong_number: T("не тот номер"),
+  left_message: T("оставили сообщение"),
 };
 
+/** A call-back's result in the panel's words (one this panel does not know: a neutral word, not the token). */
 function resultText(result) {
-  return T(RESULT_WORDS[result] || result);
+  return RESULT_WORDS[result] || T("другое");
 }
 
 /** A group's identity: its PBX and number; a withheld caller's entry alone. */
@@ -280,12 +282,13 @@ export class MissedRegister {
       toast(T("Номер за вами на {minutes} мин", { minutes }));
     } catch (err) {
       if (err && err.code === "conflict") {
+        // Who holds the number: the error names them (``by``); the register, reloaded, says it too.
         if (!this.find(g.pbx, g.number) || !(this.find(g.pbx, g.number) || {}).claim) await this.load();
         const now = this.find(g.pbx, g.number);
-        const who = now && now.claim ? now.claim.by_name || now.claim.by : "";
-        toast(who ? T("Уже перезванивает {name}", { name: who }) : errorText(err), "error");
+        const who = now && now.claim ? now.claim.by_name || now.claim.by : err.by || "";
+        errorToast(err, who ? T("Уже перезванивает {name}", { name: who }) : errorText(err));
       } else {
-        toast(errorText(err), "error");
+        errorToast(err);
       }
     }
     this.render();

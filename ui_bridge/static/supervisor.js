@@ -6,9 +6,9 @@
 
 import { translations } from "./i18n.js";
 import { api } from "./net.js";
-import { clear, fmtDuration, h, manyPbxs, pbxList, pbxName, setText } from "./util.js";
+import { clear, errorText, fmtDay, fmtDuration, h, manyPbxs, pbxList, pbxName, setText } from "./util.js";
 
-export const T = translations({
+const T = translations({
   "Очереди": "Queues",
   "Операторы за день": "Agents today",
   "Очередь": "Queue",
@@ -39,20 +39,22 @@ export const T = translations({
   "не в сети": "offline",
   "неизвестно": "unknown",
   "Не удалось загрузить показатели: {error}": "Could not load the figures: {error}",
+  "{n} %": "{n}%",
 });
 
 const STATES = {
-  idle: "свободен", ringing: "звонит", in_call: "разговор", paused: "пауза", offline: "не в сети", unknown: "неизвестно",
+  idle: T("свободен"), ringing: T("звонит"), in_call: T("разговор"), paused: T("пауза"), offline: T("не в сети"),
+  unknown: T("неизвестно"),
 };
 
 /** An agent's state in the panel's language. */
 export function stateText(state) {
-  return T(STATES[state] || STATES.unknown); // each of STATES has its entry in T's catalogue above
+  return STATES[state] || STATES.unknown;
 }
 
 /** A service level (0..1, or null: no call counts) as people read it. */
 export function percent(level) {
-  return level === null || level === undefined ? "—" : `${Math.round(level * 100)} %`;
+  return level === null || level === undefined ? "—" : T("{n} %", { n: Math.round(level * 100) });
 }
 
 /** Seconds as m:ss, or a dash for none. */
@@ -136,7 +138,7 @@ export class SupervisorSection {
   render() {
     const all = this.figures.list();
     const error = this.figures.error;
-    setText(this.status, error ? T("Не удалось загрузить показатели: {error}", { error: error.message || "" }) : "");
+    setText(this.status, error ? T("Не удалось загрузить показатели: {error}", { error: errorText(error) }) : "");
     clear(this.body);
     if (!all.length) {
       this.body.append(h("p", { class: "muted empty", "data-test": "sv-empty" }, T("Данных пока нет")));
@@ -171,7 +173,7 @@ export class SupervisorSection {
     const head = (names, left) => h("thead", {}, h("tr", {}, names.map((n, i) => h("th", { class: i < left ? null : "right" }, n))));
     return h("div", { class: "sv-pbx", "data-test": "sv-pbx", "data-pbx": f.pbx },
       h("p", { class: "muted sv-day" }, manyPbxs() ? `${pbxName(f.pbx)} · ` : "",
-        T("за {day}, ответ в пределах {s} с", { day: f.day, s: f.service_level_seconds })),
+        T("за {day}, ответ в пределах {s} с", { day: fmtDay(f.day), s: f.service_level_seconds })),
       h("div", { class: "table-wrap" }, h("table", { class: "table", "data-test": "sv-queues" },
         head([T("Очередь"), T("Ждут"), T("Дольше всех"), T("Принято"), T("Ушли"), T("Короткие"), T("Без ответа"),
           T("Уровень обслуживания"), T("Ср. ожидание"), T("Ср. разговор")], 1),

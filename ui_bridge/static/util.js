@@ -2,6 +2,66 @@
 // Every piece of data goes into the page through textContent (never innerHTML), so a caller name
 // cannot inject markup.
 
+import { lang, translations } from "./i18n.js";
+
+const T = translations({
+  "оператор": "agent",
+  "администратор": "admin",
+  "контроль качества": "quality control",
+  "входящий": "inbound",
+  "исходящий": "outbound",
+  "внутренний": "internal",
+  "отвечен": "answered",
+  "пропущен": "missed",
+  "не состоялся": "failed",
+  "Входящий звонок": "Incoming call",
+  "Разговор": "Talking",
+  "Набор": "Dialling",
+  "Завершён": "Ended",
+  "звонит": "ringing",
+  "разговор": "talking",
+  "набор": "dialling",
+  "завершён": "ended",
+  "свободен": "available",
+  "пауза": "paused",
+  "не в сети": "offline",
+  "неизвестно": "unknown",
+  "нет ответа": "no answer",
+  "занято": "busy",
+  "абонент положил трубку": "caller hung up while ringing",
+  "короткий сброс": "short abandon",
+  "ушёл из очереди": "left the queue",
+  "голосовая почта": "voicemail",
+  "телефон недоступен": "phone unavailable",
+  "тайм-аут очереди": "queue timeout",
+  "неизвестный номер": "unknown number",
+  "новый клиент": "new client",
+  "повторное обращение": "repeat caller",
+  "вручную": "by hand",
+  "перезвонили": "called back",
+  "клиент перезвонил": "the client called again",
+  "перерыв": "break",
+  "обед": "lunch",
+  "обучение": "training",
+  "другое": "other",
+  "Сервер не понял запрос": "The server did not understand the request",
+  "Неверные данные запроса": "Invalid request data",
+  "Слишком большой запрос": "The request is too large",
+  "Недостаточно прав": "Not allowed",
+  "Требуется вход": "Please log in",
+  "Не найдено (возможно, звонок уже завершён)": "Not found (the call may have ended)",
+  "Действие сейчас невозможно": "Not possible right now",
+  "Слишком много команд подряд: подождите несколько секунд": "Too many commands in a row: wait a few seconds",
+  "Нет связи с АТС": "No link to the PBX",
+  "АТС не ответила вовремя": "The PBX did not answer in time",
+  "АТС отклонила команду": "The PBX refused the command",
+  "Внутренняя ошибка сервера": "Internal server error",
+  "Нет связи с сервером": "No connection to the server",
+  "Сервер не ответил вовремя": "The server did not answer in time",
+  "Сервер ответил ошибкой ({status})": "The server answered with an error ({status})",
+  "Ошибка": "Error",
+});
+
 /** h("button", {class: "btn", "data-test": "x", onclick: fn}, "text", child, [more]) */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
@@ -52,15 +112,24 @@ export function fmtTime(iso) {
   return m ? `${m[4]}:${m[5]}:${m[6]}` : "";
 }
 
+// The day before the month in both languages; the separator is the language's (24.11.2026, 24/11/2026: en-GB).
+const DATE_SEP = lang === "en" ? "/" : ".";
+
 export function fmtDateTime(iso) {
   const m = iso && ISO.exec(iso);
-  return m ? `${m[3]}.${m[2]}.${m[1]} ${m[4]}:${m[5]}` : "";
+  return m ? `${m[3]}${DATE_SEP}${m[2]}${DATE_SEP}${m[1]} ${m[4]}:${m[5]}` : "";
+}
+
+/** A day ("2026-11-24", the supervisor's figures) as the language writes it: 24.11.2026, 24/11/2026. */
+export function fmtDay(day) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day || "");
+  return m ? `${m[3]}${DATE_SEP}${m[2]}${DATE_SEP}${m[1]}` : day || "";
 }
 
 /** "24.11 10:15": for lists of recent things, where the year is obvious. */
 export function fmtShortDateTime(iso) {
   const m = iso && ISO.exec(iso);
-  return m ? `${m[3]}.${m[2]} ${m[4]}:${m[5]}` : "";
+  return m ? `${m[3]}${DATE_SEP}${m[2]} ${m[4]}:${m[5]}` : "";
 }
 
 export function fmtDuration(seconds) {
@@ -120,72 +189,93 @@ export function agentKey(msg) {
   return `${msg.pbx || "main"}|${msg.extension}`;
 }
 
-// -- labels (Russian UI, English values) -----------------------------------------------------------------
+// -- labels (the panel's words for the protocol's values) ----------------------------------------------------
 
 export const LABELS = {
-  role: { agent: "оператор", admin: "администратор", qa: "контроль качества" },
-  direction: { inbound: "входящий", outbound: "исходящий", internal: "внутренний" },
-  outcome: { answered: "отвечен", missed: "пропущен", failed: "не состоялся" },
-  callState: { ringing: "Входящий звонок", talking: "Разговор", dialing: "Набор", ended: "Завершён" },
-  legState: { ringing: "звонит", talking: "разговор", dialing: "набор", ended: "завершён" },
+  role: { agent: T("оператор"), admin: T("администратор"), qa: T("контроль качества") },
+  direction: { inbound: T("входящий"), outbound: T("исходящий"), internal: T("внутренний") },
+  outcome: { answered: T("отвечен"), missed: T("пропущен"), failed: T("не состоялся") },
+  callState: { ringing: T("Входящий звонок"), talking: T("Разговор"), dialing: T("Набор"), ended: T("Завершён") },
+  legState: { ringing: T("звонит"), talking: T("разговор"), dialing: T("набор"), ended: T("завершён") },
   agentState: {
-    idle: "свободен", ringing: "звонит", in_call: "разговор", paused: "пауза",
-    offline: "не в сети", unknown: "неизвестно",
+    idle: T("свободен"), ringing: T("звонит"), in_call: T("разговор"), paused: T("пауза"),
+    offline: T("не в сети"), unknown: T("неизвестно"),
   },
   reason: {
-    no_answer: "нет ответа", busy: "занято", caller_hangup_ringing: "абонент положил трубку",
-    short_abandon: "короткий сброс", abandoned: "ушёл из очереди", queue_abandoned: "ушёл из очереди",
-    voicemail: "голосовая почта", unavailable: "телефон недоступен", queue_timeout: "тайм-аут очереди",
+    no_answer: T("нет ответа"), busy: T("занято"), caller_hangup_ringing: T("абонент положил трубку"),
+    short_abandon: T("короткий сброс"), abandoned: T("ушёл из очереди"), queue_abandoned: T("ушёл из очереди"),
+    voicemail: T("голосовая почта"), unavailable: T("телефон недоступен"), queue_timeout: T("тайм-аут очереди"),
   },
-  cardStatus: { unknown: "неизвестный номер", new: "новый клиент", repeat: "повторное обращение" },
-  closedBy: { manual: "вручную", callback: "перезвонили", called_again: "клиент перезвонил" },
-  pauseReason: { break: "перерыв", lunch: "обед", training: "обучение", other: "другое", admin: "администратор" },
+  cardStatus: { unknown: T("неизвестный номер"), new: T("новый клиент"), repeat: T("повторное обращение") },
+  closedBy: { manual: T("вручную"), callback: T("перезвонили"), called_again: T("клиент перезвонил") },
+  pauseReason: { break: T("перерыв"), lunch: T("обед"), training: T("обучение"), other: T("другое"), admin: T("администратор") },
 };
 
+/** A protocol value in the panel's words; a value this panel has no word for (a newer server's) shows as a
+ * neutral word, never as the raw English token. */
 export function label(group, value) {
   if (value === null || value === undefined || value === "") return "";
-  return (LABELS[group] && LABELS[group][value]) || String(value);
+  return (LABELS[group] && LABELS[group][value]) || T("другое");
 }
 
 // -- errors in plain words -------------------------------------------------------------------------------
+// The panel says what went wrong in its own words, by the error's code; the server's own text (English, for
+// developers and logs) never goes into the sentence: it is kept as the toast's title and in the console.
 
 const ERROR_WORDS = {
-  bad_json: "Сервер не понял запрос",
-  bad_message: "Неверные данные запроса",
-  too_large: "Слишком большой запрос",
-  forbidden: "Недостаточно прав",
-  not_found: "Не найдено (возможно, звонок уже завершён)",
-  conflict: "Действие сейчас невозможно",
-  pbx_unavailable: "Нет связи с АТС",
-  pbx_timeout: "АТС не ответила вовремя",
-  pbx_refused: "АТС отклонила команду",
-  internal: "Внутренняя ошибка сервера",
-  disconnected: "Нет связи с сервером",
-  timeout: "Сервер не ответил вовремя",
+  bad_json: T("Сервер не понял запрос"),
+  bad_message: T("Неверные данные запроса"),
+  bad_request: T("Неверные данные запроса"),
+  too_large: T("Слишком большой запрос"),
+  forbidden: T("Недостаточно прав"),
+  unauthorized: T("Требуется вход"),
+  not_found: T("Не найдено (возможно, звонок уже завершён)"),
+  conflict: T("Действие сейчас невозможно"),
+  rate_limited: T("Слишком много команд подряд: подождите несколько секунд"),
+  pbx_unavailable: T("Нет связи с АТС"),
+  pbx_timeout: T("АТС не ответила вовремя"),
+  pbx_refused: T("АТС отклонила команду"),
+  internal: T("Внутренняя ошибка сервера"),
+  disconnected: T("Нет связи с сервером"),
+  timeout: T("Сервер не ответил вовремя"),
 };
 
+/** An error ({code, message, status}) in the panel's words. */
 export function errorText(err) {
+  if (err && typeof err.words === "string") return err.words; // a module's own sentence (card.js createAndAttach)
   const code = err && err.code;
-  const words = ERROR_WORDS[code];
-  const detail = err && err.message;
-  if (words && detail && detail !== words) return `${words}: ${detail}`;
-  return words || detail || "Ошибка";
+  if (ERROR_WORDS[code]) return ERROR_WORDS[code];
+  const status = err && err.status;
+  if (status >= 500) return ERROR_WORDS.internal;
+  return status ? T("Сервер ответил ошибкой ({status})", { status }) : T("Ошибка");
+}
+
+/** The server's own text of an error (English, for whoever debugs): a title, the console, never the sentence. */
+export function errorDetail(err) {
+  return (err && typeof err.message === "string" && err.message) || "";
 }
 
 // -- toasts ------------------------------------------------------------------------------------------------
 
-export function toast(message, kind = "info") {
+/** A short message in the corner; ``detail`` (the server's text of an error) goes to its title, not its text. */
+export function toast(message, kind = "info", detail = "") {
   let box = document.getElementById("toasts");
   if (!box) {
     box = h("div", { id: "toasts", class: "toasts", "data-test": "toasts", "aria-live": "polite" });
     document.body.append(box);
   }
-  const item = h("div", { class: `toast toast-${kind}`, "data-test": "toast", role: kind === "error" ? "alert" : "status" },
-    message);
+  const item = h("div", { class: `toast toast-${kind}`, "data-test": "toast", role: kind === "error" ? "alert" : "status",
+    title: detail || null }, message);
   item.addEventListener("click", () => item.remove());
   box.append(item);
   setTimeout(() => item.remove(), kind === "error" ? 10000 : 5000);
   return item;
+}
+
+/** An error as a toast: the panel's words, the server's text in its title and the console. */
+export function errorToast(err, words = errorText(err)) {
+  if (errorDetail(err)) console.info("server:", err.code, errorDetail(err));
+  return toast(words, "error", errorDetail(err));
 }
 
 /** Run an async action from a button: disable it meanwhile, show errors as toasts. */
@@ -194,7 +284,7 @@ export async function busy(button, action) {
   try {
     return await action();
   } catch (err) {
-    toast(errorText(err), "error");
+    errorToast(err);
     return undefined;
   } finally {
     if (button) button.disabled = false;

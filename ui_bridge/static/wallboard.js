@@ -3,11 +3,11 @@
 // It loads GET /api/supervisor at each (re)connect of its WebSocket (net.js Socket: reconnects by itself), then
 // takes the `supervisor.figures` pushes. A TV logs in as a QA user (reads, never acts on a call): docs/panel.md.
 
-import { translations } from "./i18n.js";
+import { translatePage, translations } from "./i18n.js";
 import { Socket, api } from "./net.js";
 import { Store } from "./store.js";
-import { T as FT, Figures, duration, percent, stateText, ticker } from "./supervisor.js";
-import { clear, fmtDuration, h, manyPbxs, pbxName, setText } from "./util.js";
+import { Figures, duration, percent, stateText, ticker } from "./supervisor.js";
+import { clear, fmtDay, fmtDuration, h, manyPbxs, pbxName, setText } from "./util.js";
 
 const T = translations({
   "Табло": "Wallboard",
@@ -20,10 +20,18 @@ const T = translations({
   "звонков: {n}": "calls: {n}",
   "Табло доступно администраторам и контролю качества.": "The wallboard is for admins and QA users.",
   "Сервер недоступен, повторяем…": "The server is unreachable, retrying…",
+  "Данных пока нет": "No figures yet",
+  "Ждут": "Waiting",
+  "Дольше всех": "Longest wait",
+  "Уровень обслуживания": "Service level",
+  "Принято": "Answered",
+  "Ушли": "Abandoned",
+  "Ср. ожидание": "Avg wait",
+  "Загрузка…": "Loading…",
 });
 
 const RELOAD_EVERY_MS = 10 * 60 * 1000;
-const CONN = { online: "на связи", connecting: "подключение…", offline: "нет связи, переподключение…" };
+const CONN = { online: T("на связи"), connecting: T("подключение…"), offline: T("нет связи, переподключение…") };
 
 function figure(test, value, text, alarm = false) {
   return h("div", { class: `wb-figure${alarm ? " wb-alarm" : ""}` },
@@ -37,7 +45,7 @@ class Wallboard {
     this.root = root;
     this.store = new Store();
     this.figures = new Figures();
-    this.conn = h("span", { class: "wb-conn", "data-test": "conn-status", "data-status": "connecting" }, T(CONN.connecting));
+    this.conn = h("span", { class: "wb-conn", "data-test": "conn-status", "data-status": "connecting" }, CONN.connecting);
     this.day = h("span", { class: "wb-day", "data-test": "wb-day" });
     this.body = h("div", { class: "wb-body" });
     clear(root).append(h("div", { class: "wb-head" }, h("h1", {}, T("Табло")), this.day, h("span", { class: "spacer" }),
@@ -45,7 +53,7 @@ class Wallboard {
     this.socket = new Socket({
       onStatus: (status) => {
         this.conn.dataset.status = status;
-        setText(this.conn, T(CONN[status] || status));
+        setText(this.conn, CONN[status] || CONN.offline);
       },
       onMessage: (msg) => this.onMessage(msg),
     });
@@ -85,10 +93,10 @@ class Wallboard {
       return;
     }
     if (!all.length) {
-      this.body.append(h("p", { class: "wb-empty", "data-test": "wb-empty" }, FT("Данных пока нет")));
+      this.body.append(h("p", { class: "wb-empty", "data-test": "wb-empty" }, T("Данных пока нет")));
       return;
     }
-    setText(this.day, T("за {day}", { day: all[0].day }));
+    setText(this.day, T("за {day}", { day: fmtDay(all[0].day) }));
     for (const f of all) this.body.append(this.pbx(f));
   }
 
@@ -97,12 +105,12 @@ class Wallboard {
     const queues = f.queues.map((q) => h("section", { class: "wb-queue", "data-test": "wb-queue", "data-queue": q.queue, "data-pbx": f.pbx },
       h("h2", {}, q.queue),
       h("div", { class: "wb-figures" },
-        figure("wb-waiting", String(q.waiting), FT("Ждут"), q.waiting > 0),
-        figure("wb-longest", ticker(store, q.longest_wait_since, { "data-test": "wb-longest" }), FT("Дольше всех"), q.waiting > 0),
-        figure("wb-sl", percent(q.service_level), `${FT("Уровень обслуживания")} (${T("в пределах {s} с", { s: f.service_level_seconds })})`),
-        figure("wb-answered", String(q.answered), FT("Принято")),
-        figure("wb-abandoned", String(q.abandoned), FT("Ушли")),
-        figure("wb-avg-wait", duration(q.average_wait_seconds), FT("Ср. ожидание"))),
+        figure("wb-waiting", String(q.waiting), T("Ждут"), q.waiting > 0),
+        figure("wb-longest", ticker(store, q.longest_wait_since, { "data-test": "wb-longest" }), T("Дольше всех"), q.waiting > 0),
+        figure("wb-sl", percent(q.service_level), `${T("Уровень обслуживания")} (${T("в пределах {s} с", { s: f.service_level_seconds })})`),
+        figure("wb-answered", String(q.answered), T("Принято")),
+        figure("wb-abandoned", String(q.abandoned), T("Ушли")),
+        figure("wb-avg-wait", duration(q.average_wait_seconds), T("Ср. ожидание"))),
       h("div", { class: "wb-small", "data-test": "wb-more" },
         T("коротких: {short}, без ответа: {unanswered}, ср. разговор: {talk}",
           { short: q.short_abandoned, unanswered: q.unanswered, talk: duration(q.average_talk_seconds) }))));
@@ -119,6 +127,7 @@ class Wallboard {
 }
 
 async function main() {
+  translatePage(T); // wallboard.html's own texts
   const root = document.getElementById("wallboard");
   try {
     await api("/api/me"); // not logged in: api() goes to the login form
