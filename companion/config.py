@@ -36,6 +36,7 @@ from ui_bridge.settings import (
     DirectorySettings,
     HttpSettings,
     RegisterSettings,
+    ScriptSettings,
     SupervisorSettings,
 )
 
@@ -76,6 +77,8 @@ class Settings(Section):
     #: ``[register]`` (the name ``register`` would hide the model class's own ``register``, from ``ABCMeta``).
     missed_register: RegisterSettings = Field(default=RegisterSettings(), alias="register")
     cluster: ClusterSettings = ClusterSettings()
+    #: ``[scripts]``: the inbound-contact scripts (``ui_bridge/script_library.py``).
+    scripts: ScriptSettings = ScriptSettings()
 
     @model_validator(mode="after")
     def _followed_pbxs_exist(self) -> Settings:
@@ -139,6 +142,9 @@ def parse_config(data: dict[str, Any], path: Path = Path("<config>")) -> Setting
            if isinstance(value := getattr(settings.http, key), Path) and not value.is_absolute()}
     if tls:
         settings = settings.model_copy(update={"http": settings.http.model_copy(update=tls)})
+    if settings.scripts.folder is not None and not settings.scripts.folder.is_absolute():
+        folder = (base / settings.scripts.folder).resolve()
+        settings = settings.model_copy(update={"scripts": settings.scripts.model_copy(update={"folder": folder})})
     return settings
 
 
@@ -166,6 +172,9 @@ def file_problems(settings: Settings) -> list[str]:
             problem = _tls_problem(http.tls_cert, http.tls_key)
             if problem is not None:
                 problems.append(f"http.tls_cert, tls_key: {problem}")
+    from ui_bridge.script_library import folder_problems  # reads the scripts only when asked (not for a listing)
+
+    problems.extend(folder_problems(settings.scripts))  # every problem of every script file, with file and step
     return problems
 
 

@@ -43,6 +43,8 @@ from ui_bridge.http import Panel
 from ui_bridge.hub import Hub
 from ui_bridge.notifier import Notifier
 from ui_bridge.pbxs import PbxHandle
+from ui_bridge.script_desk import ScriptDesk
+from ui_bridge.script_library import load_library
 from ui_bridge.server import PanelServer
 from ui_bridge.supervisor import Supervisor
 
@@ -64,6 +66,9 @@ PANEL_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 SUPERVISOR_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 #: The alerts' subscriber only files each ended queue call in its service-level window (``ui_bridge/alerts.py``).
 ALERTS_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
+#: The contact script's subscriber launches a run on an answered inbound call and feeds transfers their results: a
+#: store write or two per call, never to be shed (a lost CallAnswered is a script that never opens), bounded anyway.
+SCRIPTS_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0)
 
 
 class Daemon:
@@ -100,6 +105,8 @@ class Daemon:
         self.supervisor: Supervisor | None = None
         #: The supervisor's alerts (``[alerts]``), evaluated for the PBXs this node follows.
         self.alerts: AlertEngine | None = None
+        #: The contact script's runs (``[scripts]``; ``ui_bridge/script_desk.py``), when scripts are loaded.
+        self.scripts: ScriptDesk | None = None
         if settings.http.enabled:
             self._build_panel()
 
@@ -133,6 +140,12 @@ class Daemon:
             thresholds(settings.alerts, settings.supervisor.service_level_seconds), pbxs, lambda: self.store,
             notifier.messages, lambda out: fanout.publish(out.message, out.extensions, out.pbx))
         commands.acknowledge_alert = alerts.acknowledge
+        if settings.scripts.folder is not None:  # every script checked now: a broken one stops the start (ConfigError)
+            self.scripts = desk = ScriptDesk(load_library(settings.scripts), lambda: self.store, fanout,
+                                             notifier.messages, pbxs, settings.scripts, transfer=commands.run,
+                                             cards=cards, repeat_days=settings.directory.repeat_days)
+            commands.scripts = desk.request
+            self.subscribe(desk.on_effect, name="scripts", policy=SCRIPTS_POLICY)
         if alerts.rules.service_level_below > 0:  # the window of ended queue calls is all it needs of the effects
             self.subscribe(alerts.on_effect, name="alerts", policy=ALERTS_POLICY)
 
@@ -349,6 +362,7 @@ class Daemon:
                 background = tg.create_task(self.panel.run(), name="panel-background") if self.panel else None
                 alerts = tg.create_task(self.alerts.run(), name="alerts") if self.alerts else None
                 figures = tg.create_task(self.supervisor.run(), name="supervisor") if self.supervisor else None
+                scripts = tg.create_task(self.scripts.run(), name="scripts") if self.scripts else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -380,6 +394,8 @@ class Daemon:
                     alerts.cancel()
                 if figures is not None:
                     figures.cancel()
+                if scripts is not None:
+                    scripts.cancel()
                 if self.cards is not None:
                     await self.cards.close()
                 if panel is not None:
@@ -408,7 +424,7 @@ def _handle(link: PbxLink) -> PbxHandle:
     return PbxHandle(link.pbx, link.calls, lambda: link.agents.agents(),
                      lambda extension: link.agents.member_interfaces(extension), link.send_action,
                      lambda: link.connected, lambda: link.following, lambda: (link.link_up, link.link_since),
-                     queues=lambda: link.agents.queues)
+                     queues=lambda: link.agents.queues, pbx_time=lambda: time.time() + link.book.clock.offset)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

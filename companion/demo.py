@@ -35,6 +35,7 @@ from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTran
 from cti.records import iso_time
 from cti.safe_text import terminal_text
 from store.repository import Store, User, UserExists
+from ui_bridge.settings import AlertSettings
 
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .demo_logins import DEMO_LOGINS, LAB_AGENTS, login_lines
@@ -61,6 +62,9 @@ def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host:
         pbx=PbxSettings(trunks=["trunk"], agent_pattern=r"1\d\d", agents=LAB_AGENTS,
                         queues=LAB_QUEUES, timezone=DEMO_TIMEZONE),
         http=HttpSettings(host=http_host, port=http_port),
+        # Low thresholds, so the recorded calls raise the supervisor's alerts within the demo's first minutes.
+        alerts=AlertSettings(long_wait_seconds=10, service_level_below=80, service_level_min_calls=3,
+                             paused_minutes=2, missed_not_called_back_minutes=5),
     )
 
 
@@ -195,7 +199,8 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
     (default: ``journal.sqlite`` in the folder) keeps the journal across runs. ``sample_contacts``: the CSV
     imported once into the directory (None: none).
     """
-    console = Console(highlight=False)
+    # A journal line is one line even when piped to a file (a pipe has no width: rich would wrap at 80).
+    console = Console(highlight=False, soft_wrap=True)
     folder = folder or (store_path.parent if store_path is not None else DEMO_FOLDER)
     store_path = store_path or folder / JOURNAL_NAME
     # A trace recorded while calls were already up is served first: its calls are known to a

@@ -12,7 +12,7 @@ is "new", whether the directory knows them or not; a withheld number is "unknown
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -141,6 +141,12 @@ class Card:
         return self.contacts[0] if self.contacts else None
 
 
+def is_repeat(earlier: Iterable[float], now: float, repeat_days: float) -> bool:
+    """"Repeat": something earlier (a call from or to the number; in the contact register, also an earlier contact
+    of the client) at most ``repeat_days`` before ``now``. The caller card and the contact register both ask this."""
+    return any(now - at <= repeat_days * 86400 for at in earlier)
+
+
 def build_card(number: str | None, *, region: str, contacts: Sequence[Contact], last_calls: Sequence[CallRecord],
                open_missed: Sequence[MissedEntry], now: float, repeat_days: float,
                current_linkedid: str | None = None, sources: Sequence[str] = ("local",)) -> Card:
@@ -148,8 +154,7 @@ def build_card(number: str | None, *, region: str, contacts: Sequence[Contact], 
     if is_withheld(number):
         return Card(number=None, withheld=True, status="unknown")
     earlier = [c for c in last_calls if c.linkedid != current_linkedid]
-    recent = any(now - c.started_at <= repeat_days * 86400 for c in earlier)
-    status: CardStatus = "repeat" if recent else "new"
+    status: CardStatus = "repeat" if is_repeat((c.started_at for c in earlier), now, repeat_days) else "new"
     return Card(number=normalize_number(number, region), withheld=False, status=status,
                 contacts=tuple(contacts), last_calls=tuple(earlier), open_missed=tuple(open_missed),
                 sources=tuple(sources))

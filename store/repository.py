@@ -25,8 +25,11 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 from cti.alerts import Alert, Condition
+from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
 from cti.directory import Contact, Query
 from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
+from cti.scripts.model import Stage
+from cti.scripts.runner import ContactDraft
 from store.cluster import Cluster
 
 HistoryAction = Literal["opened", "closed", "reopened", "commented"]
@@ -54,8 +57,11 @@ class MissedHistoryItem:
     comment: str | None
 
 
-Role = Literal["agent", "admin", "qa"]
-ROLES: tuple[Role, ...] = ("agent", "admin", "qa")
+Role = Literal["agent", "admin", "qa", "integration"]
+ROLES: tuple[Role, ...] = ("agent", "admin", "qa", "integration")
+#: The roles of the panel's users (a browser, a thin client speaking the panel's protocol). ``integration`` is another
+#: system (a DMS such as 1C:Alfa-Auto) with an API token: it calls the integration routes only (docs/security.md).
+PANEL_ROLES: tuple[Role, ...] = ("agent", "admin", "qa")
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,8 +798,155 @@ class Alerts(Protocol):
         ...
 
 
+ScriptRunStatus = Literal["open", "registered", "ended", "discarded"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptRun:
+    """One run of a contact script as the store keeps it (``ui_bridge/script_desk.py`` follows it).
+
+    ``agent`` is the extension of the agent following it on ``pbx``; ``linkedid`` the call it was launched for (None
+    for a run started by hand); ``state`` the runner's saved state (``cti.scripts.state_to_json``, a JSON object);
+    ``revision`` grows with each save (a save names the revision it read: two tabs cannot overwrite each other).
+    """
+
+    id: int
+    pbx: str
+    agent: str
+    linkedid: str | None
+    script: str
+    version: str
+    status: ScriptRunStatus
+    state: dict[str, Any]
+    revision: int
+    started_at: float
+    updated_at: float
+
+
+class ScriptRunNotFound(StoreError, KeyError):
+    """No script run has this id."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no script run #{self.run_id}"
+
+
+class ScriptRunChanged(StoreError):
+    """A save named a revision the run is no longer at: someone saved it meanwhile (``run`` is it now)."""
+
+    def __init__(self, run: ScriptRun) -> None:
+        super().__init__(f"script run #{run.id} changed meanwhile (now at revision {run.revision})")
+        self.run = run
+
+
+class ScriptRuns(Protocol):
+    """The contact script's runs (issue 13) and the script versions they follow, kept so that a reload, a second tab
+    or a restart continues where the agent was. Runs are never deleted; one run per agent and call."""
+
+    async def keep_script_version(self, name: str, version: str, source: str, *, at: float) -> None:
+        """Keep the text of a script's version (once: a version is its content, so a second call changes nothing)."""
+        ...
+
+    async def script_source(self, name: str, version: str) -> str | None:
+        """The text of a kept version, or None."""
+        ...
+
+    async def start_script_run(self, *, pbx: str, agent: str, linkedid: str | None, script: str, version: str,
+                               state: dict[str, Any], at: float) -> tuple[ScriptRun, bool]:
+        """A new open run, and True; or, for a call that already has a run of this agent (launched twice: two nodes,
+        a second answer of the same call), that run and False."""
+        ...
+
+    async def save_script_run(self, run_id: int, *, state: dict[str, Any], status: ScriptRunStatus, revision: int,
+                              at: float) -> ScriptRun:
+        """Save a run's new state if it is still at ``revision``; the run at its next revision. Raises
+        ``ScriptRunNotFound``, ``ScriptRunChanged`` (with the run as it is now)."""
+        ...
+
+    async def get_script_run(self, run_id: int) -> ScriptRun:
+        """Raises ``ScriptRunNotFound``."""
+        ...
+
+    async def open_script_runs(self, *, pbx: str | None = None, agent: str | None = None,
+                               linkedid: str | None = None) -> list[ScriptRun]:
+        """The open runs, oldest first: of an agent (``pbx`` and ``agent``), of a call (``pbx`` and ``linkedid``), or
+        all of them."""
+        ...
+
+
+class RegisteredContactNotFound(StoreError, KeyError):
+    """No contact of the contact register has this id."""
+
+    def __init__(self, contact_id: int) -> None:
+        super().__init__(contact_id)
+        self.contact_id = contact_id
+
+    def __str__(self) -> str:
+        return f"no registered contact #{self.contact_id}"
+
+
+class StageConflict(StoreError):
+    """Setting a stage a different event set already (``cti.contacts_register.stage_change``); ``contact`` as it is."""
+
+    def __init__(self, contact: RegisteredContact, stage: Stage) -> None:
+        mark = contact.stage(stage)
+        said = f" (external id {mark.external_id})" if mark is not None and mark.external_id else ""
+        super().__init__(f"contact #{contact.id}: {stage} was set already by {mark.by if mark else '?'}{said}; "
+                         "the same event again changes nothing, another one is refused")
+        self.contact = contact
+        self.stage = stage
+
+
+class ContactRegister(Protocol):
+    """The contact register (issue 13): one entry per contact a script run registered (``cti/contacts_register.py``).
+
+    Saving is idempotent per run; the stage flags are set by the run itself, then by a DMS or an admin
+    (``set_contact_stage``), each once. Listings are keyset pages in the order (``at``, ``id``), each filter served
+    by an index.
+    """
+
+    async def save_contact(self, draft: ContactDraft, *, repeat_days: float, run_id: int | str | None = None,
+                           caller: str | None = None, workshop: str | None = None,
+                           at: float | None = None) -> RegisteredContact:
+        """Register a finished run (``draft.status == "registered"``; else ``ValueError``), in one transaction.
+
+        A new client (``draft.new_client``) is created in the directory with their car, in the same transaction; a
+        known one (``draft.contact_id``) gives the client's name, phone and type. Repeat when the client had an
+        earlier contact, or one of their numbers (and ``caller``, the run's caller number) an earlier call, within
+        ``repeat_days`` before the contact (``cti.directory.is_repeat``); the run's own call does not count.
+        ``run_id``: the edge's id of the run; a second save of the same run (the same ``run_id``, or without one the
+        same draft) returns the first one's contact and changes nothing. ``at``: when it is saved (default now).
+        """
+        ...
+
+    async def get_registered_contact(self, contact_id: int) -> RegisteredContact:
+        """Raises ``RegisteredContactNotFound``."""
+        ...
+
+    async def list_registered_contacts(self, where: ContactFilter | None = None, *, after: ContactKey | None = None,
+                                       limit: int | None = 100, newest_first: bool = False
+                                       ) -> list[RegisteredContact]:
+        """One page of the register in its order (``at``, ``id``; ``newest_first``: reversed), after ``after``."""
+        ...
+
+    def iter_registered_contacts(self, where: ContactFilter | None = None, *, limit: int | None = None,
+                                 page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[RegisteredContact]:
+        """What ``list_registered_contacts`` gives, oldest first, streamed a keyset page at a time (exports)."""
+        ...
+
+    async def set_contact_stage(self, contact_id: int, stage: Stage, *, at: float, by: str,
+                                external_id: str | None = None) -> tuple[RegisteredContact, bool]:
+        """Set a stage flag (``cti.contacts_register.stage_change``): the contact and True when it was set; the
+        contact unchanged and False for the same event again. Raises ``RegisteredContactNotFound``,
+        ``StageConflict``."""
+        ...
+
+
 class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
-            Alerts, Cluster, Protocol):
+            Alerts, ScriptRuns, ContactRegister, Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

@@ -163,11 +163,12 @@ class AlertEngine:
             self._missed_read = self.monotonic()
             self._missed = await store.list_missed(status="open", since=now - MISSED_HORIZON_SECONDS,
                                                    pbxs=[h.id for h in ready], limit=MISSED_LIMIT)
-        self._prune(now)
         for handle in ready:
             pbx = handle.id
+            pbx_now = handle.pbx_time()  # the calls' and entries' times are the PBX's: waits are measured on its clock
+            self._prune(pbx, pbx_now)
             found = conditions(
-                now, self.rules, waiting=waiting_callers(handle.calls.in_progress()),
+                pbx_now, self.rules, waiting=waiting_callers(handle.calls.in_progress()),
                 window=self._window.get(pbx, {}).values(), agents=handle.agent_states(),
                 open_missed=[e for e in self._missed if e.pbx == pbx])
             active = self._active[pbx]
@@ -202,12 +203,12 @@ class AlertEngine:
         self._window.pop(pbx, None)
         self._connected_since.pop(pbx, None)
 
-    def _prune(self, now: float) -> None:
+    def _prune(self, pbx: str, now: float) -> None:
         start = now - self.rules.service_level_window
-        for calls in self._window.values():
-            old = [linkedid for linkedid, item in calls.items() if item.ended_at < start]
-            for linkedid in old:
-                del calls[linkedid]
+        calls = self._window.get(pbx, {})
+        old = [linkedid for linkedid, item in calls.items() if item.ended_at < start]
+        for linkedid in old:
+            del calls[linkedid]
 
     def _tell(self, event: Literal["raised", "acknowledged", "resolved"], alert: Alert) -> None:
         self.publish(self.messages.for_alert(event, alert))
@@ -237,7 +238,8 @@ class AlertEngine:
         except AlertNotFound as exc:
             raise RequestFailed("not_found", str(exc)) from None
         except AlertAlreadyAcknowledged as exc:
-            raise RequestFailed("conflict", f"already acknowledged by {exc.alert.acknowledged_by}") from None
+            raise RequestFailed("conflict", f"already acknowledged by {exc.alert.acknowledged_by}",
+                                by=exc.alert.acknowledged_by) from None
         except StoreError as exc:
             raise RequestFailed("internal", f"the store failed: {exc}") from None
         active = self._active.get(alert.pbx)

@@ -58,13 +58,21 @@ AcknowledgeAlert = Callable[[User, int], Awaitable[dict[str, object]]]
 RegisterRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 #: The shared register's requests (not call control: never rate-limited as commands, never sent to a PBX).
 REGISTER_REQUESTS = (m.MissedClaim, m.MissedRelease, m.MissedResult)
+#: Carries out a request of the contact script (``ui_bridge/script_desk.py``: ``ScriptDesk.request``).
+ScriptRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
+#: The contact script's requests (the desk sends a transfer a step asks for through :meth:`Commands.run` itself).
+SCRIPT_REQUESTS = (m.ScriptStart, m.ScriptAnswer, m.ScriptBack, m.ScriptDiscard, m.ScriptRuns)
 
 
 class RequestFailed(Exception):
-    def __init__(self, code: m.ErrorCode, message: str) -> None:
+    """A request refused: the protocol's error ``code``, the ``message`` for developers, and ``by``: the user a
+    conflict is with (``Error.by``), for a client to name in its own words."""
+
+    def __init__(self, code: m.ErrorCode, message: str, by: str | None = None) -> None:
         super().__init__(message)
         self.code: m.ErrorCode = code
         self.message = message
+        self.by = by
 
 
 def forbidden(message: str) -> RequestFailed:
@@ -120,6 +128,8 @@ class Commands:
     acknowledge_alert: AcknowledgeAlert | None = None
     #: Carries out the shared register's requests (``RegisterDesk.request``; set by the panel).
     register: RegisterRequest | None = None
+    #: Carries out the contact script's requests (``ScriptDesk.request``; set by the daemon when scripts are loaded).
+    scripts: ScriptRequest | None = None
     limiter: CommandLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +145,10 @@ class Commands:
             if self.register is None:
                 raise RequestFailed("internal", "the missed-call register is not shared on this node")
             return await self.register(user, request)
+        if isinstance(request, SCRIPT_REQUESTS):
+            if self.scripts is None:
+                raise RequestFailed("not_found", "no contact scripts are loaded ([scripts] folder)")
+            return await self.scripts(user, request)
         if isinstance(request, m.AlertAck):
             if self.acknowledge_alert is None:
                 raise RequestFailed("internal", "alerts are not kept on this node")

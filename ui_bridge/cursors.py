@@ -22,19 +22,20 @@ import json
 import math
 from typing import Literal
 
+from cti.contacts_register import ContactKey
 from cti.records import DEFAULT_PBX
 from store.repository import CallKey, GroupKey, MissedKey
 
 from .api_models import SQLITE_MAX_INT, BadRequest
 
 #: Which listing (and in which order) a token belongs to: ``/api/calls`` is newest first, ``/api/missed`` oldest.
-Listing = Literal["calls", "missed", "missed/groups"]
+Listing = Literal["calls", "missed", "missed/groups", "contacts/register"]
 _KEY = b"cti-companion/listing-cursor/v1"
 _CHECK_BYTES = 8
 #: Far beyond any token the daemon makes (a linkedid is a few dozen characters); longer is refused unread.
 MAX_TOKEN_CHARS = 2048
 _ORDER: dict[Listing, str] = {"calls": "calls:newest", "missed": "missed:oldest",
-                              "missed/groups": "missed-groups:newest"}
+                              "missed/groups": "missed-groups:newest", "contacts/register": "contacts:newest"}
 
 
 def _check(payload: bytes) -> bytes:
@@ -124,3 +125,18 @@ def after_group(token: str | None) -> GroupKey | None:
     if more or isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
         raise BadRequest("after: not a cursor of /api/missed/groups")
     return GroupKey(at, key)
+
+
+def contact_token(key: ContactKey) -> str:
+    """The ``next`` of a ``/api/contacts/register`` page whose last contact is at ``key``."""
+    return _encode("contacts/register", key.at, key.id)
+
+
+def after_contact(token: str | None) -> ContactKey | None:
+    """``?after=`` of ``/api/contacts/register``; None when absent. BadRequest when it is not one."""
+    if not token:
+        return None
+    at, key, more = _decode("contacts/register", token)
+    if more or isinstance(key, bool) or not isinstance(key, int) or not 0 <= key <= SQLITE_MAX_INT:
+        raise BadRequest("after: not a cursor of /api/contacts/register")
+    return ContactKey(at, key)

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from store.repository import ROLES, RegisterChange, Store
+from store.repository import PANEL_ROLES, RegisterChange, Store
 from ui_bridge.settings import HttpSettings, RegisterSettings
 
 from .api_models import Health
@@ -44,8 +44,14 @@ from .notifier import Notifier
 from .pbxs import PbxHandles
 from .register import RegisterDesk
 from .routes.alerts import ALERTS_ARE_FOR, AlertHistory
+from .routes.contacts_register import (
+    FOREIGN_STAGE,
+    REGISTER_READS_ARE_FOR,
+    STAGES_ARE_SET_BY,
+    ContactRegisterRoutes,
+)
 from .routes.directory import FOREIGN_EDIT, QA_READS_ONLY, Directory
-from .routes.gate import Gate, Policy, for_anyone, for_users
+from .routes.gate import PANEL_ONLY, Gate, Policy, for_anyone, for_users
 from .routes.health import FOR_ADMINS, HealthReport
 from .routes.journal import REGISTER_IS_FOR, Journal
 from .routes.login import Login
@@ -59,7 +65,7 @@ from .supervisor import SUPERVISOR_IS_FOR, Supervisor, no_supervisor
 log = logging.getLogger(__name__)
 
 #: The WebSocket handshake: any logged-in user, from the panel's own origin or an allowed one.
-SOCKET_POLICY = Policy(frozenset(ROLES), writes="origin not allowed")
+SOCKET_POLICY = Policy(frozenset(PANEL_ROLES), refused=PANEL_ONLY, writes="origin not allowed")
 #: At shutdown, what the fan-out still has queued gets this long to reach the bus.
 FANOUT_DRAIN_SECONDS = 1.0
 
@@ -98,7 +104,7 @@ class Panel:
         self.limiter = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
         self.gate = gate = Gate(settings, self.sessions)
 
-        pages = Pages(gate)
+        pages = Pages(gate, language=settings.language)
         login = Login(gate, self.sessions, self.limiter, hub, self.store, tls)
         journal = Journal(self.store, notifier, list(pbxs))
         directory = Directory(self.store, notifier, self.fanout, cards, pbxs)
@@ -108,6 +114,7 @@ class Panel:
         commands.register = self.register.request
         shared_register = SharedRegisterRoutes(self.store, notifier.messages, list(pbxs))
         alerts = AlertHistory(self.store, notifier.messages, list(pbxs))
+        contacts = ContactRegisterRoutes(self.store, notifier, list(pbxs))  # the contact register (issue 13)
         report = HealthReport(health, pbxs, notifier.mirror)
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
         self.metrics = NodeMetrics(node, hub, self.fanout)
@@ -137,6 +144,14 @@ class Panel:
             gate.route("/api/contacts", GET=for_users(directory.search),
                        POST=for_users(directory.add, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),
+            # The contact register: before /api/contacts/... routes that could take "register" for something else.
+            gate.route("/api/contacts/register", GET=for_users(contacts.listing, "admin", "qa", "agent",
+                                                               refused=REGISTER_READS_ARE_FOR)),
+            gate.route("/api/contacts/register/{contact_id}",
+                       GET=for_users(contacts.contact, "admin", "qa", "agent", refused=REGISTER_READS_ARE_FOR)),
+            gate.route("/api/contacts/register/{contact_id}/stages",  # the DMS's integration API (and admins)
+                       POST=for_users(contacts.set_stage, "admin", "integration", refused=STAGES_ARE_SET_BY,
+                                      writes=FOREIGN_STAGE)),
             gate.route("/api/calls/{linkedid}/contact",  # an agent's: calls their phone is on (directory.py)
                        POST=for_users(directory.attach, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),

@@ -597,6 +597,123 @@ class SupervisorFigures(_Wire):
     agents: list[AgentFiguresInfo]
 
 
+# -- the contact script (issue 13: ui_bridge/script_desk.py) ----------------------------------------------------
+
+
+class ScriptEmployeeInfo(_Wire):
+    """Someone a call can be passed to or a reminder assigned to (``id`` is what an answer names)."""
+
+    id: str
+    name: str
+    extension: str | None = None
+
+
+class ScriptOptionInfo(_Wire):
+    """One button of a ``choice`` step: ``value`` is what the answer sends (``{"option": value}``)."""
+
+    label: str
+    value: str
+
+
+class ScriptFieldInfo(_Wire):
+    """One typed field of a ``fields`` step; the server reads the value (``docs/contact-script.md``, Field types)."""
+
+    name: str
+    type: Literal["text", "phone", "plate", "make", "date", "time", "datetime", "employee", "number"]
+    label: str
+    required: bool
+    multiline: bool = False
+    choices: list[ScriptEmployeeInfo] = Field(default=[], description="An employee field's list to pick from")
+
+
+class ScriptStepInfo(_Wire):
+    """The step a run waits at: what to say (``text``) and what the agent answers (by ``kind``)."""
+
+    id: str
+    kind: Literal["prompt", "choice", "fields", "identify", "pick_earlier", "transfer", "reminder", "register",
+                  "end"]
+    title: str
+    text: str
+    options: list[ScriptOptionInfo] = Field(default=[], description="choice: the buttons")
+    fields: list[ScriptFieldInfo] = Field(default=[], description="fields: the typed fields")
+    client_kind: str | None = Field(default=None, description="identify: the kind of a new client (private, "
+                                    "corporate, partner, employee)")
+    car: Literal["required", "optional", "none"] | None = Field(default=None, description="identify: whether a new "
+                                                               "client's car (make, model, plate) is asked")
+    name_required: bool = Field(default=False, description="identify: a new client's name must be typed")
+    required: bool = Field(default=True, description="pick_earlier: false when 'none of these' is allowed")
+    employees: list[ScriptEmployeeInfo] = Field(default=[], description="transfer, reminder: whom the agent may "
+                                                "pick")
+    employee: ScriptEmployeeInfo | None = Field(default=None, description="transfer, reminder: who it goes to "
+                                                "unless the agent picks another (the script's choice)")
+    mode: Literal["blind", "attended"] | None = Field(default=None, description="transfer: how")
+    number: str | None = Field(default=None, description="reminder: the number to call back unless another is "
+                               "typed (the new client's phone, else the caller's)")
+    stages: list[str] = Field(default=[], description="register: the stage flags the contact gets")
+
+
+class ScriptTransferInfo(_Wire):
+    """The transfer a run's current step asked for: ``pending`` until the target's phone answers or not."""
+
+    employee: ScriptEmployeeInfo
+    mode: Literal["blind", "attended"]
+    state: Literal["pending", "failed"]
+    message: str | None = Field(default=None, description="Why it failed (the PBX refused it, the call is over)")
+
+
+class ScriptRunInfo(_Wire):
+    """A run of a contact script as the agent's panel shows it (kept server-side: a reload or a second tab shows the
+    same run at the same step)."""
+
+    id: int
+    status: Literal["open", "registered", "ended", "discarded"]
+    script: str = Field(description="The script's name")
+    title: str
+    version: str = Field(description="The script's version (from its content) this run follows")
+    label: str | None = Field(default=None, description="The author's own version label")
+    channel: Literal["phone", "visit", "internet", "mobile", "invitation"]
+    agent: str = Field(description="The extension of the agent following it")
+    linkedid: str | None = Field(description="The call it was launched for; null for a run started by hand")
+    caller: str | None
+    caller_display: str | None = _display_field()
+    contact_id: int | None = Field(description="The directory's card the call came with, if any")
+    call_active: bool = Field(description="Its call is still in progress (false: ended, or no call): an open run "
+                              "stays until it is finished or discarded")
+    started_at: str
+    step: ScriptStepInfo | None = Field(description="The step to show; null once the run is finished")
+    route: list[str] = Field(description="The titles of the steps passed, in order (the progress)")
+    can_go_back: bool
+    transfer: ScriptTransferInfo | None = None
+    reason: str | None = Field(default=None, description="The reason chosen so far")
+    discard_reason: str | None = None
+    notice: Literal["transfer_answered", "transfer_not_answered", "transfer_failed"] | None = Field(
+        default=None, description="What the last change was, when the PBX made it: the transfer's target answered, did "
+        "not answer in time, or the transfer could not be made (then ``notice_detail`` says why)")
+    notice_detail: str | None = None
+    pbx: str = _pbx_field()
+
+
+class ScriptRun(_Wire):
+    """A run of the contact script started or moved on: to the agent following it (every tab of theirs) and to the
+    ``all`` subscribers of its PBX (who may ignore it). Sent when an inbound call the agent answered launches it
+    (with the pop), after each step, when a transfer's result comes from the PBX, and when it is finished."""
+
+    model_config = _examples({
+        "type": "script.run", "pbx": "msk", "run": {
+            "id": 12, "status": "open", "script": "car-service", "title": "Входящий звонок — автосервис",
+            "version": "3f2a9c01b7de", "label": "2026.1", "channel": "phone", "agent": "101",
+            "linkedid": "1795480456.101", "caller": "79161234567", "caller_display": "+7 916 123-45-67",
+            "contact_id": None, "call_active": True, "started_at": _AT, "route": [], "can_go_back": False,
+            "step": {"id": "reason", "kind": "choice", "title": "Причина обращения",
+                     "text": "Автосервис, здравствуйте! Чем могу помочь?",
+                     "options": [{"label": "Как добраться", "value": "directions"},
+                                 {"label": "Интересуется ремонтом — частник", "value": "repair_private"}]},
+            "pbx": "msk"}})
+    type: Literal["script.run"] = "script.run"
+    run: ScriptRunInfo
+    pbx: str = _pbx_field()
+
+
 class Reply(_Wire):
     """A request succeeded. ``data`` depends on the request (e.g. the AMI ActionID of a command)."""
 
@@ -614,7 +731,11 @@ ErrorCode = Literal[
 
 
 class Error(_Wire):
-    """A request failed, or a message could not be read (then ``id`` is null). The connection stays open."""
+    """A request failed, or a message could not be read (then ``id`` is null). The connection stays open.
+
+    A client words the error itself, by ``code`` (the panel in Russian or English); ``message`` is the server's
+    English for developers and logs. A refusal that names someone carries them as a field, so that a client can
+    say it in its own words without parsing ``message``."""
 
     model_config = _examples({"type": "error", "id": "7", "code": "forbidden",
                               "message": "agents may only control their own calls"})
@@ -622,13 +743,17 @@ class Error(_Wire):
     id: str | None
     code: ErrorCode
     message: str
+    by: str | None = Field(default=None, description="A ``conflict`` caused by another user: who (the name shown "
+                           "for them): the one calling the number back (``missed.claim``), the one who acknowledged "
+                           "the alert (``alert.ack``)")
 
 
 ServerMessage = Annotated[
     Hello | State | CallRinging | CallCard | CallLegEnded | CallAnswered | CallTransferred | CallEnded | MissedNew
     | MissedUpdated | AgentState | PbxStatus | AlertRaised | AlertAcknowledged | AlertResolved | SupervisorFigures
     | Reply | Error
-    | MissedClaimed | MissedReleased | MissedResultRecorded,
+    | MissedClaimed | MissedReleased | MissedResultRecorded
+    | ScriptRun,
     Field(discriminator="type"),
 ]
 
@@ -842,6 +967,69 @@ class AlertAck(_Request):
     alert_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
+_RUN_ABOUT = "The run's id (as script.run gives it)"
+#: An answer to a step: a JSON object whose shape the step's kind says (``docs/contact-script.md``, Step kinds).
+ScriptAnswerValue = Annotated[dict[str, Any], Field(description="The step's answer: {} for a prompt, "
+                              "{\"option\": value} for a choice, {field: value, ...} for fields, …")]
+
+
+class ScriptStart(_Request):
+    """Start the contact script by hand (agents): a walk-in ``visit``, an ``internet`` enquiry, or a call-back of a
+    missed call (``phone`` with the customer's ``number``). Answered by ``reply`` with ``run``; ``script.run`` follows
+    to every tab of the agent."""
+
+    model_config = _request_examples({"type": "script.start", "id": "14", "channel": "visit"})
+    type: Literal["script.start"]
+    id: RequestId
+    channel: Literal["phone", "visit", "internet", "mobile", "invitation"] = "visit"
+    script: Annotated[str | None, Field(max_length=64, description="The script's name; none: the default")] = None
+    number: Annotated[PhoneNumber | None, Field(description="The customer's number (a call-back)")] = None
+    pbx: PbxId | None = None
+
+
+class ScriptAnswer(_Request):
+    """Answer the run's current step (``step``: its id). Answered by ``reply`` with ``run`` at its next step, or with
+    ``refused`` (``code``, ``message`` and, for typed fields, one message per field) and the run unchanged."""
+
+    model_config = _request_examples({"type": "script.answer", "id": "15", "run": 12, "step": "reason",
+                                      "answer": {"option": "repair_private"}})
+    type: Literal["script.answer"]
+    id: RequestId
+    run: Annotated[int, Field(ge=1, le=2**63 - 1, description=_RUN_ABOUT)]
+    step: Annotated[str, Field(min_length=1, max_length=64)]
+    answer: ScriptAnswerValue = {}
+
+
+class ScriptBack(_Request):
+    """Go back one step (its answer is dropped): ``reply`` with ``run``, or ``refused`` (over a transfer made or a
+    reminder set, or at the first step)."""
+
+    model_config = _request_examples({"type": "script.back", "id": "16", "run": 12})
+    type: Literal["script.back"]
+    id: RequestId
+    run: Annotated[int, Field(ge=1, le=2**63 - 1, description=_RUN_ABOUT)]
+
+
+class ScriptDiscard(_Request):
+    """Close an open run without a contact, with the reason (a call that ended mid-script and was not one)."""
+
+    model_config = _request_examples({"type": "script.discard", "id": "17", "run": 12,
+                                      "reason": "клиент положил трубку"})
+    type: Literal["script.discard"]
+    id: RequestId
+    run: Annotated[int, Field(ge=1, le=2**63 - 1, description=_RUN_ABOUT)]
+    reason: Annotated[Comment, Field(min_length=1)]
+
+
+class ScriptRuns(_Request):
+    """The agent's open runs (after a reload, in a second tab): ``reply`` with ``runs``, oldest first, and
+    ``scripts``, the names and titles of the scripts a run may be started with."""
+
+    model_config = _request_examples({"type": "script.runs", "id": "18"})
+    type: Literal["script.runs"]
+    id: RequestId
+
+
 class Ping(_Request):
     """Answered by a ``reply`` at once: an application-level liveness check."""
 
@@ -852,7 +1040,8 @@ class Ping(_Request):
 
 ClientMessage = Annotated[
     Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | AlertAck | Ping
-    | MissedClaim | MissedRelease | MissedResult,
+    | MissedClaim | MissedRelease | MissedResult
+    | ScriptStart | ScriptAnswer | ScriptBack | ScriptDiscard | ScriptRuns,
     Field(discriminator="type"),
 ]
 
@@ -864,10 +1053,12 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     MissedUpdated, AgentState, PbxStatus, AlertRaised, AlertAcknowledged, AlertResolved, SupervisorFigures, Reply,
     Error,
     MissedClaimed, MissedReleased, MissedResultRecorded,
+    ScriptRun,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
     Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, AlertAck, Ping,
     MissedClaim, MissedRelease, MissedResult,
+    ScriptStart, ScriptAnswer, ScriptBack, ScriptDiscard, ScriptRuns,
 )
 
 

@@ -311,8 +311,8 @@ class Messages:
     def reply(self, request_id: str, data: dict[str, Any]) -> m.Reply:
         return m.Reply(id=request_id, data=data)
 
-    def error(self, request_id: str | None, code: m.ErrorCode, message: str) -> m.Error:
-        return m.Error(id=request_id, code=code, message=message)
+    def error(self, request_id: str | None, code: m.ErrorCode, message: str, by: str | None = None) -> m.Error:
+        return m.Error(id=request_id, code=code, message=message, by=by)
 
 
 #: The agent states the protocol knows (``messages.AgentFiguresInfo.state``).
@@ -332,6 +332,8 @@ def _audience(context: CallContext | None) -> frozenset[str]:
 
 
 def user_info(user: User) -> m.UserInfo:
+    if user.role == "integration":  # a DMS's token reaches no panel route and no socket (ui_bridge/routes/gate.py)
+        raise ValueError("an integration user has no place in the panel")
     return m.UserInfo(name=user.name, role=user.role, extension=user.extension, display_name=user.display_name)
 
 

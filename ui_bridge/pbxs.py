@@ -8,6 +8,7 @@ an action to a PBX goes through the handle of that call's or that user's PBX. Th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -39,6 +40,10 @@ class PbxHandle:
     link: Callable[[], tuple[bool, float | None]] | None = None
     #: The queues the PBX listed at resync (``AgentBoard.queues``), members or not: the supervisor's figures.
     queues: Callable[[], Collection[str]] = lambda: ()
+    #: The PBX's clock now: the daemon's clock plus the offset the events' ``Timestamp`` headers show
+    #: (``cti/clock.py``). Every time a call carries is on the PBX's clock, so a wait is measured against this:
+    #: a PBX whose clock is two minutes behind must not make every caller look two minutes late.
+    pbx_time: Callable[[], float] = time.time
 
     def link_state(self) -> tuple[bool, float | None]:
         """Whether the daemon's link to the PBX is up, and since when (``pbx.status``)."""

@@ -51,12 +51,14 @@ EXPIRY_CHECK_SECONDS = 5.0
 
 
 class RegisterRefused(Exception):
-    """A register request refused: the protocol's error ``code`` and a message for people."""
+    """A register request refused: the protocol's error ``code``, a message for developers, and ``by``: who holds
+    the number when another user's claim is in the way."""
 
-    def __init__(self, code: m.ErrorCode, message: str) -> None:
+    def __init__(self, code: m.ErrorCode, message: str, by: str | None = None) -> None:
         super().__init__(message)
         self.code: m.ErrorCode = code
         self.message = message
+        self.by = by
 
 
 def claim_info(messages: Messages, claim: Claim) -> m.ClaimInfo:
@@ -107,7 +109,7 @@ class RegisterDesk:
         try:
             return await self.run(user, request)
         except RegisterRefused as exc:
-            raise RequestFailed(exc.code, exc.message) from None
+            raise RequestFailed(exc.code, exc.message, by=exc.by) from None
 
     async def run(self, user: User, request: m.MissedClaim | m.MissedRelease | m.MissedResult) -> dict[str, object]:
         """One request of ``user``; the reply's data, or ``RegisterRefused``."""
@@ -131,7 +133,7 @@ class RegisterDesk:
             return await self._result(store, user, pbx, key, request)
         except NumberTaken as exc:
             holder = exc.claim.by_name or exc.claim.by
-            raise RegisterRefused("conflict", f"{holder} is calling this number back already") from None
+            raise RegisterRefused("conflict", f"{holder} is calling this number back already", by=holder) from None
         except NothingOpen as exc:
             raise RegisterRefused("not_found", str(exc)) from None
         except StoreError as exc:

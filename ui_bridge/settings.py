@@ -4,7 +4,7 @@ figures) and ``[alerts]`` (the supervisor's alerts) sections of the configuratio
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
@@ -65,6 +65,9 @@ class HttpSettings(Section):
     #: address; at least 16 printable ASCII characters (``openssl rand -hex 32``). Empty: ``/metrics`` answers
     #: only direct requests from this machine (a loopback peer, not relayed by a proxy). See docs/deploy.md.
     metrics_token: str = ""
+    #: The panel's language for a browser whose user has not picked one with the RU / EN switch: "ru", "en", or
+    #: "auto" (English for a browser that prefers English, else Russian). docs/panel.md#languages.
+    language: Literal["auto", "ru", "en"] = "auto"
 
     @field_validator("metrics_token")
     @classmethod
@@ -142,3 +145,38 @@ class RegisterSettings(Section):
     #: A supervisor's claim on a number ("calling back, taken by Anna") ends by itself after this many minutes,
     #: if no call-back reached the customer and its holder neither released it nor recorded a result.
     claim_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0
+
+
+class ScriptEmployee(Section):
+    """One person of a ``[scripts.employees]`` list: a master, the parts desk (``docs/contact-script.md``)."""
+
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    #: Where a transfer to them rings; without one they can get reminders, not transfers.
+    extension: Annotated[str | None, Field(pattern=r"^[0-9]{1,10}$")] = None
+
+
+class ScriptSettings(Section):
+    """``[scripts]``: the inbound-contact scripts an agent follows beside the caller card (``docs/contact-script.md``).
+
+    Without ``folder`` there are no scripts (the panel shows none). Every ``*.toml`` of the folder is loaded at start;
+    a file with an error stops the daemon (``cti check-config`` prints every problem, with its file, line and step).
+    """
+
+    #: The folder of the script files (relative: to the config file). ``cti demo`` uses the shipped
+    #: ``examples/scripts``; a site points it at its own copy.
+    folder: Path | None = None
+    #: The script (its ``name``) launched when an agent answers an inbound call; empty: the folder's only script.
+    default: str = ""
+    #: Another script for the calls of a queue, or of a DID (the number dialled): ``{ support = "car-service" }``.
+    queues: dict[str, str] = {}
+    dids: dict[str, str] = {}
+    #: Launch the default script by itself when an agent answers an inbound call (false: only by hand).
+    auto_start: bool = True
+    #: A transfer the script asked for counts as not answered when the target's phone has not answered within this
+    #: many seconds (then the script goes on to its reminder).
+    transfer_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: The employee lists a script takes from the configuration (``masters = [{ id, name, extension }]``): they
+    #: replace the script's list of the same name, so a site's own people need no edit (and no new version) of the
+    #: script.
+    employees: dict[str, list[ScriptEmployee]] = {}

@@ -52,7 +52,9 @@ _DEMO_HELP = "\n\n".join([
 @app.command(help=_DEMO_HELP)
 def demo(
     traces: TracesArg = None,
-    speed: Annotated[float, typer.Option(min=0, help="replay speed; 1 = real time, 0 = at once")] = 3.0,
+    speed: Annotated[float, typer.Option(min=0, help=(
+        "replay speed; 1 = real time (the calls last as recorded: the panel's timers, waits and alerts are what a "
+        "centre sees), 0 = at once"))] = 1.0,
     folder: Annotated[Path | None, typer.Option(
         help="where the journal and the CLI's cti.toml are kept (default: ./cti-demo, or --store's folder)")] = None,
     store: Annotated[Path | None, typer.Option(help="SQLite file of the journal (default: FOLDER/journal.sqlite)")

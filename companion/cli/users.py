@@ -29,6 +29,7 @@ class RoleChoice(StrEnum):
     agent = "agent"
     admin = "admin"
     qa = "qa"
+    integration = "integration"
 
 
 def _new_password(password_stdin: bool) -> str:
@@ -48,7 +49,8 @@ def _new_password(password_stdin: bool) -> str:
 def users_add(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[RoleChoice, typer.Option(help="agent: own extension only; admin: everything; qa: journal, "
-                                                  "recordings, no call control")],
+                                                  "recordings, no call control; integration: another system (a "
+                                                  "DMS) with an API token, the integration API only")],
     config: ConfigOpt,
     extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents)")] = None,
     display_name: Annotated[str | None, typer.Option(help="shown in the panel, e.g. 'Анна Смирнова'")] = None,
@@ -57,9 +59,11 @@ def users_add(
                                                  "every PBX; an agent of a site with several PBXs names theirs)")]
     = None,
 ) -> None:
-    """Create a panel user (asks for the password; it is stored hashed with scrypt)."""
+    """Create a panel user (asks for the password; it is stored hashed with scrypt).
+
+    An integration user (a DMS such as 1C:Alfa-Auto) has no password: its API token is printed instead (once)."""
     from store.repository import User, UserExists
-    from ui_bridge.auth import hash_password
+    from ui_bridge.auth import hash_password, new_token, token_hash
 
     settings = settings_from(config)
     pbxs = tuple(pbx_filter(settings, pbx) or ())
@@ -79,17 +83,27 @@ def users_add(
                                  f"{home.agent_pattern!r}; the daemon will not see it as an agent's phone"),
                    err=True)
     display = display_name or (home.agents.get(extension) if extension else None)
-    password_hash = hash_password(_new_password(password_stdin))
+    integration = role is RoleChoice.integration
+    if integration and extension:
+        fail("an integration user has no extension (it is another system, not a phone)")
+    password_hash = None if integration else hash_password(_new_password(password_stdin))
+    token = new_token() if integration else None
 
     async def work(store: Store) -> None:
         try:
             await store.add_user(User(name=name, role=role.value, extension=extension, display_name=display,
                                       password_hash=password_hash, pbxs=pbxs))
+            if token is not None:
+                await store.add_token(name, token_hash(token), "created with the user")
         except UserExists as exc:
             fail(f"{exc} (use 'cti users passwd' to change the password)", 1)
 
     with_store(settings, work)
-    typer.echo(terminal_text(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created"))
+    if token is not None:
+        typer.echo(token)
+    typer.echo(terminal_text(f"user {name} ({role.value}{', extension ' + extension if extension else ''}) created"
+                             + (": its API token is above, shown once (send it as 'Authorization: Bearer TOKEN')"
+                                if token is not None else "")), err=token is not None)
 
 
 @users_app.command("pbx")

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Self
 from store.opening import Opening
 from store.postgres.alerts import AlertOps
 from store.postgres.cluster import ClusterOps
+from store.postgres.contact_register import ContactRegisterOps
 from store.postgres.journal import JournalReads
 from store.postgres.lanes import Lanes, open_lanes, shown
 from store.postgres.lookups import CallerLookupOps
 from store.postgres.register import RegisterOps
+from store.postgres.script_runs import ScriptRunOps
 from store.postgres.users import UserOps
 from store.postgres.writer import StagedWriter
 from store.repository import Store
@@ -28,7 +30,8 @@ from store.settings import StoreSettings
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ClusterOps):
+class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps,
+                    ScriptRunOps, ContactRegisterOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

@@ -19,17 +19,20 @@ from store.repository import Store
 from store.settings import StoreSettings
 from store.sqlite.alerts import AlertOps
 from store.sqlite.cluster import ClusterOps
+from store.sqlite.contact_register import ContactRegisterOps
 from store.sqlite.journal import JournalReads
 from store.sqlite.lanes import Lanes, open_lanes
 from store.sqlite.lookups import CallerLookupOps
 from store.sqlite.register import RegisterOps
+from store.sqlite.script_runs import ScriptRunOps
 from store.sqlite.users import UserOps
 from store.sqlite.writer import StagedWriter
 
 log = logging.getLogger(__name__)
 
 
-class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ClusterOps):
+class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ScriptRunOps,
+                   ContactRegisterOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

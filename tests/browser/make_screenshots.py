@@ -7,7 +7,14 @@ recorded calls played first (faster than real time) so the tables are not empty:
   and her car, her earlier calls, one missed call not called back yet) and call control; the directory
   searched by the plate's digits; her earlier call in "my recent calls";
 * ``admin-panel.png``: the live call board with that call (and the client's name from the directory), the
-  agents, the missed-call register with the abandoned queue call, and the journal.
+  agents, the missed-call register with the abandoned queue call, and the journal;
+* ``supervisor-panel.png``: the top of the admin view after five queue calls: an alert raised by a caller who
+  waited too long, the queues' and agents' figures of the day;
+* ``wallboard.png``: ``/wallboard`` after the same calls;
+* ``register.png``: the shared missed register, its numbers grouped, one claimed by another supervisor;
+* ``qa-panel.png``: the QA view (the journal, the register read-only).
+
+The directory is the demo's sample (``examples/contacts.csv``), so names, cars and plates are the demo's.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
+from companion.demo import import_sample_contacts
 from tests.browser.panel_browser import (
     ABANDON_CALLER,
     TRANSFER_CALLER,
@@ -33,8 +41,11 @@ from tests.browser.panel_browser import (
     wait_for_missed,
     wait_for_pop,
 )
-from tests.panel_env import panel_env
+from tests.browser.test_register_claims import NUMBER as REGISTER_NUMBER
+from tests.browser.test_register_claims import seed as seed_register
+from tests.panel_env import PanelEnv, panel_env
 from tests.traces import REPO
+from tests.ui_bridge.wsclient import WsClient
 
 OUT = REPO / "docs" / "screenshots"
 #: Replay speed: fast enough to be quick, slow enough for the pop to be seen talking before the transfer.
@@ -77,15 +88,90 @@ async def admin_panel(browser: Browser, path: Path) -> None:
         await page.screenshot(path=str(path))
 
 
-async def main(out: Path) -> None:
+#: Five queue calls (an abandon, answers, a time-out to voicemail, a paused member) and two direct misses of
+#: one customer, for the supervisor's figures and a register with a grouped number.
+QUEUE_TRACES = ["08-queue-abandon", "07-queue-ringall-answered", "10-queue-timeout-voicemail",
+                "32-queue-paused-member", "36-queue-member-unavailable"]
+SAMPLE_CONTACTS = REPO / "examples" / "contacts.csv"
+
+
+async def sample_directory(env: PanelEnv) -> None:
+    await import_sample_contacts(env.store, SAMPLE_CONTACTS)
+
+
+async def played_queue_calls(browser: Browser, env: PanelEnv, user: str = "admin") -> Page:
+    await sample_directory(env)
+    page, _log = await new_page(browser)
+    await log_in(page, env, user)
+    env.start_calls()
+    await env.wait_for(env.replay.finished.is_set, 120, "the calls played")
+    await expect(page.locator(t("journal-row"))).to_have_count(len(QUEUE_TRACES), timeout=30_000)
+    return page
+
+
+async def supervisor_panel(browser: Browser, path: Path) -> None:
+    async with panel_env(QUEUE_TRACES, speed=SPEED, sections={"alerts": "long_wait_seconds = 5"}) as env:
+        page = await played_queue_calls(browser, env)
+        await expect(page.locator(t("alert")).first).to_be_visible(timeout=30_000)
+        await expect(page.locator(t("sv-queue-row")).first).to_be_visible()
+        await page.wait_for_timeout(1_200)
+        await page.screenshot(path=str(path))
+
+
+async def wallboard(browser: Browser, path: Path) -> None:
+    async with panel_env(QUEUE_TRACES, speed=SPEED) as env:
+        page = await played_queue_calls(browser, env)
+        await page.goto(env.url + "/wallboard")
+        await expect(page.locator(t("wb-queue")).first).to_be_visible(timeout=30_000)
+        await page.wait_for_timeout(1_200)
+        await page.screenshot(path=str(path))
+
+
+async def register(browser: Browser, path: Path) -> None:
+    async with panel_env(QUEUE_TRACES, speed=SPEED) as env:
+        await seed_register(env)  # a second supervisor, and one customer's number missed twice
+        page = await played_queue_calls(browser, env)
+        rows = page.locator(t("missed-row"))
+        await expect(rows.first).to_be_visible(timeout=30_000)
+        # The other supervisor takes the number missed twice (over the WebSocket, as their panel would).
+        boss = await WsClient.connect(env, "boss")
+        await boss.wait_for("state")
+        reply = await boss.request({"type": "missed.claim", "pbx": "main", "number": REGISTER_NUMBER})
+        assert reply["type"] == "reply", reply
+        await expect(page.locator(t("missed-claim")).first).to_be_visible(timeout=10_000)
+        await boss.close()
+        section = page.locator(t("missed-register"))
+        await section.scroll_into_view_if_needed()
+        await page.wait_for_timeout(500)
+        await section.screenshot(path=str(path))
+
+
+async def qa_panel(browser: Browser, path: Path) -> None:
+    async with panel_env(QUEUE_TRACES, speed=SPEED) as env:
+        page = await played_queue_calls(browser, env, "qa")
+        await page.wait_for_timeout(800)
+        await page.screenshot(path=str(path))
+
+
+SHOTS = {
+    "agent-panel.png": agent_panel,
+    "admin-panel.png": admin_panel,
+    "supervisor-panel.png": supervisor_panel,
+    "wallboard.png": wallboard,
+    "register.png": register,
+    "qa-panel.png": qa_panel,
+}
+
+
+async def main(out: Path, only: list[str]) -> None:
     async with chromium() as browser:
-        await agent_panel(browser, out / "agent-panel.png")
-        await admin_panel(browser, out / "admin-panel.png")
-    for name in ("agent-panel.png", "admin-panel.png"):
-        print(out / name)
+        for name, shoot in SHOTS.items():
+            if not only or name in only:
+                await shoot(browser, out / name)
+                print(out / name)
 
 
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     target.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(target))
+    asyncio.run(main(target, sys.argv[2:]))

@@ -26,6 +26,7 @@ from store.transfer import BadUrl, postgres_url, sqlite_path
 from tests.cli_runner import Ran, cti
 from tests.postgres import cluster
 from tests.store.builders import T0, agent_miss, leg, make_call, missed_for
+from tests.store.contact_drafts import follow
 
 TOKEN = "a" * 64
 SESSION = "b" * 64
@@ -96,6 +97,17 @@ async def fill(store: Store) -> None:
     await store.resolve_alert(waited.id, at=T0 + 120)
     await store.raise_alert(Condition(key="service_level:main:support", kind="service_level", pbx="main",
                                       subject="support", since=None, figures={"service_level": 62.5}), at=T0 + 130)
+    # The contact register: a new client's contact (made in the directory with its car), a stage a DMS set.
+    registered = await store.save_contact(follow("private_new", at=T0 + 140, linkedid="a-1"), repeat_days=180,
+                                          run_id=7, at=T0 + 200)
+    await store.set_contact_stage(registered.id, "booking", at=T0 + 300, by="dms", external_id="ЗН-1")
+    # The contact script: a version's text and a run of it, saved once (revision 2), with Cyrillic in its state.
+    await store.keep_script_version("car-service", "3f2a9c01b7de", 'title = "Входящий звонок"\n', at=T0 + 140)
+    run, _ = await store.start_script_run(pbx="main", agent="101", linkedid="a-1", script="car-service",
+                                          version="3f2a9c01b7de", state={"stack": ["reason"], "note": "«Шкода»"},
+                                          at=T0 + 150)
+    await store.save_script_run(run.id, state={"stack": ["reason", "private_client"]}, status="open", revision=1,
+                                at=T0 + 160)
 
 
 async def read_back(store: Store) -> dict[str, Any]:
@@ -122,6 +134,9 @@ async def read_back(store: Store) -> dict[str, Any]:
         "register groups": await store.list_missed_groups(now=T0 + 1400),
         "claims": await store.list_claims(now=T0 + 1400),
         "results": {e.id: await store.entry_results(e.id or 0) for e in entries},
+        "registered contacts": await store.list_registered_contacts(),
+        "script runs": await store.open_script_runs(),
+        "script version": await store.script_source("car-service", "3f2a9c01b7de"),
     }
 
 

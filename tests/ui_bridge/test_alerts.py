@@ -57,6 +57,7 @@ async def test_a_long_wait_reaches_the_pbxs_admins_and_one_of_them_acknowledges_
         assert told["id"] == alert_id and told["acknowledged_by"] == "admin" and told["status"] == "active"
         late = await second.request({"type": "alert.ack", "alert_id": alert_id})
         assert late["type"] == "error" and late["code"] == "conflict" and "admin" in late["message"]
+        assert late["by"] == "admin"  # a field: a panel names who in its own language
 
         env.start_calls()  # the caller abandons: the alert is resolved, and keeps who acknowledged it
         resolved = (await second.wait_for("alert.resolved"))["alert"]

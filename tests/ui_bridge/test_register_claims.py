@@ -68,6 +68,7 @@ async def test_a_claim_reaches_the_other_supervisor_who_is_refused_and_the_call_
 
         refused = await boss.request({"type": "missed.claim", "number": NUMBER})
         assert refused["code"] == "conflict" and "Администратор" in refused["message"]
+        assert refused["by"] == "Администратор"  # a field: a panel names the holder in its own language
         by_qa = await qa.request({"type": "missed.claim", "number": NUMBER})
         assert by_qa["code"] == "forbidden"
         not_theirs = await boss.request({"type": "missed.release", "number": NUMBER})

@@ -24,16 +24,18 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
-from store.repository import ROLES
+from store.repository import PANEL_ROLES, ROLES, User
 from tests.panel_env import PanelEnv, panel_env
 from tests.ui_bridge.wsclient import session_cookie
+from ui_bridge.auth import hash_password, new_token, token_hash
 from ui_bridge.routes.gate import LOG_IN_FIRST, ApiRoute, Endpoint
 
 TRACE = "13-blind-transfer-redirect"  # never started: nothing but the requests below happens
 FOREIGN = "http://evil.example"
-#: One user per role (tests/panel_env.py).
-USER_OF_ROLE = {"agent": "anna", "admin": "admin", "qa": "qa"}
-EVERYONE = frozenset(ROLES)
+#: One user per role (tests/panel_env.py; the integration user is made with its API token in :func:`callers`).
+USER_OF_ROLE = {"agent": "anna", "admin": "admin", "qa": "qa", "integration": "alfa-auto"}
+#: Every panel role: what a route naming no role admits (an integration token is admitted only where it is named).
+EVERYONE = frozenset(PANEL_ROLES)
 
 #: Who may call what, as the docs say: (path, method) → the roles admitted (None: anyone, no login), and
 #: whether it changes something (then a foreign Origin is refused). A new route is added here with its docs.
@@ -51,18 +53,22 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/contacts", "GET"): (EVERYONE, False),
     ("/api/contacts", "POST"): (frozenset({"agent", "admin"}), True),
     ("/api/calls/{linkedid}/contact", "POST"): (frozenset({"agent", "admin"}), True),
+    ("/api/contacts/register", "GET"): (frozenset({"agent", "admin", "qa"}), False),
+    ("/api/contacts/register/{contact_id}", "GET"): (frozenset({"agent", "admin", "qa"}), False),
+    ("/api/contacts/register/{contact_id}/stages", "POST"): (frozenset({"admin", "integration"}), True),
 }
 #: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
 #: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
 OTHER_ROUTES = {"/", "/wallboard", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
 
 #: What a path's parameters are filled with.
-PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1"}
+PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1", "{contact_id}": "1"}
 #: A write's body that would change something if the gate let it through (sent from the foreign page).
 REAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/login": {"name": "anna", "password": "anna-password-1"},
     "/api/contacts": {"name": "Подделка Чужой Страницы", "phones": ["79160009999"]},
     "/api/calls/{linkedid}/contact": {"contact_id": 1},
+    "/api/contacts/register/{contact_id}/stages": {"stage": "visit"},
 }
 
 
@@ -81,8 +87,13 @@ def url_of(path: str) -> str:
 
 @asynccontextmanager
 async def callers(env: PanelEnv) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
-    """One HTTP client without a cookie jar, and a session cookie per role (each sent by hand)."""
-    cookies = {role: await session_cookie(env, name) for role, name in USER_OF_ROLE.items()}
+    """One HTTP client without a cookie jar, and a session cookie per panel role (each sent by hand); for the
+    integration role, which never logs in, its API token (``Bearer …``)."""
+    cookies = {role: await session_cookie(env, name) for role, name in USER_OF_ROLE.items() if role in PANEL_ROLES}
+    await env.store.add_user(User(name=USER_OF_ROLE["integration"], role="integration"))
+    token = new_token()
+    await env.store.add_token(USER_OF_ROLE["integration"], token_hash(token), "DMS")
+    cookies["integration"] = f"Bearer {token}"
     async with httpx.AsyncClient(base_url=env.url) as http:
         yield http, cookies
 
@@ -91,7 +102,9 @@ async def send(http: httpx.AsyncClient, method: str, path: str, *, cookie: str |
                origin: str | None = None, body: dict[str, Any] | None = None) -> httpx.Response:
     http.cookies.clear()  # only the cookie given, never one a response set
     headers = {"Content-Type": "application/json"}
-    if cookie is not None:
+    if cookie is not None and cookie.startswith("Bearer "):
+        headers["Authorization"] = cookie
+    elif cookie is not None:
         headers["Cookie"] = f"cti_session={cookie}"
     if origin is not None:
         headers["Origin"] = origin
@@ -156,11 +169,13 @@ async def test_the_gate_holds_every_api_route_to_its_policy_over_http() -> None:
         # Nothing the foreign page sent happened: no contact made, every session still valid.
         assert await env.store.find_contacts("Подделка", limit=5) == []
         for role, cookie in cookies.items():
+            if role not in PANEL_ROLES:
+                continue
             response = await send(http, "GET", "/api/me", cookie=cookie)
             assert response.status_code == 200 and response.json()["user"]["role"] == role
 
 
-@pytest.mark.parametrize("role", sorted(USER_OF_ROLE))
+@pytest.mark.parametrize("role", sorted(PANEL_ROLES))
 async def test_the_websocket_handshake_is_held_to_the_same_checks(role: str) -> None:
     async with panel_env([TRACE]) as env:
         with pytest.raises(websockets.InvalidStatus) as anonymous:
@@ -173,3 +188,15 @@ async def test_the_websocket_handshake_is_held_to_the_same_checks(role: str) -> 
         async with websockets.connect(env.ws_url, origin=env.url, additional_headers=cookie) as conn:  # type: ignore[arg-type]
             hello = json.loads(await conn.recv())
             assert hello["type"] == "hello" and hello["user"]["role"] == role
+
+
+async def test_an_integration_token_opens_no_websocket_and_logs_in_nowhere() -> None:
+    async with panel_env([TRACE]) as env, callers(env) as (http, cookies):
+        with pytest.raises(websockets.InvalidStatus) as refused_socket:
+            await websockets.connect(env.ws_url, additional_headers={"Authorization": cookies["integration"]})
+        assert refused_socket.value.response.status_code == 403
+        await env.store.update_user(USER_OF_ROLE["integration"], password_hash=hash_password("dms-password-1"))
+        response = await http.post("/api/login", json={"name": USER_OF_ROLE["integration"],
+                                                       "password": "dms-password-1"})
+        assert response.status_code == 403 and "API token" in response.json()["error"]["message"]
+        assert "set-cookie" not in response.headers

@@ -28,7 +28,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from store.repository import ROLES, Role, User
+from store.repository import PANEL_ROLES, ROLES, Role, User
 from ui_bridge.settings import HttpSettings
 
 from ..addresses import client_address
@@ -38,6 +38,8 @@ from ..sessions import Credential, Sessions
 COOKIE = "cti_session"
 #: The 401 of every route that needs a login.
 LOG_IN_FIRST = "log in first"
+#: The 403 of a panel route for an ``integration`` user (a DMS's token calls the integration routes only).
+PANEL_ONLY = "this route is for the panel's users; an integration token calls the integration API only"
 
 UserHandler = Callable[[Request, User], Awaitable[Response]]
 AnyoneHandler = Callable[[Request], Awaitable[Response]]
@@ -88,9 +90,12 @@ class Endpoint:
 
 
 def for_users(handler: UserHandler, *roles: Role, refused: str = "", writes: str | None = None) -> Endpoint:
-    """An endpoint for logged-in users of ``roles`` (every role when none is named); the handler gets the user."""
-    admitted = frozenset(roles or ROLES)
-    if admitted != frozenset(ROLES) and not refused:
+    """An endpoint for logged-in users of ``roles`` (every panel role when none is named: an ``integration`` token is
+    admitted only where a route names that role); the handler gets the user."""
+    admitted = frozenset(roles or PANEL_ROLES)
+    if not roles:
+        refused = refused or PANEL_ONLY
+    elif admitted != frozenset(ROLES) and not refused:
         raise ValueError("a route closed to some roles says why in `refused`")
 
     async def call(request: Request, user: User | None) -> Response:

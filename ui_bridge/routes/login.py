@@ -61,6 +61,9 @@ class Login:
                 log.warning("panel: failed login for %r from %s", name, address)
                 return api_error(401, "bad_credentials", "wrong name or password")
             attempt.succeeded()
+        if user.role == "integration":  # another system: it sends its API token, it has no panel to log in to
+            return api_error(403, "forbidden", "an integration user authenticates with its API token "
+                                               "(Authorization: Bearer), not with a login")
         token = await self.sessions.start(user, address)
         log.info("panel: %s (%s) logged in from %s", user.name, user.role, address)
         response = JSONResponse({"user": user_info(user).model_dump()})

@@ -10,25 +10,35 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from .gate import Gate
 
 STATIC = Path(str(resources.files("ui_bridge") / "static"))
 #: What the login page loads: the only files served without a login.
-PUBLIC_ASSETS = frozenset({"panel.css", "login.js", "net.js"})
+PUBLIC_ASSETS = frozenset({"panel.css", "login.js", "net.js", "i18n.js"})
+#: Every page's opening tag, where the centre's default language goes (``data-lang-default``, read by i18n.js).
+HTML_TAG = '<html lang="ru">'
 
 
 class Pages:
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, language: str = "auto") -> None:
         self.gate = gate
         self.static = StaticFiles(directory=STATIC)
+        # Each page read once, with ``[http] language`` (the panel's language for a browser whose user has not
+        # chosen one) on its <html>; "auto": none, the browser's preference decides.
+        tag = HTML_TAG if language == "auto" else f'<html lang="{language}" data-lang-default="{language}">'
+        self.pages = {name: (STATIC / name).read_text(encoding="utf-8").replace(HTML_TAG, tag, 1)
+                      for name in ("index.html", "wallboard.html", "login.html")}
+
+    def page(self, name: str) -> Response:
+        return HTMLResponse(self.pages[name], headers={"Cache-Control": "no-store"})
 
     async def index(self, request: Request) -> Response:
         if await self.gate.user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        return self.page("index.html")
 
     async def wallboard(self, request: Request) -> Response:
         """The wallboard (``/wallboard``): the supervisor's figures in large type, no controls, for a TV. Its page
@@ -36,10 +46,10 @@ class Pages:
         admins and QA (a TV logs in as a QA user: it can then read, never act on a call)."""
         if await self.gate.user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
-        return FileResponse(STATIC / "wallboard.html", headers={"Cache-Control": "no-store"})
+        return self.page("wallboard.html")
 
     async def login_page(self, request: Request) -> Response:
-        return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-store"})
+        return self.page("login.html")
 
     async def asset(self, request: Request) -> Response:
         """The panel's files; without a login only what the login page itself loads."""

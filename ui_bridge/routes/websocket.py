@@ -175,15 +175,16 @@ class LiveSocket:
                 return
             data = await self.commands.run(client.user, request)
         except RequestFailed as exc:
-            self._error(client, request.id, exc.code, exc.message)
+            self._error(client, request.id, exc.code, exc.message, by=exc.by)
         except Exception:
             log.exception("websocket: %s failed", request.type)
             self._error(client, request.id, "internal", "the server failed to carry out the request (see its log)")
         else:
             self.hub.send_to(client, self.notifier.messages.reply(request.id, data))
 
-    def _error(self, client: Client, request_id: str | None, code: m.ErrorCode, message: str) -> None:
-        self.hub.send_to(client, self.notifier.messages.error(request_id, code, message))
+    def _error(self, client: Client, request_id: str | None, code: m.ErrorCode, message: str,
+               by: str | None = None) -> None:
+        self.hub.send_to(client, self.notifier.messages.error(request_id, code, message, by))
 
 
 def _explain(exc: ValidationError, raw: object) -> str:
