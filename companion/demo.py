@@ -12,6 +12,11 @@ Everything is as a first-time user would want it: the calls are re-dated to the 
 callers, their companies, cars and plates) is imported once, so the caller card and the search show something
 from the first call, and the replay PBX answers a pause or a transfer from the panel as a real Asterisk would
 (:mod:`asterisk.replay.live`), with the lab PBX's queue members (``pbx-conf/queues.conf`` beside the traces).
+
+An agent who answers an inbound call sees the shipped Russian contact script (``examples/scripts``, ``car-service``)
+beside the caller card, with the lab's masters to pass the call to: Дмитрий Соколов (104) answers a transfer, Елена
+Попова (105) never does (her phone rings out after the lab's 15 s, as a ring-forever phone would), so both ends of
+a transfer step can be seen.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from pathlib import Path
 
@@ -35,7 +40,7 @@ from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTran
 from cti.records import iso_time
 from cti.safe_text import terminal_text
 from store.repository import Store, User, UserExists
-from ui_bridge.settings import AlertSettings
+from ui_bridge.settings import AlertSettings, ScriptEmployee, ScriptSettings
 
 from .config import AmiSettings, HttpSettings, PbxSettings, Settings, StoreSettings
 from .demo_logins import DEMO_LOGINS, LAB_AGENTS, login_lines
@@ -51,9 +56,26 @@ SAMPLE_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.c
 #: The lab PBX's zone: what the demo's times are printed in, and what its config file says.
 DEMO_TIMEZONE = "Europe/Moscow"
 LAB_QUEUES = ["support", "support-linear", "support-rr", "sales"]
+#: The shipped contact scripts; the Russian one opens when an agent answers an inbound call.
+SCRIPTS_FOLDER = Path(__file__).resolve().parents[1] / "examples" / "scripts"
+DEMO_SCRIPT = "car-service"
+#: The script's masters as the lab's agents: the demo logins ``dmitry`` (104) and ``elena`` (105).
+DEMO_MASTERS = [ScriptEmployee(id=name, name=LAB_AGENTS[ext], extension=ext)
+                for name, (_password, _role, ext) in DEMO_LOGINS.items() if ext in ("104", "105")]
+#: The master whose phone never answers a transfer (the live replay's ring-forever phone): the script's reminder shows.
+UNANSWERED_MASTER = "105"
 
 
-def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host: str = "127.0.0.1") -> Settings:
+def demo_scripts(folder: Path | None = SCRIPTS_FOLDER) -> ScriptSettings:
+    """``[scripts]`` of the demo: the shipped scripts with the lab's masters; none when the folder is not there (an
+    install without ``examples/``)."""
+    if folder is None or not folder.is_dir():
+        return ScriptSettings()
+    return ScriptSettings(folder=folder, default=DEMO_SCRIPT, employees={"masters": DEMO_MASTERS})
+
+
+def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host: str = "127.0.0.1",
+                  scripts_folder: Path | None = SCRIPTS_FOLDER) -> Settings:
     """The lab PBX of the traces (the same facts as config.example.toml) on a loopback port."""
     return Settings(
         ami=AmiSettings(host="127.0.0.1", port=port, username=DEMO_USER, secret=DEMO_SECRET,
@@ -65,6 +87,7 @@ def demo_settings(port: int, store_path: Path, http_port: int = 8080, http_host:
         # Low thresholds, so the recorded calls raise the supervisor's alerts within the demo's first minutes.
         alerts=AlertSettings(long_wait_seconds=10, service_level_below=80, service_level_min_calls=3,
                              paused_minutes=2, missed_not_called_back_minutes=5),
+        scripts=demo_scripts(scripts_folder),
     )
 
 
@@ -94,9 +117,22 @@ def write_demo_config(path: Path, settings: Settings) -> None:
         "[pbx.agents]", *(f"{q(ext)} = {q(name)}" for ext, name in pbx.agents.items()), "",
         "[http]", f"host = {q(http.host)}", f"port = {http.port}", "",
     ]
+    scripts = settings.scripts
+    if scripts.folder is not None:
+        lines += ["[scripts]", f"folder = {q(str(scripts.folder))}", f"default = {q(scripts.default)}", "",
+                  "[scripts.employees]",
+                  *(f"{q(name)} = [{', '.join(_employee_toml(e, q) for e in people)}]"
+                    for name, people in scripts.employees.items()), ""]
     partial = path.with_name(path.name + ".partial")
     partial.write_text("\n".join(lines), encoding="utf-8")
     os.replace(partial, path)
+
+
+def _employee_toml(employee: ScriptEmployee, q: Callable[[str], str]) -> str:
+    fields = [f"id = {q(employee.id)}", f"name = {q(employee.name)}"]
+    if employee.extension is not None:
+        fields.append(f"extension = {q(employee.extension)}")
+    return "{ " + ", ".join(fields) + " }"
 
 
 async def import_sample_contacts(store: Store, file: Path, region: str = "RU") -> int:
@@ -209,6 +245,8 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
     members = read_queues_conf(traces[0].parent / "pbx-conf" / "queues.conf") if traces else []
     async with ReplayPbx(loaded, username=DEMO_USER, secret=DEMO_SECRET, speed=speed, loop=loop, redate=True,
                          live=True, queue_members=members) as pbx:
+        assert pbx.live is not None
+        pbx.live.unanswered.add(UNANSWERED_MASTER)
         host, port = pbx.address
         settings = demo_settings(port, store_path, http_port, http_host)
         tz = settings.pbx.tzinfo()
@@ -255,6 +293,13 @@ async def _announce_panel(console: Console, daemon: Daemon, config_file: Path, s
     freeze_startup_heap()
     console.print(terminal_text(f"Config file for the CLI: {config_file}   "
                                 f"(cti calls --config {config_file} --since today)"), markup=False, emoji=False)
+    scripts = settings.scripts
+    if scripts.folder is not None:
+        masters = ", ".join(f"{e.name} ({e.extension})" for e in DEMO_MASTERS)
+        console.print(terminal_text(
+            f"Contact script: {scripts.default} from {scripts.folder}, beside the card of every inbound call an agent "
+            f"answers; masters {masters}, {LAB_AGENTS[UNANSWERED_MASTER]} never answers a transfer"),
+            markup=False, emoji=False)
     console.print(f"\n[bold]Web panel:[/] {url}/   (log in as one of these)", highlight=False)
     for line in login_lines():
         console.print(f"  {line}", highlight=False, markup=False)

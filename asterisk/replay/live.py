@@ -12,12 +12,18 @@ replay PBX answers them as the lab's PBX did when the recording runner sent them
   the new leg (``Newchannel``, ``Newexten`` ``AppDial``, ``NewConnectedLine``, ``DialBegin``, ``Newstate``
   *Ringing*, ``DialState``) on the call's linkedid: ``PJSIP/<ext>`` for an extension, ``PJSIP/trunk`` for an
   outside number (context ``outbound`` or more than four digits). The target answers two recorded seconds later
-  (``Newstate`` *Up*, ``DialEnd`` ``ANSWER``, ``BridgeCreate``, ``BridgeEnter`` of both).
+  (``Newstate`` *Up*, ``DialEnd`` ``ANSWER``, ``BridgeCreate``, ``BridgeEnter`` of both), unless its extension is in
+  :attr:`LiveCalls.unanswered` (the lab's ring-forever phone): then the dial times out after the transfer context's
+  15 s (``Dial(PJSIP/${EXTEN},15,t)``) as in 15-blind-transfer-noanswer: ``DialEnd`` ``NOANSWER``, the dialplan's
+  ``Hangup()`` (``Newexten``, ``SoftHangupRequest`` cause 16), the target's ``Hangup`` (cause 0, *Unknown*, still
+  *Ringing*) and the customer's (cause 16).
 * ``BlindTransfer`` of the agent's channel (15-blind-transfer-noanswer): the ``BlindTransfer`` event, then as a
   ``Redirect`` of the agent's bridge peer.
 * ``Atxfer`` of the agent's channel: the agent dials the target (the consultation, simplified: no ``Local``
   pair, no music on hold), and when the target answers the transfer completes at once: the ``AttendedTransfer``
-  event, the agent's leg hangs up, the customer and the target are bridged.
+  event, the agent's leg hangs up, the customer and the target are bridged. A target in ``unanswered`` rings out
+  after ``atxfernoanswertimeout`` (15 s, ``features.conf``): ``DialEnd`` ``NOANSWER`` and its ``Hangup`` (cause 0);
+  the agent, never out of the customer's bridge, goes on talking (``atxferdropcall = no``).
 
 From then on the call belongs to the live world: the trace's remaining events of that call (its linkedid, the
 agent's leg, the old bridge) are not served, except the customer's own ``Hangup``, which still decides when the
@@ -41,6 +47,10 @@ from .state import SNAPSHOT_KEYS, PbxState
 LIVE_ACTIONS = frozenset({"queuepause", "redirect", "blindtransfer", "atxfer"})
 #: Recorded seconds a transfer target's phone rings before it answers.
 ANSWER_AFTER = 2.0
+#: Recorded seconds an unanswered transfer target rings before the dial gives up: the lab's transfer context dials an
+#: extension for 15 s (``Dial(PJSIP/${EXTEN},15,t)``), ``atxfernoanswertimeout = 15``, the outbound route 30 s.
+RING_OUT_AFTER = 15.0
+RING_OUT_OUTSIDE_AFTER = 30.0
 #: Where the live world's ids start: above every sequence number and channel number of the lab's recordings.
 _FIRST_SEQUENCE = 1_000_000
 _FIRST_CHANNEL = 0x00100000
@@ -74,6 +84,8 @@ class _Leg:
     attended_by: str = ""  # Atxfer: the agent's uniqueid, hung up when the target answers
     bridge: str = ""
     answered: bool = False
+    rings_out: bool = False  # the target never answers: the dial times out
+    rang_out: bool = False  # it did: an attended transfer's call is the agent's and the customer's again
 
 
 class LiveCalls:
@@ -93,6 +105,9 @@ class LiveCalls:
         self._scheduled: list[tuple[float, str]] = []
         #: Extension → the name its phone presents, learnt from the served events.
         self._names: dict[str, str] = {}
+        #: Extensions whose phone rings and is never picked up (the lab SIM's ring-forever phone), and outside numbers
+        #: that never answer: a transfer to one rings out (set by whoever runs the replay: a test, a demo).
+        self.unanswered: set[str] = set()
 
     # -- the trace's events
 
@@ -121,7 +136,11 @@ class LiveCalls:
                 continue
             del self._legs[key]
             self._gone.add(leg.uniqueid)
-            if leg.answered:
+            if leg.rang_out:
+                chan = self.state.channels.get(transferee)
+                if chan is not None and chan.bridge_id:  # the agent talked on after the consultation: ends with it
+                    out += self._leave_bridge(chan.bridge_id, customer, now)
+            elif leg.answered:
                 out += [self._bridge_event("BridgeLeave", now, leg.bridge, 1, customer),
                         self._bridge_event("BridgeLeave", now, leg.bridge, 0, leg.fields),
                         self._event("BridgeDestroy", now, ("BridgeUniqueid", leg.bridge), *_BRIDGE_KEYS,
@@ -245,7 +264,8 @@ class LiveCalls:
             "ConnectedLineNum": "<unknown>", "ConnectedLineName": "<unknown>", "Language": "en", "AccountCode": "",
             "Context": "from-trunk" if outside else "from-internal", "Exten": "s", "Priority": "1",
             "Uniqueid": uniqueid, "Linkedid": dialer.get("Linkedid", "")}
-        leg = _Leg(uniqueid, leg_fields, transferee, dialer_uid, f"{exten}@trunk" if outside else exten)
+        leg = _Leg(uniqueid, leg_fields, transferee, dialer_uid, f"{exten}@trunk" if outside else exten,
+                   rings_out=exten in self.unanswered)
         self._legs[uniqueid] = leg
         out = [self._channel_event("Newchannel", now, leg_fields)]
         leg_fields.update(Exten=exten, ConnectedLineNum=dialer.get("CallerIDNum", ""),
@@ -264,22 +284,27 @@ class LiveCalls:
         leg_fields.update(ChannelState="5", ChannelStateDesc="Ringing")
         out.append(self._channel_event("Newstate", now, leg_fields))
         out.append(self._dial_event("DialState", now, dialer, leg, ("DialStatus", "RINGING")))
-        self._scheduled.append((ANSWER_AFTER, uniqueid))
+        ring_out = RING_OUT_OUTSIDE_AFTER if outside else RING_OUT_AFTER
+        self._scheduled.append((ring_out if leg.rings_out else ANSWER_AFTER, uniqueid))
         return leg, out
 
     def take_scheduled(self) -> list[tuple[float, str]]:
-        """The legs to :meth:`answer`, each after its delay in recorded seconds, set going since the last call."""
+        """The legs to :meth:`answer`, each after its delay in recorded seconds, set going since the last call (the
+        delay is the ring before the answer, or the dial's timeout for a target that never answers)."""
         out, self._scheduled = self._scheduled, []
         return out
 
     def answer(self, uniqueid: str, now: float) -> list[AmiMessage]:
-        """The target answers (nothing if its call ended meanwhile): bridged with the customer."""
+        """The target's ringing is over (nothing if its call ended meanwhile): it answers and is bridged with the
+        customer, or (:attr:`unanswered`) the dial times out."""
         self._t = max(self._t, now)
         leg = self._legs.get(uniqueid)
         customer = self._fields_of(leg.transferee) if leg is not None else None
-        if leg is None or customer is None or leg.answered:
+        if leg is None or customer is None or leg.answered or leg.rang_out:
             return []
         dialer = self._fields_of(leg.dialer) or customer
+        if leg.rings_out:
+            return self._ring_out(leg, dialer, now)
         leg.fields.update(ChannelState="6", ChannelStateDesc="Up")
         out = [self._channel_event("Newstate", now, leg.fields),
                self._dial_event("DialEnd", now, dialer, leg, ("DialStatus", "ANSWER"))]
@@ -310,6 +335,26 @@ class LiveCalls:
                 self._bridge_event("BridgeEnter", now, leg.bridge, 1, leg.fields),
                 self._bridge_event("BridgeEnter", now, leg.bridge, 2, customer_now)]
         return out
+
+    def _ring_out(self, leg: _Leg, dialer: dict[str, str], now: float) -> list[AmiMessage]:
+        """The dial to a target that never answers times out (15-blind-transfer-noanswer): ``DialEnd``
+        ``NOANSWER`` and the target's ``Hangup`` (cause 0, as Asterisk writes a callee the dial gave up on). After an
+        ``Atxfer`` the agent, still bridged with the customer, talks on; after a blind transfer the transfer context's
+        ``Hangup()`` hangs the customer up."""
+        out = [self._dial_event("DialEnd", now, dialer, leg, ("DialStatus", "NOANSWER"))]
+        target_hangup = self._channel_event("Hangup", now, leg.fields, ("Cause", "0"), ("Cause-txt", "Unknown"))
+        self._gone.add(leg.uniqueid)
+        if leg.attended_by:
+            leg.rang_out = True  # kept: the customer's Hangup still ends the agent's leg (:meth:`_end_legs`)
+            return [*out, target_hangup]
+        del self._legs[leg.uniqueid]
+        customer = dict(dialer)
+        customer["Priority"] = str(int(customer.get("Priority") or "1") + 1)
+        self._gone.add(leg.transferee)
+        return [*out, self._channel_event("Newexten", now, customer, ("Extension", customer.get("Exten", "")),
+                                          ("Application", "Hangup"), ("AppData", ""), privilege="dialplan,all"),
+                self._channel_event("SoftHangupRequest", now, customer, ("Cause", "16")), target_hangup,
+                self._channel_event("Hangup", now, customer, ("Cause", "16"), ("Cause-txt", "Normal Clearing"))]
 
     # -- helpers
 

@@ -12,7 +12,9 @@ recorded calls played first (faster than real time) so the tables are not empty:
   waited too long, the queues' and agents' figures of the day;
 * ``wallboard.png``: ``/wallboard`` after the same calls;
 * ``register.png``: the shared missed register, its numbers grouped, one claimed by another supervisor;
-* ``qa-panel.png``: the QA view (the journal, the register read-only).
+* ``qa-panel.png``: the QA view (the journal, the register read-only);
+* ``script-panel.png``: anna mid-script beside the caller card: «Интересуется ремонтом — частник» chosen, a new
+  client's car being typed.
 
 The directory is the demo's sample (``examples/contacts.csv``), so names, cars and plates are the demo's.
 """
@@ -41,6 +43,7 @@ from tests.browser.panel_browser import (
     wait_for_missed,
     wait_for_pop,
 )
+from tests.browser.test_contact_script import anna_answers, scripts_config
 from tests.browser.test_register_claims import NUMBER as REGISTER_NUMBER
 from tests.browser.test_register_claims import seed as seed_register
 from tests.panel_env import PanelEnv, panel_env
@@ -99,20 +102,25 @@ async def sample_directory(env: PanelEnv) -> None:
     await import_sample_contacts(env.store, SAMPLE_CONTACTS)
 
 
-async def played_queue_calls(browser: Browser, env: PanelEnv, user: str = "admin") -> Page:
+async def played_queue_calls(browser: Browser, env: PanelEnv, user: str = "admin", earlier: int = 0) -> Page:
     await sample_directory(env)
     page, _log = await new_page(browser)
     await log_in(page, env, user)
     env.start_calls()
     await env.wait_for(env.replay.finished.is_set, 120, "the calls played")
-    await expect(page.locator(t("journal-row"))).to_have_count(len(QUEUE_TRACES), timeout=30_000)
+    await expect(page.locator(t("journal-row"))).to_have_count(earlier + len(QUEUE_TRACES), timeout=30_000)
     return page
 
 
 async def supervisor_panel(browser: Browser, path: Path) -> None:
     async with panel_env(QUEUE_TRACES, speed=SPEED, sections={"alerts": "long_wait_seconds = 5"}) as env:
-        page = await played_queue_calls(browser, env)
-        await expect(page.locator(t("alert")).first).to_be_visible(timeout=30_000)
+        await sample_directory(env)
+        page, _log = await new_page(browser)
+        await log_in(page, env, "admin")
+        env.start_calls()
+        # Shot while a caller waits too long (10-queue-timeout-voicemail): the alert up, the wait ticking.
+        await expect(page.locator(t("alert")).first).to_be_visible(timeout=120_000)
+        env.replay.pause()
         await expect(page.locator(t("sv-queue-row")).first).to_be_visible()
         await page.wait_for_timeout(1_200)
         await page.screenshot(path=str(path))
@@ -129,8 +137,8 @@ async def wallboard(browser: Browser, path: Path) -> None:
 
 async def register(browser: Browser, path: Path) -> None:
     async with panel_env(QUEUE_TRACES, speed=SPEED) as env:
-        await seed_register(env)  # a second supervisor, and one customer's number missed twice
-        page = await played_queue_calls(browser, env)
+        await seed_register(env)  # a second supervisor, and one customer's number missed twice (3 calls)
+        page = await played_queue_calls(browser, env, earlier=3)
         rows = page.locator(t("missed-row"))
         await expect(rows.first).to_be_visible(timeout=30_000)
         # The other supervisor takes the number missed twice (over the WebSocket, as their panel would).
@@ -153,6 +161,20 @@ async def qa_panel(browser: Browser, path: Path) -> None:
         await page.screenshot(path=str(path))
 
 
+async def script_panel(browser: Browser, path: Path) -> None:
+    async with panel_env([TRANSFER_TRACE], speed=SPEED, replay_options={"live": True},
+                         sections=scripts_config()) as env:
+        page, _log = await anna_answers(env, browser)
+        run = page.locator(t("script-run"))
+        await run.locator(f'{t("script-option")}[data-value="repair_private"]').click()
+        await expect(run.locator(t("script-field-make"))).to_be_focused()
+        await page.keyboard.type("Шкода")
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("а123вс77")
+        await page.wait_for_timeout(1_200)  # let the conversation timer tick
+        await page.screenshot(path=str(path))
+
+
 SHOTS = {
     "agent-panel.png": agent_panel,
     "admin-panel.png": admin_panel,
@@ -160,6 +182,7 @@ SHOTS = {
     "wallboard.png": wallboard,
     "register.png": register,
     "qa-panel.png": qa_panel,
+    "script-panel.png": script_panel,
 }
 
 

@@ -194,7 +194,7 @@ export class AlertsPanel {
   describe(a) {
     const f = a.figures || {};
     const store = this.ctx.store;
-    const caller = [f.caller || T("номер скрыт"), f.caller_name ? ` (${f.caller_name})` : ""].join("");
+    const caller = [f.caller_display || f.caller || T("номер скрыт"), f.caller_name ? ` (${f.caller_name})` : ""].join("");
     const ticking = (label) => (a.status === "active" && a.since
       ? h("span", { class: "sub" }, `${label} `, h("span", { class: "ticker", "data-since": store.localMs(a.since) },
         fmtDuration((Date.now() - store.localMs(a.since)) / 1000)))

@@ -223,7 +223,7 @@ export class MissedRegister {
       ? [h("div", {}, resultText(last.result)),
         h("div", { class: "sub" }, `${last.by}, ${fmtShortDateTime(last.at)}${last.comment ? `: ${last.comment}` : ""}`)]
       : ""),
-    h("td", { class: "right nowrap" }, this.readOnly ? null : this.actions(g)));
+    h("td", { class: "right row-actions" }, this.readOnly ? null : this.actions(g)));
   }
 
   claimCell(g) {

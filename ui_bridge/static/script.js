@@ -1,7 +1,9 @@
 // The contact script beside the caller card: the agent's open runs, each at its step, answered with a click or a
 // typed value. The runs live on the server (ui_bridge/script_desk.py): a reload or a second tab asks for them
 // (script.runs) and every change comes as script.run, so this module only shows what the server says and sends what
-// the agent does. Caller and client names are text (h() builds text nodes), never markup. Keyboard: Enter = next.
+// the agent does. Caller and client names are text (h() builds text nodes), never markup. Keyboard: each step opens
+// with its first field (or its main button) focused, Tab between fields, Enter = next; a refused answer keeps what
+// was typed and shows each field's problem beside it, in the panel's language.
 
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
@@ -26,6 +28,7 @@ const T = translations({
   "Найти": "Find",
   "Никого не нашли": "Nobody found",
   "Новый клиент": "New client",
+  "Номер звонящего: {number}": "The caller's number: {number}",
   "Имя или название": "Name",
   "Телефон": "Phone",
   "Марка": "Make",
@@ -99,65 +102,106 @@ class RunCard {
   }
 
   update(run, errors = {}) {
-    const stepChanged = !this.run || !run.step || !this.run.step || this.run.step.id !== run.step.id
-      || this.run.transfer !== run.transfer;
+    const before = this.run;
+    const sameStep = Boolean(before && before.step && run.step && before.step.id === run.step.id);
+    const stepChanged = !sameStep || Boolean(before.transfer) !== Boolean(run.transfer);
     this.run = run;
     this.errors = errors;
-    if (stepChanged || Object.keys(errors).length) this.render();
+    if (stepChanged || Object.keys(errors).length) this.render(sameStep ? this.typed() : {});
     else this.renderStatus();
     this.notify(run);
   }
 
+  /** A notice of the PBX (the reply and the push both carry it): told once per step. */
   notify(run) {
+    const key = run.notice ? `${run.notice}|${run.step ? run.step.id : ""}|${run.route.length}` : null;
+    if (!key || key === this.told) return;
+    this.told = key;
     if (run.notice === "transfer_answered") toast(T("{name} ответил(а): звонок передан", { name: this.lastTransfer || "" }));
     if (run.notice === "transfer_not_answered") toast(T("Сотрудник не ответил: оставьте напоминание"), "error");
     if (run.notice === "transfer_failed") toast(T("Перевод не удался: оставьте напоминание"), "error", run.notice_detail || "");
   }
 
-  renderStatus() {
-    if (this.over) this.over.hidden = this.run.call_active || this.run.status !== "open";
+  /** Whether the run's call is over (a run started by hand has no call: nothing is over). */
+  callOver() {
+    return Boolean(this.run.linkedid) && !this.run.call_active && this.run.status === "open";
   }
 
-  render() {
+  renderStatus() {
+    if (!this.over) return;
+    const over = this.callOver();
+    // The call just ended: the panel offers to finish the script or discard it with a reason.
+    if (over && this.over.hidden && this.discardBox) this.discardBox.open = true;
+    this.over.hidden = !over;
+  }
+
+  /** What is typed in the step's fields now (kept when the step is shown again, e.g. with a refusal's messages). */
+  typed() {
+    const out = {};
+    for (const el of this.el.querySelectorAll("input[name], textarea[name], select[name]")) out[el.name] = el.value;
+    return out;
+  }
+
+  /** Focus the step's first field, or its main button; after a refusal, the first field refused. Only once the card
+   * is in the page (an element not in the document takes no focus). */
+  focus() {
+    if (!this.el.isConnected) return;
+    const refused = Object.keys(this.errors).map((name) => this.el.querySelector(`[name="${CSS.escape(name)}"]`)).find(Boolean);
+    const first = refused || this.el.querySelector("[data-autofocus]")
+      || this.el.querySelector(".script-body input:not([type=hidden]), .script-body textarea, .script-body select");
+    if (first) first.focus();
+  }
+
+  render(kept = {}) {
     const run = this.run;
     const step = run.step;
-    this.over = h("div", { class: "script-over", "data-test": "script-call-over" },
+    this.over = h("div", { class: "script-over", "data-test": "script-call-over", hidden: true },
       T("Звонок завершён: закончите сценарий или отмените его"));
     const head = h("div", { class: "panel-head" },
       h("h2", {}, run.title),
       h("span", { class: "muted", "data-test": "script-channel" }, CHANNELS[run.channel] || run.channel),
       run.caller_display ? h("span", { class: "muted" }, run.caller_display) : null);
     const route = h("ol", { class: "script-route", "data-test": "script-route" }, run.route.map((t) => h("li", {}, t)));
-    const body = step ? this.stepBody(step) : h("p", {}, run.status === "registered" ? T("Обращение зарегистрировано")
-      : T("Сценарий закрыт"));
+    const body = h("div", { class: "script-body" }, step ? this.stepBody(step)
+      : h("p", {}, run.status === "registered" ? T("Обращение зарегистрировано") : T("Сценарий закрыт")));
     const title = step ? h("h3", { "data-test": "script-step-title", "data-step": step.id }, step.title) : null;
     const say = step && step.text ? h("p", { class: "script-say", "data-test": "script-say" }, step.text) : null;
+    for (const [name, value] of Object.entries(kept)) {
+      const el = body.querySelector(`[name="${CSS.escape(name)}"]`);
+      if (el && value) el.value = value;
+    }
     this.el.replaceChildren(head, this.over, route, title, say, body, this.footer());
     this.renderStatus();
-    const first = this.el.querySelector("[data-autofocus]") || this.el.querySelector("input, textarea");
-    if (first) first.focus();
+    this.focus();
   }
 
   footer() {
     const run = this.run;
+    this.discardBox = null;
     if (run.status !== "open") return null;
-    const reason = h("input", { type: "text", maxlength: 1000, placeholder: T("Причина отмены"),
-      "data-test": "script-discard-reason", "aria-label": T("Причина отмены") });
-    const discard = h("button", { type: "button", class: "btn btn-small", "data-test": "script-discard" }, T("Отменить"));
-    discard.addEventListener("click", () => {
+    const reason = h("input", { type: "text", name: "reason", maxlength: 1000, placeholder: T("Причина отмены"),
+      "data-test": "script-discard-reason", "aria-label": T("Причина отмены"), autocomplete: "off" });
+    const discard = h("button", { type: "submit", class: "btn btn-small", "data-test": "script-discard" }, T("Отменить"));
+    const problem = h("div", { class: "script-error", "data-test": "script-error", "data-field": "reason",
+      hidden: !this.errors.reason }, this.errors.reason || "");
+    const form = h("form", { class: "script-discard", onsubmit: (e) => {
+      e.preventDefault();
       if (!reason.value.trim()) {
-        toast(T("Укажите причину отмены"), "error");
+        problem.textContent = T("Укажите причину отмены");
+        problem.hidden = false;
         reason.focus();
         return;
       }
       busy(discard, () => this.send("script.discard", { reason: reason.value.trim() }));
-    });
+    } }, reason, discard);
     const back = run.can_go_back
       ? h("button", { type: "button", class: "btn btn-small", "data-test": "script-back",
         onclick: (e) => busy(e.currentTarget, () => this.send("script.back", {})) }, T("Назад"))
       : null;
-    return h("details", { class: "script-footer" }, h("summary", {}, T("Отменить сценарий")),
-      h("div", { class: "script-discard" }, reason, discard), back);
+    this.discardBox = h("details", { class: "script-discard-box", "data-test": "script-discard-box" },
+      h("summary", {}, T("Отменить сценарий")), form, problem);
+    if (this.errors.reason) this.discardBox.open = true;
+    return h("div", { class: "script-footer" }, back, this.discardBox);
   }
 
   /** Send a request about this run; a refusal shows its messages, the run at its (unchanged) step. */
@@ -193,8 +237,9 @@ class RunCard {
   }
 
   /** A form: its inputs, Enter = submit. */
-  form(children, submit, label = T("Далее")) {
-    const button = h("button", { type: "submit", class: "btn btn-primary", "data-test": "script-next" }, label);
+  form(children, submit, label = T("Далее"), { focusButton = false } = {}) {
+    const button = h("button", { type: "submit", class: "btn btn-primary", "data-test": "script-next",
+      "data-autofocus": focusButton || null }, label);
     return h("form", { class: "script-form", onsubmit: (e) => { e.preventDefault(); submit(button); } },
       children, button);
   }
@@ -202,7 +247,7 @@ class RunCard {
   input(name, labelText, props = {}) {
     const el = h(props.multiline ? "textarea" : "input", { name, "data-test": `script-field-${name}`,
       "aria-label": labelText, autocomplete: "off", ...(props.multiline ? { rows: 3 } : { type: "text" }),
-      value: props.value || "" });
+      placeholder: props.placeholder || null, value: props.value || "" });
     return { el, row: h("label", { class: "script-field" }, h("span", {}, labelText), el, this.error(name)) };
   }
 
@@ -221,8 +266,9 @@ class RunCard {
     if (kind === "reminder") return this.reminderBody(step);
     if (kind === "register" || kind === "end") {
       const note = this.input("note", T("Комментарий"), { multiline: true });
+      // The button is focused, not the note: Enter registers (a note is the exception, a click away).
       return this.form([note.row], (b) => this.answer(note.el.value.trim() ? { note: note.el.value.trim() } : {}, b),
-        kind === "register" ? T("Зарегистрировать") : T("Завершить"));
+        kind === "register" ? T("Зарегистрировать") : T("Завершить"), { focusButton: true });
     }
     return this.form([], (b) => this.answer({}, b));
   }
@@ -254,11 +300,34 @@ class RunCard {
         onclick: (e) => this.answer({ contact_id: run.contact_id, found_by: "number" }, e.currentTarget) },
       T("Клиент из карточки")));
     }
+    // A new client: open at once when the card found nobody by the number (the usual case for a new client: their
+    // make is typed straight away), one click away otherwise. The required fields first: make, then plate.
+    const fields = [];
+    if (step.name_required || step.client_kind !== "private") fields.push(["name", T("Имя или название")]);
+    if (step.car !== "none") fields.push(["make", T("Марка")], ["plate", T("Госномер")], ["model", T("Модель")]);
+    fields.push(["phone", T("Телефон"), run.caller_display ? T("Номер звонящего: {number}", { number: run.caller_display }) : ""]);
+    const inputs = fields.map(([name, text, hint]) => ({ name, ...this.input(name, text, { placeholder: hint }) }));
+    const opened = !run.contact_id || Object.keys(this.errors).length > 0;
+    const newForm = h("div", { class: "script-new", "data-test": "script-new-form", hidden: !opened },
+      this.form(inputs.map((i) => i.row), (button) => {
+        const value = {};
+        for (const { name, el } of inputs) if (el.value.trim()) value[name] = el.value.trim();
+        this.answer({ new: value }, button);
+      }));
+    const newButton = h("button", { type: "button", class: "btn", "data-test": "script-new-client", hidden: opened },
+      T("Новый клиент"));
+    newButton.addEventListener("click", () => {
+      newForm.hidden = false;
+      newButton.hidden = true;
+      inputs[0].el.focus();
+    });
+    if (opened) inputs[0].el.dataset.autofocus = "";
+    // Or a client the directory knows under another number: the directory's search (GET /api/contacts, as card.js).
     const q = h("input", { type: "search", placeholder: T("Фамилия, телефон или госномер"), "data-test": "script-search",
-      "aria-label": T("Фамилия, телефон или госномер"), maxlength: 100 });
+      "aria-label": T("Фамилия, телефон или госномер"), maxlength: 100, autocomplete: "off" });
     const found = h("ul", { class: "script-found", "data-test": "script-found" });
     const searchButton = h("button", { type: "submit", class: "btn" }, T("Найти"));
-    const search = h("form", { class: "script-search", onsubmit: async (e) => {
+    const search = h("form", { class: "script-search", role: "search", onsubmit: async (e) => {
       e.preventDefault();
       if (!q.value.trim()) return;
       const data = await busy(searchButton, () => api(`/api/contacts${query({ q: q.value.trim(), limit: 10 })}`));
@@ -271,26 +340,6 @@ class RunCard {
         c.name, c.vehicles && c.vehicles.length ? ` — ${c.vehicles.map((v) => [v.make, v.plate].filter(Boolean).join(" ")).join(", ")}` : "")))
         : [h("li", { class: "muted" }, T("Никого не нашли"))]));
     } }, q, searchButton);
-    const newForm = h("div", { class: "script-new", hidden: true });
-    const newButton = h("button", { type: "button", class: "btn", "data-test": "script-new-client",
-      "data-autofocus": run.contact_id ? null : true }, T("Новый клиент"));
-    const fields = [];
-    if (step.name_required || step.client_kind !== "private") fields.push(["name", T("Имя или название")]);
-    if (step.car !== "none") fields.push(["make", T("Марка")], ["model", T("Модель")], ["plate", T("Госномер")]);
-    fields.push(["phone", T("Телефон")]);
-    const inputs = fields.map(([name, text]) => ({ name, ...this.input(name, text) }));
-    newForm.append(this.form(inputs.map((i) => i.row), (button) => {
-      const value = {};
-      for (const { name, el } of inputs) if (el.value.trim()) value[name] = el.value.trim();
-      this.answer({ new: value }, button);
-    }));
-    const open = () => {
-      newForm.hidden = false;
-      newButton.hidden = true;
-      inputs[0].el.focus();
-    };
-    newButton.addEventListener("click", open);
-    if (Object.keys(this.errors).length) setTimeout(open);
     parts.push(newButton, newForm, search, found);
     return h("div", { class: "script-identify" }, parts);
   }
@@ -334,9 +383,12 @@ class RunCard {
     const rows = [h("div", { class: "script-presets" }, presets), due.row];
     let who = null;
     if (step.employees.length) {
-      who = h("select", { "data-test": "script-field-employee", "aria-label": T("Кто перезвонит") },
+      who = h("select", { name: "employee", "data-test": "script-field-employee", "aria-label": T("Кто перезвонит") },
         step.employees.map((e) => h("option", { value: e.id, selected: step.employee && step.employee.id === e.id }, e.name)));
       rows.push(h("label", { class: "script-field" }, h("span", {}, T("Кто перезвонит")), who, this.error("employee")));
+    } else if (step.employee) { // the script names who calls back (the master the call was passed to)
+      rows.push(h("div", { class: "script-field" }, h("span", {}, T("Кто перезвонит")),
+        h("strong", { "data-test": "script-reminder-employee", "data-value": step.employee.id }, step.employee.name)));
     }
     const number = this.input("number", T("Номер"), { value: step.number || "" });
     const note = this.input("note", T("Комментарий"), { multiline: true });
@@ -406,6 +458,7 @@ export class ScriptPanel {
       card = new RunCard(this, run);
       this.cards.set(run.id, card);
       this.list.prepend(card.el);
+      card.focus(); // in the page now: its first field takes the focus
     } else {
       card.update(run);
     }
