@@ -41,7 +41,7 @@ class Actor:
     """Who is asking: a panel user's role and extension (``None`` for admins and QA without a phone)."""
 
     name: str
-    role: str  # agent | admin | qa
+    role: str  # agent | admin | qa | employee
     extension: str | None
 
 
@@ -72,6 +72,11 @@ class AttendedTransfer:
     exten: str
 
 
+#: The roles bound to their own extension: an agent, and an employee (a master calling a client back from a
+#: reminder). Every other role acts for any extension it names and sees every call.
+OWN_EXTENSION_ROLES = frozenset({"agent", "employee"})
+
+
 def may_control(actor: Actor) -> None:
     """QA reads only."""
     if actor.role == "qa":
@@ -80,7 +85,7 @@ def may_control(actor: Actor) -> None:
 
 def acting_extension(actor: Actor, requested: str | None) -> str:
     """The extension a request acts for: an agent's own (another is refused); an admin's choice, else theirs."""
-    if actor.role == "agent":
+    if actor.role in OWN_EXTENSION_ROLES:
         if requested is not None and requested != actor.extension:
             raise Refused("forbidden", "agents may only act for their own extension")
         if actor.extension is None:
@@ -107,7 +112,7 @@ def may_see(call: CallContext, actor: Actor) -> bool:
 
 def may_see_audience(audience: frozenset[str], actor: Actor) -> bool:
     """:func:`may_see` for a call known only by its audience (one another node follows: ``ui_bridge/mirror.py``)."""
-    return actor.role != "agent" or actor.extension in audience
+    return actor.role not in OWN_EXTENSION_ROLES or actor.extension in audience
 
 
 def own_leg(call: CallContext, extension: str | None) -> ChannelView | None:
@@ -132,7 +137,7 @@ def other_party(call: CallContext, leg: ChannelView | None) -> ChannelView | Non
 
 def _acting_leg(call: CallContext, actor: Actor, verb: str) -> ChannelView | None:
     leg = own_leg(call, actor.extension)
-    if leg is None and actor.role == "agent":
+    if leg is None and actor.role in OWN_EXTENSION_ROLES:
         raise Refused("forbidden", f"agents may only {verb} calls their phone is on")
     return leg
 

@@ -29,6 +29,8 @@ USERS: dict[str, tuple[str, Role, str | None, str | None]] = {
     "dmitry": ("dmitry-password-1", "agent", "104", "Дмитрий Соколов"),
     "admin": ("admin-password-1", "admin", None, "Администратор"),
     "qa": ("qa-password-1", "qa", None, "Контроль качества"),
+    # A master (the employee role): logs in to see their call-back reminders only (the script's master 105).
+    "elena": ("elena-password-1", "employee", "105", "Елена Попова"),
 }
 _HASHES: dict[str, str] = {}
 

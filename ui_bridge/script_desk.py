@@ -18,8 +18,9 @@ and tell the agent's panel (``script.run``, to every tab of theirs, on every nod
   no answer within ``[scripts] transfer_timeout`` is ``not_answered``; a transfer the PBX refuses (or a run without a
   call) is ``not_answered`` at once, with a notice. The watch lives on the node that sent the transfer (a run's
   pending transfer found after a restart gets a new watch with a fresh timeout).
-- **Reminders**: ``ReminderWanted`` goes to a :class:`ReminderSink`. Reminders are built later (issue 13); until
-  then :class:`CountingReminders` logs and counts them and keeps nothing.
+- **Reminders**: ``ReminderWanted`` goes to a :class:`ReminderSink`: the panel's reminder desk
+  (``ui_bridge/reminders.py``: kept, pushed to the employee, escalated, closed), which the daemon sets; a desk built
+  without one (a test) has :class:`CountingReminders`, which logs and counts them and keeps nothing.
 - **Contacts**: ``ContactReady`` goes to the contact register (the store's ``save_contact``, with the run's id:
   saving a run twice makes one contact), or to :attr:`ScriptDesk.contacts` when set; a save that fails is logged and
   counted (``unsaved_contacts``), and the draft stays readable from the run's saved state.
@@ -78,20 +79,20 @@ Transfer = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 
 
 class ReminderSink(Protocol):
-    """Where a run's call-back reminders go (the reminders of issue 13, built later)."""
+    """Where a run's call-back reminders go (``ui_bridge/reminders.py``'s ``ReminderDesk``)."""
 
     async def add(self, reminder: ReminderWanted, run: ScriptRun) -> None: ...
 
 
 @dataclass
 class CountingReminders:
-    """The sink until reminders exist: logs each reminder and counts it; keeps nothing."""
+    """A sink for a desk without the panel's reminder desk: logs each reminder and counts it; keeps nothing."""
 
     added: int = 0
 
     async def add(self, reminder: ReminderWanted, run: ScriptRun) -> None:
         self.added += 1
-        log.info("script run #%d: reminder for %s to call %s at %s (not kept: reminders are not built yet)",
+        log.info("script run #%d: reminder for %s to call %s at %s (not kept: no reminder desk)",
                  run.id, reminder.employee.id, reminder.number, reminder.due)
 
 
@@ -139,7 +140,7 @@ class ScriptDesk:
         """``Commands.scripts``: one request of ``user``; the reply's data, or ``RequestFailed``."""
         if not isinstance(request, SCRIPT_REQUESTS):
             raise RequestFailed("bad_message", f"{type(request).__name__} is not a request of the script")
-        if user.extension is None or user.role == "qa":
+        if user.extension is None or user.role in ("qa", "employee"):
             raise RequestFailed("forbidden", "the contact script is followed from an agent's extension")
         try:
             if isinstance(request, m.ScriptRuns):

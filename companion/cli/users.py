@@ -30,6 +30,7 @@ class RoleChoice(StrEnum):
     admin = "admin"
     qa = "qa"
     integration = "integration"
+    employee = "employee"
 
 
 def _new_password(password_stdin: bool) -> str:
@@ -50,9 +51,12 @@ def users_add(
     name: Annotated[str, typer.Argument(help="login name")],
     role: Annotated[RoleChoice, typer.Option(help="agent: own extension only; admin: everything; qa: journal, "
                                                   "recordings, no call control; integration: another system (a "
-                                                  "DMS) with an API token, the integration API only")],
+                                                  "DMS) with an API token, the integration API only; "
+                                                  "employee: a master who sees only their call-back reminders "
+                                                  "(needs --extension)")],
     config: ConfigOpt,
-    extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents)")] = None,
+    extension: Annotated[str | None, typer.Option(help="the agent's phone extension (required for agents and "
+                                                       "employees)")] = None,
     display_name: Annotated[str | None, typer.Option(help="shown in the panel, e.g. 'Анна Смирнова'")] = None,
     password_stdin: Annotated[bool, typer.Option(help="read the password from stdin instead of prompting")] = False,
     pbx: Annotated[str | None, typer.Option(help="the PBXs the user belongs to, by id: msk or msk,spb (default: "
@@ -71,12 +75,15 @@ def users_add(
         fail("a user name is 1-64 letters, digits or . _ @ -")
     if role is RoleChoice.agent and not extension:
         fail("an agent needs --extension (the phone whose calls they see and control)")
+    if role is RoleChoice.employee and not extension:
+        fail("an employee needs --extension (the phone their call-back reminders are for)")
     if extension is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", extension):
         fail(f"--extension {extension!r}: an extension is letters, digits, '_', '.' or '-' (it names the phone "
              "in AMI actions)")
     followed = [p for p in settings.followed() if not pbxs or p.id in pbxs]
-    if role is RoleChoice.agent and len(followed) > 1:
-        fail(f"an agent's extension is a phone of one PBX: give --pbx (one of {', '.join(p.id for p in followed)})")
+    if role in (RoleChoice.agent, RoleChoice.employee) and len(followed) > 1:
+        fail(f"an {role.value}'s extension is a phone of one PBX: give --pbx (one of "
+             f"{', '.join(p.id for p in followed)})")
     home = followed[0]
     if extension is not None and not re.fullmatch(home.agent_pattern, extension):
         typer.echo(terminal_text(f"cti: warning: {extension} does not match the agent_pattern of PBX {home.id} "
@@ -124,8 +131,8 @@ def users_pbx(
         user = await store.get_user(name)
         if user is None:
             fail(str(UserNotFound(name)), 1)
-        if user.role == "agent" and len(reach) > 1:
-            fail(f"{name} is an agent: their extension is a phone of one PBX; give one of {', '.join(reach)}")
+        if user.role in ("agent", "employee") and len(reach) > 1:
+            fail(f"{name} is an {user.role}: their extension is a phone of one PBX; give one of {', '.join(reach)}")
         await store.update_user(name, pbxs=pbxs)
 
     with_store(settings, work)

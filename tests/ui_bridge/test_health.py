@@ -38,7 +38,8 @@ async def test_an_admin_sees_each_subscriber_with_its_counts_and_the_store_backl
         assert health["events_applied"] > 0 and health["calls_in_progress"] == 0
         assert health["store"]["pending"] >= 0 and health["store"]["max_pending"] == 5_000
         subscribers = {s["name"]: s for s in health["subscribers"]}
-        assert set(subscribers) == {"panel", "supervisor", "crm-push"}  # supervisor: ui_bridge/supervisor.py
+        # supervisor: ui_bridge/supervisor.py; reminders: ui_bridge/reminders.py (answered calls close reminders)
+        assert set(subscribers) == {"panel", "supervisor", "reminders", "crm-push"}
         panel, crm = subscribers["panel"], subscribers["crm-push"]
         assert panel["delivered"] > 0 and panel["failed"] == panel["shed"] == panel["queued"] == 0
         assert crm["failed"] == calls and crm["delivered"] == len(given) - calls > 0
