@@ -36,6 +36,7 @@ from ui_bridge.settings import (
     DirectorySettings,
     HttpSettings,
     RegisterSettings,
+    ReminderSettings,
     ScriptSettings,
     SupervisorSettings,
 )
@@ -79,6 +80,8 @@ class Settings(Section):
     cluster: ClusterSettings = ClusterSettings()
     #: ``[scripts]``: the inbound-contact scripts (``ui_bridge/script_library.py``).
     scripts: ScriptSettings = ScriptSettings()
+    #: ``[reminders]``: the call-back reminders (``ui_bridge/reminders.py``).
+    reminders: ReminderSettings = ReminderSettings()
 
     @model_validator(mode="after")
     def _followed_pbxs_exist(self) -> Settings:

@@ -69,6 +69,9 @@ ALERTS_POLICY = Policy(queue_size=10_000, when_full="drop_oldest", timeout=None)
 #: The contact script's subscriber launches a run on an answered inbound call and feeds transfers their results: a
 #: store write or two per call, never to be shed (a lost CallAnswered is a script that never opens), bounded anyway.
 SCRIPTS_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0)
+#: The reminders' subscriber closes the reminders an answered call reached: a read per ended call (a write when one
+#: closes); like the scripts', never to be shed lightly (a lost CallEnded is a reminder left open), bounded anyway.
+REMINDERS_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0)
 
 
 class Daemon:
@@ -131,11 +134,13 @@ class Daemon:
                                                   settings.supervisor.service_level_seconds)
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, pbxs,
                                    tls=settings.http.tls_cert is not None, cards=cards, health=self.health, node=self,
-                                   fanout=fanout, supervisor=supervisor, register=settings.missed_register)
+                                   fanout=fanout, supervisor=supervisor, register=settings.missed_register,
+                                   reminders=settings.reminders)
         sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
         self.subscribe(supervisor.on_effect, name="supervisor", policy=SUPERVISOR_POLICY)
+        self.subscribe(panel.reminders.on_effect, name="reminders", policy=REMINDERS_POLICY)
         self.alerts = alerts = AlertEngine(
             thresholds(settings.alerts, settings.supervisor.service_level_seconds), pbxs, lambda: self.store,
             notifier.messages, lambda out: fanout.publish(out.message, out.extensions, out.pbx))
@@ -143,7 +148,8 @@ class Daemon:
         if settings.scripts.folder is not None:  # every script checked now: a broken one stops the start (ConfigError)
             self.scripts = desk = ScriptDesk(load_library(settings.scripts), lambda: self.store, fanout,
                                              notifier.messages, pbxs, settings.scripts, transfer=commands.run,
-                                             cards=cards, repeat_days=settings.directory.repeat_days)
+                                             cards=cards, repeat_days=settings.directory.repeat_days,
+                                             reminders=panel.reminders)
             commands.scripts = desk.request
             self.subscribe(desk.on_effect, name="scripts", policy=SCRIPTS_POLICY)
         if alerts.rules.service_level_below > 0:  # the window of ended queue calls is all it needs of the effects

@@ -28,6 +28,8 @@ from cti.alerts import Alert, Condition
 from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
 from cti.directory import Contact, Query
 from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
+from cti.reminders import NewReminder, Reminder, ReminderCall
+from cti.reports import Report, ReportName, ReportQuery
 from cti.scripts.model import Stage
 from cti.scripts.runner import ContactDraft
 from store.cluster import Cluster
@@ -57,11 +59,14 @@ class MissedHistoryItem:
     comment: str | None
 
 
-Role = Literal["agent", "admin", "qa", "integration"]
-ROLES: tuple[Role, ...] = ("agent", "admin", "qa", "integration")
+Role = Literal["agent", "admin", "qa", "integration", "employee"]
+ROLES: tuple[Role, ...] = ("agent", "admin", "qa", "integration", "employee")
 #: The roles of the panel's users (a browser, a thin client speaking the panel's protocol). ``integration`` is another
 #: system (a DMS such as 1C:Alfa-Auto) with an API token: it calls the integration routes only (docs/security.md).
 PANEL_ROLES: tuple[Role, ...] = ("agent", "admin", "qa")
+#: ``employee``: a master who logs in to see their call-back reminders only (and to call the client back from one):
+#: the socket and the reminders' routes admit them, no other route does (docs/security.md).
+LOGIN_ROLES: tuple[Role, ...] = (*PANEL_ROLES, "employee")
 
 
 @dataclass(frozen=True, slots=True)
@@ -945,8 +950,83 @@ class ContactRegister(Protocol):
         ...
 
 
+class ReminderNotFound(StoreError, KeyError):
+    """No reminder has this id."""
+
+    def __init__(self, reminder_id: int) -> None:
+        super().__init__(reminder_id)
+        self.reminder_id = reminder_id
+
+    def __str__(self) -> str:
+        return f"no reminder #{self.reminder_id}"
+
+
+class ReminderClosed(StoreError):
+    """Closing a reminder that is closed already (``reminder`` says how, by whom and when)."""
+
+    def __init__(self, reminder: Reminder) -> None:
+        super().__init__(f"reminder #{reminder.id} was closed already ({reminder.status}, by {reminder.closed_by})")
+        self.reminder = reminder
+
+
+class Reminders(Protocol):
+    """Call-back reminders (issue 13, ``cti/reminders.py``): made by a script's reminder step, pushed to their
+    assignee when due, escalated to the admins when overdue, closed by an answered call or by hand. Never deleted.
+
+    Several nodes may share the store: the ticker's two marks (``due_reminders``, ``escalate_reminders``) are each
+    one statement that sets a time only where it is not set yet, so each reminder is pushed once, by one node.
+    """
+
+    async def add_reminder(self, reminder: NewReminder) -> tuple[Reminder, bool]:
+        """Keep a new reminder, and True; or, for the same run, employee and time again (a retried hand-over), the
+        one kept already and False."""
+        ...
+
+    async def get_reminder(self, reminder_id: int) -> Reminder:
+        """Raises ``ReminderNotFound``."""
+        ...
+
+    async def list_reminders(self, *, pbxs: Collection[str] | None = None, extension: str | None = None,
+                             user_name: str | None = None, open_only: bool = True, escalated: bool | None = None,
+                             limit: int = 200) -> list[Reminder]:
+        """At most ``limit`` reminders, the earliest due first (then by id): of ``pbxs`` (None: every PBX); an
+        assignee's (their ``extension`` or ``user_name``, either matching) when one is given; open ones only unless
+        ``open_only`` is False; ``escalated`` True: only those escalated to the admins, False: only those not."""
+        ...
+
+    async def close_reminder(self, reminder_id: int, *, by: str, comment: str | None, cancelled: bool = False,
+                             at: float) -> Reminder:
+        """Close an open reminder by hand (done, or ``cancelled``), with a comment. Raises ``ReminderNotFound``,
+        ``ReminderClosed``."""
+        ...
+
+    async def close_reminders_by_call(self, call: ReminderCall) -> list[Reminder]:
+        """Close the open reminders a finished call reached (``cti.reminders.closes`` decides), in one transaction;
+        those it closed, as they are now (none twice: a second node finds them closed)."""
+        ...
+
+    async def due_reminders(self, now: float) -> list[Reminder]:
+        """Mark the open reminders due at ``now`` and not yet pushed as pushed; those this call marked."""
+        ...
+
+    async def escalate_reminders(self, now: float, after: float) -> list[Reminder]:
+        """Mark the open reminders due ``after`` seconds or more before ``now`` and not yet escalated as escalated;
+        those this call marked."""
+        ...
+
+
+class Reports(Protocol):
+    """The reports managers read (issue 13, ``cti/reports.py``): PBX vs registered, contact statistics, the funnel,
+    missed calls. One call per report; the panel, its CSV and ``cti report`` print what it returns. Every statement
+    reads an index made for it (``store/reports.py``), so a report costs the rows of its period."""
+
+    async def report(self, name: ReportName, query: ReportQuery) -> Report:
+        """The report ``name`` over ``query``'s period, PBXs and agent; ``ValueError`` for an unknown name."""
+        ...
+
+
 class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
-            Alerts, ScriptRuns, ContactRegister, Cluster, Protocol):
+            Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

@@ -62,6 +62,8 @@ REGISTER_REQUESTS = (m.MissedClaim, m.MissedRelease, m.MissedResult)
 ScriptRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 #: The contact script's requests (the desk sends a transfer a step asks for through :meth:`Commands.run` itself).
 SCRIPT_REQUESTS = (m.ScriptStart, m.ScriptAnswer, m.ScriptBack, m.ScriptDiscard, m.ScriptRuns)
+#: Carries out a request of the call-back reminders (``reminder.close``: ``ui_bridge/reminders.py``).
+ReminderRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 
 
 class RequestFailed(Exception):
@@ -130,6 +132,8 @@ class Commands:
     register: RegisterRequest | None = None
     #: Carries out the contact script's requests (``ScriptDesk.request``; set by the daemon when scripts are loaded).
     scripts: ScriptRequest | None = None
+    #: Carries out the reminders' requests (``ReminderDesk.request``; set by the panel).
+    reminders: ReminderRequest | None = None
     limiter: CommandLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +153,10 @@ class Commands:
             if self.scripts is None:
                 raise RequestFailed("not_found", "no contact scripts are loaded ([scripts] folder)")
             return await self.scripts(user, request)
+        if isinstance(request, m.ReminderClose):
+            if self.reminders is None:
+                raise RequestFailed("internal", "reminders are not kept on this node")
+            return await self.reminders(user, request)
         if isinstance(request, m.AlertAck):
             if self.acknowledge_alert is None:
                 raise RequestFailed("internal", "alerts are not kept on this node")
@@ -335,6 +343,8 @@ def _may_control(user: User, request: BaseModel) -> CallControl:
     """The request as a call-control one, from a user who may control calls at all; else RequestFailed."""
     if not isinstance(request, CALL_CONTROL):
         raise RequestFailed("bad_message", f"{type(request).__name__} is not a command")
+    if user.role == "employee" and not isinstance(request, m.Originate):  # a reminder's call-back, nothing else
+        raise forbidden("an employee calls clients back from their reminders; other call control is the agents'")
     try:
         control.may_control(actor(user))
     except control.Refused as exc:

@@ -27,8 +27,8 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from store.repository import PANEL_ROLES, RegisterChange, Store
-from ui_bridge.settings import HttpSettings, RegisterSettings
+from store.repository import LOGIN_ROLES, RegisterChange, Store
+from ui_bridge.settings import HttpSettings, RegisterSettings, ReminderSettings
 
 from .api_models import Health
 from .auth import LoginThrottle
@@ -43,6 +43,7 @@ from .mirror_sync import MirrorSync
 from .notifier import Notifier
 from .pbxs import PbxHandles
 from .register import RegisterDesk
+from .reminders import ReminderDesk
 from .routes.alerts import ALERTS_ARE_FOR, AlertHistory
 from .routes.contacts_register import (
     FOREIGN_STAGE,
@@ -58,14 +59,17 @@ from .routes.login import Login
 from .routes.ops import Ops
 from .routes.pages import Pages
 from .routes.register import SharedRegisterRoutes
+from .routes.reminders import REMINDERS_ARE_FOR, ReminderRoutes
+from .routes.reports import REPORTS_ARE_FOR, ReportRoutes
 from .routes.websocket import LiveSocket
 from .sessions import Sessions, SocketSweep
 from .supervisor import SUPERVISOR_IS_FOR, Supervisor, no_supervisor
 
 log = logging.getLogger(__name__)
 
-#: The WebSocket handshake: any logged-in user, from the panel's own origin or an allowed one.
-SOCKET_POLICY = Policy(frozenset(PANEL_ROLES), refused=PANEL_ONLY, writes="origin not allowed")
+#: The WebSocket handshake: any logged-in user, from the panel's own origin or an allowed one (an employee's socket
+#: carries their reminders, and their own phone's calls as an agent's does).
+SOCKET_POLICY = Policy(frozenset(LOGIN_ROLES), refused=PANEL_ONLY, writes="origin not allowed")
 #: At shutdown, what the fan-out still has queued gets this long to reach the bus.
 FANOUT_DRAIN_SECONDS = 1.0
 
@@ -78,7 +82,7 @@ class Panel:
                  tls: bool = False, cards: CardService | None = None,
                  health: Callable[[], Health] | None = None, node: Node | None = None,
                  fanout: Fanout | None = None, supervisor: Supervisor | None = None,
-                 register: RegisterSettings | None = None) -> None:
+                 register: RegisterSettings | None = None, reminders: ReminderSettings | None = None) -> None:
         self.settings = settings
         self.hub = hub
         #: The way to the clients: this hub, or every node's through the store's bus (``fanout.across_nodes``).
@@ -112,9 +116,15 @@ class Panel:
         self.register = RegisterDesk(store, notifier.messages, self.fanout, list(pbxs), register or RegisterSettings(),
                                      region=notifier.messages.region)
         commands.register = self.register.request
+        # Call-back reminders (issue 13): kept, pushed when due, escalated, closed (ui_bridge/reminders.py).
+        self.reminders = ReminderDesk(store, notifier.messages, self.fanout, list(pbxs),
+                                      reminders or ReminderSettings(), region=notifier.messages.region)
+        commands.reminders = self.reminders.request
+        reminder_routes = ReminderRoutes(self.reminders)
         shared_register = SharedRegisterRoutes(self.store, notifier.messages, list(pbxs))
         alerts = AlertHistory(self.store, notifier.messages, list(pbxs))
         contacts = ContactRegisterRoutes(self.store, notifier, list(pbxs))  # the contact register (issue 13)
+        reports = ReportRoutes(self.store, notifier, list(pbxs))  # the managers' reports (issue 13)
         report = HealthReport(health, pbxs, notifier.mirror)
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
         self.metrics = NodeMetrics(node, hub, self.fanout)
@@ -129,7 +139,7 @@ class Panel:
             Route("/metrics", ops.scrape),  # [http] metrics_token, else this machine only (routes/ops.py)
             gate.route("/api/login", POST=for_anyone(login.login, writes="this origin may not log in here")),
             gate.route("/api/logout", POST=for_anyone(login.logout, writes="this origin may not log out here")),
-            gate.route("/api/me", GET=for_users(login.me)),
+            gate.route("/api/me", GET=for_users(login.me, *LOGIN_ROLES, refused=PANEL_ONLY)),
             gate.route("/api/health", GET=for_users(report.read, "admin", refused=FOR_ADMINS)),
             gate.route("/api/supervisor", GET=for_users(supervisor.read if supervisor is not None else no_supervisor,
                                                         "admin", "qa", refused=SUPERVISOR_IS_FOR)),
@@ -141,6 +151,8 @@ class Panel:
             gate.route("/api/missed/{entry_id}",
                        GET=for_users(journal.missed_entry, "admin", "qa", refused=REGISTER_IS_FOR)),
             gate.route("/api/alerts", GET=for_users(alerts.list, "admin", "qa", refused=ALERTS_ARE_FOR)),
+            gate.route("/api/reminders", GET=for_users(reminder_routes.list, "agent", "employee", "admin",
+                                                       refused=REMINDERS_ARE_FOR)),
             gate.route("/api/contacts", GET=for_users(directory.search),
                        POST=for_users(directory.add, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),
@@ -152,6 +164,7 @@ class Panel:
             gate.route("/api/contacts/register/{contact_id}/stages",  # the DMS's integration API (and admins)
                        POST=for_users(contacts.set_stage, "admin", "integration", refused=STAGES_ARE_SET_BY,
                                       writes=FOREIGN_STAGE)),
+            gate.route("/api/reports/{name}", GET=for_users(reports.read, "admin", "qa", refused=REPORTS_ARE_FOR)),
             gate.route("/api/calls/{linkedid}/contact",  # an agent's: calls their phone is on (directory.py)
                        POST=for_users(directory.attach, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),
@@ -182,6 +195,7 @@ class Panel:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.sweep.run(), name="panel-sweep")
                 tg.create_task(self.register.run_expiry(), name="register-claims")  # claims whose time is up
+                tg.create_task(self.reminders.run(), name="reminders")  # reminders due, overdue
                 if self.fanout.across_nodes:
                     tg.create_task(self.fanout.run(), name="panel-fanout")
                     tg.create_task(self.mirrors.run(), name="panel-mirrors")

@@ -76,7 +76,7 @@ class PbxInfo(_Wire):
 
 class UserInfo(_Wire):
     name: str
-    role: Literal["agent", "admin", "qa"]
+    role: Literal["agent", "admin", "qa", "employee"]
     extension: str | None = None
     display_name: str | None = None
 
@@ -464,6 +464,7 @@ class AlertFigures(_Wire):
 
     queue: str | None = None
     caller: str | None = None
+    caller_display: str | None = Field(default=None, description="``caller`` formatted by its region, for people")
     caller_name: str | None = None
     linkedid: str | None = None
     extension: str | None = None
@@ -714,6 +715,100 @@ class ScriptRun(_Wire):
     pbx: str = _pbx_field()
 
 
+# -- call-back reminders (issue 13: ui_bridge/reminders.py) ------------------------------------------------------
+
+
+class ReminderCard(_Wire):
+    """The client's card as it was when the reminder was made (the assignee's panel reads no directory)."""
+
+    name: str | None = None
+    kind: str | None = None
+    cars: list[str] = Field(default=[], description="Each car as people read it: make, model, plate")
+    phones: list[str] = []
+    note: str | None = None
+
+
+class ReminderInfo(_Wire):
+    """A call-back reminder (``docs/contact-script.md``, Reminders): an employee is to call a client back at
+    ``due_at``. Its assignee sees it (by extension, or by user), and the admins once it is escalated."""
+
+    id: int
+    employee: str = Field(description="The script's employee id ([scripts.employees])")
+    employee_name: str
+    extension: str | None = Field(description="The employee's phone on the PBX (the call button calls from it)")
+    user: str | None = Field(default=None, description="The panel user of the employee, when one is known")
+    number: str = Field(description="The client's number to call")
+    number_display: str | None = Field(default=None, description=_DISPLAY)
+    contact_id: int | None = Field(default=None, description="The client in the directory")
+    client_name: str | None = None
+    card: ReminderCard | None = None
+    note: str | None = None
+    due_at: str
+    due: bool = Field(description="Its time has come (as of this message)")
+    created_at: str
+    created_by: str | None = Field(default=None, description="Who made it: the agent's extension, or a user")
+    linkedid: str | None = Field(default=None, description="The call the reminder was made on")
+    run_id: int | None = Field(default=None, description="The script run that made it")
+    status: Literal["open", "done", "cancelled"]
+    closed_how: Literal["call", "hand"] | None = Field(default=None, description="call: an answered call between "
+                                                       "the extension and the number closed it; hand: a user did")
+    closed_at: str | None = None
+    closed_by: str | None = Field(default=None, description="The user who closed it, or 'call'")
+    closed_linkedid: str | None = Field(default=None, description="The call that closed it")
+    comment: str | None = None
+    escalated_at: str | None = Field(default=None, description="When it was escalated to the admins (overdue)")
+    pbx: str = _pbx_field()
+
+
+_REMINDER_EXAMPLE: dict[str, Any] = {
+    "id": 5, "employee": "ivanov", "employee_name": "Иванов И. (мастер)", "extension": "201", "user": "ivan",
+    "number": "79161234567", "number_display": "+7 916 123-45-67", "contact_id": 12, "client_name": "Петров Пётр",
+    "card": {"name": "Петров Пётр", "kind": "private", "cars": ["Škoda Octavia А123ВС777"],
+             "phones": ["+7 916 123-45-67"], "note": None},
+    "note": "перезвонить по диагностике", "due_at": "2026-11-24T12:00:00.000+03:00", "due": False,
+    "created_at": _AT, "created_by": "101", "linkedid": "1795480456.101", "run_id": 12, "status": "open",
+    "closed_how": None, "closed_at": None, "closed_by": None, "closed_linkedid": None, "comment": None,
+    "escalated_at": None, "pbx": "msk"}
+
+
+class ReminderNew(_Wire):
+    """A script's reminder step made a reminder: to its assignee (their extension's subscribers) and the ``all``
+    subscribers of its PBX."""
+
+    model_config = _examples({"type": "reminder.new", "reminder": _REMINDER_EXAMPLE})
+    type: Literal["reminder.new"] = "reminder.new"
+    reminder: ReminderInfo
+
+
+class ReminderDue(_Wire):
+    """A reminder's time came: its assignee's panel highlights it (with a sound). Sent once, by one node."""
+
+    model_config = _examples({"type": "reminder.due", "reminder": {**_REMINDER_EXAMPLE, "due": True}})
+    type: Literal["reminder.due"] = "reminder.due"
+    reminder: ReminderInfo
+
+
+class ReminderEscalated(_Wire):
+    """A reminder still open ``[reminders] escalate_after_minutes`` after its time: the admins' panels list it
+    among the overdue reminders. Sent once, by one node, whether or not its employee ever logged in."""
+
+    model_config = _examples({"type": "reminder.escalated", "reminder": {
+        **_REMINDER_EXAMPLE, "due": True, "escalated_at": "2026-11-24T12:30:02.000+03:00"}})
+    type: Literal["reminder.escalated"] = "reminder.escalated"
+    reminder: ReminderInfo
+
+
+class ReminderClosed(_Wire):
+    """A reminder was closed: by an answered call between the extension and the number (``closed_how`` call), or
+    by hand with a comment (``reminder.close``)."""
+
+    model_config = _examples({"type": "reminder.closed", "reminder": {
+        **_REMINDER_EXAMPLE, "status": "done", "closed_how": "call", "closed_at": "2026-11-24T12:04:10.000+03:00",
+        "closed_by": "call", "closed_linkedid": "1795490000.7"}})
+    type: Literal["reminder.closed"] = "reminder.closed"
+    reminder: ReminderInfo
+
+
 class Reply(_Wire):
     """A request succeeded. ``data`` depends on the request (e.g. the AMI ActionID of a command)."""
 
@@ -753,7 +848,8 @@ ServerMessage = Annotated[
     | MissedUpdated | AgentState | PbxStatus | AlertRaised | AlertAcknowledged | AlertResolved | SupervisorFigures
     | Reply | Error
     | MissedClaimed | MissedReleased | MissedResultRecorded
-    | ScriptRun,
+    | ScriptRun
+    | ReminderNew | ReminderDue | ReminderEscalated | ReminderClosed,
     Field(discriminator="type"),
 ]
 
@@ -1030,6 +1126,19 @@ class ScriptRuns(_Request):
     id: RequestId
 
 
+class ReminderClose(_Request):
+    """Close a reminder by hand with a comment (its assignee, or an admin of its PBX): done, or ``cancel`` (nobody
+    is to call back any more). Answered by ``reply`` with ``reminder``; ``reminder.closed`` follows."""
+
+    model_config = _request_examples({"type": "reminder.close", "id": "19", "reminder_id": 5,
+                                      "comment": "дозвонился с мобильного, записал на среду"})
+    type: Literal["reminder.close"]
+    id: RequestId
+    reminder_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    comment: Comment | None = None
+    cancel: bool = False
+
+
 class Ping(_Request):
     """Answered by a ``reply`` at once: an application-level liveness check."""
 
@@ -1041,7 +1150,8 @@ class Ping(_Request):
 ClientMessage = Annotated[
     Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | AlertAck | Ping
     | MissedClaim | MissedRelease | MissedResult
-    | ScriptStart | ScriptAnswer | ScriptBack | ScriptDiscard | ScriptRuns,
+    | ScriptStart | ScriptAnswer | ScriptBack | ScriptDiscard | ScriptRuns
+    | ReminderClose,
     Field(discriminator="type"),
 ]
 
@@ -1054,11 +1164,13 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     Error,
     MissedClaimed, MissedReleased, MissedResultRecorded,
     ScriptRun,
+    ReminderNew, ReminderDue, ReminderEscalated, ReminderClosed,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
     Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, AlertAck, Ping,
     MissedClaim, MissedRelease, MissedResult,
     ScriptStart, ScriptAnswer, ScriptBack, ScriptDiscard, ScriptRuns,
+    ReminderClose,
 )
 
 

@@ -285,7 +285,9 @@ class Messages:
             status="active" if alert.active else "resolved", since=self._time(alert.since),
             raised_at=self.time(alert.raised_at), acknowledged_at=self._time(alert.acknowledged_at),
             acknowledged_by=alert.acknowledged_by, resolved_at=self._time(alert.resolved_at),
-            figures=m.AlertFigures.model_validate(dict(alert.figures)), pbx=alert.pbx)
+            figures=m.AlertFigures.model_validate({**alert.figures, "caller_display": self.numbers(
+                caller if isinstance(caller := alert.figures.get("caller"), str) else None)}),
+            pbx=alert.pbx)
 
     def for_alert(self, event: Literal["raised", "acknowledged", "resolved"], alert: Alert) -> Outgoing:
         """``alert.raised`` / ``alert.acknowledged`` / ``alert.resolved``, for the ``all`` subscribers of its PBX

@@ -44,7 +44,9 @@ the JSON Schema printed by `cti schema`.
   every user of that PBX (agents too). While a PBX is lost, the calls shown for it may have ended or changed:
   when it is back, the calls that ended meanwhile get their `call.ended` before `pbx.status` says `connected: true`.
 - **Roles.** `agent`: own extension only (its calls, control of its own calls, its own pause). `admin`:
-  everything. `qa`: reads everything, controls nothing. Each only within the PBXs the user belongs to.
+  everything. `qa`: reads everything, controls nothing. `employee` (a master who logs in for their call-back
+  reminders): their own extension's messages as an agent's, their reminders, and `originate` from their own
+  phone; no other request. Each only within the PBXs the user belongs to.
 
 ## The HTTP side
 
@@ -54,7 +56,8 @@ Same port, JSON in and out; errors are `{{"error": {{"code": "...", "message": "
 |---|---|---|
 | `POST /api/login` `{{"name", "password"}}` | anyone | `{{"user": UserInfo}}` and the `cti_session` cookie (HttpOnly, SameSite=Strict); 401 `bad_credentials`; 429 `rate_limited` with `Retry-After` once a name has failed `[http] login_max_failures` times from one address (then 1, 2, 4 … s between tries), or an address has failed for many names |
 | `POST /api/logout` | logged in | 204; the session ends in the store and its sockets close (1008) |
-| `GET /api/me` | logged in | `{{"user": UserInfo}}` |
+| `GET /api/me` | logged in (agent, admin, qa, employee) | `{{"user": UserInfo}}` |
+| `GET /api/reminders?view=mine\\|overdue\\|open` | agent, employee, admin (`overdue`, `open`: admins only) | `{{"reminders": [ReminderInfo], "now"}}`, earliest due first: your own open call-back reminders (by extension or user), or an admin's escalated (`overdue`) or all open reminders of their PBXs ([contact-script.md](contact-script.md#reminders)) |
 | `GET /api/calls?since=&until=&number=&agent=&direction=&outcome=&pbx=&limit=&after=` | all roles (agents: their own calls only) | `{{"calls": [...], "next": "…" or null}}`, newest first, the rows of `cti calls --format json` |
 | `GET /api/missed?status=open\\|closed&since=&until=&number=&pbx=&limit=&after=` | admin, qa | `{{"missed": [MissedInfo], "next": "…" or null}}`, oldest first |
 | `GET /api/missed/ID` | admin, qa | `{{"entry": MissedInfo, "history": [...]}}`; 403 for an entry of a PBX you do not belong to |

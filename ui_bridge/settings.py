@@ -147,6 +147,14 @@ class RegisterSettings(Section):
     claim_minutes: Annotated[float, Field(gt=0, le=1440)] = 10.0
 
 
+class ReminderSettings(Section):
+    """``[reminders]``: the call-back reminders a script's reminder step makes (``ui_bridge/reminders.py``)."""
+
+    #: A reminder still open this many minutes after its time is escalated to the admins (their panel lists it
+    #: among the overdue reminders), whether or not its employee ever logged in.
+    escalate_after_minutes: Annotated[float, Field(gt=0, le=10080)] = 30.0
+
+
 class ScriptEmployee(Section):
     """One person of a ``[scripts.employees]`` list: a master, the parts desk (``docs/contact-script.md``)."""
 

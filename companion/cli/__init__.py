@@ -14,6 +14,7 @@ One module per command group, each adding its commands to the apps of :mod:`.app
 * :mod:`.users` — ``users add|list|passwd|remove|token``;
 * :mod:`.contacts` — ``contacts import|export``;
 * :mod:`.contacts_register` — ``contacts register``: the contact register, filtered, as a table, JSON or CSV;
+* :mod:`.reports` — ``report NAME``: the managers' reports (PBX vs registered, contacts, the funnel, missed calls);
 * :mod:`.store_commands` — ``store migrate|copy``: the schema by hand, a site moved to PostgreSQL;
 * :mod:`.pbx` — ``replay-pbx``, ``ami-user``, ``schema``.
 
@@ -35,13 +36,14 @@ import typer
 from .app import app
 
 #: The command modules, in the order of ``cti --help``: the daemon first, then what people read.
-MODULES = ("run", "listings", "register", "users", "contacts", "contacts_register", "store_commands", "pbx")
+MODULES = ("run", "listings", "register", "users", "contacts", "contacts_register", "reports", "store_commands", "pbx")
 #: The modules that define each command (``missed``'s group is in one, its subcommands in another); a command not
 #: named here loads them all (``tests/test_cli_lazy.py`` checks the table against the app).
 COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("run",), "demo": ("run",), "check-config": ("run",),
     "calls": ("listings",), "agent-misses": ("listings",), "missed": ("listings", "register"),
-    "users": ("users",), "contacts": ("contacts", "contacts_register"), "store": ("store_commands",),
+    "users": ("users",), "contacts": ("contacts", "contacts_register"), "report": ("reports",),
+    "store": ("store_commands",),
     "replay-pbx": ("pbx",), "schema": ("pbx",), "ami-user": ("pbx",),
 }
 

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from store.opening import Opening
+from store.reminders import ReminderOps
 from store.repository import Store
 from store.settings import StoreSettings
 from store.sqlite.alerts import AlertOps
@@ -24,6 +25,7 @@ from store.sqlite.journal import JournalReads
 from store.sqlite.lanes import Lanes, open_lanes
 from store.sqlite.lookups import CallerLookupOps
 from store.sqlite.register import RegisterOps
+from store.sqlite.reports import ReportOps
 from store.sqlite.script_runs import ScriptRunOps
 from store.sqlite.users import UserOps
 from store.sqlite.writer import StagedWriter
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ScriptRunOps,
-                   ContactRegisterOps, ClusterOps):
+                   ContactRegisterOps, ReminderOps, ReportOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

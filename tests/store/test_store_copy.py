@@ -19,6 +19,7 @@ import pytest
 
 from cti.alerts import Condition
 from cti.directory import Contact, Vehicle
+from cti.reminders import NewReminder
 from store.postgres import PostgresStore
 from store.repository import Store, User
 from store.sqlite import SqliteStore
@@ -108,6 +109,20 @@ async def fill(store: Store) -> None:
                                           at=T0 + 150)
     await store.save_script_run(run.id, state={"stack": ["reason", "private_client"]}, status="open", revision=1,
                                 at=T0 + 160)
+    # Call-back reminders: one for a master (the employee role), pushed as due and escalated; one closed by hand.
+    await store.add_user(User(name="ivan", role="employee", extension="201", display_name="Иван Мастеров",
+                              password_hash="scrypt$ivan"))
+    await store.add_reminder(NewReminder(
+        pbx="main", employee="ivanov", employee_name="Иванов", extension="201", number="79161234567",
+        number_key="79161234567", due_at=T0 + 170, created_at=T0 + 160, user_name="ivan", contact_id=ivanov,
+        client_name="Иванов Пётр", card={"name": "Иванов Пётр", "cars": ["Тойота Camry"]}, note="«по ремонту»",
+        created_by="101", run_id=run.id, linkedid="a-1"))
+    await store.due_reminders(T0 + 180)
+    await store.escalate_reminders(T0 + 180 + 1800, 1800)
+    other, _ = await store.add_reminder(NewReminder(
+        pbx="main", employee="petrov", employee_name="Петров", extension=None, number="74957654321",
+        number_key="74957654321", due_at=T0 + 200, created_at=T0 + 160))
+    await store.close_reminder(other.id, by="Boss", comment="не нужно", cancelled=True, at=T0 + 210)
 
 
 async def read_back(store: Store) -> dict[str, Any]:
@@ -137,6 +152,7 @@ async def read_back(store: Store) -> dict[str, Any]:
         "registered contacts": await store.list_registered_contacts(),
         "script runs": await store.open_script_runs(),
         "script version": await store.script_source("car-service", "3f2a9c01b7de"),
+        "reminders": await store.list_reminders(open_only=False),
     }
 
 

@@ -24,7 +24,7 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
-from store.repository import PANEL_ROLES, ROLES, User
+from store.repository import LOGIN_ROLES, PANEL_ROLES, ROLES, User
 from tests.panel_env import PanelEnv, panel_env
 from tests.ui_bridge.wsclient import session_cookie
 from ui_bridge.auth import hash_password, new_token, token_hash
@@ -33,7 +33,7 @@ from ui_bridge.routes.gate import LOG_IN_FIRST, ApiRoute, Endpoint
 TRACE = "13-blind-transfer-redirect"  # never started: nothing but the requests below happens
 FOREIGN = "http://evil.example"
 #: One user per role (tests/panel_env.py; the integration user is made with its API token in :func:`callers`).
-USER_OF_ROLE = {"agent": "anna", "admin": "admin", "qa": "qa", "integration": "alfa-auto"}
+USER_OF_ROLE = {"agent": "anna", "admin": "admin", "qa": "qa", "integration": "alfa-auto", "employee": "elena"}
 #: Every panel role: what a route naming no role admits (an integration token is admitted only where it is named).
 EVERYONE = frozenset(PANEL_ROLES)
 
@@ -42,7 +42,7 @@ EVERYONE = frozenset(PANEL_ROLES)
 ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/login", "POST"): (None, True),
     ("/api/logout", "POST"): (None, True),
-    ("/api/me", "GET"): (EVERYONE, False),
+    ("/api/me", "GET"): (frozenset(LOGIN_ROLES), False),  # an employee's panel asks who logged in
     ("/api/health", "GET"): (frozenset({"admin"}), False),
     ("/api/calls", "GET"): (EVERYONE, False),
     ("/api/missed", "GET"): (frozenset({"admin", "qa"}), False),
@@ -50,12 +50,14 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/missed/groups", "GET"): (frozenset({"admin", "qa"}), False),
     ("/api/supervisor", "GET"): (frozenset({"admin", "qa"}), False),
     ("/api/alerts", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/reminders", "GET"): (frozenset({"agent", "employee", "admin"}), False),
     ("/api/contacts", "GET"): (EVERYONE, False),
     ("/api/contacts", "POST"): (frozenset({"agent", "admin"}), True),
     ("/api/calls/{linkedid}/contact", "POST"): (frozenset({"agent", "admin"}), True),
     ("/api/contacts/register", "GET"): (frozenset({"agent", "admin", "qa"}), False),
     ("/api/contacts/register/{contact_id}", "GET"): (frozenset({"agent", "admin", "qa"}), False),
     ("/api/contacts/register/{contact_id}/stages", "POST"): (frozenset({"admin", "integration"}), True),
+    ("/api/reports/{name}", "GET"): (frozenset({"admin", "qa"}), False),
 }
 #: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
 #: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
@@ -89,7 +91,7 @@ def url_of(path: str) -> str:
 async def callers(env: PanelEnv) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     """One HTTP client without a cookie jar, and a session cookie per panel role (each sent by hand); for the
     integration role, which never logs in, its API token (``Bearer …``)."""
-    cookies = {role: await session_cookie(env, name) for role, name in USER_OF_ROLE.items() if role in PANEL_ROLES}
+    cookies = {role: await session_cookie(env, name) for role, name in USER_OF_ROLE.items() if role in LOGIN_ROLES}
     await env.store.add_user(User(name=USER_OF_ROLE["integration"], role="integration"))
     token = new_token()
     await env.store.add_token(USER_OF_ROLE["integration"], token_hash(token), "DMS")
@@ -169,13 +171,13 @@ async def test_the_gate_holds_every_api_route_to_its_policy_over_http() -> None:
         # Nothing the foreign page sent happened: no contact made, every session still valid.
         assert await env.store.find_contacts("Подделка", limit=5) == []
         for role, cookie in cookies.items():
-            if role not in PANEL_ROLES:
+            if role not in LOGIN_ROLES:
                 continue
             response = await send(http, "GET", "/api/me", cookie=cookie)
             assert response.status_code == 200 and response.json()["user"]["role"] == role
 
 
-@pytest.mark.parametrize("role", sorted(PANEL_ROLES))
+@pytest.mark.parametrize("role", sorted(LOGIN_ROLES))
 async def test_the_websocket_handshake_is_held_to_the_same_checks(role: str) -> None:
     async with panel_env([TRACE]) as env:
         with pytest.raises(websockets.InvalidStatus) as anonymous:

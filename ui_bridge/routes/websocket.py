@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from cti.control import OWN_EXTENSION_ROLES
 from ui_bridge.settings import HttpSettings
 
 from .. import messages as m
@@ -86,7 +87,7 @@ class LiveSocket:
             await websocket.accept()
             hub.send_to(client, self.notifier.messages.hello(user, time.time(),
                                                              self.notifier.pbx_infos(user.pbxs or None)))
-            self._subscribe(client, "own" if user.role == "agent" else "all")
+            self._subscribe(client, "own" if user.role in OWN_EXTENSION_ROLES else "all")
             client.relay = asyncio.create_task(self._relay(client))
             while not client.dropped:
                 message = await websocket.receive()
@@ -148,7 +149,7 @@ class LiveSocket:
         except ValidationError as exc:
             self._error(client, request_id, "bad_message", _explain(exc, raw))
             return
-        if isinstance(request, m.Subscribe) and request.scope == "all" and client.user.role == "agent":
+        if isinstance(request, m.Subscribe) and request.scope == "all" and client.user.role in OWN_EXTENSION_ROLES:
             self._error(client, request.id, "forbidden", "agents may only subscribe to their own extension")
             return
         if len(client.requests) >= MAX_REQUESTS_IN_FLIGHT:

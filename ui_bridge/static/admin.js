@@ -4,8 +4,10 @@
 import { Directory } from "./card.js";
 import { markUncertain, uncertainMark } from "./health.js";
 import { AlertsPanel } from "./alerts.js";
+import { RemindersPanel } from "./reminders.js";
 import { Journal } from "./journal.js";
 import { MissedRegister } from "./register.js";
+import { ReportsSection } from "./reports.js";
 import { SupervisorSection } from "./supervisor.js";
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
@@ -204,7 +206,8 @@ class AgentsBoard {
   }
 
   makeRow(agent) {
-    const cells = [h("td", { class: "num" }), h("td", { class: "nowrap" }), h("td")];
+    // The name cell wraps (its queue chips too): at 1280 px the side column is narrow, and the pause button must show.
+    const cells = [h("td", { class: "num" }), h("td", { class: "agent-name" }), h("td")];
     const toggle = h("button", {
       type: "button", class: "btn btn-small", "data-test": "agent-pause-toggle", "data-extension": agent.extension,
     }, T("Пауза"));
@@ -258,13 +261,19 @@ export class AdminView {
       h("div", { class: "admin-main" }, this.board.el, this.missed.el),
       h("div", { class: "admin-side" }, this.agents.el, this.directory.el),
       h("div", { class: "admin-wide" }, this.journal.el));
+    this.reports = new ReportsSection(ctx); // the managers' reports with charts, opened on demand (reports.js)
+    this.el.append(h("div", { class: "admin-wide" }, this.reports.el));
     this.missed.load();
     this.journal.load();
     this.alerts.load();
+    this.overdue = new RemindersPanel(ctx, { mode: "overdue" }); // reminders escalated to the admins (reminders.js)
+    this.alerts.el.after(this.overdue.el);
+    this.overdue.load();
   }
 
   onMessage(msg) {
     this.alerts.onMessage(msg);
+    this.overdue.onMessage(msg);
     if (msg.type === "hello") { // which PBXs the user sees: the journal's filter, the PBX columns
       this.journal.showPbxs();
       this.missed.render();
@@ -292,6 +301,8 @@ export class QaView {
     this.journal = new Journal({ pbxFilter: true });
     this.missed = new MissedRegister(ctx, { readOnly: true }); // the register without controls (register.js)
     this.el = h("div", { class: "qa-layout" }, this.missed.el, this.journal.el);
+    this.reports = new ReportsSection(ctx); // the managers' reports (reports.js)
+    this.el.append(this.reports.el);
     this.missed.load();
     this.journal.load();
   }

@@ -5,6 +5,7 @@ import { markUncertain, uncertainMark } from "./health.js";
 import { translations } from "./i18n.js";
 import { RecentCalls } from "./journal.js";
 import { RingAlert } from "./notify.js";
+import { RemindersPanel } from "./reminders.js";
 import { ScriptPanel } from "./script.js";
 import { busy, callKey, errorText, errorToast, fmtDuration, h, label, manyPbxs, pbxName, setText, shownNumber, toast } from "./util.js";
 
@@ -194,13 +195,17 @@ export class AgentView {
     this.el = h("div", { class: "agent-layout" },
       h("div", { class: "agent-main" }, h("section", { class: "panel" },
         h("div", { class: "panel-head" }, h("h2", {}, T("Текущий звонок"))), this.popArea, this.idle),
-      this.script.el, this.directory.el, dial),
-      h("div", { class: "agent-side" }, this.recent.el));
+      this.directory.el, dial),
+      h("div", { class: "agent-side" }, this.script.el, this.recent.el)); // the script beside the pop's card
     this.recent.load();
+    this.reminders = new RemindersPanel(ctx); // the agent's own call-back reminders (reminders.js)
+    this.script.el.after(this.reminders.el);
+    this.reminders.load();
   }
 
   onMessage(msg) {
     this.script.onMessage(msg);
+    this.reminders.onMessage(msg);
     if (msg.type === "call.ended") this.recent.refreshSoon();
     const me = this.ctx.store.me;
     if (msg.type === "agent.state" && me && msg.extension === me.extension) this.pauseWish = null;

@@ -3,6 +3,7 @@
 import { AdminView, QaView } from "./admin.js";
 import { AgentView } from "./agent.js";
 import { PbxBanner } from "./health.js";
+import { EmployeeView } from "./reminders.js";
 import { Socket, api } from "./net.js";
 import { Store } from "./store.js";
 import { langSwitch, translatePage, translations } from "./i18n.js";
@@ -23,7 +24,7 @@ const T = translations({
 
 const SUPPORTED_PROTOCOL = 1;
 
-const VIEWS = { agent: AgentView, admin: AdminView, qa: QaView };
+const VIEWS = { agent: AgentView, admin: AdminView, qa: QaView, employee: EmployeeView };
 
 function header(user, ctx) {
   const conn = h("span", { class: "conn conn-connecting", "data-test": "conn-status", "data-status": "connecting" }, T("подключение…"));

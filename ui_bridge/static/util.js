@@ -8,6 +8,7 @@ const T = translations({
   "оператор": "agent",
   "администратор": "admin",
   "контроль качества": "quality control",
+  "сотрудник": "employee",
   "входящий": "inbound",
   "исходящий": "outbound",
   "внутренний": "internal",
@@ -192,7 +193,7 @@ export function agentKey(msg) {
 // -- labels (the panel's words for the protocol's values) ----------------------------------------------------
 
 export const LABELS = {
-  role: { agent: T("оператор"), admin: T("администратор"), qa: T("контроль качества") },
+  role: { agent: T("оператор"), admin: T("администратор"), qa: T("контроль качества"), employee: T("сотрудник") },
   direction: { inbound: T("входящий"), outbound: T("исходящий"), internal: T("внутренний") },
   outcome: { answered: T("отвечен"), missed: T("пропущен"), failed: T("не состоялся") },
   callState: { ringing: T("Входящий звонок"), talking: T("Разговор"), dialing: T("Набор"), ended: T("Завершён") },
