@@ -15,15 +15,17 @@ and the stages (request 55%, booking 60% of those, visit 70% of bookings, walk-i
 The file is kept in ``/tmp/bench-reports`` with a ``.json`` beside it and reused while the parameters and the
 migrations are the same (``--fresh`` remakes it).
 
-**What is timed**: each report (``registered``, ``contacts``, ``funnel``, ``missed``) through the store's interface
-(``SqliteStore.report``, what ``cti report`` and ``GET /api/reports/NAME`` call), over the year's last month and over
-the whole year, ``--runs`` times each (default 20), interleaved; median and p95 (nearest rank). **The baseline**: the
-same reports on the same file with the report indexes of migration 0013 dropped (the journal's and the register's
-own indexes only), ``--baseline-runs`` times each (default 3); the indexes are made again afterwards.
+**What is timed**, on SQLite and on a throwaway PostgreSQL (``bench/pgserver.py``) holding the same rows (copied by
+``COPY``): first the day counts made from the rows (``keep_report_days``: what a site's first start after the upgrade
+does), and every report over every period checked equal to counting the rows; then each report (``registered``,
+``contacts``, ``funnel``, ``missed``) through the store's interface (``report``, what ``cti report`` and
+``GET /api/reports/NAME`` call), over the year's last month, the whole year and the year narrowed to one agent,
+``--runs`` times each (default 20); median and p95 (nearest rank). **The baseline**, in the same run on the same
+store, interleaved: the statements before the day counts (every period counted from its rows, off the report indexes
+of SQLite's 0013 / PostgreSQL's 0008), ``--baseline-runs`` times (default: as many).
 
-``python -m bench.reports [--calls N] [--contacts N] [--runs 20] [--postgres]``; the report goes to stdout and (unless
-``--no-write``) into its section of ``docs/benchmarks.md``. ``--postgres`` times the same reports on a throwaway
-PostgreSQL (``bench/pgserver.py``) filled with the same rows by ``COPY``.
+``python -m bench.reports [--calls N] [--contacts N] [--runs 20] [--no-postgres]``; the report goes to stdout and
+(unless ``--no-write``) into its section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import asyncio
 import hashlib
 import json
 import math
+import os
 import random
 import sqlite3
 import statistics
@@ -63,14 +66,6 @@ KINDS = (("private", 70), ("corporate", 20), ("partner", 5), ("employee", 1), (N
 MISSED_REASONS = (("abandoned", 40), ("no_answer", 30), ("short_abandon", 10), ("caller_hangup_ringing", 10),
                   ("busy", 5), ("voicemail", 5))
 OTHER_CHANNELS = (("visit", 45), ("internet", 25), ("mobile", 15), ("invitation", 5), ("phone", 10))
-#: The report indexes migration 0013 makes (the baseline drops them).
-INDEXES = {
-    "calls_report": "CREATE INDEX calls_report ON calls (direction, outcome, started_at, linkedid, pbx, answered_by)",
-    "contact_register_report": "CREATE INDEX contact_register_report ON contact_register (at, pbx, agent, channel, "
-                               "client_kind, reason, is_repeat, employee, request_at, booking_at, visit_at)",
-    "missed_report": "CREATE INDEX missed_report ON missed (missed_at, pbx, reason, closed_by, closed_at)",
-    "agent_misses_report": "CREATE INDEX agent_misses_report ON agent_misses (rang_at, pbx, agent, reason)",
-}
 MONTH_START = datetime(2026, 11, 1, tzinfo=TZ)
 
 
@@ -238,68 +233,166 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-async def time_reports(store: Any, runs: int, *, baseline: bool = False) -> dict[str, dict[str, list[float]]]:
-    """Seconds of each report over the month and the year, ``runs`` times, interleaved. ``baseline``: the store's own
-    statements without naming the report indexes (they are dropped), through the store's reader as ``report`` runs."""
+#: The periods timed: the year's last month, the whole year, and the year narrowed to one agent.
+def periods() -> dict[str, ReportQuery]:
+    year = (YEAR_START.timestamp(), YEAR_END.timestamp())
+    return {"month": ReportQuery(MONTH_START.timestamp(), YEAR_END.timestamp(), tz=TZ),
+            "year": ReportQuery(*year, tz=TZ),
+            "year, one agent": ReportQuery(*year, tz=TZ, agent=AGENTS[17])}
+
+
+Timings = dict[str, dict[str, list[float]]]
+
+
+async def time_reports(store: Any, runs: int, baseline_runs: int) -> tuple[Timings, Timings]:
+    """Seconds of each report over each period: through ``store.report`` (``runs`` times) and, as the **baseline**,
+    the statements before the day counts (every period counted from the rows, ``store/reports.py`` with
+    ``days=False``: migration 0013's / 0008's indexes) on the same store's reader (``baseline_runs`` times). Each
+    run asks every report over every period, the two ways interleaved."""
     from dataclasses import replace
 
-    from store.reports import SQLITE_REPORTS, build_report
+    from store.postgres import PostgresStore
+    from store.reports import POSTGRES_REPORTS, SQLITE_REPORTS, build_report
 
-    plain = replace(SQLITE_REPORTS, name_indexes=False)
+    postgres = isinstance(store, PostgresStore)
+    rows_only = replace(POSTGRES_REPORTS if postgres else SQLITE_REPORTS, days=False)
 
     async def run(sql: str, params: dict[str, Any]) -> Any:
+        if postgres:
+            return await store._select(sql, params, lambda row: row)
         return await store._select_few(sql, params, lambda row: row)
 
-    async def report(name: Any, query: ReportQuery) -> Any:
-        if baseline:
-            return await build_report(run, plain, name, query)
-        return await store.report(name, query)
-
-    periods = {"month": ReportQuery(MONTH_START.timestamp(), YEAR_END.timestamp(), tz=TZ),
-               "year": ReportQuery(YEAR_START.timestamp(), YEAR_END.timestamp(), tz=TZ)}
-    out: dict[str, dict[str, list[float]]] = {r: {p: [] for p in periods} for r in REPORTS}
-    for _ in range(runs):
+    asked = periods()
+    timed: Timings = {r: {p: [] for p in asked} for r in REPORTS}
+    baseline: Timings = {r: {p: [] for p in asked} for r in REPORTS}
+    for i in range(max(runs, baseline_runs)):
         for name in REPORTS:
-            for label, query in periods.items():
-                started = time.perf_counter()
-                await report(name, query)
-                out[name][label].append(time.perf_counter() - started)
-    return out
-
-
-async def sqlite_timings(path: Path, runs: int, baseline_runs: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    from store.sqlite import SqliteStore
-
-    async with SqliteStore.open(path) as store:
-        await time_reports(store, 1)  # warm the page cache
-        timed = await time_reports(store, runs)
-    db = sqlite3.connect(path)
-    for name in INDEXES:
-        db.execute(f"DROP INDEX IF EXISTS {name}")
-    db.commit()
-    try:
-        async with SqliteStore.open(path) as store:
-            baseline = await time_reports(store, baseline_runs, baseline=True) if baseline_runs else {}
-    finally:
-        progress("making the report indexes again")
-        for sql in INDEXES.values():
-            db.execute(sql)
-        db.commit()
-        db.close()
+            for label, query in asked.items():
+                if i < runs:
+                    started = time.perf_counter()
+                    await store.report(name, query)
+                    timed[name][label].append(time.perf_counter() - started)
+                if i < baseline_runs:
+                    started = time.perf_counter()
+                    await build_report(run, rows_only, name, query)
+                    baseline[name][label].append(time.perf_counter() - started)
     return timed, baseline
 
 
-def table(timed: dict[str, Any], baseline: dict[str, Any]) -> str:
-    lines = ["| report | period | median, s | p95, s | baseline median, s | p95 < 1 s |",
-             "|---|---|---:|---:|---:|---|"]
-    for name, periods in timed.items():
-        for label, values in periods.items():
-            base = baseline.get(name, {}).get(label)
-            lines.append(f"| {name} | {label} | {statistics.median(values):.3f} | {p95(values):.3f} | "
-                         f"{statistics.median(base):.2f} | {'met' if p95(values) < 1.0 else '**not met**'} |"
-                         if base else f"| {name} | {label} | {statistics.median(values):.3f} | {p95(values):.3f} | "
-                         f"— | {'met' if p95(values) < 1.0 else '**not met**'} |")
-    return "\n".join(lines) + "\n"
+async def check_same(store: Any) -> None:
+    """The day counts give what the rows give: every report over every period, both ways (a bench that timed wrong
+    figures would prove nothing)."""
+    from dataclasses import replace
+
+    from store.postgres import PostgresStore
+    from store.reports import POSTGRES_REPORTS, SQLITE_REPORTS, build_report
+
+    postgres = isinstance(store, PostgresStore)
+    rows_only = replace(POSTGRES_REPORTS if postgres else SQLITE_REPORTS, days=False)
+
+    async def run(sql: str, params: dict[str, Any]) -> Any:
+        if postgres:
+            return await store._select(sql, params, lambda row: row)
+        return await store._select_few(sql, params, lambda row: row)
+
+    for name in REPORTS:
+        for label, query in periods().items():
+            counted = (await store.report(name, query)).to_json()
+            counted_rows = (await build_report(run, rows_only, name, query)).to_json()
+            if counted != counted_rows:
+                raise SystemExit(f"{name} over {label}: the day counts and the rows differ")
+
+
+async def sqlite_timings(path: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
+    from store.sqlite import SqliteStore
+
+    async with SqliteStore.open(path) as store:
+        started = time.perf_counter()
+        made = await store.keep_report_days(TZ, rebuild=True)
+        rebuild = time.perf_counter() - started
+        assert made
+        progress(f"SQLite: the day counts made in {rebuild:.1f} s; checking them against the rows")
+        await check_same(store)
+        await time_reports(store, 1, 1)  # warm the page cache
+        progress(f"SQLite: timing ({runs} runs, baseline {baseline_runs})")
+        timed, baseline = await time_reports(store, runs, baseline_runs)
+    return {"timed": timed, "baseline": baseline, "rebuild": rebuild}
+
+
+#: What the PostgreSQL copy carries from the SQLite file, table by table (contacts in id order: their ids come out
+#: the same, so the links still point at them).
+PG_COPY = {
+    "calls": ("linkedid, direction, caller, caller_key, caller_name, called, called_key, answered, answered_by, "
+              "missed_reason, talk_seconds, started_at, answered_at, ended_at, outcome, recording, pbx"),
+    "missed": "linkedid, caller, caller_key, reason, missed_at, ring_seconds, status, closed_at, closed_by, pbx",
+    "agent_misses": "linkedid, agent, rang_at, ring_seconds, reason, caller, pbx",
+    "contact_register": ("run_key, at, finished_at, channel, pbx, agent, client_kind, is_repeat, reason, employee, "
+                         "employee_name, script, version, saved_at, request_at, request_by, booking_at, booking_by, "
+                         "visit_at, visit_by"),
+    "contact_calls": "contact_id, pbx, linkedid",
+}
+PG_BOOLEANS = {"answered", "is_repeat"}
+
+
+async def fill_postgres(url: str, path: Path) -> float:
+    """The SQLite file's rows copied into a fresh PostgreSQL store (``COPY``), then ``VACUUM ANALYZE`` (what
+    autovacuum does to a table that has grown: the visibility map lets an index-only scan skip the table)."""
+    import asyncpg
+
+    from store.postgres import PostgresStore
+
+    async with PostgresStore.open(url):
+        pass
+    started = time.perf_counter()
+    lite = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = await asyncpg.connect(url)
+    try:
+        for name, columns in PG_COPY.items():
+            cols = [c.strip() for c in columns.split(",")]
+            flags = [c in PG_BOOLEANS for c in cols]
+            cursor = lite.execute(f"SELECT {columns} FROM {name} ORDER BY rowid")
+            while chunk := cursor.fetchmany(100_000):
+                records = [tuple(bool(v) if flag and v is not None else v for v, flag in zip(row, flags, strict=True))
+                           for row in chunk]
+                await conn.copy_records_to_table(name, records=records, columns=cols)
+            progress(f"  copied {name}")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+        lite.close()
+    return time.perf_counter() - started
+
+
+async def postgres_timings(path: Path, runs: int, baseline_runs: int) -> dict[str, Any]:
+    from bench.pgserver import PgServer
+    from store.postgres import PostgresStore
+
+    async with PgServer(durable=False) as server:
+        url = await server.database("reports")
+        progress(f"copying the year into PostgreSQL {server.version}")
+        seconds = await fill_postgres(url, path)
+        async with PostgresStore.open(url) as store:
+            started = time.perf_counter()
+            assert await store.keep_report_days(TZ)
+            rebuild = time.perf_counter() - started
+            progress(f"PostgreSQL: the day counts made in {rebuild:.1f} s; checking them against the rows")
+            await check_same(store)
+            await time_reports(store, 1, 1)
+            progress(f"PostgreSQL: timing ({runs} runs, baseline {baseline_runs})")
+            timed, baseline = await time_reports(store, runs, baseline_runs)
+        return {"timed": timed, "baseline": baseline, "rebuild": rebuild, "copied": seconds,
+                "version": server.version}
+
+
+def table(backend: str, timed: Timings, baseline: Timings) -> list[str]:
+    lines = []
+    for name, by_period in timed.items():
+        for label, values in by_period.items():
+            base = baseline.get(name, {}).get(label) or []
+            shown = f"{statistics.median(base):.3f} | {p95(base):.3f}" if base else "— | —"
+            lines.append(f"| {backend} | {name} | {label} | {statistics.median(values):.3f} | {p95(values):.3f} | "
+                         f"{shown} | {'met' if p95(values) < 1.0 else '**not met**'} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -308,10 +401,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contacts", type=int, default=DEFAULT_CONTACTS)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--baseline-runs", type=int, default=3)
+    parser.add_argument("--baseline-runs", type=int, default=None, help="default: --runs")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    baseline_runs = args.runs if args.baseline_runs is None else args.baseline_runs
     path = DEFAULT_DIR / f"reports-{args.calls}-{args.contacts}-s{args.seed}.sqlite"
     meta_file = path.with_suffix(".json")
     fingerprint = _fingerprint(args.calls, args.contacts, args.seed)
@@ -324,22 +419,34 @@ def main(argv: list[str] | None = None) -> None:
         progress(f"generating {args.calls:,} calls and {args.contacts:,} contacts into {path}")
         meta = {"fingerprint": fingerprint, **asyncio.run(make_file(path, args.calls, args.contacts, args.seed))}
         meta_file.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    load = " / ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
-    progress(f"timing the reports ({args.runs} runs, baseline {args.baseline_runs})")
-    timed, baseline = asyncio.run(sqlite_timings(path, args.runs, args.baseline_runs))
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    lite = asyncio.run(sqlite_timings(path, args.runs, baseline_runs))
+    pg = None if args.no_postgres else asyncio.run(postgres_timings(path, args.runs, baseline_runs))
+    after = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     counts = meta["counts"]
+    rows = ["| backend | report | period | median, s | p95, s | baseline median, s | baseline p95, s | p95 < 1 s |",
+            "|---|---|---|---:|---:|---:|---:|---|", *table("SQLite", lite["timed"], lite["baseline"])]
+    if pg is not None:
+        rows += table(f"PostgreSQL {pg['version']}", pg["timed"], pg["baseline"])
+    made = f"SQLite {lite['rebuild']:.1f} s"
+    if pg is not None:
+        made += f", PostgreSQL {pg['rebuild']:.1f} s (the year copied into it by `COPY` in {pg['copied']:.0f} s)"
     text = (
         f"## Reports on a year of calls and contacts (`python -m bench.reports`)\n\n"
         f"Measured {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} on "
-        f"{machine('aiosqlite', with_sqlite=True)}; load average before the run {load} (1 / 5 / 15 min).\n\n"
+        f"{machine('aiosqlite', with_sqlite=True)}; load average before the run {load}, after it {after} "
+        f"(1 / 5 / 15 min).\n\n"
         f"The year (SQLite, one file made by the store and filled by `executemany` in {meta['seconds']:.0f} s, "
-        f"{meta['bytes'] / 2**30:.2f} GiB): {counts['calls']:,} calls, {counts['missed']:,} missed-call entries, "
-        f"{counts['agent_misses']:,} agents' misses, {counts['contacts']:,} contacts, {counts['contact_calls']:,} of "
-        f"them linked to their call. Each report through `SqliteStore.report` (what `cti report` and "
-        f"`GET /api/reports/NAME` call) over the last month (2026-11) and the whole year (Moscow days), "
-        f"{args.runs} runs each, interleaved, after one warm-up; **baseline**: the same reports with migration 0013's "
-        f"indexes dropped ({args.baseline_runs} runs; the journal's and the register's own indexes only).\n\n"
-        + table(timed, baseline))
+        f"{meta['bytes'] / 2**30:.2f} GiB; the same rows copied into PostgreSQL): {counts['calls']:,} calls, "
+        f"{counts['missed']:,} missed-call entries, {counts['agent_misses']:,} agents' misses, "
+        f"{counts['contacts']:,} contacts, {counts['contact_calls']:,} of them linked to their call. The day counts "
+        f"(`store/report_days.py`) made from those rows when the store was told its zone: {made}; then every "
+        f"report over every period checked equal both ways. Each report through the store's `report` (what "
+        f"`cti report` and `GET /api/reports/NAME` call) over the last month (2026-11), the whole year (Moscow "
+        f"days) and the year narrowed to one agent, {args.runs} runs each after one warm-up; **baseline**: the "
+        f"statements before the day counts (every period counted from the rows off migration 0013's / 0008's "
+        f"indexes), on the same store in the same run, {baseline_runs} runs, interleaved.\n\n"
+        + "\n".join(rows) + "\n")
     print(text)
     if not args.no_write:
         write_section(SECTION, text)

@@ -191,6 +191,20 @@ class Daemon:
     def ticks(self) -> int:
         return sum(link.ticks for link in self.links.values())
 
+    async def _keep_report_days(self, store: Store) -> None:
+        """The reports' day counts in the site's zone (``store/report_days.py``), counted from the rows the first time
+        and after the zone changes (seconds for a year), before any PBX is followed. No named zone: reports count
+        rows."""
+        from store.report_days import zone_key
+
+        tz = self.settings.pbx.tzinfo()
+        if tz is None or zone_key(tz) is None:
+            return
+        started = time.monotonic()
+        if await store.keep_report_days(tz):
+            log.info("CTI Companion: the reports' day counts made in %s from the store's rows (%.1f s)", zone_key(tz),
+                     time.monotonic() - started)
+
     def followable(self) -> list[PbxLink]:
         """The PBXs this node may follow (``[cluster] follow``; all by default), whether it holds them now or not."""
         allowed = self.settings.cluster.follow
@@ -345,6 +359,7 @@ class Daemon:
         async with open_store(settings.store, region=settings.pbx.default_region) as store:
             self.store = store
             store.on_register_change(self._on_register_change)
+            await self._keep_report_days(store)
             mine = self.followable()
             for link in mine:  # the PBXs nobody follows yet are taken at once (another node's, later or never)
                 if await link.take_lease(store):

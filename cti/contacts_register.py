@@ -235,7 +235,8 @@ def script_stages(draft: ContactDraft) -> tuple[StageMark, ...]:
 
 #: The columns of the CSV export and the CLI's table, in order (the JSON row has these and more).
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "at", "channel", "reason", "client_id", "client_name", "client_phone", "client_kind", "client_new",
+    "id", "at", "channel", "reason", "reason_title", "client_id", "client_name", "client_phone", "client_kind",
+    "client_new",
     "repeat", "vehicle_id", "employee", "employee_name", "workshop", "transfer_answered", "agent", "pbx", "calls",
     "recordings", "request_at", "request_by", "booking_at", "booking_by", "booking_external_id", "visit_at",
     "visit_by", "visit_external_id", "script", "version", "label", "route", "seconds", "note", "earlier_call",
@@ -243,18 +244,20 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 #: The CLI table's columns (key, header).
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "#"), ("at", "When"), ("channel", "Channel"), ("reason", "Reason"), ("client_name", "Client"),
+    ("id", "#"), ("at", "When"), ("channel", "Channel"), ("reason_title", "Reason"), ("client_name", "Client"),
     ("client_kind", "Type"), ("repeat", "Repeat"), ("employee_name", "Passed to"), ("agent", "Agent"),
     ("request_at", "Request"), ("booking_at", "Booking"), ("visit_at", "Visit"),
 )
 
 
-def register_row(contact: RegisteredContact, tz: tzinfo | None) -> dict[str, Any]:
+def register_row(contact: RegisteredContact, tz: tzinfo | None, reason_title: str | None = None) -> dict[str, Any]:
     """A contact as the API, the CLI's JSON and the CSV give it: times in ISO 8601 in ``tz``, the stage flags as
-    ``<stage>_at``/``_by``/``_external_id``, and (JSON only: too nested for a cell) the answers and times per step."""
+    ``<stage>_at``/``_by``/``_external_id``, and (JSON only: too nested for a cell) the answers and times per step.
+    ``reason_title``: the reason as its script version titles it (``store/reason_titles.py``); default the id."""
     row: dict[str, Any] = {
         "id": contact.id, "at": iso_time(contact.at, tz), "finished_at": iso_time(contact.finished_at, tz),
-        "channel": contact.channel, "reason": contact.reason, "client_id": contact.client_id,
+        "channel": contact.channel, "reason": contact.reason,
+        "reason_title": reason_title if reason_title is not None else contact.reason, "client_id": contact.client_id,
         "client_name": contact.client_name, "client_phone": contact.client_phone,
         "client_kind": contact.client_kind, "client_new": contact.client_new, "repeat": contact.repeat,
         "vehicle_id": contact.vehicle_id,

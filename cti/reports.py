@@ -9,7 +9,8 @@ module builds, so their figures cannot differ. The definitions (``docs/contact-s
   the day they started), how many of them are *registered* (a contact of the register is linked to the call:
   ``contact_calls``), and the *phone contacts* the agent registered that day (contacts with ``channel = phone``, by
   the contact's start). Then the answered inbound calls with no contact, newest first, each with its recording and
-  what the panel's "register now" sends (a ``script.start`` with channel ``phone`` for the caller's number).
+  what the panel's "register now" sends (a ``script.start`` with channel ``phone`` and the call's ``linkedid``: the
+  contact it registers is linked to the call, which then leaves this list).
 * **Contact statistics** (``contacts``): the contacts of the period by day and by ISO week (Monday), and by client
   type, channel, reason and primary vs repeat (``repeat``: the caller card's rule when the contact was saved).
 * **The funnel** (``funnel``): contact → request → booking → visit, for primary and repeat clients, per agent and per
@@ -24,7 +25,9 @@ module builds, so their figures cannot differ. The definitions (``docs/contact-s
 
 Days are calendar days in the site's time zone: the store groups by ``floor((t + offset) / 86400)`` over spans of
 the period in which the zone's offset is constant (:func:`offset_spans`: one span a year in Moscow, three around two
-daylight-saving changes), so a day is exact whatever the zone.
+daylight-saving changes), so a day is exact whatever the zone. A period's whole days (:func:`whole_days`) may come
+from the day counts the store keeps in the site's zone instead (``store/report_days.py``): the same figures, folded
+here the same way.
 """
 
 from __future__ import annotations
@@ -108,6 +111,48 @@ def offset_spans(since: float, until: float, tz: tzinfo | None) -> list[tuple[fl
         probe = min(probe + DAY, until)
     spans.append((start, until, current))
     return [s for s in spans if s[0] < s[1]]
+
+
+def local_day(moment: float, tz: tzinfo | None) -> int:
+    """The number of ``moment``'s day in ``tz`` (days since 1970-01-01): what the store groups by."""
+    return math.floor((moment + _offset(moment, tz)) / DAY)
+
+
+def day_start(number: int, tz: tzinfo | None) -> float:
+    """The first moment of day ``number`` in ``tz``: its midnight (a midnight a clock change skips: the change)."""
+    day = day_of(number)
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class WholeDays:
+    """The whole days ``[first, end)`` (day numbers) inside a period, from ``start`` to ``stop`` (moments): the
+    store counts those from its day counts and the rest of the period, ``[since, start)`` and ``[stop, until)``,
+    from the rows."""
+
+    first: int
+    end: int
+    start: float
+    stop: float
+
+
+def whole_days(since: float, until: float, tz: tzinfo | None) -> WholeDays | None:
+    """The whole days of ``tz`` inside ``[since, until)``; None when there is none, or when the zone's clock goes
+    back over a midnight inside the period (a day would then be two pieces: counting the rows is exact)."""
+    first = local_day(since, tz)
+    if day_start(first, tz) != since:
+        first += 1
+    end = local_day(until, tz)
+    if first >= end:
+        return None
+    start, stop = day_start(first, tz), day_start(end, tz)
+    spans = offset_spans(start, stop, tz)
+    for (_, edge, before), (_, _, after) in pairwise(spans):
+        if math.floor((edge - 0.5 + before) / DAY) > math.floor((edge + after) / DAY):
+            return None
+    if local_day(start, tz) != first or not since <= start < stop <= until:
+        return None
+    return WholeDays(first, end, start, stop)
 
 
 def day_of(number: int) -> date:
@@ -247,7 +292,8 @@ def registered_report(query: ReportQuery, calls: Iterable[Mapping[str, Any]], co
         "started_at": iso_time(r["started_at"], query.tz), "pbx": r["pbx"], "agent": r["agent"],
         "caller": r["caller"], "caller_name": r["caller_name"], "talk_seconds": _seconds(r["talk_seconds"]),
         "recording": r["recording"], "linkedid": r["linkedid"],
-        "register": {"type": "script.start", "channel": "phone", "number": r["caller"], "pbx": r["pbx"]},
+        "register": {"type": "script.start", "channel": "phone", "number": r["caller"], "linkedid": r["linkedid"],
+                     "pbx": r["pbx"]},
     } for r in unregistered)
     return Report("registered", query, totals, (
         Table("days", "Answered inbound calls vs registered contacts, by day and agent", REGISTERED_COLUMNS,
@@ -262,22 +308,36 @@ def registered_report(query: ReportQuery, calls: Iterable[Mapping[str, Any]], co
 COUNT_COLUMNS = (("contacts", "Contacts"), ("primary", "Primary"), ("repeat", "Repeat"))
 
 
-def contacts_report(query: ReportQuery, rows: Iterable[Mapping[str, Any]]) -> Report:
-    """From the store's rows (day, channel, client_kind, reason, is_repeat, n): the contacts by day, week, client type,
-    channel, reason and primary vs repeat."""
+def contacts_report(query: ReportQuery, rows: Iterable[Mapping[str, Any]],
+                    marginals: Iterable[Mapping[str, Any]] = ()) -> Report:
+    """From the store's rows (day, channel, client_kind, reason, is_repeat, n: contacts counted from their rows) and
+    its day counts (``marginals``: day, dimension (channel, client_kind or reason), value, is_repeat, n: each contact
+    counted once per dimension, ``store/report_days.py``): the contacts by day, week, client type, channel, reason and
+    primary vs repeat. A contact has exactly one channel, so the channel's counts are also the day's and the totals."""
     by: dict[str, dict[Any, dict[str, int]]] = {k: {} for k in ("day", "week", "client_kind", "channel", "reason")}
     totals: dict[str, Any] = {"contacts": 0, "primary": 0, "repeat": 0}
+    counted: list[tuple[int, bool, dict[str, Any]]] = []
     for r in rows:
-        n, repeat = int(r["n"]), bool(r["is_repeat"])
         day = day_of(r["day"])
-        values = {"day": day.isoformat(), "week": week_of(day).isoformat(), "client_kind": r["client_kind"] or "",
-                "channel": r["channel"], "reason": r["reason"] or ""}
+        counted.append((int(r["n"]), bool(r["is_repeat"]), {
+            "day": day.isoformat(), "week": week_of(day).isoformat(), "client_kind": r["client_kind"] or "",
+            "channel": r["channel"], "reason": r["reason"] or ""}))
+    for r in marginals:
+        dim, value = r["dimension"], r["value"] or ""
+        if dim == "channel":
+            day = day_of(r["day"])
+            counted.append((int(r["n"]), bool(r["is_repeat"]), {
+                "day": day.isoformat(), "week": week_of(day).isoformat(), "channel": value}))
+        else:
+            counted.append((int(r["n"]), bool(r["is_repeat"]), {dim: value}))
+    for n, repeat, values in counted:
+        if "channel" in values:
+            totals["contacts"] += n
+            totals["repeat" if repeat else "primary"] += n
         for dim, key in values.items():
             c = by[dim].setdefault(key, {"contacts": 0, "primary": 0, "repeat": 0})
             c["contacts"] += n
             c["repeat" if repeat else "primary"] += n
-        totals["contacts"] += n
-        totals["repeat" if repeat else "primary"] += n
     titles = {"day": ("days", "By day", "Day"), "week": ("weeks", "By week (Monday)", "Week"),
               "client_kind": ("client_kinds", "By client type", "Client type"),
               "channel": ("channels", "By channel", "Channel"), "reason": ("reasons", "By reason", "Reason")}
@@ -289,6 +349,20 @@ def contacts_report(query: ReportQuery, rows: Iterable[Mapping[str, Any]]) -> Re
         tables.append(Table(name, title, ((dim, head), *COUNT_COLUMNS), rows_out))
     totals["repeat_share"] = _rate(totals["repeat"], totals["contacts"])
     return Report("contacts", query, totals, tuple(tables))
+
+
+def with_reason_titles(report: Report, titles: Mapping[str, str]) -> Report:
+    """The contacts report with each reason's title beside its id (``reason_title``: the script option's label, from
+    ``titles``; the id itself when it has none), in the JSON and as a CSV column. Titles come from the script versions
+    the store keeps (``store/reason_titles.py``), not from SQL."""
+    tables = []
+    for t in report.tables:
+        if t.name == "reasons":
+            rows = tuple({**r, "reason_title": titles.get(r["reason"], r["reason"]) if r.get("reason") else None}
+                         for r in t.rows)
+            t = Table(t.name, t.title, (t.columns[0], ("reason_title", "Reason title"), *t.columns[1:]), rows)
+        tables.append(t)
+    return Report(report.name, report.query, report.totals, tuple(tables), report.extra)
 
 
 # -- the funnel ----------------------------------------------------------------------------------------------------
@@ -304,21 +378,27 @@ def _stages(counts: Mapping[str, int]) -> dict[str, Any]:
     return out
 
 
-def funnel_report(query: ReportQuery, rows: Iterable[Mapping[str, Any]], names: Mapping[str, str | None]) -> Report:
+def funnel_report(query: ReportQuery, rows: Iterable[Mapping[str, Any]], names: Mapping[str, str | None],
+                  employee_rows: Iterable[Mapping[str, Any]] | None = None) -> Report:
     """From the store's rows (pbx, agent, employee, is_repeat, contacts, request, booking, visit: each stage
     *reached*, see the module's docstring) and the employees' names (by id): the funnel for primary and repeat
-    clients, per agent, per employee."""
+    clients, per agent, per employee. ``employee_rows`` (pbx, employee, is_repeat and the stages): the employees'
+    counts apart, when ``rows`` carry no employee (the day counts keep agents and employees in two tables,
+    ``store/report_days.py``); None: from ``rows``."""
     clients: dict[str, dict[str, int]] = {}
     agents: dict[tuple[str, str, str], dict[str, int]] = {}
     employees: dict[tuple[str, str], dict[str, int]] = {}
-    for r in rows:
+    listed = list(rows)
+    for r in listed:
         kind = "repeat" if r["is_repeat"] else "primary"
-        emp = r["employee"] or ""
         for target in (clients.setdefault("all", {}), clients.setdefault(kind, {}),
-                       agents.setdefault((r["pbx"] or "", r["agent"] or "", kind), {}),
-                       employees.setdefault((emp, kind), {})):
+                       agents.setdefault((r["pbx"] or "", r["agent"] or "", kind), {})):
             for s in FUNNEL:
                 target[s] = target.get(s, 0) + int(r[s])
+    for r in (listed if employee_rows is None else employee_rows):
+        target = employees.setdefault((r["employee"] or "", "repeat" if r["is_repeat"] else "primary"), {})
+        for s in FUNNEL:
+            target[s] = target.get(s, 0) + int(r[s])
     kinds = tuple({"clients": k, **_stages(clients.get(k, {}))} for k in ("all", "primary", "repeat"))
     per_agent = tuple({"pbx": pbx or None, "agent": agent or None, "clients": kind, **_stages(c)}
                       for (pbx, agent, kind), c in sorted(agents.items()))

@@ -14,9 +14,9 @@ the page's end: ``tests/store/test_contact_register_plans.py`` reads the plans.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 from cti.contacts_register import ContactFilter, ContactKey, LinkedCall, RegisteredContact, StageMark, new_client_card
 from cti.directory import CONTACT_KINDS, Contact, ContactKind, is_repeat
@@ -24,6 +24,8 @@ from cti.phones import normalize_number
 from cti.scripts.model import CHANNELS, STAGES, Channel, Employee, JsonObject
 from cti.scripts.runner import ContactDraft, StepTime
 from store.listing import Dialect, pbx_condition, pbx_set
+from store.repository import DEFAULT_PAGE_SIZE, RegisteredContactNotFound
+from store.shared_base import keyset
 
 _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
@@ -238,3 +240,39 @@ async def _known_client(tx: Tx, contact_id: int, vehicle_id: int | None) -> Clie
     kind = row["kind"]
     return Client(int(row["id"]), int(car["id"]) if car is not None else None, row["name"],
                   str(phones[0]) if phones else None, cast(ContactKind, kind) if kind in CONTACT_KINDS else None)
+
+
+class RegisterReads:
+    """The register's reads, the same on both backends but for the dialect: a backend mixes this in and gives
+    ``_contacts(sql, params)`` (the rows with their calls, on its reader lane)."""
+
+    _dialect: ClassVar[Dialect]
+
+    async def _contacts(self, sql: str, params: dict[str, Any]) -> list[RegisteredContact]:
+        raise NotImplementedError
+
+    async def get_registered_contact(self, contact_id: int) -> RegisteredContact:
+        found = await self._contacts("SELECT * FROM contact_register WHERE id = :id", {"id": contact_id})
+        if not found:
+            raise RegisteredContactNotFound(contact_id)
+        return found[0]
+
+    async def list_registered_contacts(self, where: ContactFilter | None = None, *, after: ContactKey | None = None,
+                                       limit: int | None = 100, newest_first: bool = False
+                                       ) -> list[RegisteredContact]:
+        sql, params = listing_query(self._dialect, where or ContactFilter(), after=after, limit=limit,
+                                    newest_first=newest_first)
+        return await self._contacts(sql, params)
+
+    async def iter_registered_contacts(self, where: ContactFilter | None = None, *, limit: int | None = None,
+                                       page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[RegisteredContact]:
+        chosen = where or ContactFilter()
+
+        def page(last: RegisteredContact | None, n: int) -> tuple[str, dict[str, Any]]:
+            return listing_query(self._dialect, chosen, after=ContactKey.of(last) if last else None, limit=n)
+
+        async def select(sql: str, params: dict[str, Any], n: int) -> list[RegisteredContact]:
+            return await self._contacts(sql, params)
+
+        async for contact in keyset(select, page, limit, page_size):
+            yield contact

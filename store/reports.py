@@ -11,24 +11,31 @@ order, with the agent and the PBX in it (a month's calls are one range of it, no
 call's contact from ``contact_calls``' index on the call; the contacts from one index on their time holding every
 column the three contact reports group or filter by; the register and the agents' misses likewise. So a report costs
 the rows of its period, never the years behind it, and reads no table rows for its counts.
+
+Counting a year's rows still costs what grouping a million of them costs (SQLite sorts them). So when the store keeps
+the day counts in the report's zone (``store/report_days.py``), a period's whole days are read from them and these
+statements count only the pieces of the period around them (:func:`build_report`); the figures are the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cti.reports import (
     Report,
     ReportName,
     ReportQuery,
+    WholeDays,
     contacts_report,
     funnel_report,
     missed_report,
     offset_spans,
     registered_report,
+    whole_days,
 )
+from store import report_days
 from store.listing import pbx_condition, pbx_set
 
 #: Runs one statement with named parameters; the rows read by column name (``sqlite3.Row``, ``asyncpg.Record``).
@@ -50,6 +57,8 @@ class ReportDialect:
     #: runs ``ANALYZE``) SQLite's planner takes an index with an equality (``calls_outcome``, ``contact_register_
     #: channel``) over the report's own covering index of the period, and reads a table row per call or contact.
     name_indexes: bool = False
+    #: Whether the store keeps the day counts (``store/report_days.py``) a report reads for its whole days.
+    days: bool = True
 
     def day(self, column: str) -> str:
         return self.day_sql.format(column=column)
@@ -64,10 +73,16 @@ POSTGRES_REPORTS = ReportDialect("floor(({column} + :offset) / 86400)", bound=fl
 #: The report indexes (SQLite's 0013, PostgreSQL's 0008) of the answered inbound calls and of the contacts.
 INBOUND = "calls_report"
 CONTACTS = "contact_register_report"
+#: One agent's contacts: their own index (0010's, on (agent, at, id)), a fiftieth of the period's entries to read.
+AGENT_CONTACTS = "contact_register_agent"
 #: The answered inbound calls: the equalities ``calls_report`` starts with.
 ANSWERED_INBOUND = "direction = 'inbound' AND outcome = 'answered'"
 #: Whether a call has a contact of the register (``contact_calls``' index on the call).
 HAS_CONTACT = "EXISTS (SELECT 1 FROM contact_calls cc WHERE cc.linkedid = calls.linkedid AND cc.pbx = calls.pbx)"
+
+
+def _contacts_index(query: ReportQuery) -> str:
+    return CONTACTS if query.agent is None else AGENT_CONTACTS
 
 
 def _where(time: str, since: float, until: float, query: ReportQuery, dialect: ReportDialect,
@@ -98,7 +113,8 @@ def registered_sql(dialect: ReportDialect, query: ReportQuery, span: tuple[float
          f"sum(CASE WHEN {HAS_CONTACT} THEN 1 ELSE 0 END) AS registered FROM {dialect.table('calls', INBOUND)} "
          f"WHERE {ANSWERED_INBOUND} AND {where} GROUP BY 1, 2, 3", calls),
         (f"SELECT {dialect.day('at')} AS day, pbx, agent, count(*) AS n "
-         f"FROM {dialect.table('contact_register', CONTACTS)} WHERE channel = 'phone' AND {cwhere} GROUP BY 1, 2, 3",
+         f"FROM {dialect.table('contact_register', _contacts_index(query))} WHERE channel = 'phone' AND {cwhere} "
+         "GROUP BY 1, 2, 3",
          contacts),
     ]
 
@@ -119,7 +135,8 @@ def contacts_sql(dialect: ReportDialect, query: ReportQuery, span: tuple[float, 
     params: dict[str, Any] = {"offset": dialect.bound(offset)}
     where = _where("at", since, until, query, dialect, "agent", params)
     return (f"SELECT {dialect.day('at')} AS day, channel, client_kind, reason, is_repeat, count(*) AS n "
-            f"FROM {dialect.table('contact_register', CONTACTS)} WHERE {where} GROUP BY 1, 2, 3, 4, 5", params)
+            f"FROM {dialect.table('contact_register', _contacts_index(query))} WHERE {where} GROUP BY 1, 2, 3, 4, 5",
+            params)
 
 
 #: A stage is *reached* when its flag or a later one is set (``cti/reports.py``).
@@ -136,7 +153,7 @@ def funnel_sql(dialect: ReportDialect, query: ReportQuery) -> tuple[str, dict[st
     where = _where("at", query.since, query.until, query, dialect, "agent", params)
     stages = ", ".join(f"sum(CASE WHEN {cond} THEN 1 ELSE 0 END) AS {stage}" for stage, cond in REACHED.items())
     return (f"SELECT pbx, agent, employee, is_repeat, count(*) AS contacts, {stages} "
-            f"FROM {dialect.table('contact_register', CONTACTS)} "
+            f"FROM {dialect.table('contact_register', _contacts_index(query))} "
             f"WHERE {where} GROUP BY pbx, agent, employee, is_repeat", params)
 
 
@@ -164,32 +181,81 @@ def missed_sql(dialect: ReportDialect, query: ReportQuery) -> list[tuple[str, di
     ]
 
 
+async def _kept_days(run: Run, dialect: ReportDialect, query: ReportQuery) -> WholeDays | None:
+    """The whole days the day counts answer for (``store/report_days.py``), or None: the rows answer for all."""
+    if not dialect.days:
+        return None
+    key = report_days.zone_key(query.tz)
+    if key is None:
+        return None
+    days = whole_days(query.since, query.until, query.tz)
+    if days is None or days.start < report_days.ZONE_START or days.stop > report_days.ZONE_END:
+        return None
+    kept = await run(report_days.KEPT_ZONE, {})
+    return days if kept and kept[0]["zone"] == key else None
+
+
+def _pieces(query: ReportQuery, days: WholeDays | None) -> list[ReportQuery]:
+    """The parts of the period the rows answer for: all of it, or what lies outside the whole days."""
+    if days is None:
+        return [query]
+    return [replace(query, since=since, until=until)
+            for since, until in ((query.since, days.start), (days.stop, query.until)) if since < until]
+
+
 async def build_report(run: Run, dialect: ReportDialect, name: ReportName, query: ReportQuery) -> Report:
-    """Run the report's statements and fold their rows (``cti.reports``)."""
-    spans = offset_spans(query.since, query.until, query.tz)
+    """Run the report's statements and fold their rows (``cti.reports``): the period's whole days from the day
+    counts when they are kept in its zone, the rest from the rows."""
+    days = await _kept_days(run, dialect, query)
+    if days is not None and query.agent is not None and name in ("contacts", "funnel"):
+        days = None  # the counts of contacts by kind and by employee hold no agent: one agent's rows are few
+    pieces = _pieces(query, days)
     if name == "registered":
         calls: list[Any] = []
         contacts: list[Any] = []
-        for span in spans:
-            [(calls_sql, calls_params), (contacts_sql_, contacts_params)] = registered_sql(dialect, query, span)
-            calls.extend(await run(calls_sql, calls_params))
-            contacts.extend(await run(contacts_sql_, contacts_params))
+        for piece in pieces:
+            for span in offset_spans(piece.since, piece.until, piece.tz):
+                [(calls_sql, calls_params), (contacts_sql_, contacts_params)] = registered_sql(dialect, piece, span)
+                calls.extend(await run(calls_sql, calls_params))
+                contacts.extend(await run(contacts_sql_, contacts_params))
+        if days is not None:
+            calls.extend(await run(*report_days.answered_sql(days, query.pbxs, query.agent)))
+            contacts.extend(await run(*report_days.phone_contacts_sql(days, query.pbxs, query.agent)))
         total = sum(int(r["answered"]) - int(r["registered"]) for r in calls)
         listed = await run(*unregistered_sql(dialect, query)) if query.unregistered else []
         return registered_report(query, calls, contacts, listed, total)
     if name == "contacts":
         rows: list[Any] = []
-        for span in spans:
-            rows.extend(await run(*contacts_sql(dialect, query, span)))
-        return contacts_report(query, rows)
+        for piece in pieces:
+            for span in offset_spans(piece.since, piece.until, piece.tz):
+                rows.extend(await run(*contacts_sql(dialect, piece, span)))
+        marginals = await run(*report_days.contact_kinds_sql(days, query.pbxs)) if days is not None else []
+        return contacts_report(query, rows, marginals)
     if name == "funnel":
-        rows = list(await run(*funnel_sql(dialect, query)))
+        rows = []
+        for piece in pieces:
+            rows.extend(await run(*funnel_sql(dialect, piece)))
+        employee_rows = None
+        if days is not None:
+            employee_rows = [*rows, *await run(*report_days.funnel_employees_sql(days, query.pbxs))]
+            rows.extend(await run(*report_days.funnel_agents_sql(days, query.pbxs)))
         names: dict[str, str | None] = {}
-        for employee in sorted({r["employee"] for r in rows if r["employee"] is not None}):
+        for employee in sorted({r["employee"] for r in (employee_rows or rows) if r["employee"]}):
             found = await run(EMPLOYEE_NAME, {"employee": employee})
             names[employee] = found[0]["employee_name"] if found else None
-        return funnel_report(query, rows, names)
+        return funnel_report(query, rows, names, employee_rows)
     if name == "missed":
-        [entries, misses, waits] = [await run(sql, params) for sql, params in missed_sql(dialect, query)]
+        entries: list[Any] = []
+        misses: list[Any] = []
+        for piece in pieces:
+            [(entries_sql, entries_params), (misses_sql, misses_params), _] = missed_sql(dialect, piece)
+            entries.extend(await run(entries_sql, entries_params))
+            misses.extend(await run(misses_sql, misses_params))
+        if days is not None:
+            [(entries_sql, entries_params), (misses_sql, misses_params)] = report_days.missed_sql(
+                days, query.pbxs, query.agent)
+            entries.extend(await run(entries_sql, entries_params))
+            misses.extend(await run(misses_sql, misses_params))
+        waits = await run(*missed_sql(dialect, query)[2])
         return missed_report(query, entries, misses, (float(r["wait"]) for r in waits))
     raise ValueError(f"no report {name!r}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
@@ -859,6 +860,10 @@ class ScriptRuns(Protocol):
         """The text of a kept version, or None."""
         ...
 
+    async def kept_script_versions(self) -> list[tuple[str, str]]:
+        """Every kept version as (name, version), the newest loaded first (a few per script: a small table)."""
+        ...
+
     async def start_script_run(self, *, pbx: str, agent: str, linkedid: str | None, script: str, version: str,
                                state: dict[str, Any], at: float) -> tuple[ScriptRun, bool]:
         """A new open run, and True; or, for a call that already has a run of this agent (launched twice: two nodes,
@@ -929,6 +934,11 @@ class ContactRegister(Protocol):
 
     async def get_registered_contact(self, contact_id: int) -> RegisteredContact:
         """Raises ``RegisteredContactNotFound``."""
+        ...
+
+    async def registered_contact_of_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> int | None:
+        """The register's first contact linked to the call ``linkedid`` of ``pbx`` (``contact_calls``' index on the
+        call), or None: whether "register now" would register the call a second time."""
         ...
 
     async def list_registered_contacts(self, where: ContactFilter | None = None, *, after: ContactKey | None = None,
@@ -1022,6 +1032,13 @@ class Reports(Protocol):
 
     async def report(self, name: ReportName, query: ReportQuery) -> Report:
         """The report ``name`` over ``query``'s period, PBXs and agent; ``ValueError`` for an unknown name."""
+        ...
+
+    async def keep_report_days(self, tz: tzinfo, *, rebuild: bool = False) -> bool:
+        """Keep the reports' day counts in ``tz`` (a named zone; ``ValueError`` for a fixed offset): the reports in
+        that zone then read a period's whole days from them (``store/report_days.py``). Told another zone than the
+        one kept, or ``rebuild``, the store counts them again from the rows, in one transaction on the writer (seconds
+        for a year: the daemon does it at start). True when it counted them again."""
         ...
 
 

@@ -1072,7 +1072,13 @@ ScriptAnswerValue = Annotated[dict[str, Any], Field(description="The step's answ
 class ScriptStart(_Request):
     """Start the contact script by hand (agents): a walk-in ``visit``, an ``internet`` enquiry, or a call-back of a
     missed call (``phone`` with the customer's ``number``). Answered by ``reply`` with ``run``; ``script.run`` follows
-    to every tab of the agent."""
+    to every tab of the agent.
+
+    With ``linkedid`` (channel ``phone``): register an answered inbound call of the journal that has no contact (the
+    reports' "register now"); the contact is linked to that call. An agent registers the calls they answered; an admin
+    any call of their PBXs, and the run is then the answering agent's (opened on their panel; ``reply`` names them in
+    ``agent``). The agent's open run of that call is returned rather than a second one; a call with a contact already
+    is ``conflict``."""
 
     model_config = _request_examples({"type": "script.start", "id": "14", "channel": "visit"})
     type: Literal["script.start"]
@@ -1080,6 +1086,8 @@ class ScriptStart(_Request):
     channel: Literal["phone", "visit", "internet", "mobile", "invitation"] = "visit"
     script: Annotated[str | None, Field(max_length=64, description="The script's name; none: the default")] = None
     number: Annotated[PhoneNumber | None, Field(description="The customer's number (a call-back)")] = None
+    linkedid: Annotated[LinkedId | None, Field(description="An answered inbound call of the journal to register "
+                                                           "(its number is the call's caller)")] = None
     pbx: PbxId | None = None
 
 

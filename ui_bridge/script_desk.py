@@ -8,6 +8,13 @@ and tell the agent's panel (``script.run``, to every tab of theirs, on every nod
 - **Launch**: a pipeline subscriber (:meth:`ScriptDesk.on_effect`, its own bounded queue: ``docs/pipeline.md``)
   sees ``CallAnswered``; the first agent to answer an inbound call gets a run of the call's script
   (``[scripts] queues``/``dids``/``default``: ``ui_bridge/script_library.py``), one per agent and call.
+- **Registering a call afterwards** (the reports' "register now": ``script.start`` with a ``linkedid``): the call
+  must be in the journal on that PBX, inbound, answered and without a contact; the run is the agent's who answered
+  it (an agent may register only their own calls; an admin opens the run on that agent's panel, since runs belong to
+  an agent and the contact counts for the agent who took the call). The run's context carries the call, so the saved
+  contact is linked to it (``contact_calls``) and the call leaves the reports' list of calls with no contact; the
+  run's own row has no call (the call is over: nothing to transfer, and a run the agent discarded for that call does
+  not block a new one). Pressed twice, the agent's open run of that call is returned.
 - **State**: every accepted action saves the runner's state (``state_to_json``) with the revision it read, so a
   reload, a second tab or a restart continues where the agent was, and two tabs answering at once cannot overwrite
   each other (the second gets ``conflict``). A run continues on the script version it started with: the texts of
@@ -133,6 +140,7 @@ class ScriptDesk:
     unsaved_contacts: int = 0
     _watches: dict[tuple[str, str], _Watch] = field(default_factory=dict)
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _call_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
     # -- requests ---------------------------------------------------------------------------------------------
 
@@ -140,9 +148,12 @@ class ScriptDesk:
         """``Commands.scripts``: one request of ``user``; the reply's data, or ``RequestFailed``."""
         if not isinstance(request, SCRIPT_REQUESTS):
             raise RequestFailed("bad_message", f"{type(request).__name__} is not a request of the script")
-        if user.extension is None or user.role in ("qa", "employee"):
+        delegating = user.role == "admin" and isinstance(request, m.ScriptStart) and request.linkedid is not None
+        if (user.extension is None and not delegating) or user.role in ("qa", "employee"):
             raise RequestFailed("forbidden", "the contact script is followed from an agent's extension")
         try:
+            if isinstance(request, m.ScriptStart) and request.linkedid is not None:
+                return await self._register_call(user, request, request.linkedid)
             if isinstance(request, m.ScriptRuns):
                 return await self._runs(user)
             if isinstance(request, m.ScriptStart):
@@ -193,6 +204,47 @@ class ScriptDesk:
         info = self._info(run, script, state)
         self._push(run, info)
         return {"run": info.model_dump(mode="json")}
+
+    async def _register_call(self, user: User, req: m.ScriptStart, linkedid: str) -> dict[str, object]:
+        """"Register now": a run for an answered inbound call of the journal with no contact, the answering agent's,
+        its context carrying the call (the contact links it). Validated here, at the edge, before anything starts."""
+        if req.channel != "phone":
+            raise RequestFailed("bad_message", "a call is registered as a phone contact: channel phone")
+        script = self.library.named(req.script)
+        if script is None:
+            raise RequestFailed("not_found", f"no script {req.script!r}" if req.script else "no script is loaded")
+        try:
+            pbx = named_pbx(user, list(self.pbxs), req.pbx, what=req.type)
+        except PbxRefused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
+        store = self._store()
+        call = await store.get_call(linkedid, pbx=pbx)
+        if call is None:
+            raise RequestFailed("not_found", f"no call {linkedid} in the journal of {pbx}")
+        if call.direction != "inbound" or not call.answered or call.answered_by is None:
+            raise RequestFailed("bad_message", f"call {linkedid} is not an answered inbound call: only those are "
+                                               "registered from the journal")
+        agent = call.answered_by
+        if user.role != "admin" and agent != user.extension:
+            raise RequestFailed("forbidden", f"call {linkedid} was answered by {agent}: an agent registers their "
+                                             "own calls")
+        contact = await store.registered_contact_of_call(linkedid, pbx=pbx)
+        if contact is not None:
+            raise RequestFailed("conflict", f"call {linkedid} is registered already: contact #{contact}")
+        async with self._lock_of_call(pbx, linkedid):
+            for run in await store.open_script_runs(pbx=pbx, agent=agent):
+                if linkedid in (run.linkedid, _context_call(run)):
+                    loaded = await self._script_of(store, run)
+                    if loaded is not None:
+                        info = self._info(run, *loaded)
+                        self._push(run, info)
+                        return {"run": info.model_dump(mode="json"), "agent": agent}
+            caller = normalize_number(call.caller, self.messages.region) if call.caller else None
+            contact_id = await self._card_contact(caller, linkedid, pbx)
+            run, state = await self._begin(script, pbx, agent, None, caller, contact_id, "phone", call=linkedid)
+        info = self._info(run, script, state)
+        self._push(run, info)
+        return {"run": info.model_dump(mode="json"), "agent": agent}
 
     async def _act(self, user: User, run_id: int, action: Callable[[Script, RunState, float], Done | Refused]
                    ) -> dict[str, object]:
@@ -257,7 +309,7 @@ class ScriptDesk:
     async def _send_transfer(self, user: User | None, run: ScriptRun, wanted: TransferWanted) -> str | None:
         """Send the transfer and watch for its result; why it could not be sent, or None."""
         extension = wanted.employee.extension
-        if wanted.linkedid is None:
+        if wanted.linkedid is None or run.linkedid is None:  # by hand: no call, or a call over (registered later)
             return "there is no call to transfer (the run was started by hand)"
         if user is None or self.transfer is None or extension is None:
             return "the transfer cannot be sent from here"
@@ -308,11 +360,13 @@ class ScriptDesk:
         self._push(run, self._info(run, script, state))
 
     async def _begin(self, script: Script, pbx: str, agent: str, linkedid: str | None, caller: str | None,
-                     contact_id: int | None, channel: Any) -> tuple[ScriptRun, RunState]:
+                     contact_id: int | None, channel: Any, *, call: str | None = None) -> tuple[ScriptRun, RunState]:
+        """A run (``linkedid``: the live call it was launched for, one run per agent and call; ``call``: a finished
+        call it registers, in the run's context only)."""
         store = self._store()
         handle = self.pbxs.get(pbx)
         tz = (handle.settings.timezone if handle is not None else "") or "UTC"
-        context = RunContext(channel=channel, linkedid=linkedid, pbx=pbx, caller=caller, contact_id=contact_id,
+        context = RunContext(channel=channel, linkedid=linkedid or call, pbx=pbx, caller=caller, contact_id=contact_id,
                              agent=agent, tz=tz, region=self.messages.region, employees=self.library.employees)
         state = start(script, self.clock(), context)
         run, new = await store.start_script_run(pbx=pbx, agent=agent, linkedid=linkedid, script=script.name,
@@ -416,6 +470,16 @@ class ScriptDesk:
             lock = self._locks[run_id] = asyncio.Lock()
         return lock
 
+    def _lock_of_call(self, pbx: str, linkedid: str) -> asyncio.Lock:
+        """One "register now" of a call at a time on this node: a double click finds the run the first one made."""
+        key = (pbx, linkedid)
+        lock = self._call_locks.get(key)
+        if lock is None:
+            if len(self._call_locks) > 1_000:
+                self._call_locks = {k: v for k, v in self._call_locks.items() if v.locked()}
+            lock = self._call_locks[key] = asyncio.Lock()
+        return lock
+
     async def _script_of(self, store: Store, run: ScriptRun) -> tuple[Script, RunState] | None:
         """The run's script (its own version: loaded now, or read back from the store) and its state."""
         script = self.library.version(run.script, run.version)
@@ -447,3 +511,9 @@ class ScriptDesk:
 
     def _push(self, run: ScriptRun, info: m.ScriptRunInfo) -> None:
         self.fanout.publish(m.ScriptRun(run=info, pbx=run.pbx), {run.agent}, run.pbx)
+
+
+def _context_call(run: ScriptRun) -> object:
+    """The call in a run's saved context (a run registering a finished call has it there, not in its row)."""
+    context = run.state.get("context")
+    return context.get("linkedid") if isinstance(context, dict) else None

@@ -67,16 +67,18 @@ def contacts_register(
     tz = settings.pbx.tzinfo()
 
     async def query(store: Store) -> int:
+        from store.reason_titles import TITLES  # reasons by their script version's titles, as the API's rows
+
         contacts = store.iter_registered_contacts(where, limit=limit, page_size=PAGE)
         if fmt is not Format.csv:
-            return await stream((register_row(c, tz) async for c in contacts), fmt, TABLE_COLUMNS,
-                                "Contact register")
+            return await stream((register_row(c, tz, await TITLES.of_contact(store, c)) async for c in contacts), fmt,
+                                TABLE_COLUMNS, "Contact register")
         out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, errors="replace", newline="")
         write_register_csv([], out)
         count = 0
         page = []
         async for contact in contacts:
-            page.append(register_row(contact, tz))
+            page.append(register_row(contact, tz, await TITLES.of_contact(store, contact)))
             if len(page) >= PAGE:
                 count += write_register_csv(page, out, header=False)
                 page = []

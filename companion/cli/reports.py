@@ -65,7 +65,9 @@ def report_command(
     require_store(settings)
 
     async def query_store(store: Store) -> Report:
-        return await store.report(name, query)
+        from store.reason_titles import TITLES
+
+        return await TITLES.report(store, await store.report(name, query))  # reasons by their titles, as the API
 
     report = with_store(settings, query_store)
     try:

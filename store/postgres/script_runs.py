@@ -35,6 +35,10 @@ class ScriptRunOps(PostgresBase):
                                    (name, version), lambda row: str(row[0]))
         return found[0] if found else None
 
+    async def kept_script_versions(self) -> list[tuple[str, str]]:
+        return await self._select("SELECT name, version FROM script_versions ORDER BY loaded_at DESC, name, version",
+                                  (), lambda row: (str(row[0]), str(row[1])))
+
     async def start_script_run(self, *, pbx: str, agent: str, linkedid: str | None, script: str, version: str,
                                state: dict[str, Any], at: float) -> tuple[ScriptRun, bool]:
         async def work(conn: Conn) -> tuple[ScriptRun, bool]:

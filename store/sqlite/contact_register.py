@@ -9,14 +9,12 @@ directory with the directory's own code (``store/sqlite_directory.py``), then th
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
 from cti.contacts_register import (
-    ContactFilter,
-    ContactKey,
     LinkedCall,
     RegisteredContact,
     StageMark,
@@ -32,16 +30,15 @@ from store import sqlite_directory as directory_sql
 from store.contact_register_rows import (
     CALLS_OF,
     CALLS_ORDER,
+    RegisterReads,
     calls_by_contact,
     client_and_repeat,
     contact_from_row,
     insert_sql,
-    listing_query,
     new_row,
 )
 from store.listing import SQLITE
-from store.repository import DEFAULT_PAGE_SIZE, RegisteredContactNotFound, StageConflict
-from store.shared_base import keyset
+from store.repository import RegisteredContactNotFound, StageConflict
 from store.sqlite.base import SqliteBase
 
 _INSERT = insert_sql("?")
@@ -61,8 +58,10 @@ class _Tx:
         return contact_id
 
 
-class ContactRegisterOps(SqliteBase):
+class ContactRegisterOps(RegisterReads, SqliteBase):
     """``save_contact`` ... ``set_contact_stage``: the ``store.repository.ContactRegister`` concern."""
+
+    _dialect = SQLITE
 
     async def save_contact(self, draft: ContactDraft, *, repeat_days: float, run_id: int | str | None = None,
                            caller: str | None = None, workshop: str | None = None,
@@ -90,31 +89,10 @@ class ContactRegisterOps(SqliteBase):
 
         return await self.get_registered_contact(await self._manual(work))
 
-    async def get_registered_contact(self, contact_id: int) -> RegisteredContact:
-        found = await self._contacts("SELECT * FROM contact_register WHERE id = :id", {"id": contact_id})
-        if not found:
-            raise RegisteredContactNotFound(contact_id)
-        return found[0]
-
-    async def list_registered_contacts(self, where: ContactFilter | None = None, *, after: ContactKey | None = None,
-                                       limit: int | None = 100, newest_first: bool = False
-                                       ) -> list[RegisteredContact]:
-        sql, params = listing_query(SQLITE, where or ContactFilter(), after=after, limit=limit,
-                                    newest_first=newest_first)
-        return await self._contacts(sql, params)
-
-    async def iter_registered_contacts(self, where: ContactFilter | None = None, *, limit: int | None = None,
-                                       page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[RegisteredContact]:
-        chosen = where or ContactFilter()
-
-        def page(last: RegisteredContact | None, n: int) -> tuple[str, dict[str, Any]]:
-            return listing_query(SQLITE, chosen, after=ContactKey.of(last) if last else None, limit=n)
-
-        async def select(sql: str, params: dict[str, Any], n: int) -> list[RegisteredContact]:
-            return await self._contacts(sql, params)
-
-        async for contact in keyset(select, page, limit, page_size):
-            yield contact
+    async def registered_contact_of_call(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> int | None:
+        found = await self._select_few("SELECT min(contact_id) FROM contact_calls WHERE linkedid = ? AND pbx = ?",
+                                       (linkedid, pbx), lambda row: row[0])
+        return int(found[0]) if found and found[0] is not None else None
 
     async def set_contact_stage(self, contact_id: int, stage: Stage, *, at: float, by: str,
                                 external_id: str | None = None) -> tuple[RegisteredContact, bool]:

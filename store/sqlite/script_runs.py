@@ -33,6 +33,10 @@ class ScriptRunOps(SqliteBase):
                                        (name, version), lambda row: str(row[0]))
         return found[0] if found else None
 
+    async def kept_script_versions(self) -> list[tuple[str, str]]:
+        return await self._select("SELECT name, version FROM script_versions ORDER BY loaded_at DESC, name, version",
+                                  (), lambda row: (str(row[0]), str(row[1])))
+
     async def start_script_run(self, *, pbx: str, agent: str, linkedid: str | None, script: str, version: str,
                                state: dict[str, Any], at: float) -> tuple[ScriptRun, bool]:
         async def work(db: aiosqlite.Connection) -> tuple[ScriptRun, bool]:

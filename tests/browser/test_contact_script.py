@@ -241,3 +241,62 @@ async def test_a_call_that_ends_mid_script_leaves_the_run_open_until_discarded_w
         assert await env.store.open_script_runs(agent="101") == []
         assert await env.store.list_registered_contacts() == []
         assert not log.unexpected_errors(), log.errors
+
+
+async def unregistered_calls(page: Page) -> list[str]:
+    """The report's answered inbound calls with no contact, as the admin's panel reads them."""
+    data: dict[str, Any] = await page.evaluate(
+        "async () => (await fetch('/api/reports/registered?since=2026-03-10&until=2026-03-12',"
+        " {credentials: 'same-origin'})).json()")
+    return [c["linkedid"] for c in data["unregistered"]]
+
+
+async def test_register_now_on_the_report_shrinks_the_unregistered_calls_by_the_call_the_agent_registers(
+        browser: Browser) -> None:
+    from tests.store.report_fixture import fill
+
+    async with panel_env([TRANSFER_TRACE], sections=scripts_config()) as env:
+        await fill(env.store)  # c2: 101's answered inbound call with no contact (and spb's c8)
+        admin, admin_log = await new_page(browser)
+        await log_in(admin, env, "admin")
+        anna, anna_log = await new_page(browser)
+        await log_in(anna, env, "anna")
+        before = await unregistered_calls(admin)
+        assert before == ["c2", "c8"]
+
+        # The admin opens the report of the fixture's days: the call is listed with its «Зарегистрировать».
+        await admin.locator(t("reports-toggle")).click()
+        await admin.locator(t("report-since")).fill("2026-03-10")
+        await admin.locator(t("report-until")).fill("2026-03-12")
+        await admin.locator(t("report-show")).click()
+        await expect(admin.locator(t("report-unregistered")).locator(".report-figure-value")).to_have_text("2")
+        rows = admin.locator(t("report-unregistered-calls")).locator("tbody tr")
+        await expect(rows).to_have_count(2)
+        c2 = rows.filter(has_text="Петров")
+        await expect(c2.locator(t("report-register"))).to_have_attribute(
+            "title", "Откроет сценарий на панели оператора 101")
+        await c2.locator(t("report-register")).click()
+        opened = admin.locator(t("toast")).filter(has_text="Сценарий открыт на панели оператора 101")
+        await expect(opened).to_be_visible()
+
+        # The run opens on Anna's panel (she answered the call), for that call; she follows «Другое» and registers.
+        run = anna.locator(t("script-run"))
+        await expect(run).to_have_count(1)
+        await step_is(anna, "reason")
+        await run.locator(f'{t("script-option")}[data-value="other"]').click()
+        await step_is(anna, "other")
+        await run.locator(t("script-field-note")).fill("спрашивал про гарантию")
+        await run.locator(t("script-next")).click()
+        await step_is(anna, "registered")
+        await run.locator(t("script-next")).click()
+        await expect(anna.locator(t("toast")).filter(has_text="Обращение зарегистрировано")).to_be_visible()
+
+        # The report shrank by exactly that call.
+        assert await unregistered_calls(admin) == ["c8"]
+        await admin.locator(t("report-show")).click()
+        await expect(admin.locator(t("report-unregistered")).locator(".report-figure-value")).to_have_text("1")
+        await expect(rows).to_have_count(1)
+        [contact] = [c for c in await registered_contacts(anna) if "c2" in c["calls"]]
+        assert (contact["calls"], contact["reason"], contact["reason_title"]) == (["c2"], "other", "Другое")
+        assert not admin_log.unexpected_errors(), admin_log.errors
+        assert not anna_log.unexpected_errors(), anna_log.errors

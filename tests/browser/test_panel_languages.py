@@ -11,6 +11,7 @@ word in Russian but the product's name and the switch's own RU / EN.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import suppress
 from typing import Any
@@ -27,7 +28,7 @@ from tests.browser.panel_browser import (
     t,
     wait_for_pop,
 )
-from tests.daemon.conftest import leg_event
+from tests.daemon.conftest import UNIT, leg_event
 from tests.panel_env import USERS, PanelEnv, panel_env
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
@@ -70,14 +71,30 @@ class Data:
     def __init__(self, log: PageLog) -> None:
         self.log = log
         self.answers: list[Any] = []
+        #: Answers whose body is still being read: on a loaded machine the page may show an answer's data before
+        #: its body reaches this side, and that data must not be taken for the panel's own words.
+        self.reading = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
 
     def attach(self, page: Page) -> None:
         async def answered(response: Response) -> None:
             if "/api/" in response.url and "json" in (response.headers.get("content-type") or ""):
-                with suppress(Exception):  # a body already gone (a redirect, a closed page): no data in it
-                    self.answers.append(await response.json())
+                self.reading += 1
+                self.idle.clear()
+                try:
+                    with suppress(Exception):  # a body already gone (a redirect, a closed page): no data in it
+                        self.answers.append(await response.json())
+                finally:
+                    self.reading -= 1
+                    if not self.reading:
+                        self.idle.set()
 
         page.on("response", answered)
+
+    async def settled(self) -> None:
+        async with asyncio.timeout(10 * UNIT):
+            await self.idle.wait()
 
     def values(self) -> list[str]:
         found: set[str] = {"CTI Companion"}
@@ -102,9 +119,11 @@ class Data:
 
 async def interface_texts(page: Page, data: Data) -> list[str]:
     """What the page shows, with the data taken out: only the panel's own words are left."""
+    shown = await page.evaluate(READ_PAGE)
+    await data.settled()  # the answers whose data is on the page are all read
     values = data.values()
     out = []
-    for text in await page.evaluate(READ_PAGE):
+    for text in shown:
         for value in values:
             text = text.replace(value, " ")
         out.append(text)

@@ -56,7 +56,10 @@ async def test_an_admin_reads_the_reports_with_their_charts(browser: Browser) ->
         await expect(calls).to_have_count(2)
         await expect(calls.nth(0)).to_contain_text(HOSTILE)  # the caller's name as text, never markup
         await expect(calls.nth(0)).to_contain_text("c2.wav")
-        await expect(calls.nth(0).locator(t("report-register"))).to_be_disabled()  # the admin has no extension
+        # The admin has no extension: "register now" opens the script on the panel of the agent who took the call.
+        await expect(calls.nth(0).locator(t("report-register"))).to_be_enabled()
+        await expect(calls.nth(0).locator(t("report-register"))).to_have_attribute(
+            "title", "Откроет сценарий на панели оператора 101")
         csv = await page.locator(t("report-csv")).get_attribute("href")
         assert csv is not None and csv.startswith("/api/reports/registered?") and "format=csv" in csv
 

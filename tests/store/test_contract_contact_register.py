@@ -228,3 +228,12 @@ async def test_a_stage_is_set_once_per_event_and_read_back_after_a_restart(open_
     reopened = await open_store()
     assert await reopened.get_registered_contact(contact.id) == booked
     assert await reopened.get_registered_contact(walk_in.id) == visited
+
+
+async def test_the_contact_of_a_call_is_found_by_its_linkedid_on_its_pbx(store: Store) -> None:
+    # What "register now" asks before registering a call: whether it has a contact already (on its own PBX only).
+    first = await store.save_contact(follow("other", at=T0, linkedid="c-7", pbx="main"), repeat_days=180, run_id=1)
+    await store.save_contact(follow("directions", at=T0 + 60, linkedid="c-7", pbx="main"), repeat_days=180, run_id=2)
+    assert await store.registered_contact_of_call("c-7", pbx="main") == first.id
+    assert await store.registered_contact_of_call("c-7", pbx="spb") is None
+    assert await store.registered_contact_of_call("c-8", pbx="main") is None

@@ -5,15 +5,25 @@ without a visit, a missed call called back and one never called back, two PBXs a
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from store.repository import Store
 from tests.store.report_fixture import DAY, DAY1, T0, fill, period
 
 
-@pytest.fixture
-async def filled(store: Store) -> Store:
+@pytest.fixture(params=["rows", "kept", "rebuilt"])
+async def filled(store: Store, request: pytest.FixtureRequest) -> Store:
+    """The fixture on a store that counts rows (never told its zone), that keeps the day counts while the rows are
+    written (told its zone first: the triggers count), and that makes them from rows already there (told after):
+    every report gives the same hand-worked figures from each."""
+    if request.param == "kept":
+        assert await store.keep_report_days(ZoneInfo("Europe/Moscow"))
     await fill(store)
+    if request.param == "rebuilt":
+        assert await store.keep_report_days(ZoneInfo("Europe/Moscow"))
+        assert not await store.keep_report_days(ZoneInfo("Europe/Moscow"))  # told again: nothing to do
     return store
 
 
@@ -40,7 +50,7 @@ async def test_pbx_vs_registered_counts_each_agents_answered_calls_and_phone_con
     assert report["unregistered"][0]["caller_name"] == "Петров"
     assert report["unregistered"][0]["started_at"] == "2026-03-10T10:10:00.000+03:00"
     assert report["unregistered"][0]["register"] == {"type": "script.start", "channel": "phone",
-                                                     "number": "79162222222", "pbx": "main"}
+                                                     "number": "79162222222", "linkedid": "c2", "pbx": "main"}
     assert report["unregistered_total"] == 2
 
 

@@ -82,3 +82,13 @@ async def test_a_script_versions_text_is_kept_once_and_survives_a_restart(open_s
     assert await store.script_source("car-service", "3f2a9c01b7de") == text
     assert await store.script_source("car-service", "000000000000") is None
     assert [r.id for r in await store.open_script_runs(agent="101")] == [run.id]
+
+
+async def test_the_kept_versions_are_listed_newest_first(store: Store) -> None:
+    # What the reports read a reason's title from when a row names no version (the newest version has it first).
+    assert await store.kept_script_versions() == []
+    await store.keep_script_version("car-service", "aaaaaaaaaaaa", "old", at=T0)
+    await store.keep_script_version("car-service", "bbbbbbbbbbbb", "new", at=T0 + 60)
+    await store.keep_script_version("car-service-en", "cccccccccccc", "en", at=T0 + 30)
+    assert await store.kept_script_versions() == [("car-service", "bbbbbbbbbbbb"), ("car-service-en", "cccccccccccc"),
+                                                  ("car-service", "aaaaaaaaaaaa")]

@@ -2,7 +2,8 @@
 
 A report over a month of a year's store must cost the month's rows, and read them off an index alone (no table row
 per call or contact): SQLite's ``EXPLAIN QUERY PLAN`` names a ``COVERING INDEX`` for each of the report's tables and
-never ``SCAN`` s a table; PostgreSQL's ``EXPLAIN`` (over 30,000 calls and contacts, ``ANALYZE``d, the report over a
+never ``SCAN`` s a table (one agent's contacts: a range of their agent's index, a fiftieth of the period's
+rows); PostgreSQL's ``EXPLAIN`` (over 30,000 calls and contacts, ``ANALYZE``d, the report over a
 tenth of them) reads each report table off an index, never with a ``Seq Scan``. The SQL asked about is the very SQL the
 stores run (``store.reports``).
 """
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from cti.reports import ReportQuery
+from cti.reports import ReportQuery, WholeDays
+from store import report_days
 from store.postgres import PostgresStore
 from store.postgres.params import positional
 from store.reports import (
@@ -84,6 +86,8 @@ async def test_every_report_statement_reads_its_covering_index_on_sqlite(lite: S
                 assert "contact_register_employee" in read, steps
             elif "LIMIT :limit" in sql and table == "calls":  # the listed calls: their row read for the list only
                 assert f"INDEX {INDEXES[table]} " in read and not any("TEMP B-TREE" in s for s in steps), steps
+            elif table == "contact_register" and "agent = :agent" in sql:  # one agent's contacts: a few rows
+                assert "INDEX contact_register_agent (agent=? AND at>? AND at<?)" in read, (sql, read)
             else:
                 assert f"COVERING INDEX {INDEXES[table]} " in read, f"not the report's own index: {read} in {sql}"
 
@@ -142,3 +146,16 @@ async def test_every_report_statement_reads_an_index_on_postgresql(pg: PostgresS
             # contact_calls' index or looked up in a hash of the links is the planner's cost choice: both are fine.)
             assert f"Seq Scan on {table} " not in shown, (sql, shown)
             assert "Index" in shown, (sql, shown)
+
+
+async def test_the_day_counts_are_read_by_day_off_their_primary_key_on_sqlite(lite: SqliteStore) -> None:
+    """A year's report reads 365 days of counts: each statement is one range of its table's key, never a scan."""
+    days = WholeDays(first=20500, end=20865, start=0.0, stop=1.0)
+    for pbxs in (None, ("main", "spb")):
+        for sql, params in [report_days.answered_sql(days, pbxs), report_days.phone_contacts_sql(days, pbxs),
+                            report_days.contact_kinds_sql(days, pbxs), report_days.funnel_agents_sql(days, pbxs),
+                            report_days.funnel_employees_sql(days, pbxs), *report_days.missed_sql(days, pbxs)]:
+            rows = await lite.lanes.reader.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params)
+            reads = [str(row[3]) for row in rows if str(row[3]).startswith(("SCAN", "SEARCH"))]
+            assert reads and all(r.startswith("SEARCH") and "PRIMARY KEY (day>? AND day<?)" in r for r in reads), (
+                sql, reads)

@@ -11,8 +11,10 @@ import itertools
 import os
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -20,6 +22,7 @@ import pytest
 from cti.alerts import Condition
 from cti.directory import Contact, Vehicle
 from cti.reminders import NewReminder
+from cti.reports import REPORTS, ReportQuery
 from store.postgres import PostgresStore
 from store.repository import Store, User
 from store.sqlite import SqliteStore
@@ -29,6 +32,10 @@ from tests.postgres import cluster
 from tests.store.builders import T0, agent_miss, leg, make_call, missed_for
 from tests.store.contact_drafts import follow
 
+MOSCOW = ZoneInfo("Europe/Moscow")
+#: The reports over the days of the fill, in whole days of the site's zone: read from the day counts.
+FIRST_MIDNIGHT = datetime.fromtimestamp(T0, MOSCOW).replace(hour=0, minute=0, second=0).timestamp()
+REPORT_DAYS = ReportQuery(FIRST_MIDNIGHT, FIRST_MIDNIGHT + 2 * 86400, tz=MOSCOW)
 TOKEN = "a" * 64
 SESSION = "b" * 64
 _names = itertools.count(1)
@@ -52,6 +59,8 @@ async def fill(store: Store) -> None:
     await store.add_user(User(name="Boss", role="admin", extension=None, display_name=None, password_hash="x"))
     await store.add_token("anna", TOKEN, "softphone")
     await store.add_session(SESSION, "Boss", created_at=T0, expires_at=T0 + 3600, address="10.0.0.5")
+    # The reports' day counts, kept in the site's zone as every row below is written.
+    await store.keep_report_days(MOSCOW)
 
     missed = make_call("m-1", started_at=T0, ring_seconds=12.5, agents_rung_not_answered=("101", "102"),
                        legs=(leg("1.1", None), leg("1.2", "101"), leg("1.3", "102", hangup_cause=17)))
@@ -153,6 +162,7 @@ async def read_back(store: Store) -> dict[str, Any]:
         "script runs": await store.open_script_runs(),
         "script version": await store.script_source("car-service", "3f2a9c01b7de"),
         "reminders": await store.list_reminders(open_only=False),
+        "reports": [(await store.report(name, REPORT_DAYS)).to_json() for name in REPORTS],
     }
 
 

@@ -19,7 +19,8 @@ _ids = itertools.count(1)
 
 
 async def login(env: PanelEnv, name: str, password: str | None = None) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=env.url) as http:
+    # A login hashes the password with scrypt (slow on purpose): on a loaded machine that outlasts httpx's 5 s default.
+    async with httpx.AsyncClient(base_url=env.url, timeout=10 * UNIT) as http:
         return await http.post("/api/login", json={"name": name, "password": password or env.users[name][0]})
 
 

@@ -36,6 +36,7 @@ from cti.contacts_register import (
 )
 from cti.directory import CONTACT_KINDS
 from cti.scripts.model import CHANNELS, STAGES
+from store.reason_titles import TITLES
 from store.repository import RegisteredContactNotFound, StageConflict, Store, User
 
 from ..api_models import SQLITE_MAX_INT, BadRequest, read_model, time_param, whole_number
@@ -95,16 +96,19 @@ class ContactRegisterRoutes:
             return api_error(400, "bad_request", str(exc))
         except PbxRefused as exc:
             return api_error(exc.status, exc.api_code, exc.message)
-        rows = await self.store().list_registered_contacts(where, after=after, limit=limit + 1, newest_first=True)
+        store = self.store()
+        rows = await store.list_registered_contacts(where, after=after, limit=limit + 1, newest_first=True)
         page = rows[:limit]
         more = contact_token(ContactKey.of(page[-1])) if len(rows) > limit else None
-        return JSONResponse({"contacts": [register_row(c, self.tz) for c in page], "next": more})
+        titles = await TITLES.of_contacts(store, page)
+        return JSONResponse({"contacts": [register_row(c, self.tz, t) for c, t in zip(page, titles, strict=True)],
+                             "next": more})
 
     async def contact(self, request: Request, user: User) -> Response:
         found = await self._readable(request.path_params["contact_id"], user)
         if isinstance(found, Response):
             return found
-        return JSONResponse({"contact": register_row(found, self.tz)})
+        return JSONResponse({"contact": register_row(found, self.tz, await TITLES.of_contact(self.store(), found))})
 
     def _filter(self, request: Request, user: User) -> ContactFilter:
         q = request.query_params
@@ -134,7 +138,9 @@ class ContactRegisterRoutes:
                 text.write("\ufeff")
             write_register_csv([], text)
             async for chunk in _pages(store.iter_registered_contacts(where, page_size=CSV_PAGE), CSV_PAGE):
-                write_register_csv([register_row(c, tz) for c in chunk], text, header=False)
+                titles = await TITLES.of_contacts(store, chunk)
+                write_register_csv([register_row(c, tz, t) for c, t in zip(chunk, titles, strict=True)], text,
+                                   header=False)
                 yield text.getvalue().encode(encoding, "replace")
                 text.seek(0)
                 text.truncate()
@@ -191,7 +197,8 @@ class ContactRegisterRoutes:
             return api_error(404, "not_found", str(exc))
         except StageConflict as exc:
             return api_error(409, "conflict", str(exc))
-        return JSONResponse({"contact": register_row(contact, self.tz), "changed": changed})
+        title = await TITLES.of_contact(self.store(), contact)
+        return JSONResponse({"contact": register_row(contact, self.tz, title), "changed": changed})
 
     def _moment(self, text: str | None, now: float) -> float:
         """``at`` as an epoch: ISO 8601, with an offset or in the site's zone; absent: now."""

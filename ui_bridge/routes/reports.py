@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cti.reports import REPORTS, ReportName, ReportQuery, write_report_csv
+from store.reason_titles import TITLES
 from store.repository import Store, User
 
 from ..api_models import BadRequest, whole_number
@@ -60,7 +61,8 @@ class ReportRoutes:
             return api_error(400, "bad_request", str(exc))
         except PbxRefused as exc:
             return api_error(exc.status, exc.api_code, exc.message)
-        report = await self.store().report(name, query)
+        store = self.store()
+        report = await TITLES.report(store, await store.report(name, query))  # reasons by their titles
         if fmt == "json":
             return JSONResponse(report.to_json())
         text = io.StringIO()

@@ -42,7 +42,9 @@ const T = translations({
   "Запись": "Recording",
   "Зарегистрировать": "Register now",
   "Сценарий открыт": "The script is open",
-  "Регистрирует оператор со своего добавочного": "An agent registers it from their extension",
+  "Сценарий открыт на панели оператора {agent}": "The script is open on agent {agent}'s panel",
+  "Откроет сценарий на панели оператора {agent}": "Opens the script on agent {agent}'s panel",
+  "Регистрирует администратор или оператор, принявший звонок": "An admin or the agent who took the call registers it",
   "Всего обращений": "Contacts",
   "Первичные": "Primary",
   "Повторные": "Repeat",
@@ -249,21 +251,27 @@ export class ReportsSection {
       table([["started_at", T("Начало"), (v) => fmtDateTime(v)], ["agent", T("Оператор")],
         ["caller", T("Абонент"), (v, row) => [h("div", {}, v || ""), row.caller_name ? h("div", { class: "sub" }, row.caller_name) : null]],
         ["talk_seconds", T("Разговор"), (v) => seconds(v)], ["recording", T("Запись")],
-        ["register", "", (v) => this.registerButton(v)]], report.unregistered, "report-unregistered-calls"),
+        ["register", "", (v, row) => this.registerButton(v, row)]], report.unregistered, "report-unregistered-calls"),
     ];
   }
 
-  /** "Register now": the script's manual start with channel phone for the caller's number (the viewer's own
-   * extension follows it; a user without one is told who can). */
-  registerButton(start) {
+  /** "Register now": the script started for this call (its linkedid: the contact is linked to it). The run is the
+   * agent's who answered the call: an admin opens it on that agent's panel, an agent (their own calls) on theirs;
+   * QA registers nothing. */
+  registerButton(start, row) {
     const me = this.ctx.store.me || {};
+    const allowed = me.role === "admin" || (me.role === "agent" && me.extension === row.agent);
+    const hint = !allowed ? T("Регистрирует администратор или оператор, принявший звонок")
+      : me.extension === row.agent ? "" : T("Откроет сценарий на панели оператора {agent}", { agent: row.agent });
     const button = h("button", { type: "button", class: "btn btn-small", "data-test": "report-register",
-      disabled: !me.extension, title: me.extension ? "" : T("Регистрирует оператор со своего добавочного") }, T("Зарегистрировать"));
+      disabled: !allowed, title: hint }, T("Зарегистрировать"));
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
-        await this.ctx.socket.request("script.start", { channel: start.channel, number: start.number, pbx: start.pbx });
-        toast(T("Сценарий открыт"));
+        const data = await this.ctx.socket.request("script.start",
+          { channel: start.channel, number: start.number, linkedid: start.linkedid, pbx: start.pbx });
+        toast(data && data.agent && data.agent !== me.extension
+          ? T("Сценарий открыт на панели оператора {agent}", { agent: data.agent }) : T("Сценарий открыт"));
       } catch (err) {
         toast(errorText(err), "error");
         button.disabled = false;
@@ -297,7 +305,7 @@ export class ReportsSection {
         chart({ type: "doughnut", data: { labels: report.client_kinds.map((r) => KINDS[r.client_kind] || T("не указан")),
           datasets: [{ data: report.client_kinds.map((r) => r.contacts), backgroundColor: COLORS }] },
         options: { plugins: { title: { display: true, text: T("Тип клиента") } } } })),
-      table([["reason", T("Причина"), (v) => v || T("не указан")], ...counts], report.reasons, "report-reasons"),
+      table([["reason", T("Причина"), (v, row) => row.reason_title || v || T("не указан")], ...counts], report.reasons, "report-reasons"),
       table([["channel", T("Канал"), (v) => CHANNELS[v] || v], ...counts], report.channels, "report-channels"),
       table([["client_kind", T("Тип клиента"), (v) => KINDS[v] || T("не указан")], ...counts], report.client_kinds, "report-kinds"),
       table([[weekly ? "week" : "day", weekly ? T("Неделя") : T("День"), (v) => fmtDay(v)], ...counts], series, "report-days"),
