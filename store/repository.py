@@ -28,11 +28,21 @@ from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 from cti.alerts import Alert, Condition
 from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
 from cti.directory import Contact, Query
+from cti.qa import AgentScore, QaComment, QaScore
 from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
 from cti.reminders import NewReminder, Reminder, ReminderCall
 from cti.reports import Report, ReportName, ReportQuery
 from cti.scripts.model import Stage
 from cti.scripts.runner import ContactDraft
+from cti.transcripts import (
+    AudioDeletion,
+    JobState,
+    NewJob,
+    Transcript,
+    TranscriptHit,
+    TranscriptionJob,
+    TranscriptQuery,
+)
 from store.cluster import Cluster
 
 HistoryAction = Literal["opened", "closed", "reopened", "commented"]
@@ -1025,6 +1035,128 @@ class Reminders(Protocol):
         ...
 
 
+class TranscriptionJobNotFound(StoreError, KeyError):
+    """No transcription job with that id."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"no transcription job {self.job_id}"
+
+
+class Transcriptions(Protocol):
+    """The transcription queue and the transcripts (issue 14, ``cti/transcripts.py``).
+
+    A restart loses no job and repeats none: a job is written before it is run; it is taken with a lease; its
+    transcript and its ``done`` are one transaction, accepted only from the taker whose lease it is, so a job another
+    node (or a restarted daemon) took over after a lease ran out is never stored twice. The words are searchable
+    (stemmed, Russian and English: ``cti/stemming.py``).
+    """
+
+    async def enqueue_transcription(self, job: NewJob, *, at: float) -> TranscriptionJob | None:
+        """Queue a call's transcription; None when that call (pbx, linkedid) already has a job (any state)."""
+        ...
+
+    async def requeue_transcription(self, job_id: int, *, at: float) -> TranscriptionJob:
+        """Queue a failed (or done) job again with its attempts reset (``cti transcribe --again``)."""
+        ...
+
+    async def take_transcription_job(self, *, worker: str, lease_seconds: float, now: float,
+                                     max_attempts: int) -> TranscriptionJob | None:
+        """The oldest job to run now, taken by ``worker`` until ``now + lease_seconds``: a queued one, or a running
+        one whose lease ran out (its taker died). Counts the attempt. A job whose lease ran out after
+        ``max_attempts`` tries is marked failed ("the worker died …") instead of being taken. None: nothing to do."""
+        ...
+
+    async def extend_transcription_lease(self, job_id: int, *, worker: str, until: float) -> bool:
+        """Keep a long job's lease; False when the job is no longer this worker's."""
+        ...
+
+    async def finish_transcription_job(self, job_id: int, transcript: Transcript, *, worker: str, at: float,
+                                       flags: Sequence[str] = ()) -> bool:
+        """Store the transcript (its words, their stems for search, the keyword lists it matched) and mark the job
+        done, in one transaction; False (nothing written) when the job is not ``worker``'s running job any more."""
+        ...
+
+    async def fail_transcription_job(self, job_id: int, reason: str, *, worker: str, at: float,
+                                     retry: bool) -> TranscriptionJob | None:
+        """Record a failed try: back to ``queued`` when ``retry``, else ``failed`` with ``reason``. None when the job is
+        not ``worker``'s running job any more."""
+        ...
+
+    async def get_transcription_job(self, job_id: int) -> TranscriptionJob:
+        """Raises ``TranscriptionJobNotFound``."""
+        ...
+
+    async def transcription_job_of(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> TranscriptionJob | None:
+        """The call's job, if it has one."""
+        ...
+
+    async def list_transcription_jobs(self, *, states: Collection[JobState] | None = None,
+                                      pbxs: Collection[str] | None = None, limit: int = 200) -> list[TranscriptionJob]:
+        """Jobs in queue order (oldest first), of those states and PBXs (None: all)."""
+        ...
+
+    async def count_transcription_jobs(self) -> dict[JobState, int]:
+        """How many jobs are in each state (``cti transcribe`` and the health page)."""
+        ...
+
+    async def get_transcript(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> Transcript | None:
+        """The call's transcript (words in time order), None when it has none (yet)."""
+        ...
+
+    async def transcript_flags(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> tuple[str, ...]:
+        """The keyword lists the call's transcript matched."""
+        ...
+
+    async def search_transcripts(self, query: TranscriptQuery) -> list[TranscriptHit]:
+        """Calls whose words match ``query`` (every stemmed word of its text, on the speaker's lane when it names
+        one), newest first, at most ``query.limit``; each hit with the moment of its first match."""
+        ...
+
+    async def calls_without_transcription(self, *, since: float, until: float | None = None,
+                                          pbxs: Collection[str] | None = None,
+                                          limit: int = 1000) -> list[CallRecord]:
+        """Answered calls started in [since, until) that have a recording and no transcription job yet, oldest
+        first (``cti transcribe --since``)."""
+        ...
+
+    async def forget_audio(self, linkedid: str, *, pbx: str, names: Sequence[str], at: float, reason: str) -> None:
+        """Log that the retention deleted these recording files of a call (the log ``cti recordings deleted``
+        prints; the transcript stays)."""
+        ...
+
+    async def deleted_audio(self, *, since: float | None = None, limit: int = 500) -> list[AudioDeletion]:
+        """The retention's log, newest first."""
+        ...
+
+
+class QaReviews(Protocol):
+    """QA's comments pinned to a moment of a call, and the calls' scores against the checklist (``cti/qa.py``)."""
+
+    async def add_qa_comment(self, linkedid: str, *, pbx: str, at_second: float, text: str, by: str,
+                             at: float) -> QaComment: ...
+
+    async def qa_comments(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> list[QaComment]:
+        """The call's comments in the order of their moments."""
+        ...
+
+    async def save_qa_score(self, linkedid: str, *, pbx: str, checklist: str, answers: dict[str, int],
+                            points: float, max_points: float, agent: str | None, by: str, at: float) -> QaScore:
+        """Save ``by``'s score of the call (replacing their earlier one)."""
+        ...
+
+    async def qa_scores(self, linkedid: str, *, pbx: str = DEFAULT_PBX) -> list[QaScore]: ...
+
+    async def qa_agent_report(self, *, since: float, until: float, pbxs: Collection[str] | None = None,
+                              checklist: str | None = None) -> list[AgentScore]:
+        """Per agent, over the calls started in [since, until) that were scored: count, mean, lowest, highest
+        percent; by agent."""
+        ...
+
+
 class Reports(Protocol):
     """The reports managers read (issue 13, ``cti/reports.py``): PBX vs registered, contact statistics, the funnel,
     missed calls. One call per report; the panel, its CSV and ``cti report`` print what it returns. Every statement
@@ -1043,7 +1175,8 @@ class Reports(Protocol):
 
 
 class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
-            Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Cluster, Protocol):
+            Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Transcriptions, QaReviews, Cluster,
+            Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

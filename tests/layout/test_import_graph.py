@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "companion": {"ui_bridge", "store", "cti", "recognizer", "asterisk", "asterisk.replay"},
     "ui_bridge": {"store", "cti", "asterisk"},
     "store": {"cti", "asterisk"},
-    "recognizer": {"cti"},
+    "recognizer": {"cti", "asterisk"},
     "cti": {"asterisk.messages"},
     "asterisk": set(),
     "asterisk.replay": {"asterisk"},
