@@ -23,6 +23,7 @@ ACTION_CLASSES: Mapping[str, tuple[str, ...]] = {
     "Redirect": ("call",), "Atxfer": ("call",),
     "Hangup": ("system", "call"),
     "QueuePause": ("agent",),
+    "MixMonitor": ("system", "call"),  # [recording] record: the daemon's own recordings (docs/recording.md)
 }
 #: Write classes that cover every action above but ``Filter``: no ``system``.
 LEAST_WRITE = ("call", "originate", "agent", "reporting")

@@ -80,6 +80,7 @@ from asterisk.messages import AmiHeaderError, AmiMessage, Headers
 from .actions import ActionReader, ReceivedAction, arg, class_names, classes_of, event_mask, permitted
 from .live import LIVE_ACTIONS, LiveCalls
 from .queues_conf import QueueMemberConf
+from .recording import ReplayRecorder, SampleAudio, find_sample
 from .session import Outgoing, Session, session_events
 from .state import PbxState
 from .trace import BANNER, Trace, load_trace
@@ -96,7 +97,6 @@ _RECORDED_ONLY = {
     "blindtransfer": "Transfer succeeded",
     "hangup": "Channel Hungup",
     "setvar": "Variable Set",
-    "mixmonitor": "",
     "stopmixmonitor": "",
 }
 _EPOCH_ID = re.compile(r"^(\d+)\.(\d+)$")
@@ -174,6 +174,8 @@ class ReplayPbx:
         chunk_seed: int | None = None,
         pause_when_no_client: bool = False,
         write: str = "all",
+        recordings: Path | None = None,
+        recording_audio: SampleAudio | None = None,
     ) -> None:
         if not traces:
             raise ValueError("give at least one trace folder")
@@ -215,6 +217,10 @@ class ReplayPbx:
         self.state = PbxState()
         #: Synthesized answers to call control (``live``), else None: the traces are served as recorded.
         self.live = LiveCalls(self.state) if live else None
+        #: Answers ``MixMonitor`` (``.recording``); with ``recordings``, writes the files there (a copy of
+        #: ``recording_audio``, else of a real recording among the trace folders given, else silence).
+        sample = recording_audio or find_sample(Path(t) for t in traces if isinstance(t, Path))
+        self.recorder = ReplayRecorder(self.state, recordings, sample)
         #: ``redate``: the whole seconds the current trace is moved by, and where the trace before it ended.
         self._shift = 0
         self._prev_end = -math.inf
@@ -373,6 +379,7 @@ class ReplayPbx:
             self.state = PbxState()
             if self.live is not None:
                 self.live.state = self.state
+            self.recorder.state = self.state
             self._seed()
         self._changed()
 
@@ -608,6 +615,11 @@ class ReplayPbx:
             else:
                 value = self.state.variables.get(channel, {}).get(arg(msg, "Variable"), "")
                 self._respond(session, msg, "Success", ("Variable", arg(msg, "Variable")), ("Value", value))
+        elif key == "mixmonitor":
+            started = self.recorder.act(msg, self.pbx_time())
+            self._respond(session, msg, "Success" if started.ok else "Error",
+                          *([("Message", started.message)] if started.message else []))
+            self._serve_live(started.events)
         elif self.live is not None and key in LIVE_ACTIONS:
             answer = self.live.act(msg, self.pbx_time())
             self._respond(session, msg, "Success" if answer.ok else "Error", ("Message", answer.message))
