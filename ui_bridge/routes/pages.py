@@ -1,4 +1,4 @@
-"""The panel's pages and files: ``/`` (the panel), ``/wallboard``, ``/login`` and ``/static/...``.
+"""The panel's pages and files: ``/`` (the panel), ``/wallboard``, ``/qa``, ``/login`` and ``/static/...``.
 
 Not API routes: an anonymous visitor of ``/`` is sent to the login form (303), and the panel's files answer
 401 as plain text; without a login only what the login page itself loads is served.
@@ -18,6 +18,8 @@ from .gate import Gate
 STATIC = Path(str(resources.files("ui_bridge") / "static"))
 #: What the login page loads: the only files served without a login.
 PUBLIC_ASSETS = frozenset({"panel.css", "login.js", "net.js", "i18n.js"})
+#: Who may open the QA page (``/qa``), as its API (``ui_bridge/http.py``).
+QA_PAGE_ROLES = frozenset({"qa", "admin"})
 #: Every page's opening tag, where the centre's default language goes (``data-lang-default``, read by i18n.js).
 HTML_TAG = '<html lang="ru">'
 
@@ -30,7 +32,7 @@ class Pages:
         # chosen one) on its <html>; "auto": none, the browser's preference decides.
         tag = HTML_TAG if language == "auto" else f'<html lang="{language}" data-lang-default="{language}">'
         self.pages = {name: (STATIC / name).read_text(encoding="utf-8").replace(HTML_TAG, tag, 1)
-                      for name in ("index.html", "wallboard.html", "login.html")}
+                      for name in ("index.html", "wallboard.html", "login.html", "qa.html")}
 
     def page(self, name: str) -> Response:
         return HTMLResponse(self.pages[name], headers={"Cache-Control": "no-store"})
@@ -47,6 +49,16 @@ class Pages:
         if await self.gate.user_of(request) is None:
             return RedirectResponse("/login", status_code=303)
         return self.page("wallboard.html")
+
+    async def qa(self, request: Request) -> Response:
+        """The QA page (``/qa``): replay, transcript, comments, scoring, search. QA users and admins only: an agent
+        or an employee gets a 403 here as from every route of its API (``routes/qa.py``)."""
+        user = await self.gate.user_of(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if user.role not in QA_PAGE_ROLES:
+            return PlainTextResponse("the QA page is for QA and admins", status_code=403)
+        return self.page("qa.html")
 
     async def login_page(self, request: Request) -> Response:
         return self.page("login.html")

@@ -39,6 +39,9 @@ const T = translations({
   "Сбросить": "Reset",
   "загрузка…": "loading…",
   "Мои последние звонки": "My recent calls",
+  "Прослушать": "Listen",
+  "Поиск по разговорам": "Search the calls",
+  "Запись, расшифровка и оценка звонка": "The call's recording, transcript and score",
 });
 
 function outcomeCell(row) {
@@ -64,6 +67,17 @@ function roles(r) {
     agentName: null };
 }
 
+/** The link to the call on the QA page (its recording, transcript, comments and score) for a row with a recording. */
+function qaLink(r) {
+  const recorded = (Array.isArray(r.recordings) && r.recordings.length) || r.recording;
+  if (!recorded) return null;
+  const where = new URLSearchParams({ call: `${r.pbx || "main"}/${r.linkedid}` });
+  return h("div", {}, h("a", { class: "btn btn-small qa-link", "data-test": "journal-qa", href: `/qa#${where}`,
+    target: "_blank", rel: "noopener", title: T("Запись, расшифровка и оценка звонка") }, T("Прослушать")));
+}
+
+// The full table is the journal's, which only admins and QA see (the agent's recent calls are compact): its rows with a
+// recording link to the QA page, which is theirs.
 export function callsTable(rows, { testId = "journal-table", compact = false } = {}) {
   const withPbx = manyPbxs(); // the PBX column only for a user who sees several
   const head = [...(compact
@@ -93,7 +107,7 @@ export function callsTable(rows, { testId = "journal-table", compact = false } =
           who.agentName ? h("div", { class: "sub" }, who.agentName) : null),
         outcomeCell(r),
         h("td", { class: "right" }, r.ring_seconds ? fmtDuration(r.ring_seconds) : ""),
-        h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : ""),
+        h("td", { class: "right" }, r.talk_seconds ? fmtDuration(r.talk_seconds) : "", qaLink(r)),
         h("td", {}, r.transferred_to || ""),
       ];
     if (withPbx) cells.push(h("td", { "data-test": "journal-pbx-name" }, pbxName(r.pbx)));
@@ -154,7 +168,10 @@ export class Journal {
       h("button", { type: "submit", class: "btn btn-primary", "data-test": "journal-apply" }, T("Показать")),
       h("button", { type: "button", class: "btn", "data-test": "journal-reset", onclick: () => this.reset() }, T("Сбросить")));
     this.el = h("section", { class: "panel journal", "data-test": "journal" },
-      h("div", { class: "panel-head" }, h("h2", {}, title), this.status),
+      h("div", { class: "panel-head" }, h("h2", {}, title), this.status, h("span", { class: "spacer" }),
+        // The QA page (recordings, transcripts, scores): the journal is the admins' and QA's, whose page it is.
+        h("a", { class: "btn btn-small", href: "/qa", target: "_blank", rel: "noopener", "data-test": "journal-qa-page" },
+          T("Поиск по разговорам"))),
       form, this.rangeError, this.tableBox,
       h("div", { class: "pager" }, this.prev, this.next));
   }
