@@ -1,7 +1,8 @@
 """``cti store copy``: a site's SQLite store moved into a PostgreSQL database, table to table, in one transaction.
 
 **Table to table**, not through the records: every table the SQLite file holds is copied column by column into
-the table of the same name, so nothing the SQLite store keeps is left behind (a table of the file with no
+the table of the same name, so nothing the SQLite store keeps is left behind (its full-text index aside: derived
+from the transcripts, which PostgreSQL indexes itself, :data:`SEARCH_INDEXES`; a table of the file with no
 counterpart in the PostgreSQL schema, or a column missing on either side, stops the copy before anything is
 written), ids are kept as they are (a register entry's number, the history rows pointing at it, contacts and their
 cars), and no record is decoded and encoded again. The two schemas are the same tables with each database's types
@@ -49,6 +50,15 @@ BATCH = 2_000
 MACHINERY = frozenset({"schema_version"})
 #: The table copied last: the zone of the reports' day counts (its triggers count nothing while it is empty).
 LAST = "report_zone"
+#: SQLite's full-text indexes (FTS5 virtual tables, and their shadow tables ``<name>_data``, ``_idx`` …): derived
+#: from the rows they index (0015's ``transcript_search`` from ``transcripts``), never copied; PostgreSQL indexes
+#: the same columns itself (its 0010).
+SEARCH_INDEXES = frozenset({"transcript_search"})
+
+
+def is_search_index(table: str) -> bool:
+    """``table`` is one of SQLite's full-text indexes or a shadow table of one (not copied, not counted)."""
+    return any(table == index or table.startswith(index + "_") for index in SEARCH_INDEXES)
 
 
 class BadUrl(ValueError):
@@ -223,7 +233,7 @@ async def _plan(lite: aiosqlite.Connection, pg: asyncpg.Connection) -> list[_Tab
     Raises ``StoreError`` (before anything is written) when a table or a column has no counterpart."""
     async with lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
                             "ORDER BY name") as cursor:
-        tables = [str(row[0]) for row in await cursor.fetchall()]
+        tables = [str(row[0]) for row in await cursor.fetchall() if not is_search_index(str(row[0]))]
     rows = await pg.fetch("SELECT table_name, column_name, udt_name, is_identity FROM information_schema.columns "
                           "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
     target: dict[str, list[asyncpg.Record]] = {}

@@ -23,8 +23,10 @@ from store.postgres.lookups import CallerLookupOps
 from store.postgres.register import RegisterOps
 from store.postgres.reports import ReportOps
 from store.postgres.script_runs import ScriptRunOps
+from store.postgres.transcripts import TranscriptOps
 from store.postgres.users import UserOps
 from store.postgres.writer import StagedWriter
+from store.qa_reviews import QaOps
 from store.reminders import ReminderOps
 from store.repository import Store
 from store.settings import StoreSettings
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps,
-                    ScriptRunOps, ContactRegisterOps, ReminderOps, ReportOps, ClusterOps):
+                    ScriptRunOps, ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from store.opening import Opening
+from store.qa_reviews import QaOps
 from store.reminders import ReminderOps
 from store.repository import Store
 from store.settings import StoreSettings
@@ -27,6 +28,7 @@ from store.sqlite.lookups import CallerLookupOps
 from store.sqlite.register import RegisterOps
 from store.sqlite.reports import ReportOps
 from store.sqlite.script_runs import ScriptRunOps
+from store.sqlite.transcripts import TranscriptOps
 from store.sqlite.users import UserOps
 from store.sqlite.writer import StagedWriter
 
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ScriptRunOps,
-                   ContactRegisterOps, ReminderOps, ReportOps, ClusterOps):
+                   ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:
