@@ -26,6 +26,17 @@ from types import TracebackType
 from typing import Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
 from cti.alerts import Alert, Condition
+from cti.complaints import (
+    Attachment,
+    Complaint,
+    ComplaintChange,
+    ComplaintFilter,
+    HistoryItem,
+    NewComplaint,
+    NewMail,
+    OutgoingMail,
+    Task,
+)
 from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
 from cti.directory import Contact, Query
 from cti.qa import AgentScore, QaComment, QaScore
@@ -1154,6 +1165,103 @@ class QaReviews(Protocol):
                               checklist: str | None = None) -> list[AgentScore]:
         """Per agent, over the calls started in [since, until) that were scored: count, mean, lowest, highest
         percent; by agent."""
+        ...
+
+
+class ComplaintNotFound(StoreError, KeyError):
+    """No complaint (or attachment, or task) with that id."""
+
+    def __str__(self) -> str:
+        return f"no complaint #{self.args[0]}"
+
+
+class ComplaintChanged(StoreError):
+    """The complaint changed since it was read (``revision``): read it again and redo the change."""
+
+    def __init__(self, complaint: Complaint) -> None:
+        super().__init__(f"complaint #{complaint.id} was changed by someone else (revision {complaint.revision})")
+        self.complaint = complaint
+
+
+class Complaints(Protocol):
+    """Complaints, their history, tasks and attachments (issue 15, ``cti/complaints.py``).
+
+    Every change is one transaction (:meth:`commit_complaint`): the new state, its history, the stage's task and the
+    e-mails it sends, so a complaint never moves without its task or its notification.
+    """
+
+    async def register_complaint(self, new: NewComplaint, *, at: float, stage_due_at: float | None,
+                                 mails: Sequence[NewMail] = ()) -> tuple[Complaint, bool]:
+        """File a complaint at stage ``registration`` (numbered by the store), with its history item, the
+        registration task for its responsible and the e-mails; (complaint, True). A ``new.idempotency_key`` already
+        used returns that complaint and False, writing nothing."""
+        ...
+
+    async def commit_complaint(self, change: ComplaintChange) -> Complaint:
+        """Write one change (see :class:`cti.complaints.ComplaintChange`); the complaint as stored now (revision + 1).
+        Raises ``ComplaintNotFound``, ``ComplaintChanged``."""
+        ...
+
+    async def get_complaint(self, complaint_id: int) -> Complaint:
+        """With its calls, action plan and attachments. Raises ``ComplaintNotFound``."""
+        ...
+
+    async def list_complaints(self, flt: ComplaintFilter) -> list[Complaint]:
+        """Newest first."""
+        ...
+
+    async def count_complaints(self, flt: ComplaintFilter) -> int: ...
+
+    async def complaint_history(self, complaint_id: int) -> list[HistoryItem]:
+        """Oldest first."""
+        ...
+
+    async def add_complaint_note(self, complaint_id: int, *, action: str, details: dict[str, Any], by: str,
+                                 at: float, mails: Sequence[NewMail] = ()) -> HistoryItem:
+        """A history item that changes nothing else (a question to a colleague, the answer): with its e-mails."""
+        ...
+
+    async def complaint_tasks(self, *, assignee: str | None = None, complaint_id: int | None = None,
+                              open_only: bool = True) -> list[Task]:
+        """Tasks, the earliest due first."""
+        ...
+
+    async def overdue_tasks(self, now: float) -> list[Task]:
+        """Open tasks due before ``now`` and not yet escalated."""
+        ...
+
+    async def escalate_task(self, task_id: int, *, at: float, mails: Sequence[NewMail] = ()) -> Task | None:
+        """Mark an overdue task escalated (once: None when another node did) with a history item and the managers'
+        e-mails."""
+        ...
+
+    async def add_attachment(self, complaint_id: int, *, file_name: str, content_type: str, size: int,
+                             stored_as: str, by: str, at: float) -> Attachment: ...
+
+    async def get_attachment(self, attachment_id: int) -> Attachment:
+        """Raises ``ComplaintNotFound``."""
+        ...
+
+
+class Outbox(Protocol):
+    """The durable e-mail outbox (``cti.complaints.OutgoingMail``): written with the change it tells of, sent by the
+    mailer with retries and back-off, one node at a time per mail."""
+
+    async def queue_mail(self, mail: NewMail, *, at: float) -> OutgoingMail: ...
+
+    async def take_mail(self, *, now: float, lease_seconds: float) -> OutgoingMail | None:
+        """The oldest mail due (not sent, not given up, ``next_try_at`` passed), leased to this caller until
+        ``now + lease_seconds`` (its ``next_try_at`` moves there), so two nodes never send it at once."""
+        ...
+
+    async def mail_sent(self, mail_id: int, *, at: float) -> None: ...
+
+    async def mail_failed(self, mail_id: int, error: str, *, at: float, next_try_at: float | None) -> OutgoingMail:
+        """Count a failed try: retry at ``next_try_at``, or give up (None) with the error kept."""
+        ...
+
+    async def list_mails(self, *, pending_only: bool = False, limit: int = 200) -> list[OutgoingMail]:
+        """Newest first (the admin's view of the outbox)."""
         ...
 
 
