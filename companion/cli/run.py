@@ -45,6 +45,9 @@ _DEMO_HELP = "\n\n".join([
     "The calls are re-dated to now; the journal is kept in FOLDER/journal.sqlite and FOLDER/cti.toml is written "
     "for the CLI (cti calls --config FOLDER/cti.toml --since today); the sample contacts of examples/contacts.csv "
     "are imported once.",
+    "The calls are recorded into FOLDER/recordings and the QA page (/qa) plays them; with a Vosk model in "
+    "FOLDER/models (cti models download vosk-model-small-ru-0.22 --config FOLDER/cti.toml), or the dev install's "
+    "Korean one, they are transcribed.",
     "\b\nThe panel's logins (name / password, who):\n" + "\n".join(f"  {line}" for line in demo_login_lines()),
 ])
 
@@ -63,6 +66,9 @@ def demo(
         help="import the sample contacts of examples/contacts.csv (once)")] = True,
     duration: Annotated[float | None, typer.Option(min=0, help="stop after this many seconds")] = None,
     once: Annotated[bool, typer.Option(help="play the traces once instead of in a loop")] = False,
+    transcribe: Annotated[bool, typer.Option(help=(
+        "transcribe the recorded calls when Vosk and a model are at hand (FOLDER/models, a Russian one first: "
+        "cti models download vosk-model-small-ru-0.22 --config FOLDER/cti.toml)"))] = True,
     http_port: Annotated[int, typer.Option(min=0, max=65535, help="the web panel's port (0: any free port)")] = 8080,
     http_host: Annotated[str, typer.Option(help="the web panel's address")] = "127.0.0.1",
     log_level: LogLevelOpt = LogLevel.warning,
@@ -83,7 +89,7 @@ def demo(
     try:
         asyncio.run(run_demo(paths, speed=speed, store_path=store, duration=duration, loop=not once,
                              http_port=http_port, http_host=http_host, folder=folder,
-                             sample_contacts=SAMPLE_CONTACTS if sample_contacts else None))
+                             sample_contacts=SAMPLE_CONTACTS if sample_contacts else None, transcribe=transcribe))
     except* PanelError as group:
         fail(f"{leaf(group)} (another program uses it? try --http-port 0 for any free port)", 1)
     except* (StoreError, MigrationError) as group:

