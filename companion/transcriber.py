@@ -91,7 +91,8 @@ def job_spec(job: TranscriptionJob, settings: Settings, record: CallRecord | Non
     speaker_model = transcription.speaker_model
     return JobSpec(job_id=job.id, pbx=job.pbx, linkedid=job.linkedid, sources=job.sources, choice=job.choice,
                    model_dir=str(transcription.model_path(job.choice)), recording=settings.recording,
-                   speaker_model=str(speaker_model) if speaker_model is not None else None, facts=facts_of(record))
+                   speaker_model=str(speaker_model) if speaker_model is not None else None, facts=facts_of(record),
+                   whisper=transcription.whisper)
 
 
 def runner_name(index: int) -> str:

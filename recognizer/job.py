@@ -29,6 +29,7 @@ from cti.transcripts import AudioSource, EngineChoice, Speaker, Transcript, Word
 
 from .audio import load_call_audio
 from .engine import CallAudio, Engine, Lane, ModelError
+from .settings import WhisperSettings
 from .speakers import CallFacts, Turn, assign_speakers, label_words, turn_spans
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class JobSpec:
     speaker_model: str | None = None
     #: What the journal says of who speaks when (a mono recording's speakers lean on it): :func:`facts_of`.
     facts: CallFacts | None = None
+    #: ``[transcription.whisper]``: device, weights' precision, threads (the ``whisper`` engine only).
+    whisper: WhisperSettings | None = None
 
 
 _SPEAKER_ORDER: dict[Speaker, int] = {"agent": 0, "customer": 1, "unknown": 2}
@@ -74,7 +77,7 @@ def run_job(spec: JobSpec) -> Transcript:
     """Transcribe one call (in a worker process). Raises ``RecognizerError`` (``AudioError``, ``ModelError``) with
     the reason."""
     audio = load_call_audio(spec.sources, lambda name: recording_path(spec.recording, spec.pbx, name))
-    engine = engine_for(spec.choice, spec.model_dir)
+    engine = engine_for(spec.choice, spec.model_dir, spec.whisper)
     if not any(lane.speaker == "unknown" for lane in audio.lanes):
         return engine.transcribe(audio)
     # A mono lane: transcribed on its own, then its words given their speakers; the lanes merged back in time order.
@@ -89,21 +92,21 @@ def run_job(spec: JobSpec) -> Transcript:
                       language=language)
 
 
-def engine_for(choice: EngineChoice, model_dir: str) -> Engine:
+def engine_for(choice: EngineChoice, model_dir: str, whisper: WhisperSettings | None = None) -> Engine:
     """The worker's engine for ``choice``'s model, loaded on first use and kept for the next jobs."""
     key = (choice.engine, model_dir, choice.language)
     engine = _engines.get(key)
     if engine is not None:
         _engines.move_to_end(key)
         return engine
-    engine = _load(choice, Path(model_dir))
+    engine = _load(choice, Path(model_dir), whisper or WhisperSettings())
     _engines[key] = engine
     while len(_engines) > MAX_ENGINES:
         _engines.popitem(last=False)
     return engine
 
 
-def _load(choice: EngineChoice, model_dir: Path) -> Engine:
+def _load(choice: EngineChoice, model_dir: Path, whisper: WhisperSettings) -> Engine:
     if not choice.model:
         raise ModelError("no model is configured for this call ([transcription] model)")
     if choice.engine == "whisper":
@@ -111,7 +114,9 @@ def _load(choice: EngineChoice, model_dir: Path) -> Engine:
             from .whisper_engine import WhisperEngine
         except ImportError as exc:
             raise ModelError(f"the Whisper engine cannot be loaded: {exc}") from None
-        return WhisperEngine(model_dir, language=choice.language)
+        return WhisperEngine(model_dir, language=choice.language, device=whisper.device,
+                             compute_type=whisper.compute_type, cpu_threads=whisper.cpu_threads,
+                             beam_size=whisper.beam_size)
     from .vosk_engine import VoskEngine
 
     return VoskEngine(model_dir, language=choice.language)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -81,6 +81,20 @@ class KeywordListSettings(Section):
     speaker: Speaker | None = None
 
 
+class WhisperSettings(Section):
+    """``[transcription.whisper]``: how faster-whisper runs, for the calls a route gives ``engine = "whisper"``.
+
+    The defaults suit a CPU-only server (one thread per worker, 8-bit weights); a site with an NVIDIA GPU sets
+    ``device = "cuda"`` and ``compute_type = "float16"`` (``docs/transcription.md``, Whisper).
+    """
+
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: Literal["default", "int8", "int8_float16", "int8_float32", "float16", "float32"] = "int8"
+    #: CPU threads per worker process (0: CTranslate2 decides); the pool's ``workers`` multiply it.
+    cpu_threads: Annotated[int, Field(ge=0, le=64)] = 1
+    beam_size: Annotated[int, Field(ge=1, le=10)] = 5
+
+
 class TranscriptionSettings(Section):
     """``[transcription]``: the recogniser's queue, workers, models and keyword lists (``docs/transcription.md``)."""
 
@@ -107,6 +121,7 @@ class TranscriptionSettings(Section):
     #: Named keyword lists a transcript is flagged for: ``complaint = ["жалоба", "верните деньги"]`` (either side) or
     #: ``competitors = { phrases = ["автодом"], speaker = "customer" }``.
     keywords: dict[str, tuple[str, ...] | KeywordListSettings] = Field(default_factory=dict)
+    whisper: WhisperSettings = WhisperSettings()
 
     @field_validator("model")
     @classmethod

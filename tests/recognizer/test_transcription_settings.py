@@ -76,3 +76,21 @@ def test_a_bad_section_is_refused_with_what_is_wrong(text: str, said: str) -> No
     with pytest.raises(ConfigError) as caught:
         parse_config(tomllib.loads(text))
     assert said in str(caught.value)
+
+
+def test_the_whisper_run_options_reach_the_worker_and_a_wrong_device_is_refused() -> None:
+    """A site with a GPU says so once in ``[transcription.whisper]``; every job's spec carries it to the worker."""
+    from companion.config import Settings
+    from companion.transcriber import job_spec
+    from cti.transcripts import AudioSource, TranscriptionJob
+
+    text = CONFIG + '\n[transcription.whisper]\ndevice = "cuda"\ncompute_type = "float16"\ncpu_threads = 4\n'
+    settings: Settings = parse_config(tomllib.loads(text))
+    job = TranscriptionJob(id=1, pbx="main", linkedid="1.1", sources=(AudioSource("a.wav", "mono"),),
+                           choice=EngineChoice("whisper", "/opt/models/whisper-base"), call_started_at=0.0,
+                           state="running", attempts=1, queued_at=0.0)
+    spec = job_spec(job, settings)
+    assert spec.whisper is not None
+    assert (spec.whisper.device, spec.whisper.compute_type, spec.whisper.cpu_threads) == ("cuda", "float16", 4)
+    with pytest.raises(ConfigError, match="device"):
+        parse_config(tomllib.loads(CONFIG + '\n[transcription.whisper]\ndevice = "tpu"\n'))
