@@ -1,4 +1,4 @@
-"""``cti users add|list|passwd|remove|token``: the web panel's users and their API tokens."""
+"""``cti users add|email|list|passwd|pbx|remove|token``: the panel's users, their e-mail addresses, API tokens."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from store.repository import Store
 
 USER_COLUMNS = (("name", "Name"), ("role", "Role"), ("extension", "Ext."), ("display_name", "Shown as"),
-                ("pbxs", "PBXs"), ("created_at", "Created"))
+                ("email", "E-mail"), ("pbxs", "PBXs"), ("created_at", "Created"))
 
 
 class RoleChoice(StrEnum):
@@ -31,6 +31,16 @@ class RoleChoice(StrEnum):
     qa = "qa"
     integration = "integration"
     employee = "employee"
+
+
+def _checked_email(address: str) -> str:
+    """The address as kept (``cti.email_address``: one @, no spaces or line breaks, a real domain), or status 2."""
+    from cti.email_address import BadEmail, check_email
+
+    try:
+        return check_email(address)
+    except BadEmail as exc:
+        fail(f"--email: {exc}")
 
 
 def _new_password(password_stdin: bool) -> str:
@@ -62,6 +72,9 @@ def users_add(
     pbx: Annotated[str | None, typer.Option(help="the PBXs the user belongs to, by id: msk or msk,spb (default: "
                                                  "every PBX; an agent of a site with several PBXs names theirs)")]
     = None,
+    email: Annotated[str | None, typer.Option(help="where the user's notifications go (complaints handed to them, "
+                                                   "overdue ones for managers); 'cti users email' changes it")]
+    = None,
 ) -> None:
     """Create a panel user (asks for the password; it is stored hashed with scrypt).
 
@@ -71,6 +84,7 @@ def users_add(
 
     settings = settings_from(config)
     pbxs = tuple(pbx_filter(settings, pbx) or ())
+    address = _checked_email(email) if email is not None else None
     if not re.fullmatch(r"[\w.@-]{1,64}", name):
         fail("a user name is 1-64 letters, digits or . _ @ -")
     if role is RoleChoice.agent and not extension:
@@ -99,7 +113,7 @@ def users_add(
     async def work(store: Store) -> None:
         try:
             await store.add_user(User(name=name, role=role.value, extension=extension, display_name=display,
-                                      password_hash=password_hash, pbxs=pbxs))
+                                      password_hash=password_hash, pbxs=pbxs, email=address))
             if token is not None:
                 await store.add_token(name, token_hash(token), "created with the user")
         except UserExists as exc:
@@ -139,6 +153,32 @@ def users_pbx(
     typer.echo(terminal_text(f"{name} now belongs to {', '.join(pbxs) if pbxs else 'every PBX'}"))
 
 
+@users_app.command("email")
+def users_email(
+    name: str,
+    config: ConfigOpt,
+    address: Annotated[str | None, typer.Argument(help="the new address, e.g. anna@example.ru")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="the user gets no e-mail from now on")] = False,
+) -> None:
+    """Set (or remove) the address a user's notifications go to; their panel sessions stay."""
+    from store.repository import UserNotFound
+
+    if (address is None) == (not remove):
+        fail("give the new address, or --remove")
+    kept = _checked_email(address) if address is not None else ""
+
+    settings = settings_from(config)
+
+    async def work(store: Store) -> None:
+        try:
+            await store.update_user(name, email=kept)
+        except UserNotFound as exc:
+            fail(str(exc), 1)
+
+    with_store(settings, work)
+    typer.echo(terminal_text(f"{name}: e-mail {kept}" if kept else f"{name}: no e-mail from now on"))
+
+
 @users_app.command("list")
 def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
     """The panel's users (never their passwords)."""
@@ -148,7 +188,7 @@ def users_list(config: ConfigOpt, fmt: FormatOpt = Format.table) -> None:
         from cti.records import iso_time
 
         return [{"name": u.name, "role": u.role, "extension": u.extension, "display_name": u.display_name,
-                 "pbxs": ",".join(u.pbxs) or "*",
+                 "email": u.email, "pbxs": ",".join(u.pbxs) or "*",
                  "created_at": iso_time(u.created_at, settings.pbx.tzinfo())} for u in await store.list_users()]
 
     emit(with_store(settings, work), fmt, USER_COLUMNS, "Panel users")

@@ -132,7 +132,7 @@ def live_event_from_row(row: asyncpg.Record) -> LiveEvent:
 def user_from_row(row: asyncpg.Record) -> User:
     return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
                 display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"],
-                pbxs=tuple(row["pbxs"]))
+                pbxs=tuple(row["pbxs"]), email=row["email"])
 
 
 def grant_from_row(row: asyncpg.Record) -> Grant:

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from typing import Any
 
 import asyncpg
 
 from store.postgres import rows
 from store.postgres.base import Conn, PostgresBase
-from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound, user_pbxs
+from store.repository import (
+    Grant,
+    Role,
+    StoreError,
+    User,
+    UserExists,
+    UserNotFound,
+    user_email,
+    user_pbxs,
+)
 
 
 class UserOps(PostgresBase):
@@ -26,10 +36,10 @@ class UserOps(PostgresBase):
             try:
                 async with conn.transaction():  # a savepoint: the error is ours to explain, not the batch's
                     await conn.execute(
-                        "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs, "
+                        "email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         user.name, user.role, user.extension, user.display_name, user.password_hash, created,
-                        list(user_pbxs(user.pbxs)),
+                        list(user_pbxs(user.pbxs)), user_email(user.email),
                     )
             except asyncpg.UniqueViolationError:
                 raise UserExists(f"a user named {user.name!r} exists already") from None
@@ -49,11 +59,14 @@ class UserOps(PostgresBase):
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
                           extension: str | None = None, display_name: str | None = None,
-                          pbxs: Collection[str] | None = None) -> User:
-        changes = {k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
-                                      "display_name": display_name,
-                                      "pbxs": None if pbxs is None else list(user_pbxs(pbxs))}.items()
-                   if v is not None}
+                          pbxs: Collection[str] | None = None, email: str | None = None) -> User:
+        changes: dict[str, Any] = {
+            k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
+                              "display_name": display_name,
+                              "pbxs": None if pbxs is None else list(user_pbxs(pbxs))}.items()
+            if v is not None}
+        if email is not None:  # "" removes the address
+            changes["email"] = user_email(email)
 
         async def work(conn: Conn) -> User:
             before = await _fetch_user(conn, name, lock=True)

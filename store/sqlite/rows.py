@@ -151,7 +151,7 @@ def live_event_from_row(row: sqlite3.Row) -> LiveEvent:
 def user_from_row(row: sqlite3.Row) -> User:
     return User(name=row["name"], role=cast(Role, row["role"]), extension=row["extension"],
                 display_name=row["display_name"], password_hash=row["password_hash"], created_at=row["created_at"],
-                pbxs=tuple(json.loads(row["pbxs"])))
+                pbxs=tuple(json.loads(row["pbxs"])), email=row["email"])
 
 
 def grant_from_row(row: sqlite3.Row) -> Grant:

@@ -10,10 +10,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Collection
+from typing import Any
 
 import aiosqlite
 
-from store.repository import Grant, Role, StoreError, User, UserExists, UserNotFound, user_pbxs
+from store.repository import (
+    Grant,
+    Role,
+    StoreError,
+    User,
+    UserExists,
+    UserNotFound,
+    user_email,
+    user_pbxs,
+)
 from store.sqlite import rows
 from store.sqlite.base import SqliteBase
 
@@ -27,10 +37,10 @@ class UserOps(SqliteBase):
         async def work(db: aiosqlite.Connection) -> User:
             try:
                 await db.execute(
-                    "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO users (name, role, extension, display_name, password_hash, created_at, pbxs, email) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (user.name, user.role, user.extension, user.display_name, user.password_hash, created,
-                     rows.json_list(user_pbxs(user.pbxs))),
+                     rows.json_list(user_pbxs(user.pbxs)), user_email(user.email)),
                 )
             except sqlite3.IntegrityError as exc:
                 if "UNIQUE" in str(exc):
@@ -49,11 +59,14 @@ class UserOps(SqliteBase):
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
                           extension: str | None = None, display_name: str | None = None,
-                          pbxs: Collection[str] | None = None) -> User:
-        changes = {k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
-                                      "display_name": display_name,
-                                      "pbxs": None if pbxs is None else rows.json_list(user_pbxs(pbxs))}.items()
-                   if v is not None}
+                          pbxs: Collection[str] | None = None, email: str | None = None) -> User:
+        changes: dict[str, Any] = {
+            k: v for k, v in {"password_hash": password_hash, "role": role, "extension": extension,
+                              "display_name": display_name,
+                              "pbxs": None if pbxs is None else rows.json_list(user_pbxs(pbxs))}.items()
+            if v is not None}
+        if email is not None:  # "" removes the address
+            changes["email"] = user_email(email)
 
         async def work(db: aiosqlite.Connection) -> User:
             before = await _fetch_user(db, name)
