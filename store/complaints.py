@@ -311,7 +311,8 @@ class ComplaintOps:
             await insert_mail(self._rows_in, conn, mail, at)
 
     async def register_complaint(self, new: NewComplaint, *, at: float, stage_due_at: float | None,
-                                 mails: Sequence[NewMail] = ()) -> tuple[Complaint, bool]:
+                                 mails: Sequence[NewMail] | Callable[[Complaint], Sequence[NewMail]] = ()
+                                 ) -> tuple[Complaint, bool]:
         _check(new)
         at = float(at)
         key = new.idempotency_key
@@ -346,8 +347,11 @@ class ComplaintOps:
             await self._rows_in(conn, _INSERT_TASK, {"complaint_id": complaint_id, "stage": "registration",
                                                      "assignee": new.responsible, "at": at,
                                                      "due_at": _opt(stage_due_at)})
-            await self._mails(conn, mails, at)
-            return await self._complaint(self._in_tx(conn), complaint_id)
+            filed = await self._complaint(self._in_tx(conn), complaint_id)
+            # The registration e-mails quote the complaint's number, which exists only now: rendered here, they are
+            # written in the same transaction as the complaint (a crash loses neither without the other).
+            await self._mails(conn, mails(filed) if callable(mails) else mails, at)
+            return filed
 
         try:
             return await self._manual(work), True

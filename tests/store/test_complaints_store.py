@@ -344,3 +344,19 @@ async def test_a_complaint_outlives_a_restart(open_store: OpenStore) -> None:
     again, fresh = await reopened.register_complaint(new(key="k-1"), at=NOW + 1, stage_due_at=None)
     assert again == made and not fresh
     assert len(await reopened.list_mails(pending_only=True)) == 1
+
+
+async def test_registration_mails_quote_the_number_the_store_gave_and_are_written_with_the_complaint(
+        store: Store) -> None:
+    """The responsible's e-mail names the complaint by its number, which exists only inside the registration's
+    transaction: the mails are rendered there from the numbered complaint; a retried request renders none."""
+    await store.register_complaint(new(), at=NOW, stage_due_at=None)
+
+    def render(filed: Complaint) -> list[NewMail]:
+        return [mail(f"Жалоба {filed.number}: {filed.responsible}")]
+
+    made, fresh = await store.register_complaint(new(key="portal-7"), at=NOW + 1, stage_due_at=None, mails=render)
+    again, fresh_again = await store.register_complaint(new(key="portal-7"), at=NOW + 2, stage_due_at=None,
+                                                        mails=render)
+    assert fresh and not fresh_again and again.id == made.id
+    assert [m.subject for m in await store.list_mails()] == ["Жалоба Ж-2026-0002: anna"]
