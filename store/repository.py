@@ -39,6 +39,7 @@ from cti.complaints import (
 )
 from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
 from cti.directory import Contact, Query
+from cti.email_address import check_email
 from cti.qa import AgentScore, QaComment, QaScore
 from cti.records import DEFAULT_PBX, AgentMiss, CallRecord, MissedEntry
 from cti.reminders import NewReminder, Reminder, ReminderCall
@@ -105,6 +106,17 @@ class User:
     password_hash: str | None = None
     created_at: float = 0.0
     pbxs: tuple[str, ...] = ()
+    #: Where the user's notifications go (complaints, issue 15); None: no e-mail. Checked by
+    #: ``cti.email_address.check_email`` before it is kept.
+    email: str | None = None
+
+
+def user_email(email: str | None) -> str | None:
+    """A user's e-mail address as stored: checked (``cti.email_address.check_email``, raising its ``BadEmail``, a
+    ``ValueError``), None for none; ``""`` is none too (how ``update_user`` removes one)."""
+    if email is None or not email.strip():
+        return None
+    return check_email(email)
 
 
 def user_pbxs(pbxs: Collection[str]) -> tuple[str, ...]:
@@ -678,9 +690,9 @@ class Users(Protocol):
 
     async def update_user(self, name: str, *, password_hash: str | None = None, role: Role | None = None,
                           extension: str | None = None, display_name: str | None = None,
-                          pbxs: Collection[str] | None = None) -> User:
-        """Change the given fields (``pbxs``: the PBXs the user belongs to; empty: every PBX). Raises
-        ``UserNotFound``.
+                          pbxs: Collection[str] | None = None, email: str | None = None) -> User:
+        """Change the given fields (``pbxs``: the PBXs the user belongs to; empty: every PBX; ``email``: the
+        address, ``""`` to remove it). Raises ``UserNotFound``.
 
         A new password, role, extension or set of PBXs ends the user's login sessions in the same transaction
         (what they were granted has changed); their API tokens stay.
@@ -1183,6 +1195,13 @@ class ComplaintChanged(StoreError):
         self.complaint = complaint
 
 
+class MailNotFound(StoreError, KeyError):
+    """No mail in the outbox with that id."""
+
+    def __str__(self) -> str:
+        return f"no mail #{self.args[0]} in the outbox"
+
+
 class Complaints(Protocol):
     """Complaints, their history, tasks and attachments (issue 15, ``cti/complaints.py``).
 
@@ -1191,9 +1210,11 @@ class Complaints(Protocol):
     """
 
     async def register_complaint(self, new: NewComplaint, *, at: float, stage_due_at: float | None,
-                                 mails: Sequence[NewMail] = ()) -> tuple[Complaint, bool]:
+                                 mails: Sequence[NewMail] | Callable[[Complaint], Sequence[NewMail]] = ()
+                                 ) -> tuple[Complaint, bool]:
         """File a complaint at stage ``registration`` (numbered by the store), with its history item, the
-        registration task for its responsible and the e-mails; (complaint, True). A ``new.idempotency_key`` already
+        registration task for its responsible and the e-mails (or a function that renders them from the numbered
+        complaint, called inside the transaction); (complaint, True). A ``new.idempotency_key`` already
         used returns that complaint and False, writing nothing."""
         ...
 
@@ -1231,12 +1252,16 @@ class Complaints(Protocol):
         ...
 
     async def escalate_task(self, task_id: int, *, at: float, mails: Sequence[NewMail] = ()) -> Task | None:
-        """Mark an overdue task escalated (once: None when another node did) with a history item and the managers'
-        e-mails."""
+        """Mark an overdue task escalated (once: None when another node did, or the task is no longer open) with a
+        history item (``escalated`` by ``system``: the task's id, stage, assignee and deadline) and the managers'
+        e-mails. Raises ``ComplaintNotFound`` (no such task)."""
         ...
 
     async def add_attachment(self, complaint_id: int, *, file_name: str, content_type: str, size: int,
-                             stored_as: str, by: str, at: float) -> Attachment: ...
+                             stored_as: str, by: str, at: float) -> Attachment:
+        """Keep a file's record with its history item (``attached``: id, file name, size), in one transaction.
+        Raises ``ComplaintNotFound``."""
+        ...
 
     async def get_attachment(self, attachment_id: int) -> Attachment:
         """Raises ``ComplaintNotFound``."""
@@ -1254,10 +1279,14 @@ class Outbox(Protocol):
         ``now + lease_seconds`` (its ``next_try_at`` moves there), so two nodes never send it at once."""
         ...
 
-    async def mail_sent(self, mail_id: int, *, at: float) -> None: ...
+    async def mail_sent(self, mail_id: int, *, at: float) -> None:
+        """Count the try that delivered it; a mail is sent once (a second report keeps the first time). Raises
+        ``MailNotFound``."""
+        ...
 
     async def mail_failed(self, mail_id: int, error: str, *, at: float, next_try_at: float | None) -> OutgoingMail:
-        """Count a failed try: retry at ``next_try_at``, or give up (None) with the error kept."""
+        """Count a failed try: retry at ``next_try_at``, or give up (None) with the error kept. Raises
+        ``MailNotFound``."""
         ...
 
     async def list_mails(self, *, pending_only: bool = False, limit: int = 200) -> list[OutgoingMail]:
@@ -1283,8 +1312,8 @@ class Reports(Protocol):
 
 
 class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
-            Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Transcriptions, QaReviews, Cluster,
-            Protocol):
+            Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Transcriptions, QaReviews, Complaints, Outbox,
+            Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``
