@@ -65,6 +65,8 @@ class Header(_Strict):
     ext: list[str] = []
     #: The frame is for every client of ``pbx``, whatever its subscription (``pbx.status``).
     everyone: bool = False
+    #: The frame is for these users' sockets only (by user name: ``Hub.publish_to_users``), not for a PBX's.
+    users: list[str] | None = None
     #: The link of the holder to ``pbx`` (``{"connected": bool, "since": epoch}``), for mirrors: with a
     #: ``pbx.status`` message and with each ``state``.
     link: dict[str, Any] | None = None

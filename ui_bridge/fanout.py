@@ -116,6 +116,20 @@ class Fanout:
         self._enqueue(envelope(self.node, "msg", frame, seq=self._next(), pbx=pbx, ext=sorted(extensions) or None,
                                everyone=everyone or None, **(mirror or {})))
 
+    def publish_to_users(self, message: Message, users: Collection[str]) -> None:
+        """Offer ``message`` to the sockets of the named users only (``Hub.publish_to_users``), on every node while
+        the bus is in use: a message about a person's own work, not about a PBX (a complaint's task)."""
+        names = sorted({u.lower() for u in users})
+        if not names:
+            return
+        frame = encode(message)
+        if frame is None:
+            return
+        if not self.active:
+            self.hub.publish_to_users(frame, names)
+            return
+        self._enqueue(envelope(self.node, "msg", frame, seq=self._next(), users=names))
+
     def publish_bare(self, kind: Kind, **fields: Any) -> bool:
         """An envelope with no message for clients (a PBX's state, a state request); only while the bus is in use
         (returns whether it was queued)."""
@@ -256,7 +270,9 @@ class Fanout:
                 continue
             header, frame = item
             self.received += 1
-            if frame:
+            if frame and header.users is not None:
+                hub.publish_to_users(frame, header.users)
+            elif frame:
                 hub.publish_frame(frame, header.ext, header.pbx, header.everyone)
             if header.node == self.node and header.seq is not None:
                 self._delivered(header.seq)

@@ -218,6 +218,15 @@ class Hub:
                             delivered += self._offer(client, frame)
         return delivered
 
+    def publish_to_users(self, frame: str, users: Collection[str]) -> int:
+        """Offer a frame to every socket of the named users (user names, case-insensitive), whatever their PBXs and
+        subscription: messages about a person's own work (a complaint's task, ``ui_bridge/complaints.py``), not
+        about a PBX. A walk over the clients: such messages are rare."""
+        names = {u.lower() for u in users}
+        if not names:
+            return 0
+        return sum(self._offer(client, frame) for client in list(self.clients) if client.user.name.lower() in names)
+
     def send_to(self, client: Client, message: Message) -> None:
         """One message for one client (replies, its state), in order with its events."""
         frame = encode(message)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,16 @@ def _security_headers(host: str | None) -> list[tuple[bytes, bytes]]:
     return [(b"content-security-policy", content_security_policy(host)), *_HEADERS]
 
 
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """A route whose bodies may be larger than ``[http] max_body_bytes`` (a complaint's file upload): the paths it
+    covers, the bytes allowed, and the 413's message."""
+
+    path: re.Pattern[str]
+    max_bytes: int
+    message: str
+
+
 @dataclass
 class _Refusal:
     status: int
@@ -87,16 +98,23 @@ class _BodyState:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, settings: HttpSettings, refusals: RateLimitedLog | None = None) -> None:
+    def __init__(self, app: ASGIApp, settings: HttpSettings, refusals: RateLimitedLog | None = None,
+                 large_bodies: tuple[BodyLimit, ...] = ()) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.hosts = HostAllowList(settings.allowed_hosts)
         self.refusals = refusals or RateLimitedLog(log)
+        self.large_bodies = large_bodies
 
     def body_limit(self, method: str, path: str) -> int:
         if method not in _BODY_METHODS:
             return 0
         return SMALL_BODIES.get(path, self.max_body)
+
+    def _large(self, method: str, path: str) -> BodyLimit | None:
+        if method != "POST":
+            return None
+        return next((b for b in self.large_bodies if b.path.fullmatch(path)), None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -123,6 +141,9 @@ class EdgeMiddleware:
         limit = self.body_limit(scope["method"], scope["path"])
         too_large = _Refusal(413, "too_large", f"request bodies here are limited to {limit} bytes"
                              if limit else "this request takes no body")
+        large = self._large(scope["method"], scope["path"])
+        if large is not None:  # an upload route: its own limit, its own words
+            limit, too_large = large.max_bytes, _Refusal(413, "too_large", large.message)
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(scope, send, too_large, host)
