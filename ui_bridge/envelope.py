@@ -16,6 +16,12 @@ Kinds:
 * ``msg``: a frame for the clients of ``pbx`` (``None``: no PBX in particular) and of its extensions ``ext``;
   with ``call`` (a call's state now: :class:`CallWire`), ``ended`` (the linkedids of a call that ended) or
   ``agent`` (:func:`agent_wire`) for mirrors.
+* ``users``: a frame for the sockets of the people named in ``users`` only, whatever their PBXs (a complaint's
+  messages: ``Hub.publish_to_users``). A kind of its own rather than a ``msg`` with one more field, for the nodes of
+  the release before it (during a rolling upgrade): they read fields they do not know as absent, so such a ``msg``
+  would reach every admin and QA socket connected to them (a ``msg`` for no PBX and no extension); an unknown kind
+  does not validate there, and the envelope is skipped and logged
+  (``tests/ui_bridge/test_complaint_messages_nodes.py``).
 * ``state``: the whole state of a PBX its holder follows (``calls``, ``agents``): mirrors replace theirs.
 * ``state.request``: a node that starts asks every holder for its PBXs' state.
 
@@ -42,7 +48,7 @@ CHANNEL = "panel"
 #: The envelope format; a node skips (and logs) envelopes of another version.
 VERSION = 1
 
-Kind = Literal["msg", "state", "state.request"]
+Kind = Literal["msg", "users", "state", "state.request"]
 
 
 class BadEnvelope(ValueError):
@@ -65,7 +71,8 @@ class Header(_Strict):
     ext: list[str] = []
     #: The frame is for every client of ``pbx``, whatever its subscription (``pbx.status``).
     everyone: bool = False
-    #: The frame is for these users' sockets only (by user name: ``Hub.publish_to_users``), not for a PBX's.
+    #: A ``users`` envelope's people: the frame is for their sockets only (by user name: ``Hub.publish_to_users``),
+    #: not for a PBX's.
     users: list[str] | None = None
     #: The link of the holder to ``pbx`` (``{"connected": bool, "since": epoch}``), for mirrors: with a
     #: ``pbx.status`` message and with each ``state``.

@@ -128,7 +128,7 @@ class Fanout:
         if not self.active:
             self.hub.publish_to_users(frame, names)
             return
-        self._enqueue(envelope(self.node, "msg", frame, seq=self._next(), users=names))
+        self._enqueue(envelope(self.node, "users", frame, seq=self._next(), users=names))
 
     def publish_bare(self, kind: Kind, **fields: Any) -> bool:
         """An envelope with no message for clients (a PBX's state, a state request); only while the bus is in use
@@ -270,8 +270,9 @@ class Fanout:
                 continue
             header, frame = item
             self.received += 1
-            if frame and header.users is not None:
-                hub.publish_to_users(frame, header.users)
+            if header.kind == "users" or header.users is not None:  # never a PBX's audience: the named people or none
+                if frame:
+                    hub.publish_to_users(frame, header.users or ())
             elif frame:
                 hub.publish_frame(frame, header.ext, header.pbx, header.everyone)
             if header.node == self.node and header.seq is not None:

@@ -42,10 +42,11 @@ from ui_bridge.pbxs import PbxHandle
 from ui_bridge.server import PanelServer
 
 
-def config_on(tmp: Path, url: str, ports: dict[str, int]) -> Settings:
-    """The example config with ``[[pbxs]]`` at ``ports`` and the store at ``url``."""
+def config_on(tmp: Path, url: str, ports: dict[str, int], sections: dict[str, str] | None = None) -> Settings:
+    """The example config with ``[[pbxs]]`` at ``ports`` and the store at ``url``; ``sections``: "key = value" lines
+    per section (``write_config``'s)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    path = write_pbxs_config(tmp, ports)
+    path = write_pbxs_config(tmp, ports, sections=sections)
     text = path.read_text(encoding="utf-8").replace('# url = "postgresql://cti@db.example/cti"', f'url = "{url}"', 1)
     assert f'url = "{url}"' in text
     path.write_text(text, encoding="utf-8")
@@ -129,6 +130,8 @@ class Nodes:
     url: str
     b_node: PanelNode | None = None
     b: PanelEnv | None = None
+    #: Config lines per section both nodes get (``two_nodes(sections=...)``).
+    sections: dict[str, str] | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     @property
@@ -146,7 +149,7 @@ class Nodes:
     async def start_b_daemon(self) -> PanelEnv:
         """Node B as a whole daemon configured for the same PBX: node A holds its lease, so B stands by and
         follows nothing (it would take the PBX over if node A stopped)."""
-        running = RunningDaemon(config_on(self.tmp / "b", self.url, {"msk": self.replay.address[1]}))
+        running = RunningDaemon(config_on(self.tmp / "b", self.url, {"msk": self.replay.address[1]}, self.sections))
         await self._stack.enter_async_context(running)
         panel = running.daemon.panel
         assert panel is not None and running.daemon.panel_server is not None
@@ -159,7 +162,7 @@ class Nodes:
 
 
 @asynccontextmanager
-async def two_nodes(traces: list[str]) -> AsyncIterator[Nodes]:
+async def two_nodes(traces: list[str], *, sections: dict[str, str] | None = None) -> AsyncIterator[Nodes]:
     url = await cluster().fresh_database()
     with tempfile.TemporaryDirectory(prefix="cti-two-nodes-") as tmp_name:
         tmp = Path(tmp_name)
@@ -169,13 +172,14 @@ async def two_nodes(traces: list[str]) -> AsyncIterator[Nodes]:
         await replay.start("127.0.0.1", 0)
         nodes: Nodes | None = None
         try:
-            async with RunningDaemon(config_on(tmp / "a", url, {"msk": replay.address[1]})) as running, \
+            async with RunningDaemon(config_on(tmp / "a", url, {"msk": replay.address[1]}, sections)) as running, \
                     _running_panel(running.daemon.panel):
                 daemon = running.daemon
                 assert daemon.store is not None and daemon.panel_server is not None
                 await add_users(daemon.store)
                 env_a = env_of(daemon.panel_server.url, replay, running, tmp / "a")
-                nodes = Nodes(env_a, replay, [e.message for t in loaded for e in t.events], tmp, url)
+                nodes = Nodes(env_a, replay, [e.message for t in loaded for e in t.events], tmp, url,
+                              sections=sections)
                 try:
                     yield nodes
                 finally:
