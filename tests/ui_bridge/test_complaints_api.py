@@ -155,7 +155,8 @@ async def test_an_overdue_task_is_escalated_once_and_the_manager_reassigns_it_wi
         assert await env.desk.tick() == 0  # not due yet
         # The registration stage has 24 hours: a day and an hour later it is overdue.
         clock.now += 25 * 3600
-        assert await env.desk.tick() == 1
+        # This tick escalates it, unless the panel's own ticker (same clock) got there first: either way, once.
+        await env.desk.tick()
         assert await env.desk.tick() == 0  # once
         overdue = await admin.wait_for("complaint.overdue")
         assert overdue["complaint"]["id"] == c["id"] and overdue["task"]["escalated_at"] is not None
