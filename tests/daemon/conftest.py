@@ -73,7 +73,10 @@ def write_pbxs_config(tmp: Path, ports: dict[str, int], **kw: Any) -> Path:
 
 def _set_keys(text: str, section: str, lines: str) -> str:
     """Set ``key = value`` lines in ``[section]`` of a config text: replace the key (or its commented-out
-    example) within that section, else add it at the section's top."""
+    example) within that section, else add it at the section's top. A section the example leaves commented out
+    (``[complaints]``) is added at the end."""
+    if lines and f"[{section}]\n" not in text:
+        text = text.rstrip("\n") + f"\n\n[{section}]\n"
     start = text.index(f"[{section}]\n") + len(section) + 3
     end = text.find("\n[", start)
     end = len(text) if end < 0 else end + 1

@@ -46,6 +46,8 @@ const T = translations({
   "звонок": "call",
   "Введите номер: цифры, пробелы, скобки, дефис, можно с + в начале": "Enter a number: digits, spaces, brackets, hyphens, an optional leading +",
   "Звоним на {number}: сначала зазвонит ваш телефон": "Calling {number}: your phone rings first",
+  "Жалоба": "Complaint",
+  "Зарегистрировать жалобу по этому звонку": "Register a complaint about this call",
 });
 
 const NUMBER = /^\+?[0-9 ()\-]+$/;
@@ -89,6 +91,10 @@ class Pop {
     r.transfer = h("button", { type: "submit", class: "btn btn-primary", "data-test": "transfer-submit" }, T("Перевести"));
     r.hangup = h("button", { type: "button", class: "btn btn-danger btn-hangup", "data-test": "hangup", onclick: () => this.hangup() },
       T("Завершить звонок"));
+    // One click: the complaint form with the caller, their name, car and plate filled in (complaints.js).
+    r.complaint = h("button", { type: "button", class: "btn", "data-test": "pop-complaint",
+      title: T("Зарегистрировать жалобу по этому звонку"),
+      onclick: () => ctx.complaints.fromCall({ pbx: this.pbx, linkedid: this.linkedid }) }, T("Жалоба"));
     this.el = h("article", { class: "pop", "data-test": "call-pop", "data-linkedid": call.linkedid, "data-pbx": call.pbx },
       h("div", { class: "pop-top" }, r.state, r.timer, r.uncertain,
         manyPbxs() ? h("span", { class: "chip chip-small pbx", "data-test": "pop-pbx", title: T("АТС") }, pbxName(call.pbx)) : null),
@@ -99,7 +105,7 @@ class Pop {
         h("form", { class: "transfer", "data-test": "transfer-form", onsubmit: (e) => { e.preventDefault(); this.transfer(); } },
           h("label", { class: "transfer-label", for: `transfer-${call.key}` }, T("Перевести звонок")),
           h("div", { class: "transfer-row" }, r.target, r.mode, r.transfer)),
-        r.hangup));
+        r.complaint, r.hangup));
   }
 
   update(call, leg) {

@@ -65,6 +65,7 @@ const T = translations({
   "Сценарий изменился в другой вкладке: показан как есть": "The script changed in another tab: shown as it is now",
   "Сюда нельзя вернуться": "There is no going back here",
   "Сценарий уже закрыт": "The script is already closed",
+  "Оформить жалобу": "File a complaint",
 });
 
 const CHANNELS = { visit: T("визит"), internet: T("интернет"), phone: T("звонок"), mobile: T("мобильный"),
@@ -170,9 +171,19 @@ class RunCard {
       const el = body.querySelector(`[name="${CSS.escape(name)}"]`);
       if (el && value) el.value = value;
     }
-    this.el.replaceChildren(head, this.over, route, title, say, body, this.footer());
+    this.el.replaceChildren(head, this.over, route, title, say, body, this.complaintButton(), this.footer());
     this.renderStatus();
     this.focus();
+  }
+
+  /** The «Жалоба» route: the complaint's registration form (complaints.js), the call's client filled in and what the
+   * agent typed as the complaint's text; the script goes on to register the contact as before. */
+  complaintButton() {
+    const run = this.run;
+    if (run.reason !== "complaint" || run.status !== "open" || !this.panel.ctx.complaints) return null;
+    return h("div", { class: "script-complaint" }, h("button", { type: "button", class: "btn", "data-test": "script-complaint",
+      onclick: () => this.panel.ctx.complaints.fromCall(run.linkedid ? { pbx: run.pbx, linkedid: run.linkedid } : null,
+        { comment: (this.typed().what || "").trim() }) }, T("Оформить жалобу")));
   }
 
   footer() {
