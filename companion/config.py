@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from asterisk.recording_files import RecordingSettings
 from asterisk.settings import (
     AmiSettings,
     AmiText,
@@ -30,11 +31,15 @@ from asterisk.settings import (
     ami_text_problem,
     followed_pbxs,
 )
+from recognizer.settings import TranscriptionSettings
 from store.settings import StoreSettings
+from ui_bridge.complaint_settings import ComplaintSettings, template_problems
+from ui_bridge.mail_settings import MailSettings
 from ui_bridge.settings import (
     AlertSettings,
     DirectorySettings,
     HttpSettings,
+    QaSettings,
     RegisterSettings,
     ReminderSettings,
     ScriptSettings,
@@ -82,6 +87,20 @@ class Settings(Section):
     scripts: ScriptSettings = ScriptSettings()
     #: ``[reminders]``: the call-back reminders (``ui_bridge/reminders.py``).
     reminders: ReminderSettings = ReminderSettings()
+    #: ``[qa]``: the checklist calls are scored against on the QA page (``cti/qa.py``, ``docs/transcription.md``).
+    qa: QaSettings = QaSettings()
+    #: ``[recording]``: which calls the daemon records, where the files are, how long they stay
+    #: (``asterisk/recording_files.py``, ``docs/recording.md``).
+    recording: RecordingSettings = RecordingSettings()
+    #: ``[transcription]``: the recogniser's queue, workers, models, keyword lists (``recognizer/settings.py``,
+    #: ``docs/transcription.md``).
+    transcription: TranscriptionSettings = TranscriptionSettings()
+    #: ``[complaints]``: types, lists, managers, deadlines, attachments, e-mail templates
+    #: (``ui_bridge/complaint_settings.py``, ``docs/complaints.md``).
+    complaints: ComplaintSettings = ComplaintSettings()
+    #: ``[mail]``: the SMTP server the e-mail outbox is sent through (``ui_bridge/mail_settings.py``,
+    #: ``companion/mailer.py``, ``docs/complaints.md``); no host: mails wait in the outbox.
+    mail: MailSettings = MailSettings()
 
     @model_validator(mode="after")
     def _followed_pbxs_exist(self) -> Settings:
@@ -145,6 +164,18 @@ def parse_config(data: dict[str, Any], path: Path = Path("<config>")) -> Setting
            if isinstance(value := getattr(settings.http, key), Path) and not value.is_absolute()}
     if tls:
         settings = settings.model_copy(update={"http": settings.http.model_copy(update=tls)})
+    speech = {key: (base / value).resolve() for key in ("models_dir", "speaker_model")
+              if isinstance(value := getattr(settings.transcription, key), Path) and not value.is_absolute()}
+    if speech:
+        settings = settings.model_copy(update={"transcription": settings.transcription.model_copy(update=speech)})
+    complaint_folders = {key: (base / value).resolve() for key in ("attachments_folder", "templates_folder")
+                         if isinstance(value := getattr(settings.complaints, key), Path) and not value.is_absolute()}
+    if complaint_folders:
+        settings = settings.model_copy(
+            update={"complaints": settings.complaints.model_copy(update=complaint_folders)})
+    if settings.mail.ca_file is not None and not settings.mail.ca_file.is_absolute():
+        settings = settings.model_copy(
+            update={"mail": settings.mail.model_copy(update={"ca_file": (base / settings.mail.ca_file).resolve()})})
     if settings.scripts.folder is not None and not settings.scripts.folder.is_absolute():
         folder = (base / settings.scripts.folder).resolve()
         settings = settings.model_copy(update={"scripts": settings.scripts.model_copy(update={"folder": folder})})
@@ -178,6 +209,9 @@ def file_problems(settings: Settings) -> list[str]:
     from ui_bridge.script_library import folder_problems  # reads the scripts only when asked (not for a listing)
 
     problems.extend(folder_problems(settings.scripts))  # every problem of every script file, with file and step
+    if settings.complaints.templates_folder is not None:  # the site's edited e-mail templates, each file read
+        problems.extend(template_problems(settings.complaints.templates_folder))
+    problems.extend(settings.mail.problems())  # the CA file, and the password's environment variable
     return problems
 
 

@@ -24,7 +24,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asterisk.connection import AmiClient, AmiResponse
 from asterisk.messages import AmiMessage
@@ -51,6 +51,12 @@ from ui_bridge.supervisor import Supervisor
 from .config import Settings
 from .pbx_link import PbxLink
 from .pipeline import Handler, Pipeline, Policy, Subscriber
+from .recorder import Recorder
+from .retention import run_retention
+
+if TYPE_CHECKING:
+    from .mailer import Mailer
+    from .transcriber import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,11 @@ SCRIPTS_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0
 #: The reminders' subscriber closes the reminders an answered call reached: a read per ended call (a write when one
 #: closes); like the scripts', never to be shed lightly (a lost CallEnded is a reminder left open), bounded anyway.
 REMINDERS_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0)
+#: The recorder's subscriber only looks at answers and ends and starts a side task per call to record: never shed
+#: lightly (a lost CallAnswered is a call left unrecorded), bounded anyway.
+RECORDER_POLICY = Policy(queue_size=10_000, when_full="drop_newest", timeout=30.0)
+#: At shutdown the mailer gets this long to finish the mail it is sending (and mark it sent) before it is cancelled.
+MAILER_STOP_SECONDS = 10.0
 
 
 class Daemon:
@@ -110,8 +121,27 @@ class Daemon:
         self.alerts: AlertEngine | None = None
         #: The contact script's runs (``[scripts]``; ``ui_bridge/script_desk.py``), when scripts are loaded.
         self.scripts: ScriptDesk | None = None
+        #: Set by whatever queues an e-mail in the outbox on this node (the complaints' desk): the mailer sends it at
+        #: once instead of at its next poll (``companion/mailer.py``).
+        self.mail_queued = asyncio.Event()
         if settings.http.enabled:
             self._build_panel()
+        #: The transcription queue's subscriber and runners (``[transcription] enabled``; ``companion/transcriber.py``).
+        self.transcriber: Transcriber | None = None
+        if settings.transcription.enabled:
+            self._build_transcriber()
+        #: Starts the recordings ``[recording] record`` asks for (``companion/recorder.py``); None: only the
+        #: dialplan records.
+        self.recorder: Recorder | None = None
+        if settings.recording.record != "never":
+            self.recorder = Recorder(settings.recording, self._sender, self._spawn)
+            self.subscribe(self.recorder.on_effect, name="recorder", policy=RECORDER_POLICY)
+        #: Sends the store's e-mail outbox (``[mail] host`` set; ``companion/mailer.py``); None: mails wait in it.
+        self.mailer: Mailer | None = None
+        if settings.mail.enabled:
+            from .mailer import Mailer  # aiosmtplib only for a daemon that sends mail
+
+            self.mailer = Mailer(settings.mail, lambda: self.store, wake=self.mail_queued, tz=settings.pbx.tzinfo())
 
     def _build_panel(self) -> None:
         """The WebSocket/HTTP edge over every followed PBX (``self.pbx_handles()``): effects → notifier → fan-out
@@ -135,8 +165,10 @@ class Daemon:
         self.panel = panel = Panel(settings.http, hub, notifier, commands, lambda: self.store, pbxs,
                                    tls=settings.http.tls_cert is not None, cards=cards, health=self.health, node=self,
                                    fanout=fanout, supervisor=supervisor, register=settings.missed_register,
-                                   reminders=settings.reminders)
+                                   reminders=settings.reminders, qa=settings.qa, recording=settings.recording,
+                                   complaints=settings.complaints)
         sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
+        panel.complaints.wake_mailer = self.mail_queued.set  # a complaint's e-mails go out at once (the mailer)
         self.panel_server = PanelServer(panel.app, settings.http)
         self.subscribe(sequencer.on_effect, name="panel", policy=PANEL_POLICY)
         self.subscribe(supervisor.on_effect, name="supervisor", policy=SUPERVISOR_POLICY)
@@ -154,6 +186,22 @@ class Daemon:
             self.subscribe(desk.on_effect, name="scripts", policy=SCRIPTS_POLICY)
         if alerts.rules.service_level_below > 0:  # the window of ended queue calls is all it needs of the effects
             self.subscribe(alerts.on_effect, name="alerts", policy=ALERTS_POLICY)
+
+    def _build_transcriber(self) -> None:
+        """Calls' ends queue transcription jobs in the store; runners (one per worker process) work through them and
+        push ``call.flagged``/``call.transcribed`` through the panel's fan-out (when there is a panel)."""
+        from recognizer.job import run_job  # the recogniser's imports only for a daemon that transcribes
+        from recognizer.pool import WorkerPool
+
+        from .transcriber import TRANSCRIPTION_POLICY, Transcriber
+
+        panel = self.panel
+        publish = None if panel is None else (
+            lambda out: panel.fanout.publish(out.message, out.extensions, out.pbx))
+        self.transcriber = transcriber = Transcriber(
+            self.settings, lambda: self.store, WorkerPool(self.settings.transcription.workers, run_job),
+            messages=panel.notifier.messages if panel is not None else None, publish=publish)
+        self.subscribe(transcriber.on_effect, name="transcription", policy=TRANSCRIPTION_POLICY)
 
     # -- the first PBX's parts, under the names a single-PBX daemon has always had ----------------------
 
@@ -227,6 +275,11 @@ class Daemon:
             self.panel.on_register_change(change)
         if self.alerts is not None:
             self.alerts.on_register_change(change)
+
+    def _sender(self, pbx: str) -> Callable[[AmiMessage], Coroutine[Any, Any, AmiResponse]] | None:
+        """How to send an action to the PBX ``pbx`` (the recorder's MixMonitor), None when it is not one of ours."""
+        link = self.links.get(pbx)
+        return link.send_action if link is not None else None
 
     async def send_action(self, msg: AmiMessage) -> AmiResponse:
         """An action for the first PBX (a single-PBX daemon's); the panel sends through each PBX's handle."""
@@ -384,6 +437,11 @@ class Daemon:
                 alerts = tg.create_task(self.alerts.run(), name="alerts") if self.alerts else None
                 figures = tg.create_task(self.supervisor.run(), name="supervisor") if self.supervisor else None
                 scripts = tg.create_task(self.scripts.run(), name="scripts") if self.scripts else None
+                retention = (tg.create_task(run_retention(settings.recording, lambda: self.store), name="retention")
+                             if settings.recording.keep_days is not None else None)
+                transcription = (tg.create_task(self.transcriber.run(), name="transcription")
+                                 if self.transcriber else None)
+                mail = tg.create_task(self.mailer.run(), name="mailer") if self.mailer else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -417,6 +475,16 @@ class Daemon:
                     figures.cancel()
                 if scripts is not None:
                     scripts.cancel()
+                if retention is not None:
+                    retention.cancel()
+                if mail is not None and self.mailer is not None:
+                    self.mailer.stop()  # the mail being sent is finished and marked sent, not sent again next start
+                    await asyncio.wait({mail}, timeout=MAILER_STOP_SECONDS)
+                    mail.cancel()
+                if transcription is not None and self.transcriber is not None:
+                    transcription.cancel()  # a job in flight goes back to the queue; the workers are stopped
+                    await asyncio.wait({transcription})
+                    await self.transcriber.pool.close()
                 if self.cards is not None:
                     await self.cards.close()
                 if panel is not None:

@@ -27,17 +27,21 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from asterisk.recording_files import RecordingSettings
 from store.repository import LOGIN_ROLES, RegisterChange, Store
-from ui_bridge.settings import HttpSettings, RegisterSettings, ReminderSettings
+from ui_bridge.settings import HttpSettings, QaSettings, RegisterSettings, ReminderSettings
 
 from .api_models import Health
+from .attachments import MULTIPART_SLACK
 from .auth import LoginThrottle
 from .cards import CardService
 from .commands import Commands
+from .complaint_settings import ComplaintSettings
+from .complaints import ComplaintDesk
 from .fanout import Fanout
 from .forwarding import Forwarder
 from .hub import Hub
-from .limits import EdgeMiddleware
+from .limits import BodyLimit, EdgeMiddleware
 from .metrics import Node, NodeMetrics
 from .mirror_sync import MirrorSync
 from .notifier import Notifier
@@ -45,6 +49,15 @@ from .pbxs import PbxHandles
 from .register import RegisterDesk
 from .reminders import ReminderDesk
 from .routes.alerts import ALERTS_ARE_FOR, AlertHistory
+from .routes.complaints import (
+    COMPLAINTS_ARE_FILED_BY,
+    COMPLAINTS_ARE_FOR,
+    COMPLAINTS_ARE_WORKED_BY,
+    FOREIGN_COMPLAINT,
+    THE_CARD_IS_FOR,
+    UPLOAD_PATH,
+    ComplaintRoutes,
+)
 from .routes.contacts_register import (
     FOREIGN_STAGE,
     REGISTER_READS_ARE_FOR,
@@ -58,6 +71,7 @@ from .routes.journal import REGISTER_IS_FOR, Journal
 from .routes.login import Login
 from .routes.ops import Ops
 from .routes.pages import Pages
+from .routes.qa import FOREIGN_QA, QA_IS_FOR, QaRoutes
 from .routes.register import SharedRegisterRoutes
 from .routes.reminders import REMINDERS_ARE_FOR, ReminderRoutes
 from .routes.reports import REPORTS_ARE_FOR, ReportRoutes
@@ -82,7 +96,9 @@ class Panel:
                  tls: bool = False, cards: CardService | None = None,
                  health: Callable[[], Health] | None = None, node: Node | None = None,
                  fanout: Fanout | None = None, supervisor: Supervisor | None = None,
-                 register: RegisterSettings | None = None, reminders: ReminderSettings | None = None) -> None:
+                 register: RegisterSettings | None = None, reminders: ReminderSettings | None = None,
+                 qa: QaSettings | None = None, recording: RecordingSettings | None = None,
+                 complaints: ComplaintSettings | None = None) -> None:
         self.settings = settings
         self.hub = hub
         #: The way to the clients: this hub, or every node's through the store's bus (``fanout.across_nodes``).
@@ -126,6 +142,15 @@ class Panel:
         contacts = ContactRegisterRoutes(self.store, notifier, list(pbxs))  # the contact register (issue 13)
         reports = ReportRoutes(self.store, notifier, list(pbxs))  # the managers' reports (issue 13)
         report = HealthReport(health, pbxs, notifier.mirror)
+        # The QA page (issue 14): transcripts, recordings, comments, scores, the report, the search (routes/qa.py).
+        qa_routes = QaRoutes(self.store, notifier, list(pbxs), qa or QaSettings(), recording or RecordingSettings())
+        # Complaints and claims (issue 15): registered, reviewed stage by stage, escalated (ui_bridge/complaints.py).
+        complaint_settings = complaints or ComplaintSettings()
+        self.complaints = ComplaintDesk(store, notifier.messages, self.fanout, complaint_settings, pbxs,
+                                        mirrored=notifier.mirror.get)
+        complaint_routes = ComplaintRoutes(self.complaints, settings.language)
+        upload_limit = BodyLimit(UPLOAD_PATH, complaint_settings.max_attachment_bytes + MULTIPART_SLACK,
+                                 f"a complaint's file is at most {complaint_settings.max_attachment_mb:g} MB")
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
         self.metrics = NodeMetrics(node, hub, self.fanout)
         ops = Ops(settings, node, self.metrics)
@@ -133,6 +158,7 @@ class Panel:
         self.app = Starlette(routes=[
             Route("/", pages.index),
             Route("/wallboard", pages.wallboard),  # the supervisor's figures for a TV (routes/pages.py)
+            Route("/qa", pages.qa),  # the QA page: QA and admins (routes/pages.py, routes/qa.py)
             Route("/login", pages.login_page),
             Route("/healthz", ops.healthz),  # no login: probes (routes/ops.py)
             Route("/readyz", ops.readyz),
@@ -168,9 +194,58 @@ class Panel:
             gate.route("/api/calls/{linkedid}/contact",  # an agent's: calls their phone is on (directory.py)
                        POST=for_users(directory.attach, "agent", "admin", refused=QA_READS_ONLY,
                                       writes=FOREIGN_EDIT)),
+            # The QA page's API: QA and admins only, the audio too (routes/qa.py).
+            gate.route("/api/qa/checklist", GET=for_users(qa_routes.read_checklist, "qa", "admin", refused=QA_IS_FOR)),
+            gate.route("/api/qa/report", GET=for_users(qa_routes.report, "qa", "admin", refused=QA_IS_FOR)),
+            gate.route("/api/transcripts/search", GET=for_users(qa_routes.search, "qa", "admin", refused=QA_IS_FOR)),
+            gate.route("/api/calls/{pbx}/{linkedid}/transcript",
+                       GET=for_users(qa_routes.transcript, "qa", "admin", refused=QA_IS_FOR)),
+            gate.route("/api/calls/{pbx}/{linkedid}/audio/{index}",
+                       GET=for_users(qa_routes.audio, "qa", "admin", refused=QA_IS_FOR)),
+            gate.route("/api/calls/{pbx}/{linkedid}/comments",
+                       GET=for_users(qa_routes.comments, "qa", "admin", refused=QA_IS_FOR),
+                       POST=for_users(qa_routes.add_comment, "qa", "admin", refused=QA_IS_FOR, writes=FOREIGN_QA)),
+            gate.route("/api/calls/{pbx}/{linkedid}/scores",
+                       GET=for_users(qa_routes.scores, "qa", "admin", refused=QA_IS_FOR),
+                       POST=for_users(qa_routes.add_score, "qa", "admin", refused=QA_IS_FOR, writes=FOREIGN_QA)),
+            # Complaints (routes/complaints.py): the fixed paths before /api/complaints/{complaint_id}.
+            gate.route("/api/complaints",
+                       GET=for_users(complaint_routes.listing, "agent", "employee", "admin", "qa",
+                                     refused=COMPLAINTS_ARE_FOR),
+                       POST=for_users(complaint_routes.register, "agent", "employee", "admin", "integration",
+                                      refused=COMPLAINTS_ARE_FILED_BY, writes=FOREIGN_COMPLAINT)),
+            gate.route("/api/complaints/options", GET=for_users(complaint_routes.options, "agent", "employee",
+                                                                "admin", "qa", refused=COMPLAINTS_ARE_FOR)),
+            gate.route("/api/complaints/from-call", GET=for_users(complaint_routes.from_call, "agent", "employee",
+                                                                  "admin", refused=COMPLAINTS_ARE_WORKED_BY)),
+            gate.route("/api/complaints/tasks", GET=for_users(complaint_routes.tasks, "agent", "employee", "admin",
+                                                              refused=COMPLAINTS_ARE_WORKED_BY)),
+            gate.route("/api/complaints/overdue", GET=for_users(complaint_routes.overdue, "agent", "employee",
+                                                                "admin", refused=COMPLAINTS_ARE_WORKED_BY)),
+            gate.route("/api/complaints/report", GET=for_users(complaint_routes.report, "agent", "employee",
+                                                               "admin", "qa", refused=COMPLAINTS_ARE_FOR)),
+            gate.route("/api/complaints/attachments/{attachment_id}",
+                       GET=for_users(complaint_routes.download, "agent", "employee", "admin", "qa",
+                                     refused=COMPLAINTS_ARE_FOR)),
+            gate.route("/api/complaints/{complaint_id}",
+                       GET=for_users(complaint_routes.card, "agent", "employee", "admin", "qa", "integration",
+                                     refused=THE_CARD_IS_FOR)),
+            *(gate.route(f"/api/complaints/{{complaint_id}}/{action}",
+                         POST=for_users(handler, "agent", "employee", "admin", refused=COMPLAINTS_ARE_WORKED_BY,
+                                        writes=FOREIGN_COMPLAINT))
+              for action, handler in (("edit", complaint_routes.edit), ("move", complaint_routes.move),
+                                      ("hand-over", complaint_routes.hand_over), ("answer", complaint_routes.answer),
+                                      ("reassign", complaint_routes.reassign), ("plan", complaint_routes.plan_add),
+                                      ("attachments", complaint_routes.upload))),
+            gate.route("/api/complaints/{complaint_id}/plan/{row}",
+                       POST=for_users(complaint_routes.plan_edit, "agent", "employee", "admin",
+                                      refused=COMPLAINTS_ARE_WORKED_BY, writes=FOREIGN_COMPLAINT),
+                       DELETE=for_users(complaint_routes.plan_remove, "agent", "employee", "admin",
+                                        refused=COMPLAINTS_ARE_WORKED_BY, writes=FOREIGN_COMPLAINT)),
             WebSocketRoute("/ws", self.socket.endpoint),
             Route("/static/{name:path}", pages.asset),
-        ], middleware=[Middleware(EdgeMiddleware, settings=settings)])  # hosts, body limits, headers: limits.py
+        ], middleware=[Middleware(EdgeMiddleware, settings=settings,  # hosts, body limits, headers: limits.py
+                                  large_bodies=(upload_limit,))])
 
     def store(self) -> Store:
         store = self._store()
@@ -196,6 +271,7 @@ class Panel:
                 tg.create_task(self.sweep.run(), name="panel-sweep")
                 tg.create_task(self.register.run_expiry(), name="register-claims")  # claims whose time is up
                 tg.create_task(self.reminders.run(), name="reminders")  # reminders due, overdue
+                tg.create_task(self.complaints.run(), name="complaints")  # complaint tasks overdue: escalated
                 if self.fanout.across_nodes:
                     tg.create_task(self.fanout.run(), name="panel-fanout")
                     tg.create_task(self.mirrors.run(), name="panel-mirrors")

@@ -809,6 +809,209 @@ class ReminderClosed(_Wire):
     reminder: ReminderInfo
 
 
+# -- complaints and claims (issue 15: ui_bridge/complaints.py, docs/complaints.md) -----------------------------------
+
+ComplaintStage = Literal["registration", "review", "justification", "corrective_action", "satisfaction_check",
+                         "result", "closed"]
+
+
+class ComplaintCall(_Wire):
+    """A call a complaint is about (the journal's key)."""
+
+    pbx: str
+    linkedid: str
+
+
+class ComplaintPlanRow(_Wire):
+    """A row of the action plan: when (YYYY-MM-DD), what, who, the result, the effort in hours."""
+
+    when: str
+    what: str
+    who: str
+    result: str = ""
+    effort_hours: float | None = None
+
+
+class ComplaintAttachmentInfo(_Wire):
+    """A file of a complaint: ``file_name`` is the uploader's name, cleaned, shown as text only; the file itself is
+    downloaded from ``url`` (by its id: the server never takes a path or a name from a client)."""
+
+    id: int
+    file_name: str
+    content_type: str
+    size: int
+    by: str
+    at: str
+    url: str
+
+
+class ComplaintInfo(_Wire):
+    """A complaint as it stands (``docs/complaints.md``): its stage and status, who is responsible and who works on
+    the stage now, its deadline, the client, the stage fields (``fields``), the action plan and the files."""
+
+    id: int
+    number: str = Field(description="What people quote (Ж-2026-0001)")
+    type: str = Field(description="The type's key ([complaints] types)")
+    type_title: str = Field(description="The type's title in the centre's language")
+    kind: Literal["client", "supplier"]
+    stage: ComplaintStage
+    status: Literal["registered", "in_progress", "satisfied", "not_satisfied"]
+    source: Literal["call", "panel", "api"]
+    responsible: str = Field(description="The user responsible for the whole complaint")
+    assignee: str = Field(description="The user working on the current stage (the responsible, or a colleague "
+                          "asked for an opinion, or the one the stage was handed to)")
+    stage_entered_at: str
+    stage_due_at: str | None = Field(default=None, description="The current stage's deadline; null: none")
+    overdue: bool = Field(description="The stage's deadline has passed (as of this message)")
+    missing: list[str] = Field(default=[], description="What the current stage still needs before it can be left "
+                               "(requirement names: docs/complaints.md)")
+    created_at: str
+    created_by: str
+    updated_at: str
+    revision: int = Field(description="Grows with every change: send it back with a change, which is refused "
+                          "(409) when someone changed the complaint since")
+    client_name: str | None = None
+    client_phone: str | None = None
+    client_phone_display: str | None = _display_field()
+    client_email: str | None = None
+    contact_id: int | None = Field(default=None, description="The client in the directory")
+    car: str | None = None
+    plate: str | None = None
+    subject_kind: str | None = None
+    subject: str | None = None
+    comment: str | None = None
+    justified: bool | None = None
+    result: Literal["satisfied", "not_satisfied"] | None = None
+    fields: dict[str, str] = Field(default={}, description="The stage fields (description, cause, department, …)")
+    calls: list[ComplaintCall] = []
+    register_contact_id: int | None = Field(default=None, description="The contact register's entry of the call")
+    action_plan: list[ComplaintPlanRow] = []
+    attachments: list[ComplaintAttachmentInfo] = []
+    closed_at: str | None = None
+
+
+class ComplaintTaskInfo(_Wire):
+    """The work a stage asks of its assignee, with its deadline (the assignee's panel lists the open ones)."""
+
+    id: int
+    complaint_id: int
+    number: str = Field(description="The complaint's number")
+    stage: ComplaintStage
+    assignee: str
+    created_at: str
+    due_at: str | None = None
+    overdue: bool = Field(description="Its deadline has passed (as of this message)")
+    state: Literal["open", "done", "cancelled"]
+    done_at: str | None = None
+    escalated_at: str | None = Field(default=None, description="When it was escalated to the managers (overdue)")
+
+
+_COMPLAINT_EXAMPLE: dict[str, Any] = {
+    "id": 12, "number": "Ж-2026-0012", "type": "quality", "type_title": "Качество работ", "kind": "client",
+    "stage": "review", "status": "in_progress", "source": "call", "responsible": "ivan", "assignee": "ivan",
+    "stage_entered_at": _AT, "stage_due_at": "2026-11-26T10:15:02.114+03:00", "overdue": False,
+    "missing": ["description", "action_plan"], "created_at": _AT, "created_by": "anna", "updated_at": _AT,
+    "revision": 2, "client_name": "Петров Пётр", "client_phone": "79161234567",
+    "client_phone_display": "+7 916 123-45-67", "client_email": "petrov@example.ru", "contact_id": 7,
+    "car": "Škoda Octavia", "plate": "А123ВС777", "subject_kind": "repair_order", "subject": "ЗН-10234",
+    "comment": "стук в подвеске после ремонта", "justified": None, "result": None, "fields": {},
+    "calls": [{"pbx": "msk", "linkedid": "1795480456.101"}], "register_contact_id": None, "action_plan": [],
+    "attachments": [], "closed_at": None}
+_TASK_EXAMPLE: dict[str, Any] = {
+    "id": 31, "complaint_id": 12, "number": "Ж-2026-0012", "stage": "review", "assignee": "ivan",
+    "created_at": _AT, "due_at": "2026-11-26T10:15:02.114+03:00", "overdue": False, "state": "open",
+    "done_at": None, "escalated_at": None}
+
+
+class ComplaintRegistered(_Wire):
+    """A complaint was filed (from a call, by hand, or by the integration API): to its responsible and the managers
+    (``[complaints] managers``, else the admins), by user, on every node."""
+
+    model_config = _examples({"type": "complaint.registered", "complaint": {**_COMPLAINT_EXAMPLE,
+                              "stage": "registration", "status": "registered", "revision": 1, "missing": []},
+                              "by": "anna"})
+    type: Literal["complaint.registered"] = "complaint.registered"
+    complaint: ComplaintInfo
+    by: str = Field(description="Who filed it (a user, or the integration user of the API)")
+
+
+class ComplaintChanged(_Wire):
+    """A complaint changed (edited, moved, handed over, answered, reassigned, its plan or files): to its responsible,
+    its assignee (and those they were before the change) and the managers."""
+
+    model_config = _examples({"type": "complaint.changed", "complaint": _COMPLAINT_EXAMPLE, "by": "ivan",
+                              "actions": ["moved"]})
+    type: Literal["complaint.changed"] = "complaint.changed"
+    complaint: ComplaintInfo
+    by: str
+    actions: list[str] = Field(description="What happened (the history's actions: edited, moved, handed_over, "
+                               "answered, reassigned, plan_added, plan_edited, plan_removed, attached)")
+
+
+class ComplaintTask(_Wire):
+    """A stage's task was given to someone (the stage entered, handed over, reassigned): to that user, whose panel
+    lists it with its deadline."""
+
+    model_config = _examples({"type": "complaint.task", "task": _TASK_EXAMPLE, "complaint": _COMPLAINT_EXAMPLE})
+    type: Literal["complaint.task"] = "complaint.task"
+    task: ComplaintTaskInfo
+    complaint: ComplaintInfo
+
+
+class ComplaintOverdue(_Wire):
+    """A task passed its deadline: escalated once (by one node) to the managers, whose panels list it among the
+    overdue ones (an e-mail goes too)."""
+
+    model_config = _examples({"type": "complaint.overdue", "task": {
+        **_TASK_EXAMPLE, "overdue": True, "escalated_at": "2026-11-26T10:15:03.000+03:00"},
+        "complaint": {**_COMPLAINT_EXAMPLE, "overdue": True}})
+    type: Literal["complaint.overdue"] = "complaint.overdue"
+    task: ComplaintTaskInfo
+    complaint: ComplaintInfo
+
+
+class KeywordHit(_Wire):
+    """Where a keyword list matched a call's transcript first."""
+
+    flag: str = Field(description="The keyword list's name ([transcription.keywords])")
+    phrase: str = Field(description="The list's word or phrase that was said (matched on its stems: any form of it)")
+    speaker: Literal["agent", "customer", "unknown"]
+    at_second: float = Field(description="Seconds into the call's recording: where the QA page opens it")
+
+
+class CallFlagged(_Wire):
+    """A call's transcript matched one or more keyword lists (``[transcription.keywords]``: complaint words,
+    competitors' names): to the ``all`` subscribers of its PBX (admins and QA). Sent once per transcription."""
+
+    model_config = _examples({
+        "type": "call.flagged", "linkedid": "1795479360.12", "flags": ["complaint"],
+        "hits": [{"flag": "complaint", "phrase": "жалоба", "speaker": "customer", "at_second": 12.4}],
+        "caller": "79161234500", "caller_display": "+7 916 123-45-00", "answered_by": "102", "queue": "support",
+        "started_at": "2026-11-24T10:15:02.000+03:00", "pbx": "msk"})
+    type: Literal["call.flagged"] = "call.flagged"
+    linkedid: str
+    flags: list[str] = Field(description="The names of the keyword lists the transcript matched")
+    hits: list[KeywordHit]
+    caller: str | None = None
+    caller_display: str | None = _display_field()
+    answered_by: str | None = None
+    queue: str | None = None
+    started_at: str | None = Field(default=None, description="When the call started (null when the journal has no "
+                                   "row of it)")
+    pbx: str = _pbx_field()
+
+
+class CallTranscribed(_Wire):
+    """A call's transcript was stored: an open QA page showing the call (or a search) may load it again. To the
+    ``all`` subscribers of its PBX."""
+
+    model_config = _examples({"type": "call.transcribed", "linkedid": "1795479360.12", "flags": [], "pbx": "msk"})
+    type: Literal["call.transcribed"] = "call.transcribed"
+    linkedid: str
+    flags: list[str] = Field(description="The keyword lists it matched (``call.flagged`` came just before)")
+    pbx: str = _pbx_field()
+
+
 class Reply(_Wire):
     """A request succeeded. ``data`` depends on the request (e.g. the AMI ActionID of a command)."""
 
@@ -849,7 +1052,9 @@ ServerMessage = Annotated[
     | Reply | Error
     | MissedClaimed | MissedReleased | MissedResultRecorded
     | ScriptRun
-    | ReminderNew | ReminderDue | ReminderEscalated | ReminderClosed,
+    | ReminderNew | ReminderDue | ReminderEscalated | ReminderClosed
+    | CallFlagged | CallTranscribed
+    | ComplaintRegistered | ComplaintChanged | ComplaintTask | ComplaintOverdue,
     Field(discriminator="type"),
 ]
 
@@ -1173,6 +1378,8 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     MissedClaimed, MissedReleased, MissedResultRecorded,
     ScriptRun,
     ReminderNew, ReminderDue, ReminderEscalated, ReminderClosed,
+    CallFlagged, CallTranscribed,
+    ComplaintRegistered, ComplaintChanged, ComplaintTask, ComplaintOverdue,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
     Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, AlertAck, Ping,

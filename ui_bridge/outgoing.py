@@ -20,7 +20,7 @@ rarer messages (a connection's own, the register's, a looked-up card) are still 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Literal
@@ -28,6 +28,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from cti.alerts import Alert
+from cti.complaint_rules import missing_fields
+from cti.complaints import Complaint, Task
 from cti.directory import Card, Contact
 from cti.effects import (
     AgentStateChanged,
@@ -41,6 +43,7 @@ from cti.effects import (
     PbxLinkChanged,
 )
 from cti.frozen import fast_init
+from cti.keywords import KeywordMatch
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
 from cti.queue_figures import AgentFigures, QueueFigures
@@ -299,6 +302,63 @@ class Messages:
 
     def call_card(self, linkedid: str, card: m.CallerCard, pbx: str = DEFAULT_PBX) -> m.CallCard:
         return m.CallCard(linkedid=linkedid, card=card, pbx=pbx)
+
+    # -- transcription (companion/transcriber.py) --------------------------------------------------------
+
+    def call_flagged(self, pbx: str, linkedid: str, matches: Sequence[KeywordMatch],
+                     record: CallRecord | None) -> Outgoing:
+        """``call.flagged``: the keyword lists a call's transcript matched, with the call's caller and agent from its
+        journal row (``record``; None when it has none), for the ``all`` subscribers of its PBX (admins and QA)."""
+        caller = record.caller if record is not None and not is_withheld(record.caller) else None
+        message = m.CallFlagged(
+            linkedid=linkedid, flags=[hit.list for hit in matches],
+            hits=[m.KeywordHit(flag=hit.list, phrase=hit.phrase, speaker=hit.speaker, at_second=round(hit.at_second, 2))
+                  for hit in matches],
+            caller=caller, caller_display=self.numbers(caller),
+            answered_by=record.answered_by if record is not None else None,
+            queue=record.queue if record is not None else None,
+            started_at=self.time(record.started_at) if record is not None else None, pbx=pbx)
+        return Outgoing(message, frozenset(), pbx)
+
+    def call_transcribed(self, pbx: str, linkedid: str, flags: Sequence[str]) -> Outgoing:
+        """``call.transcribed``: the call's transcript is stored (an open QA page reloads it)."""
+        return Outgoing(m.CallTranscribed(linkedid=linkedid, flags=list(flags), pbx=pbx), frozenset(), pbx)
+
+    # -- complaints (ui_bridge/complaints.py) -----------------------------------------------------------
+
+    def complaint_info(self, c: Complaint, *, type_title: str, now: float) -> m.ComplaintInfo:
+        """A complaint on the wire (``overdue`` as of ``now``; ``missing``: what its stage still needs)."""
+        phone = c.client_phone
+        return m.ComplaintInfo(
+            id=c.id, number=c.number, type=c.type, type_title=type_title, kind=c.kind, stage=c.stage, status=c.status,
+            source=c.source, responsible=c.responsible, assignee=c.assignee,
+            stage_entered_at=self.time(c.stage_entered_at),
+            stage_due_at=self.time(c.stage_due_at) if c.stage_due_at is not None else None,
+            overdue=c.stage != "closed" and c.stage_due_at is not None and c.stage_due_at < now,
+            missing=[r.name for r in missing_fields(c)] if c.stage != "closed" else [],
+            created_at=self.time(c.created_at), created_by=c.created_by, updated_at=self.time(c.updated_at),
+            revision=c.revision, client_name=c.client_name, client_phone=phone,
+            client_phone_display=self.numbers(phone) if phone else None, client_email=c.client_email,
+            contact_id=c.contact_id, car=c.car, plate=c.plate, subject_kind=c.subject_kind, subject=c.subject,
+            comment=c.comment, justified=c.justified, result=c.result, fields=dict(c.fields),
+            calls=[m.ComplaintCall(pbx=call.pbx, linkedid=call.linkedid) for call in c.calls],
+            register_contact_id=c.register_contact_id,
+            action_plan=[m.ComplaintPlanRow(when=r.when, what=r.what, who=r.who, result=r.result,
+                                            effort_hours=r.effort_hours) for r in c.action_plan],
+            attachments=[m.ComplaintAttachmentInfo(id=a.id, file_name=a.file_name, content_type=a.content_type,
+                                                   size=a.size, by=a.by, at=self.time(a.at),
+                                                   url=f"/api/complaints/attachments/{a.id}") for a in c.attachments],
+            closed_at=self.time(c.closed_at) if c.closed_at is not None else None)
+
+    def complaint_task(self, task: Task, number: str, *, now: float) -> m.ComplaintTaskInfo:
+        """A stage's task on the wire (``overdue`` as of ``now``)."""
+        return m.ComplaintTaskInfo(
+            id=task.id, complaint_id=task.complaint_id, number=number, stage=task.stage, assignee=task.assignee,
+            created_at=self.time(task.created_at),
+            due_at=self.time(task.due_at) if task.due_at is not None else None,
+            overdue=task.state == "open" and task.due_at is not None and task.due_at < now, state=task.state,
+            done_at=self.time(task.done_at) if task.done_at is not None else None,
+            escalated_at=self.time(task.escalated_at) if task.escalated_at is not None else None)
 
     # -- a connection's own messages -------------------------------------------------------------------
 

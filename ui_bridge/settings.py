@@ -1,5 +1,6 @@
 """The ``[http]`` (panel, API, WebSocket), ``[directory]`` (caller card), ``[supervisor]`` (the supervisor's
-figures) and ``[alerts]`` (the supervisor's alerts) sections of the configuration file."""
+figures), ``[alerts]`` (the supervisor's alerts) and ``[qa]`` (the QA page's checklist) sections of the configuration
+file."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
 from asterisk.settings import Section
+from cti.qa import MAX_ITEM_POINTS, Checklist, ChecklistItem
 
 from .numbers import NumberStyle
 
@@ -188,3 +190,40 @@ class ScriptSettings(Section):
     #: replace the script's list of the same name, so a site's own people need no edit (and no new version) of the
     #: script.
     employees: dict[str, list[ScriptEmployee]] = {}
+
+
+class QaChecklistItem(Section):
+    """One ``[[qa.checklist]]`` item: ``key = "greeting"``, ``title = "Поздоровался и представился"``, ``points = 1``
+    (1: yes/no; N: 0..N points), ``weight = 1`` (how many times it counts in the call's score)."""
+
+    key: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_\-]*$")]
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    points: Annotated[int, Field(ge=1, le=MAX_ITEM_POINTS)] = 1
+    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0
+
+
+#: The checklist a centre gets without a ``[qa]`` section: a car service's calls (docs/transcription.md).
+DEFAULT_CHECKLIST = [
+    QaChecklistItem(key="greeting", title="Поздоровался и представился"),
+    QaChecklistItem(key="identified", title="Узнал имя клиента и его автомобиль"),
+    QaChecklistItem(key="booking", title="Предложил запись на сервис", points=2, weight=2),
+    QaChecklistItem(key="goodbye", title="Попрощался"),
+]
+
+
+class QaSettings(Section):
+    """``[qa]``: the checklist QA scores calls against on the QA page (``cti/qa.py``: the points of a filled form)."""
+
+    #: What a score records as its checklist: give the checklist another name when its items change, and the
+    #: per-agent report keeps the old scores apart from the new.
+    checklist_name: Annotated[str, Field(min_length=1, max_length=64)] = "car-service"
+    checklist: Annotated[list[QaChecklistItem], Field(min_length=1, max_length=50)] = DEFAULT_CHECKLIST
+
+    @model_validator(mode="after")
+    def _one_checklist(self) -> QaSettings:
+        self.checklist_of()  # ValueError naming the item: a key twice
+        return self
+
+    def checklist_of(self) -> Checklist:
+        return Checklist(self.checklist_name, tuple(ChecklistItem(i.key, i.title, i.points, i.weight)
+                                                    for i in self.checklist))

@@ -17,6 +17,10 @@ One module per command group, each adding its commands to the apps of :mod:`.app
 * :mod:`.reports` — ``report NAME``: the managers' reports (PBX vs registered, contacts, the funnel, missed calls);
 * :mod:`.store_commands` — ``store migrate|copy``: the schema by hand, a site moved to PostgreSQL;
 * :mod:`.pbx` — ``replay-pbx``, ``ami-user``, ``schema``.
+* :mod:`.transcribe` — ``transcribe``: calls of a period transcribed in bulk, the queue's state.
+* :mod:`.models` — ``models list|download``: the speech models installed and offered, a verified download.
+* :mod:`.recordings` — ``recordings purge|deleted``: the recordings' retention by hand, and its log.
+* :mod:`.mail` — ``mail status|test``: the e-mail outbox's state, a test message through ``[mail]``'s server.
 
 The shared parts: :mod:`.errors` (one line and an exit status), :mod:`.options`, :mod:`.loading` (the config),
 :mod:`.when` (``--since``/``--until``), :mod:`.storage` (the store opened for one command).
@@ -36,7 +40,8 @@ import typer
 from .app import app
 
 #: The command modules, in the order of ``cti --help``: the daemon first, then what people read.
-MODULES = ("run", "listings", "register", "users", "contacts", "contacts_register", "reports", "store_commands", "pbx")
+MODULES = ("run", "listings", "register", "users", "contacts", "contacts_register", "reports", "store_commands", "pbx",
+           "transcribe", "models", "recordings", "mail")
 #: The modules that define each command (``missed``'s group is in one, its subcommands in another); a command not
 #: named here loads them all (``tests/test_cli_lazy.py`` checks the table against the app).
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -45,6 +50,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "users": ("users",), "contacts": ("contacts", "contacts_register"), "report": ("reports",),
     "store": ("store_commands",),
     "replay-pbx": ("pbx",), "schema": ("pbx",), "ami-user": ("pbx",),
+    "transcribe": ("transcribe",),
+    "models": ("models",),
+    "recordings": ("recordings",),
+    "mail": ("mail",),
 }
 
 __all__ = ["COMMANDS", "MODULES", "app", "load", "main"]

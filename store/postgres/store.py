@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Self
 from store.opening import Opening
 from store.postgres.alerts import AlertOps
 from store.postgres.cluster import ClusterOps
+from store.postgres.complaints import ComplaintOps, OutboxOps
 from store.postgres.contact_register import ContactRegisterOps
 from store.postgres.journal import JournalReads
 from store.postgres.lanes import Lanes, open_lanes, shown
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 
 class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps,
-                    ScriptRunOps, ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ClusterOps):
+                    ScriptRunOps, ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ComplaintOps,
+                    OutboxOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

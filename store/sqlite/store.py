@@ -14,7 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from store.complaints import ComplaintOps
 from store.opening import Opening
+from store.outbox import OutboxOps
 from store.qa_reviews import QaOps
 from store.reminders import ReminderOps
 from store.repository import Store
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ScriptRunOps,
-                   ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ClusterOps):
+                   ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ComplaintOps, OutboxOps,
+                   ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

@@ -15,6 +15,8 @@ recorded calls played first (faster than real time) so the tables are not empty:
 * ``qa-panel.png``: the QA view (the journal, the register read-only);
 * ``script-panel.png``: anna mid-script beside the caller card: «Интересуется ремонтом — частник» chosen, a new
   client's car being typed;
+* ``complaints.png``: a complaint anna registered from the pop, at the responsible's (oleg's) panel: its card at
+  the review, the description typed, a row of the action plan and a photo attached, the history below;
 * ``qa-page.png``: the QA page (``/qa``) on the demo's split-recorded call (34-stereo-recording, played through the
   daemon, its recordings read where they are) while it plays: the waveform, the transcript in two speaker lanes with
   the current word highlighted, a comment pinned to a moment, the checklist filled and a score saved. The transcript
@@ -49,6 +51,7 @@ from tests.browser.panel_browser import (
     wait_for_missed,
     wait_for_pop,
 )
+from tests.browser.test_complaints_panel import COMPLAINTS, add_plan_row, anna_talking, register_from_pop
 from tests.browser.test_contact_script import anna_answers, scripts_config
 from tests.browser.test_qa_page import transcribe
 from tests.browser.test_register_claims import NUMBER as REGISTER_NUMBER
@@ -184,6 +187,33 @@ async def script_panel(browser: Browser, path: Path) -> None:
         await page.screenshot(path=str(path))
 
 
+async def complaints_panel(browser: Browser, path: Path) -> None:
+    async with panel_env([TRANSFER_TRACE], speed=SPEED, sections={"complaints": COMPLAINTS}) as env:
+        await sample_directory(env)
+        page = await anna_talking(env, browser)
+        await register_from_pop(page, "quality", "После ремонта стучит подвеска справа, просит перезвонить мастера")
+        oleg, _log = await new_page(browser)
+        await log_in(oleg, env, "oleg")
+        task = oleg.locator(t("complaint-task"))
+        await expect(task).to_have_count(1)
+        await task.locator(t("complaint-open")).click()
+        card = oleg.locator(t("complaint-card"))
+        await card.locator(t("complaint-next")).click()
+        await expect(card).to_have_attribute("data-stage", "review")
+        await card.locator(t("complaint-field-description")).fill(
+            "Клиент забрал машину после замены стоек; на неровностях стук справа спереди.")
+        await add_plan_row(card, "Пробная поездка с клиентом, проверить крепление стойки", "Дмитрий, мастер")
+        await card.locator(t("complaint-file-input")).set_input_files(str(OUT / "agent-panel.png"))
+        await expect(card.locator(t("complaint-file"))).to_have_count(1)
+        await card.locator(t("complaint-save")).click()
+        await expect(card.locator(t("complaint-missing"))).to_have_count(0)
+        await expect(oleg.locator(t("toast"))).to_have_count(0, timeout=15_000)
+        await oleg.set_viewport_size({"width": 1280, "height": 1700})  # the whole card: plan, files, history
+        await card.evaluate("el => { el.scrollTop = 0; }")
+        await oleg.wait_for_timeout(300)
+        await oleg.screenshot(path=str(path))
+
+
 async def qa_page(browser: Browser, path: Path) -> None:
     transcript = await asyncio.to_thread(transcribe)
     async with panel_env(["34-stereo-recording"], speed=SPEED, sections=recording_section()) as env:
@@ -234,6 +264,7 @@ SHOTS = {
     "qa-panel.png": qa_panel,
     "script-panel.png": script_panel,
     "qa-page.png": qa_page,
+    "complaints.png": complaints_panel,
 }
 
 

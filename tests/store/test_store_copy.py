@@ -11,6 +11,7 @@ import itertools
 import os
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import asyncpg
 import pytest
 
 from cti.alerts import Condition
+from cti.complaints import ActionRow, CallRef, ComplaintChange, ComplaintFilter, NewComplaint, NewMail, OpenTask
 from cti.directory import Contact, Vehicle
 from cti.reminders import NewReminder
 from cti.reports import REPORTS, ReportQuery
@@ -152,6 +154,32 @@ async def fill(store: Store) -> None:
     await store.save_qa_score("cb-1", pbx="main", checklist="service", answers={"greeting": 1, "goodbye": 0},
                               points=1, max_points=2, agent="101", by="Boss", at=T0 + 1030)
     await store.forget_audio("m-1", pbx="main", names=["m-1.wav"], at=T0 + 1040, reason="older than 90 days")
+    # A complaint filed from a call (numbered, its task, its e-mail), moved on with an action plan, escalated, with a
+    # question, an attachment; an e-mail sent and one given up; a user's e-mail address.
+    await store.update_user("anna", email="anna@example.ru")
+    complaint, _ = await store.register_complaint(NewComplaint(
+        type="quality", kind="client", source="call", responsible="anna", created_by="Boss",
+        client_name="Иванов Пётр", client_phone="79161234567", client_email="ivanov@example.ru", contact_id=ivanov,
+        plate="А123ВС 777", subject="ЗН-1", comment="«стук» после ремонта", fields={"description": "стучит"},
+        calls=(CallRef("main", "a-1"),), idempotency_key="portal-1"), at=T0 + 1100, stage_due_at=T0 + 1200,
+        mails=[NewMail(to=("anna@example.ru",), subject="Жалоба", body="Вам назначена жалоба", about="complaint")])
+    await store.commit_complaint(ComplaintChange(
+        complaint=replace(complaint, stage="review", status="in_progress", justified=True, stage_entered_at=T0 + 1150,
+                          stage_due_at=T0 + 5000, action_plan=(ActionRow(when="2023-11-15", what="Диагностика",
+                                                                         who="Сидоров", effort_hours=1.5),)),
+        by="anna", at=T0 + 1150, history=(("moved", {"to": "review"}),),
+        open_task=OpenTask(stage="review", assignee="anna", due_at=T0 + 5000)))
+    [task] = await store.overdue_tasks(T0 + 6000)
+    await store.escalate_task(task.id, at=T0 + 6000)
+    await store.add_complaint_note(complaint.id, action="question", details={"text": "Брак?"}, by="anna",
+                                   at=T0 + 6100)
+    await store.add_attachment(complaint.id, file_name="фото.jpg", content_type="image/jpeg", size=1024,
+                               stored_as="c1-a1.jpg", by="anna", at=T0 + 6200)
+    sent = await store.take_mail(now=T0 + 6300, lease_seconds=60)
+    assert sent is not None
+    await store.mail_sent(sent.id, at=T0 + 6301)
+    lost = await store.queue_mail(NewMail(to=("nobody@example.ru",), subject="x", body="y"), at=T0 + 6400)
+    await store.mail_failed(lost.id, "550 no such user", at=T0 + 6401, next_try_at=None)
 
 
 async def read_back(store: Store) -> dict[str, Any]:
@@ -191,6 +219,11 @@ async def read_back(store: Store) -> dict[str, Any]:
         "qa scores": await store.qa_scores("cb-1"),
         "qa report": await store.qa_agent_report(since=T0, until=T0 + 86400),
         "deleted audio": await store.deleted_audio(),
+        "complaints": await store.list_complaints(ComplaintFilter()),
+        "complaint history": await store.complaint_history(1),
+        "complaint tasks": await store.complaint_tasks(open_only=False),
+        "attachment": await store.get_attachment(1),
+        "mails": await store.list_mails(),
     }
 
 
@@ -241,6 +274,11 @@ async def test_a_filled_store_reads_back_equal_from_postgresql(site: Path) -> No
     assert expected["contact of a-1"].vehicles[0].plate == "А123ВС 777" and len(expected["live events"]) == 2
     [found] = expected["found in transcripts"]  # PostgreSQL's index of the copied transcripts finds it too
     assert (found.linkedid, found.at_second, found.flags) == ("cb-1", 1.5, ("repairs",))
+    [complaint] = expected["complaints"]
+    assert (complaint.number, complaint.justified, complaint.revision) == ("Ж-2023-0001", True, 2)
+    assert [h.action for h in expected["complaint history"]] == ["registered", "moved", "escalated", "question",
+                                                                 "attached"]
+    assert [m.sent_at is not None for m in expected["mails"]] == [False, True]
 
 
 async def test_every_table_of_the_sqlite_store_is_copied_and_counted(site: Path) -> None:
@@ -309,6 +347,11 @@ async def test_ids_go_on_after_the_copied_ones(site: Path) -> None:
         assert new.id not in before and new.phones == ("79260000000", "84951112233")
         assert [e[0] for e in await store.live_events()] == ["live-1", "live-1", "live-2"]
         assert (await store.missed_history(newest + 1))[0].action == "opened"
+        # A complaint filed after the copy: the next id and the year's next number.
+        filed, _ = await store.register_complaint(NewComplaint(type="question", kind="client", source="panel",
+                                                               responsible="anna", created_by="anna"),
+                                                  at=T0 + 5100, stage_due_at=None)
+        assert (filed.id, filed.number) == (2, "Ж-2023-0002")
 
 
 async def test_a_target_that_holds_data_is_refused(site: Path) -> None:

@@ -24,6 +24,7 @@ import pytest
 import websockets
 from starlette.routing import Route, WebSocketRoute
 
+from cti.complaints import ComplaintFilter
 from store.repository import LOGIN_ROLES, PANEL_ROLES, ROLES, User
 from tests.panel_env import PanelEnv, panel_env
 from tests.ui_bridge.wsclient import session_cookie
@@ -58,19 +59,48 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/contacts/register/{contact_id}", "GET"): (frozenset({"agent", "admin", "qa"}), False),
     ("/api/contacts/register/{contact_id}/stages", "POST"): (frozenset({"admin", "integration"}), True),
     ("/api/reports/{name}", "GET"): (frozenset({"admin", "qa"}), False),
+    # The QA page's API (docs/transcription.md#the-qa-page): QA and admins, the audio too.
+    ("/api/qa/checklist", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/qa/report", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/transcripts/search", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/calls/{pbx}/{linkedid}/transcript", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/calls/{pbx}/{linkedid}/audio/{index}", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/calls/{pbx}/{linkedid}/comments", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/calls/{pbx}/{linkedid}/comments", "POST"): (frozenset({"admin", "qa"}), True),
+    ("/api/calls/{pbx}/{linkedid}/scores", "GET"): (frozenset({"admin", "qa"}), False),
+    ("/api/calls/{pbx}/{linkedid}/scores", "POST"): (frozenset({"admin", "qa"}), True),
+    # Complaints (docs/complaints.md#api): read by the panel's users, worked on by agents, employees and admins, filed
+    # by them and by the integration API; the card read by the integration that filed it.
+    ("/api/complaints", "GET"): (frozenset({"agent", "employee", "admin", "qa"}), False),
+    ("/api/complaints", "POST"): (frozenset({"agent", "employee", "admin", "integration"}), True),
+    ("/api/complaints/options", "GET"): (frozenset({"agent", "employee", "admin", "qa"}), False),
+    ("/api/complaints/from-call", "GET"): (frozenset({"agent", "employee", "admin"}), False),
+    ("/api/complaints/tasks", "GET"): (frozenset({"agent", "employee", "admin"}), False),
+    ("/api/complaints/overdue", "GET"): (frozenset({"agent", "employee", "admin"}), False),
+    ("/api/complaints/report", "GET"): (frozenset({"agent", "employee", "admin", "qa"}), False),
+    ("/api/complaints/attachments/{attachment_id}", "GET"): (frozenset({"agent", "employee", "admin", "qa"}), False),
+    ("/api/complaints/{complaint_id}", "GET"): (frozenset({"agent", "employee", "admin", "qa", "integration"}), False),
+    **{(f"/api/complaints/{{complaint_id}}/{action}", "POST"): (frozenset({"agent", "employee", "admin"}), True)
+       for action in ("edit", "move", "hand-over", "answer", "reassign", "plan", "attachments")},
+    ("/api/complaints/{complaint_id}/plan/{row}", "POST"): (frozenset({"agent", "employee", "admin"}), True),
+    ("/api/complaints/{complaint_id}/plan/{row}", "DELETE"): (frozenset({"agent", "employee", "admin"}), True),
 }
 #: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
 #: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
-OTHER_ROUTES = {"/", "/wallboard", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
+OTHER_ROUTES = {"/", "/wallboard", "/qa", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
 
 #: What a path's parameters are filled with.
-PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1", "{contact_id}": "1"}
+PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1", "{contact_id}": "1", "{pbx}": "main", "{index}": "0",
+          "{complaint_id}": "1", "{attachment_id}": "1", "{row}": "0"}
 #: A write's body that would change something if the gate let it through (sent from the foreign page).
 REAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/login": {"name": "anna", "password": "anna-password-1"},
     "/api/contacts": {"name": "Подделка Чужой Страницы", "phones": ["79160009999"]},
     "/api/calls/{linkedid}/contact": {"contact_id": 1},
     "/api/contacts/register/{contact_id}/stages": {"stage": "visit"},
+    "/api/calls/{pbx}/{linkedid}/comments": {"at_second": 1.0, "text": "from a foreign page"},
+    "/api/calls/{pbx}/{linkedid}/scores": {"answers": {"greeting": 1}},
+    "/api/complaints": {"type": "quality", "client_name": "Подделка Чужой Страницы", "comment": "x"},
 }
 
 
@@ -170,6 +200,7 @@ async def test_the_gate_holds_every_api_route_to_its_policy_over_http() -> None:
 
         # Nothing the foreign page sent happened: no contact made, every session still valid.
         assert await env.store.find_contacts("Подделка", limit=5) == []
+        assert await env.store.count_complaints(ComplaintFilter(text="Подделка")) == 0
         for role, cookie in cookies.items():
             if role not in LOGIN_ROLES:
                 continue

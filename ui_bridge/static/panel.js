@@ -2,6 +2,7 @@
 
 import { AdminView, QaView } from "./admin.js";
 import { AgentView } from "./agent.js";
+import { ComplaintsDesk } from "./complaints.js";
 import { PbxBanner } from "./health.js";
 import { EmployeeView } from "./reminders.js";
 import { Socket, api } from "./net.js";
@@ -108,6 +109,7 @@ async function main() {
       }
       store.apply(msg);
       view.onMessage(msg);
+      ctx.complaints.onMessage(msg);
       view.render();
       banner.render();
     },
@@ -117,8 +119,10 @@ async function main() {
   const bar = header(me, ctx);
   ctx.headerSlot = bar.slot;
   document.body.classList.add(`role-${me.role}`);
+  ctx.complaints = new ComplaintsDesk(ctx); // complaints: the pop's one click, tasks, the list, the card (complaints.js)
   view = new (VIEWS[me.role] || QaView)(ctx);
   clear(app).append(view.el);
+  ctx.complaints.mount(view);
   app.before(bar.el);
   const banner = new PbxBanner(store); // a PBX the daemon lost, in every view (health.js)
   app.before(banner.el);
