@@ -158,7 +158,9 @@ def _import_vosk() -> Any:
         import vosk
     except ImportError as e:  # pragma: no cover - vosk is a dependency; a broken install says so
         raise ModelError(f"the vosk package cannot be imported ({e}); pip install vosk") from None
-    vosk.SetLogLevel(-1)
+    # Kaldi's levels: 0 info, -1 warnings, -2 errors only. The speaker model's network warns of unused nodes at every
+    # load ("Node tdnn6.relu is never used"): noise in the daemon's log, not something an admin can act on.
+    vosk.SetLogLevel(-2)
     return vosk
 
 
