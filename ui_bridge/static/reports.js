@@ -96,9 +96,9 @@ const CHANNELS = {
 };
 const KINDS = { private: T("частный"), corporate: T("корпоративный"), partner: T("партнёр"), employee: T("сотрудник") };
 const CLIENTS = { all: T("все клиенты"), primary: T("первичные"), repeat: T("повторные") };
-const COLORS = ["#2f6fde", "#e0a100", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d"];
+export const COLORS = ["#2f6fde", "#e0a100", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d"];
 
-function share(value) {
+export function share(value) {
   return value === null || value === undefined ? "—" : T("{n} %", { n: Math.round(value * 1000) / 10 });
 }
 
@@ -107,24 +107,24 @@ function seconds(value) {
 }
 
 /** "2026-11-01" of a Date, in the browser's calendar (the API reads a date as the site's local midnight). */
-function isoDate(date) {
+export function isoDate(date) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 let chartLoaded = null;
 /** Chart.js, loaded once, when the first chart is drawn (the panel's start does not pay for it). */
-function chartJs() {
+export function chartJs() {
   chartLoaded = chartLoaded || import("./vendor/chart.umd.min.js").then(() => globalThis.Chart);
   return chartLoaded;
 }
 
-function figure(title, value, test) {
+export function figure(title, value, test) {
   return h("div", { class: "report-figure", "data-test": test }, h("div", { class: "report-figure-value" }, value),
     h("div", { class: "report-figure-title" }, title));
 }
 
-function table(columns, rows, test) {
+export function table(columns, rows, test) {
   return h("div", { class: "table-wrap" }, h("table", { class: "table report-table", "data-test": test },
     h("thead", {}, h("tr", {}, columns.map(([, title]) => h("th", {}, title)))),
     h("tbody", {}, rows.length
