@@ -42,7 +42,7 @@ from itertools import pairwise
 from typing import Any, Literal, TextIO
 
 from .records import iso_time
-from .safe_text import csv_cell
+from .safe_text import csv_cells
 
 ReportName = Literal["registered", "contacts", "funnel", "missed"]
 REPORTS: tuple[ReportName, ...] = ("registered", "contacts", "funnel", "missed")
@@ -218,17 +218,6 @@ class Report:
             out[t.name] = [dict(r) for r in t.rows]
         out.update(self.extra)
         return out
-
-
-def csv_cells(row: Mapping[str, Any], columns: Iterable[str]) -> list[str]:
-    """A row's cells: nothing a spreadsheet would run as a formula (:func:`cti.safe_text.csv_cell`)."""
-    cells = []
-    for key in columns:
-        value = row.get(key)
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        cells.append("" if value is None else csv_cell(str(value)))
-    return cells
 
 
 def write_report_csv(report: Report, out: TextIO, *, delimiter: str = ";") -> int:

@@ -13,13 +13,15 @@ brings whatever its author put in it. None of that may act on the admin's termin
   that is only a number or phone numbers (``+7 916 123-45-67, 8 (495) 111-22-33``, ``-5``) is left alone:
   made of digits, spaces and ``( ) + , . -``, it can name no function and no other program, and 1C or a
   spreadsheet must still read it as the phone it is. :func:`csv_value` undoes exactly what ``csv_cell``
-  did, so an export imported back gives the same data.
+  did, so an export imported back gives the same data. :func:`csv_cells` writes a row of them: every CSV the
+  daemon writes from rows (the reports, the QA report, the complaints) goes through it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported when used: a listing that prints no rich text does not pay for rich's import
     from rich.text import Text
@@ -92,3 +94,15 @@ def csv_cell(value: str) -> str:
 def csv_value(cell: str) -> str:
     """The value :func:`csv_cell` wrote ``cell`` for: our leading ``'`` removed, any other kept."""
     return cell[1:] if cell.startswith("'") and _needs_quote(cell[1:]) else cell
+
+
+def csv_cells(row: Mapping[str, Any], columns: Iterable[str]) -> list[str]:
+    """A row's cells in ``columns``' order: None empty, flags 1/0, numbers as they print, text through
+    :func:`csv_cell` (nothing a spreadsheet would run as a formula)."""
+    cells = []
+    for key in columns:
+        value = row.get(key)
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        cells.append("" if value is None else csv_cell(str(value)))
+    return cells

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,32 +170,26 @@ def load_model(model_dir: Path) -> Any:
     Raises:
         ModelError: the folder is missing, not a Vosk model, partial, or Vosk cannot load it.
     """
-    key = os.path.realpath(model_dir)
-    with _lock:
-        if key in _models:
-            return _models[key]
-        check_vosk_model(model_dir)
-        vosk = _import_vosk()
-        try:
-            model = vosk.Model(str(model_dir))
-        except Exception as e:  # vosk raises a bare Exception("Failed to create a model")
-            raise ModelError(f"Vosk could not load the model in {model_dir} ({e}): the folder is corrupt; "
-                             f"download the model again") from None
-        _models[key] = model
-        return model
+    return _load_once(_models, model_dir, check_vosk_model, "Model", "model")
 
 
 def load_spk_model(spk_model_dir: Path) -> Any:
     """The ``vosk.SpkModel`` of a folder, loaded once per process."""
-    key = os.path.realpath(spk_model_dir)
+    return _load_once(_spk_models, spk_model_dir, check_speaker_model, "SpkModel", "speaker model")
+
+
+def _load_once(cache: dict[str, Any], folder: Path, check: Callable[[Path], object], kind: str, what: str) -> Any:
+    """``vosk.<kind>`` of ``folder`` from ``cache`` (by its real path), checked and loaded on the first call."""
+    key = os.path.realpath(folder)
     with _lock:
-        if key in _spk_models:
-            return _spk_models[key]
-        check_speaker_model(spk_model_dir)
+        if key in cache:
+            return cache[key]
+        check(folder)
         vosk = _import_vosk()
         try:
-            model = vosk.SpkModel(str(spk_model_dir))
-        except Exception as e:
-            raise ModelError(f"Vosk could not load the speaker model in {spk_model_dir} ({e})") from None
-        _spk_models[key] = model
+            model = getattr(vosk, kind)(str(folder))
+        except Exception as e:  # vosk raises a bare Exception("Failed to create a model")
+            raise ModelError(f"Vosk could not load the {what} in {folder} ({e}): the folder is corrupt; "
+                             f"download the model again") from None
+        cache[key] = model
         return model

@@ -10,7 +10,7 @@ What a VIN and a model year may be comes from :mod:`cti.directory`, which the CS
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
@@ -143,24 +143,43 @@ def whole_number(q: QueryParams, name: str, default: int, low: int, high: int) -
     return int(text)
 
 
-def time_param(q: QueryParams, name: str) -> float | None:
-    """An ISO 8601 date or time (``2026-11-24``, ``2026-11-24T10:00``) as a timestamp; None when absent."""
-    value = q.get(name)
-    if not value:
+#: What :func:`moment` accepts, as its refusal says.
+A_DATE_OR_TIME = "a date or an ISO 8601 time (2026-11-24 or 2026-11-24T10:00)"
+
+
+def moment(text: str | None, name: str, tz: tzinfo | None = None, *, expected: str = A_DATE_OR_TIME) -> float | None:
+    """``text`` (the value of ``name``) as a timestamp; None when absent. A date is its midnight; a date or time that
+    names no offset is in ``tz`` (the site's zone, ``[pbx] timezone``; None: the server's own). BadRequest naming
+    ``name`` and what was ``expected`` otherwise."""
+    if not text:
         return None
     try:
-        return datetime.fromisoformat(value).timestamp()
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=tz)
+        return when.timestamp()
     except (ValueError, OverflowError, OSError):
-        raise BadRequest(f"{name}: {value[:40]!r} is not a date or an ISO 8601 time "
-                         "(2026-11-24 or 2026-11-24T10:00)") from None
+        raise BadRequest(f"{name}: {text[:40]!r} is not {expected}") from None
+
+
+def time_param(q: QueryParams, name: str, tz: tzinfo | None = None) -> float | None:
+    """Query parameter ``name``, an ISO 8601 date or time (``2026-11-24``, ``2026-11-24T10:00``), as a timestamp
+    (:func:`moment`); None when absent."""
+    return moment(q.get(name), name, tz)
+
+
+def period(q: QueryParams, tz: tzinfo | None = None) -> tuple[float | None, float | None]:
+    """``since``/``until`` of the query (:func:`time_param`), each may be absent; BadRequest for a period backwards."""
+    since, until = time_param(q, "since", tz), time_param(q, "until", tz)
+    if since is not None and until is not None and since > until:
+        raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+    return since, until
 
 
 def range_and_page(q: QueryParams, default_limit: int, max_limit: int = 1000
                    ) -> tuple[float | None, float | None, int, int]:
     """``since``/``until`` and ``limit``/``offset`` of a listing; BadRequest if any is wrong."""
-    since, until = time_param(q, "since"), time_param(q, "until")
-    if since is not None and until is not None and since > until:
-        raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+    since, until = period(q)
     limit = whole_number(q, "limit", default_limit, 1, max_limit)
     offset = whole_number(q, "offset", 0, 0, SQLITE_MAX_INT)
     return since, until, limit, offset

@@ -21,18 +21,7 @@ from recognizer.vosk_engine import VoskEngine
 from tests.browser.panel_browser import STEP_MS, log_in, new_page, t
 from tests.panel_env import panel_env
 from tests.speech import ko_model_dir
-from tests.ui_bridge.qa_calls import (
-    AGENT,
-    LINKEDID,
-    RECORDINGS,
-    SOURCES,
-    recorded_call,
-    recording_section,
-    save_call,
-    store_transcript,
-)
-
-TRACE = "13-blind-transfer-redirect"  # never started: the journal is filled by hand
+from tests.ui_bridge.qa_calls import AGENT, LINKEDID, RECORDINGS, SOURCES, TRACE, qa_panel
 
 
 def transcribe() -> Transcript:
@@ -44,10 +33,7 @@ async def test_a_qa_user_replays_searches_and_scores_a_call_and_an_agent_is_refu
     transcript = await asyncio.to_thread(transcribe)
     words = transcript.words
     assert {w.speaker for w in words} == {"agent", "customer"}, "both sides spoke"
-    async with panel_env([TRACE], sections=recording_section()) as env:
-        record = recorded_call()
-        await save_call(env.store, record)
-        await store_transcript(env.store, record, transcript)
+    async with qa_panel(transcript) as (env, record):
 
         page, log = await new_page(browser)
         audio_requests: list[Request] = []

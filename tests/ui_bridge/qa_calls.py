@@ -9,12 +9,14 @@ lanes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from cti.records import CallRecord
 from cti.transcripts import AudioSource, EngineChoice, NewJob, Transcript
 from store.repository import Store
+from tests.panel_env import PanelEnv, panel_env
 from tests.speech import SPLIT_BASE, SPLIT_TRACE
 from tests.store.builders import make_call
 
@@ -26,6 +28,8 @@ AGENT_SIDE = f"{SPLIT_BASE}-out.wav"  # what it heard: the agent's
 SOURCES = (AudioSource(MIX, "mono"), AudioSource(CUSTOMER_SIDE, "customer"), AudioSource(AGENT_SIDE, "agent"))
 LINKEDID = "1795480910.341"
 AGENT = "102"
+#: The panel's trace: never started, the journal is filled by hand.
+TRACE = "13-blind-transfer-redirect"
 
 
 def recording_section(folder: Path = RECORDINGS) -> dict[str, str]:
@@ -57,3 +61,14 @@ async def store_transcript(store: Store, record: CallRecord, transcript: Transcr
     taken = await store.take_transcription_job(worker="qa-test", lease_seconds=600, now=now, max_attempts=3)
     assert taken is not None and taken.id == job.id
     assert await store.finish_transcription_job(job.id, transcript, worker="qa-test", at=now, flags=flags)
+
+
+@asynccontextmanager
+async def qa_panel(transcript: Transcript, *, flags: Sequence[str] = ()) -> AsyncIterator[tuple[PanelEnv, CallRecord]]:
+    """The whole system reading recordings from scenario 34's folder, its journal holding the call
+    (:func:`recorded_call`) with ``transcript`` stored for it (matching the keyword lists ``flags``)."""
+    async with panel_env([TRACE], sections=recording_section()) as env:
+        record = recorded_call()
+        await save_call(env.store, record)
+        await store_transcript(env.store, record, transcript, flags=flags)
+        yield env, record

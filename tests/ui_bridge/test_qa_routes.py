@@ -18,23 +18,21 @@ import httpx
 
 from cti.transcripts import EngineChoice, NewJob, Transcript, Word
 from store.repository import User
-from tests.panel_env import PanelEnv, panel_env
+from tests.panel_env import PanelEnv
 from tests.ui_bridge.qa_calls import (
     AGENT,
     LINKEDID,
     MIX,
     RECORDINGS,
     SOURCES,
+    qa_panel,
     recorded_call,
-    recording_section,
     save_call,
-    store_transcript,
 )
 from tests.ui_bridge.wsclient import session_cookie
 from ui_bridge.auth import hash_password
 from ui_bridge.routes.qa import QA_IS_FOR
 
-TRACE = "13-blind-transfer-redirect"  # never started: the journal is filled by hand
 CALL = f"/api/calls/main/{LINKEDID}"
 WORDS = (Word("agent", "здравствуйте", 0.4, 0.9, 0.9), Word("agent", "сервис", 1.0, 1.5, 0.8),
          Word("customer", "машина", 4.7, 5.2, 0.7), Word("customer", "сломалась", 5.3, 6.0, 0.95),
@@ -45,12 +43,9 @@ ANSWERS = {"greeting": 1, "identified": 1, "booking": 1, "goodbye": 0}  # 1 + 1 
 
 @asynccontextmanager
 async def qa_env() -> AsyncIterator[tuple[PanelEnv, httpx.AsyncClient]]:
-    async with panel_env([TRACE], sections=recording_section()) as env:
-        record = recorded_call()
-        await save_call(env.store, record)
-        await store_transcript(env.store, record, TRANSCRIPT, flags=("complaint",))
-        async with httpx.AsyncClient(base_url=env.url) as http:
-            yield env, http
+    async with (qa_panel(TRANSCRIPT, flags=("complaint",)) as (env, _record),
+                httpx.AsyncClient(base_url=env.url) as http):
+        yield env, http
 
 
 async def as_user(env: PanelEnv, http: httpx.AsyncClient, name: str) -> None:

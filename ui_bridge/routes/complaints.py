@@ -15,11 +15,10 @@ else says what went wrong: ``fields`` (what a stage still needs, each with its t
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
@@ -28,13 +27,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from cti.complaint_mail import Language
 from cti.complaint_rules import STAGE_TITLES, ComplaintReport, editable_fields, missing_fields
 from cti.complaints import STAGES, ActionRow, Complaint, ComplaintFilter, HistoryItem, Stage, Status
-from cti.safe_text import csv_cell
+from cti.safe_text import csv_cells
 from store.repository import ComplaintNotFound, User
 
-from ..api_models import SQLITE_MAX_INT, BadRequest, read_model, time_param, whole_number
+from ..api_models import SQLITE_MAX_INT, BadRequest, period, read_model, whole_number
 from ..attachments import UploadRefused, content_disposition
 from ..complaint_settings import ATTACHMENT_TYPES
 from ..complaints import ComplaintDesk, Context, DeskError, Registration
+from ..csv_download import csv_response, download_format
 
 #: The 403s of the route table.
 COMPLAINTS_ARE_FOR = "complaints are read by agents, employees, admins and QA"
@@ -170,20 +170,15 @@ class ComplaintRoutes:
     # -- reads -----------------------------------------------------------------------------------------------------
 
     async def listing(self, request: Request, user: User) -> Response:
-        q = request.query_params
         try:
             flt = _filter(request, self.desk.clock())
-            fmt = q.get("format") or "json"
-            if fmt not in ("json", "csv"):
-                raise BadRequest("format is json or csv")
-            encoding = q.get("encoding") or "utf-8"
-            if encoding not in ("utf-8", "cp1251"):
-                raise BadRequest("encoding is utf-8 or cp1251")
+            fmt, encoding = download_format(request.query_params)
             found, total, ctx = await self.desk.listing(user, flt)
         except (DeskError, BadRequest) as exc:
             return self._error(request, exc)
         if fmt == "csv":
-            return _csv_response(self._csv_rows(found, ctx), CSV_COLUMNS, "complaints.csv", encoding)
+            rows = self._csv_rows(found, ctx)
+            return csv_response(lambda out: _write_rows(rows, out), "complaints.csv", encoding)
         return JSONResponse({"complaints": [self.desk.info(c, ctx).model_dump(mode="json") for c in found],
                              "total": total})
 
@@ -245,27 +240,15 @@ class ComplaintRoutes:
                 "complaint": self.desk.info(c, ctx).model_dump(mode="json")}
 
     async def report(self, request: Request, user: User) -> Response:
-        q = request.query_params
         try:
             flt = _filter(request, self.desk.clock())
-            fmt = q.get("format") or "json"
-            if fmt not in ("json", "csv"):
-                raise BadRequest("format is json or csv")
-            encoding = q.get("encoding") or "utf-8"
-            if encoding not in ("utf-8", "cp1251"):
-                raise BadRequest("encoding is utf-8 or cp1251")
+            fmt, encoding = download_format(request.query_params)
             figures, ctx = await self.desk.report(user, flt)
         except (DeskError, BadRequest) as exc:
             return self._error(request, exc)
         body = report_json(figures, ctx, self._lang(request))
         if fmt == "csv":
-            text = io.StringIO()
-            if encoding == "utf-8":
-                text.write("\ufeff")
-            write_report_csv(body, text)
-            charset = "utf-8" if encoding == "utf-8" else "windows-1251"
-            return Response(text.getvalue().encode(encoding, "replace"), media_type=f"text/csv; charset={charset}",
-                            headers={"Content-Disposition": 'attachment; filename="complaints-report.csv"'})
+            return csv_response(lambda out: write_report_csv(body, out), "complaints-report.csv", encoding)
         return JSONResponse(body)
 
     # -- registration ----------------------------------------------------------------------------------------------
@@ -421,30 +404,11 @@ CSV_COLUMNS = ("number", "created_at", "type", "type_title", "kind", "stage", "s
                "justified", "result", "closed_at", "calls")
 
 
-def _cells(row: dict[str, Any], columns: Sequence[str]) -> list[str]:
-    """A row's cells: flags 1/0, nothing a spreadsheet would run as a formula (``cti.safe_text.csv_cell``)."""
-    cells = []
-    for key in columns:
-        value = row.get(key)
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        cells.append("" if value is None else csv_cell(str(value)))
-    return cells
-
-
-def _csv_response(rows: Iterable[dict[str, Any]], columns: Sequence[str], name: str, encoding: str) -> Response:
-    """A CSV as 1C and a Russian Excel open it (``;``, CRLF; UTF-8 with a BOM, or cp1251 with ``?`` for a character
-    it lacks)."""
-    text = io.StringIO()
-    if encoding == "utf-8":
-        text.write("\ufeff")
-    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(_cells(row, columns))
-    charset = "utf-8" if encoding == "utf-8" else "windows-1251"
-    return Response(text.getvalue().encode(encoding, "replace"), media_type=f"text/csv; charset={charset}",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+def _write_rows(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
+    """The list as CSV (``;``, CRLF): the header, then a line per complaint."""
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_cells(row, CSV_COLUMNS) for row in rows)
 
 
 def report_json(r: ComplaintReport, ctx: Context, language: Language) -> dict[str, Any]:
@@ -465,12 +429,12 @@ def report_json(r: ComplaintReport, ctx: Context, language: Language) -> dict[st
     }
 
 
-def write_report_csv(body: dict[str, Any], out: io.StringIO) -> None:
+def write_report_csv(body: dict[str, Any], out: TextIO) -> None:
     """The report as CSV (``;``, CRLF): the totals, then each table under a line with its name and its header."""
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(["total", "justified", "decided", "justified_share", "satisfied", "closed", "satisfied_share"])
-    writer.writerow(_cells(body, ("total", "justified", "decided", "justified_share", "satisfied", "closed",
-                                  "satisfied_share")))
+    writer.writerow(csv_cells(body, ("total", "justified", "decided", "justified_share", "satisfied", "closed",
+                                     "satisfied_share")))
     for table, columns in (("by_type", ("key", "title", "count")), ("by_cause", ("key", "count")),
                            ("by_department", ("key", "count")),
                            ("stages", ("stage", "title", "median_hours", "samples"))):
@@ -478,7 +442,7 @@ def write_report_csv(body: dict[str, Any], out: io.StringIO) -> None:
         writer.writerow([table])
         writer.writerow(columns)
         for row in body[table]:
-            writer.writerow(_cells(row, columns))
+            writer.writerow(csv_cells(row, columns))
 
 
 def _history_item(h: HistoryItem, desk: ComplaintDesk) -> dict[str, Any]:
@@ -514,9 +478,7 @@ def _filter(request: Request, now: float) -> ComplaintFilter:
     ``assignee``, ``overdue=1``, ``since``/``until`` (registered in that period), ``q`` (text), ``limit``,
     ``offset``."""
     q = request.query_params
-    since, until = time_param(q, "since"), time_param(q, "until")
-    if since is not None and until is not None and since > until:
-        raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+    since, until = period(q)
     types = tuple(dict.fromkeys(t.strip() for t in (q.get("type") or "").split(",") if t.strip()))
     if any(len(t) > 40 for t in types):
         raise BadRequest("type: at most 40 characters each")

@@ -20,12 +20,12 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from cti.contacts_register import (
     ContactFilter,
@@ -39,7 +39,8 @@ from cti.scripts.model import CHANNELS, STAGES
 from store.reason_titles import TITLES
 from store.repository import RegisteredContactNotFound, StageConflict, Store, User
 
-from ..api_models import SQLITE_MAX_INT, BadRequest, read_model, time_param, whole_number
+from ..api_models import SQLITE_MAX_INT, BadRequest, moment, period, read_model, whole_number
+from ..csv_download import csv_stream, download_format
 from ..cursors import after_contact, contact_token
 from ..notifier import Notifier
 from ..pbx_access import PbxRefused, belongs, listing_filter
@@ -85,11 +86,9 @@ class ContactRegisterRoutes:
         q = request.query_params
         try:
             where = self._filter(request, user)
-            fmt = q.get("format") or "json"
-            if fmt not in ("json", "csv"):
-                raise BadRequest("format is json or csv")
+            fmt, encoding = download_format(q)
             if fmt == "csv":
-                return self._csv(where, q.get("encoding") or "utf-8")
+                return self._csv(where, encoding)
             limit = whole_number(q, "limit", 100, 1, 1000)
             after = after_contact(q.get("after"))
         except BadRequest as exc:
@@ -112,9 +111,7 @@ class ContactRegisterRoutes:
 
     def _filter(self, request: Request, user: User) -> ContactFilter:
         q = request.query_params
-        since, until = time_param(q, "since"), time_param(q, "until")
-        if since is not None and until is not None and since > until:
-            raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+        since, until = period(q)
         pbxs = listing_filter(user, self.followed, q.get("pbx"))
         agent = _text(q.get("agent"), "agent")
         if user.role == "agent":
@@ -126,30 +123,23 @@ class ContactRegisterRoutes:
             employee=_text(q.get("employee"), "employee"), pbxs=tuple(pbxs) if pbxs is not None else None)
 
     def _csv(self, where: ContactFilter, encoding: str) -> Response:
-        """The whole filtered listing, oldest first, a page at a time: UTF-8 with a BOM (Excel reads it as UTF-8) or
-        cp1251 for old 1C and Excel (a character cp1251 lacks becomes ``?``)."""
-        if encoding not in ("utf-8", "cp1251"):
-            raise BadRequest("encoding is utf-8 or cp1251")
+        """The whole filtered listing, oldest first, a page at a time (``ui_bridge/csv_download.py``)."""
         store, tz = self.store(), self.tz
 
-        async def body() -> AsyncIterator[bytes]:
+        async def pieces() -> AsyncIterator[str]:
             text = io.StringIO()
-            if encoding == "utf-8":
-                text.write("\ufeff")
             write_register_csv([], text)
             async for chunk in _pages(store.iter_registered_contacts(where, page_size=CSV_PAGE), CSV_PAGE):
                 titles = await TITLES.of_contacts(store, chunk)
                 write_register_csv([register_row(c, tz, t) for c, t in zip(chunk, titles, strict=True)], text,
                                    header=False)
-                yield text.getvalue().encode(encoding, "replace")
+                yield text.getvalue()
                 text.seek(0)
                 text.truncate()
             if text.getvalue():
-                yield text.getvalue().encode(encoding, "replace")
+                yield text.getvalue()
 
-        charset = "utf-8" if encoding == "utf-8" else "windows-1251"
-        return StreamingResponse(body(), media_type=f"text/csv; charset={charset}", headers={
-            "Content-Disposition": 'attachment; filename="contact-register.csv"'})
+        return csv_stream(pieces(), "contact-register.csv", encoding)
 
     async def _readable(self, text: str, user: User) -> RegisteredContact | Response:
         """The contact the path names, if ``user`` may read it; else the error response."""
@@ -202,15 +192,8 @@ class ContactRegisterRoutes:
 
     def _moment(self, text: str | None, now: float) -> float:
         """``at`` as an epoch: ISO 8601, with an offset or in the site's zone; absent: now."""
-        if text is None:
-            return now
-        try:
-            when = datetime.fromisoformat(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=self.tz)
-            return when.timestamp()
-        except (ValueError, OverflowError, OSError):
-            raise BadRequest(f"at: {text[:40]!r} is not an ISO 8601 time (2026-03-10T15:30:00+03:00)") from None
+        at = moment(text, "at", self.tz, expected="an ISO 8601 time (2026-03-10T15:30:00+03:00)")
+        return now if at is None else at
 
 
 def _visible(user: User, contact: RegisteredContact) -> bool:

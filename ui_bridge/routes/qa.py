@@ -17,14 +17,13 @@ browser can play it can draw, with no second decoder here (``ui_bridge`` may not
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import mimetypes
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, tzinfo
-from typing import Annotated, Any
+from datetime import tzinfo
+from typing import Annotated, Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request
@@ -33,12 +32,13 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from asterisk.recording_files import RecordingSettings, recording_path
 from cti.qa import AgentScore, Checklist, QaComment, QaScore, score_of
 from cti.records import CallRecord
-from cti.safe_text import csv_cell
+from cti.safe_text import csv_cells
 from cti.transcripts import SPEAKERS, Speaker, TranscriptionJob, TranscriptQuery
 from store.repository import Store, User
 from ui_bridge.settings import QaSettings
 
-from ..api_models import BadRequest, read_model, whole_number
+from ..api_models import BadRequest, period, read_model, whole_number
+from ..csv_download import csv_response, download_format
 from ..notifier import Notifier
 from ..pbx_access import PbxRefused, belongs, listing_filter
 from .gate import api_error
@@ -206,14 +206,8 @@ class QaRoutes:
         formulas neutralised, UTF-8 with a BOM or cp1251 like the other reports)."""
         q = request.query_params
         try:
-            fmt = q.get("format") or "json"
-            if fmt not in ("json", "csv"):
-                raise BadRequest("format is json or csv")
-            encoding = q.get("encoding") or "utf-8"
-            if encoding not in ("utf-8", "cp1251"):
-                raise BadRequest("encoding is utf-8 or cp1251")
-            since = self._moment(q.get("since"), "since")
-            until = self._moment(q.get("until"), "until")
+            fmt, encoding = download_format(q)
+            since, until = period(q, self.tz)
             if since is None or until is None:
                 raise BadRequest("since and until: required (a date, 2026-11-01, or an ISO 8601 time)")
             if until <= since:
@@ -233,15 +227,13 @@ class QaRoutes:
         if fmt == "json":
             return JSONResponse({"since": self.notifier.time(since), "until": self.notifier.time(until),
                                  "checklist": checklist, "agents": agents})
-        text = io.StringIO()
-        if encoding == "utf-8":
-            text.write("\ufeff")  # Excel reads a CSV with a BOM as UTF-8
-        writer = csv.writer(text, delimiter=";", lineterminator="\r\n")  # as 1C and a Russian Excel open it
-        writer.writerow(_CSV_COLUMNS)
-        writer.writerows([_csv_field(agent[c]) for c in _CSV_COLUMNS] for agent in agents)
-        charset = "utf-8" if encoding == "utf-8" else "windows-1251"
-        return Response(text.getvalue().encode(encoding, "replace"), media_type=f"text/csv; charset={charset}",
-                        headers={"Content-Disposition": 'attachment; filename="qa-agents.csv"'})
+
+        def write(out: TextIO) -> None:
+            writer = csv.writer(out, delimiter=";", lineterminator="\r\n")  # as 1C and a Russian Excel open it
+            writer.writerow(_CSV_COLUMNS)
+            writer.writerows(csv_cells(agent, _CSV_COLUMNS) for agent in agents)
+
+        return csv_response(write, "qa-agents.csv", encoding)
 
     async def search(self, request: Request, user: User) -> Response:
         """``GET /api/transcripts/search``: the calls whose words match ``q`` (every word, stemmed), filtered by
@@ -282,9 +274,7 @@ class QaRoutes:
         text = q.get("q") or ""
         if len(text) > _QUERY_TEXT or not text.isprintable():
             raise BadRequest(f"q: one line of at most {_QUERY_TEXT} characters")
-        since, until = self._moment(q.get("since"), "since"), self._moment(q.get("until"), "until")
-        if since is not None and until is not None and since > until:
-            raise BadRequest(f"since ({q.get('since')}) is after until ({q.get('until')}): nothing can be in between")
+        since, until = period(q, self.tz)
         speaker = q.get("speaker") or None
         if speaker is not None and speaker not in SPEAKERS:
             raise BadRequest(f"speaker is one of {', '.join(SPEAKERS)}")
@@ -293,19 +283,6 @@ class QaRoutes:
             queue=_filter(q, "queue"), speaker=_speaker(speaker), flag=_filter(q, "flag"),
             pbxs=_pbxs(listing_filter(user, self.followed, q.get("pbx"))),
             limit=whole_number(q, "limit", 50, 1, 200))
-
-    def _moment(self, text: str | None, name: str) -> float | None:
-        """A date (its local midnight) or an ISO 8601 time, in the site's zone when it names no offset."""
-        if not text:
-            return None
-        try:
-            when = datetime.fromisoformat(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=self.tz)
-            return when.timestamp()
-        except (ValueError, OverflowError, OSError):
-            raise BadRequest(f"{name}: {text[:40]!r} is not a date or an ISO 8601 time "
-                             "(2026-11-01 or 2026-11-01T09:00)") from None
 
     def _job_json(self, job: TranscriptionJob) -> dict[str, Any]:
         return {"state": job.state, "attempts": job.attempts, "reason": job.reason,
@@ -360,10 +337,3 @@ def _speaker(value: str | None) -> Speaker | None:
 
 def _pbxs(pbxs: list[str] | None) -> tuple[str, ...] | None:
     return tuple(pbxs) if pbxs is not None else None
-
-
-def _csv_field(value: object) -> str:
-    """One CSV cell: text neutralised (:func:`cti.safe_text.csv_cell`), numbers as they are, None empty."""
-    if value is None:
-        return ""
-    return csv_cell(value) if isinstance(value, str) else str(value)

@@ -12,19 +12,19 @@ not the user's is 403.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cti.reports import REPORTS, ReportName, ReportQuery, write_report_csv
+from cti.reports import REPORTS, ReportQuery, write_report_csv
 from store.reason_titles import TITLES
 from store.repository import Store, User
 
-from ..api_models import BadRequest, whole_number
+from ..api_models import BadRequest, time_param, whole_number
+from ..csv_download import csv_response, download_format
 from ..notifier import Notifier
 from ..pbx_access import PbxRefused, listing_filter
 from .gate import api_error
@@ -48,14 +48,8 @@ class ReportRoutes:
         name = request.path_params["name"]
         if name not in REPORTS:
             return api_error(404, "not_found", f"no report {name[:40]!r} (known: {', '.join(REPORTS)})")
-        q = request.query_params
         try:
-            fmt = q.get("format") or "json"
-            if fmt not in ("json", "csv"):
-                raise BadRequest("format is json or csv")
-            encoding = q.get("encoding") or "utf-8"
-            if encoding not in ("utf-8", "cp1251"):
-                raise BadRequest("encoding is utf-8 or cp1251")
+            fmt, encoding = download_format(request.query_params)
             query = self._query(request, user)
         except BadRequest as exc:
             return api_error(400, "bad_request", str(exc))
@@ -65,20 +59,14 @@ class ReportRoutes:
         report = await TITLES.report(store, await store.report(name, query))  # reasons by their titles
         if fmt == "json":
             return JSONResponse(report.to_json())
-        text = io.StringIO()
-        if encoding == "utf-8":
-            text.write("\ufeff")  # Excel reads a CSV with a BOM as UTF-8
-        write_report_csv(report, text)
-        charset = "utf-8" if encoding == "utf-8" else "windows-1251"
-        return Response(text.getvalue().encode(encoding, "replace"), media_type=f"text/csv; charset={charset}",
-                        headers={"Content-Disposition": f'attachment; filename="report-{name}.csv"'})
+        return csv_response(lambda out: write_report_csv(report, out), f"report-{name}.csv", encoding)
 
     def _query(self, request: Request, user: User) -> ReportQuery:
         q = request.query_params
-        since = self._moment(q.get("since"), "since")
+        since = time_param(q, "since", self.tz)
         if since is None:
             raise BadRequest("since: required (a date, 2026-11-01, or an ISO 8601 time)")
-        until = self._moment(q.get("until"), "until") or time.time()
+        until = time_param(q, "until", self.tz) or time.time()
         agent = q.get("agent") or None
         if agent is not None and (len(agent) > _AGENT_TEXT or not agent.isprintable()):
             raise BadRequest(f"agent: at most {_AGENT_TEXT} printable characters")
@@ -89,16 +77,3 @@ class ReportRoutes:
                                unregistered=unregistered)
         except ValueError as exc:
             raise BadRequest(f"since/until: {exc}") from None
-
-    def _moment(self, text: str | None, name: ReportName | str) -> float | None:
-        """A date (its local midnight) or an ISO 8601 time, in the site's zone when it names no offset."""
-        if not text:
-            return None
-        try:
-            when = datetime.fromisoformat(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=self.tz)
-            return when.timestamp()
-        except (ValueError, OverflowError, OSError):
-            raise BadRequest(f"{name}: {text[:40]!r} is not a date or an ISO 8601 time "
-                             "(2026-11-01 or 2026-11-01T09:00)") from None

@@ -9,8 +9,9 @@
 // language (the server words it in both) next to the fields it names. Names and texts from users and clients are
 // text nodes (h()), never markup; a file's name is text and its link goes by the file's id only.
 
+import { ComplaintsReport } from "./complaints_report.js";
 import { lang, translations } from "./i18n.js";
-import { goToLogin, query } from "./net.js";
+import { ApiError, api, query } from "./net.js";
 import { callKey, clear, errorText, errorToast, fmtDateTime, fmtShortDateTime, h, setText, shownNumber, toast } from "./util.js";
 
 const T = translations({
@@ -216,30 +217,14 @@ function refusalOf(status, data) {
   return new Refusal(status, data && data.error);
 }
 
-async function call(path, { method = "GET", body } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let response;
+/** The JSON API (net.js api()), its refusals as a Refusal with everything the server said. */
+async function call(path, options = {}) {
   try {
-    response = await fetch(path, init);
-  } catch {
-    throw new Refusal(0, { code: "disconnected", message: "the server cannot be reached" });
+    return await api(path, options);
+  } catch (err) {
+    if (err instanceof ApiError) throw new Refusal(err.status, { ...err.details, code: err.code, message: err.message });
+    throw err;
   }
-  if (response.status === 401) {
-    goToLogin();
-    throw new Refusal(401, { code: "unauthorized", message: "log in first" });
-  }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) throw refusalOf(response.status, data);
-  return data;
 }
 
 /** A file sent as multipart (the field ``file``), with its progress (0..1) told as it goes. */
@@ -763,6 +748,7 @@ class ComplaintList {
     this.body = h("tbody");
     this.note = h("span", { class: "muted", "data-test": "complaints-note" });
     this.toggle = h("button", { type: "button", class: "btn btn-small", "data-test": "complaints-toggle" }, T("Показать"));
+    this.report = new ComplaintsReport(desk); // «Отчёт»: the report over a period (complaints_report.js)
     this.content = h("div", { class: "cmp-list-content", hidden: true },
       h("form", { class: "cmp-filters", onsubmit: (e) => { e.preventDefault(); this.load(); } },
         this.status, this.stage, this.type, this.responsible,
@@ -779,7 +765,8 @@ class ComplaintList {
       if (!this.content.hidden) this.load();
     });
     this.el = h("section", { class: "panel cmp-list", "data-test": "complaints" },
-      h("div", { class: "panel-head" }, h("h2", {}, T("Жалобы")), this.toggle), this.content);
+      h("div", { class: "panel-head" }, h("h2", {}, T("Жалобы")), this.report.toggle, this.toggle), this.content,
+      this.report.el);
     this.updateCsv();
     for (const el of [this.status, this.stage, this.type, this.responsible, this.late, this.since, this.until]) {
       el.addEventListener("change", () => this.updateCsv());

@@ -10,7 +10,7 @@
 
 import { fmtNumber, lang, translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { chartJs, COLORS, figure, isoDate, share, table } from "./reports.js";
+import { COLORS, drawCharts, figure, isoDate, share, table } from "./reports.js";
 import { clear, errorText, h, setText } from "./util.js";
 
 const T = translations({
@@ -119,19 +119,10 @@ export class ComplaintsReport {
     if (ticket !== this.ticket) return; // a later load is on its way
     for (const chart of this.charts) chart.destroy();
     this.charts = [];
-    const canvases = [];
-    const chart = (config) => {
-      const canvas = h("canvas", { "data-test": "complaints-report-chart", role: "img" });
-      canvases.push([canvas, config]);
-      return h("div", { class: "report-chart" }, canvas);
-    };
-    clear(this.body).append(...this.render(report, chart));
-    const Chart = await chartJs();
-    if (ticket !== this.ticket) return;
-    for (const [canvas, config] of canvases) {
-      this.charts.push(new Chart(canvas, { ...config,
-        options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } }));
-    }
+    const charts = await drawCharts(this.body, (chart) => this.render(report, chart), "complaints-report-chart",
+      () => ticket !== this.ticket);
+    if (!charts) return;
+    this.charts = charts;
     this.body.dataset.drawn = String(this.charts.length);
   }
 

@@ -9,10 +9,12 @@ export function goToLogin(reason = "") {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  /** ``details``: the server's whole ``error`` object (what else it says: complaints.js reads its fields). */
+  constructor(status, code, message, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -43,7 +45,7 @@ export async function api(path, { method = "GET", body, redirectOn401 = true } =
   if (!response.ok) {
     const error = (data && data.error) || {};
     throw new ApiError(response.status, error.code || `http_${response.status}`,
-      error.message || `HTTP ${response.status}`);
+      error.message || `HTTP ${response.status}`, error);
   }
   return data;
 }

@@ -119,6 +119,23 @@ export function chartJs() {
   return chartLoaded;
 }
 
+/** Put ``render(chart)``'s nodes into ``body``, ``chart(config)`` placing a canvas (data-test ``test``) where a
+ * chart goes; then, Chart.js loaded, draw each unless ``stale()`` by then (a later load is on its way: null). The
+ * charts drawn, for the caller to destroy before its next drawing. */
+export async function drawCharts(body, render, test, stale) {
+  const canvases = [];
+  const chart = (config) => {
+    const canvas = h("canvas", { "data-test": test, role: "img" });
+    canvases.push([canvas, config]);
+    return h("div", { class: "report-chart" }, canvas);
+  };
+  clear(body).append(...render(chart));
+  const Chart = await chartJs();
+  if (stale()) return null;
+  return canvases.map(([canvas, config]) => new Chart(canvas, { ...config,
+    options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } }));
+}
+
 export function figure(title, value, test) {
   return h("div", { class: "report-figure", "data-test": test }, h("div", { class: "report-figure-value" }, value),
     h("div", { class: "report-figure-title" }, title));
@@ -201,19 +218,11 @@ export class ReportsSection {
     if (ticket !== this.ticket) return; // a later load is on its way
     for (const chart of this.charts) chart.destroy();
     this.charts = [];
-    const canvases = [];
-    const chart = (config) => {
-      const canvas = h("canvas", { "data-test": "report-chart", role: "img" });
-      canvases.push([canvas, config]);
-      return h("div", { class: "report-chart" }, canvas);
-    };
-    clear(this.body).append(...this[name](report, chart));
-    this.body.dataset.report = name;
-    const Chart = await chartJs();
-    if (ticket !== this.ticket) return;
-    for (const [canvas, config] of canvases) {
-      this.charts.push(new Chart(canvas, { ...config, options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } }));
-    }
+    this.body.dataset.report = name; // set with the nodes below, in the same task: nobody sees one without the other
+    const charts = await drawCharts(this.body, (chart) => this[name](report, chart), "report-chart",
+      () => ticket !== this.ticket);
+    if (!charts) return;
+    this.charts = charts;
     this.body.dataset.drawn = String(this.charts.length);
   }
 
