@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -23,6 +25,8 @@ from tests.mail_server import MailServer
 from tests.ui_bridge.complaints_env import CALL, CLIENT_PHONE, Clock, ComplaintsEnv, complaints_env, error_of
 from tests.ui_bridge.wsclient import WsClient
 from ui_bridge.auth import new_token, token_hash
+
+MOSCOW = ZoneInfo("Europe/Moscow")  # [pbx] timezone of the tests' config
 
 RU = {"Accept-Language": "ru-RU,ru;q=0.9"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -300,3 +304,19 @@ async def test_the_list_filters_and_exports_csv_a_spreadsheet_cannot_run_and_the
         # An agent's report counts the complaints they answer for (anna: none).
         assert (await (await env.as_("anna")).get("/api/complaints/report")).json()["total"] == 0
         assert (await (await env.as_("oleg")).get("/api/complaints/report")).json()["total"] == 2
+
+
+async def test_a_period_of_dates_is_the_sites_days_whatever_zone_the_server_runs_in() -> None:
+    """A Moscow manager's «since 2 March» starts at Moscow's midnight: a complaint filed at 00:30 Moscow time (21:30
+    UTC the day before) is in it, one filed an hour earlier is not."""
+    async with complaints_env() as env:
+        clock = Clock(datetime(2026, 3, 1, 23, 30, tzinfo=MOSCOW).timestamp())
+        env.desk.clock = clock
+        before = await register(env, "admin", {"type": "quality", "client_name": "Накануне", "comment": "стук"})
+        clock.now += 3600  # 00:30 on 2 March in Moscow, still 1 March in UTC
+        on_the_day = await register(env, "admin", {"type": "quality", "client_name": "В срок", "comment": "стук"})
+        admin = await env.as_("admin")
+        listed = (await admin.get("/api/complaints", params={"since": "2026-03-02", "until": "2026-03-03"})).json()
+        assert [c["id"] for c in listed["complaints"]] == [on_the_day["id"]]
+        earlier = (await admin.get("/api/complaints", params={"until": "2026-03-02"})).json()
+        assert [c["id"] for c in earlier["complaints"]] == [before["id"]]

@@ -18,6 +18,7 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
+from datetime import tzinfo
 from typing import Annotated, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -171,7 +172,7 @@ class ComplaintRoutes:
 
     async def listing(self, request: Request, user: User) -> Response:
         try:
-            flt = _filter(request, self.desk.clock())
+            flt = _filter(request, self.desk.clock(), self.desk.messages.tz)
             fmt, encoding = download_format(request.query_params)
             found, total, ctx = await self.desk.listing(user, flt)
         except (DeskError, BadRequest) as exc:
@@ -241,7 +242,7 @@ class ComplaintRoutes:
 
     async def report(self, request: Request, user: User) -> Response:
         try:
-            flt = _filter(request, self.desk.clock())
+            flt = _filter(request, self.desk.clock(), self.desk.messages.tz)
             fmt, encoding = download_format(request.query_params)
             figures, ctx = await self.desk.report(user, flt)
         except (DeskError, BadRequest) as exc:
@@ -473,12 +474,13 @@ def _list_of(text: str | None, name: str, known: Sequence[str]) -> tuple[Any, ..
     return values
 
 
-def _filter(request: Request, now: float) -> ComplaintFilter:
+def _filter(request: Request, now: float, tz: tzinfo | None) -> ComplaintFilter:
     """The list's filters from the query: ``status``, ``stage``, ``type`` (comma lists), ``responsible``,
     ``assignee``, ``overdue=1``, ``since``/``until`` (registered in that period), ``q`` (text), ``limit``,
-    ``offset``."""
+    ``offset``. A date or time without an offset is the site's (``[pbx] timezone``): «1 ноября» is Moscow's midnight
+    for a Moscow centre, whatever zone the server's clock runs in."""
     q = request.query_params
-    since, until = period(q)
+    since, until = period(q, tz)
     types = tuple(dict.fromkeys(t.strip() for t in (q.get("type") or "").split(",") if t.strip()))
     if any(len(t) > 40 for t in types):
         raise BadRequest("type: at most 40 characters each")
