@@ -78,7 +78,8 @@ async def purge(store: Store, settings: RecordingSettings, now: float, *, pbxs: 
         names = [n for n in files_of(record) if (record.pbx, record.linkedid, n) not in logged]
         if not names:
             continue
-        done = [_purge_file(settings, record.pbx, record.linkedid, n, dry_run) for n in names]
+        # Off the event loop: an unlink on a mounted share can take as long as the network does.
+        done = await asyncio.to_thread(_purge_files, settings, record.pbx, record.linkedid, names, dry_run)
         out.extend(done)
         if dry_run:
             continue
@@ -96,6 +97,11 @@ async def purge(store: Store, settings: RecordingSettings, now: float, *, pbxs: 
                 log.warning("retention: %s of call %s (PBX %s) %s: %s", p.name, p.linkedid, p.pbx, p.outcome,
                             p.detail)
     return out
+
+
+def _purge_files(settings: RecordingSettings, pbx: str, linkedid: str, names: list[str], dry_run: bool
+                 ) -> list[Purged]:
+    return [_purge_file(settings, pbx, linkedid, name, dry_run) for name in names]
 
 
 def _purge_file(settings: RecordingSettings, pbx: str, linkedid: str, name: str, dry_run: bool) -> Purged:
