@@ -121,6 +121,7 @@ async def test_a_new_private_client_passed_to_a_master_who_does_not_answer_is_re
         run = page.locator(t("script-run"))
         await expect(run).to_have_count(1)
         await step_is(page, "reason")
+        assert "null" not in await run.inner_text()  # no missing part of the card written out as a word
         pop_box = await page.locator(t("call-pop")).bounding_box()
         run_box = await run.bounding_box()
         assert pop_box and run_box and run_box["x"] >= pop_box["x"] + pop_box["width"], "beside the card, not under it"

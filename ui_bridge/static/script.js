@@ -171,7 +171,9 @@ class RunCard {
       const el = body.querySelector(`[name="${CSS.escape(name)}"]`);
       if (el && value) el.value = value;
     }
-    this.el.replaceChildren(head, this.over, route, title, say, body, this.complaintButton(), this.footer());
+    // replaceChildren would write a null as the text «null»: only the parts this step has.
+    this.el.replaceChildren(...[head, this.over, route, title, say, body, this.complaintButton(), this.footer()]
+      .filter((part) => part));
     this.renderStatus();
     this.focus();
   }
