@@ -23,7 +23,8 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from asterisk.connection import AmiClient, AmiResponse
@@ -516,11 +517,22 @@ def _handle(link: PbxLink) -> PbxHandle:
                      queues=lambda: link.agents.queues, pbx_time=lambda: time.time() + link.book.clock.offset)
 
 
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean shutdown (the store is flushed, nothing lost)."""
+@contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT ask for a clean shutdown (the store is flushed, nothing lost) while the block runs; after
+    it, each signal has the handler it had before. (The event loop alone would leave Python's default SIGINT handler
+    behind, even where SIGINT was ignored: a daemon started in the background by a shell, or ``cti demo`` run
+    in-process by a host program.)"""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
         loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)
 
 
 def freeze_startup_heap() -> int:
@@ -540,9 +552,9 @@ def freeze_startup_heap() -> int:
 async def run_daemon(settings: Settings) -> None:
     tune_threads()  # companion/threads.py says why
     stop = asyncio.Event()
-    install_stop_signals(stop)
     daemon = Daemon(settings)
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(daemon.run(stop))
-        await daemon.ready.wait()
-        log.debug("garbage collector: %d start-up objects frozen", freeze_startup_heap())
+    with stop_on_signals(stop):
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(daemon.run(stop))
+            await daemon.ready.wait()
+            log.debug("garbage collector: %d start-up objects frozen", freeze_startup_heap())

@@ -51,7 +51,7 @@ from asterisk.recording_files import RecordingSettings
 from asterisk.replay import ReplayPbx, load_trace
 from asterisk.replay.queues_conf import read_queues_conf
 from asterisk.replay.recording import find_sample
-from companion.daemon import Daemon, freeze_startup_heap, install_stop_signals
+from companion.daemon import Daemon, freeze_startup_heap, stop_on_signals
 from companion.threads import tune_threads
 from cti.effects import CallAnswered, CallContext, CallEnded, CallRang, CallTransferred, Effect
 from cti.records import iso_time
@@ -452,17 +452,17 @@ async def run_demo(traces: Sequence[Path], *, speed: float, store_path: Path | N
         if daemon.transcriber is not None:
             daemon.transcriber.on_result = printer.transcribed
         stop = asyncio.Event()
-        install_stop_signals(stop)
         tune_threads()
-        async with asyncio.TaskGroup() as tg:
-            pbx.pause()  # the calls start once the panel and its logins are announced
-            tg.create_task(daemon.run(stop))
-            printer.panel_url = await _announce_panel(console, daemon, folder / CONFIG_NAME, sample_contacts)
-            pbx.resume()
-            if duration is not None:
-                tg.create_task(_stop_after(stop, duration))
-            if not loop:
-                tg.create_task(_stop_when_done(stop, pbx, daemon))
+        with stop_on_signals(stop):
+            async with asyncio.TaskGroup() as tg:
+                pbx.pause()  # the calls start once the panel and its logins are announced
+                tg.create_task(daemon.run(stop))
+                printer.panel_url = await _announce_panel(console, daemon, folder / CONFIG_NAME, sample_contacts)
+                pbx.resume()
+                if duration is not None:
+                    tg.create_task(_stop_after(stop, duration))
+                if not loop:
+                    tg.create_task(_stop_when_done(stop, pbx, daemon))
         console.print("\n" + terminal_text(f"{printer.ended} call(s) in the journal ({store_path})."),
                       markup=False, emoji=False)
 

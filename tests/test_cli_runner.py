@@ -9,12 +9,24 @@ import signal
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.cli_runner import cti
 from tests.traces import TRACES
 
 
-def test_the_demo_run_in_process_leaves_no_loop_handler_signal_or_thread_behind(tmp_path: Path) -> None:
-    """The heaviest command: a replay PBX, the daemon and the panel in one event loop, the heap frozen."""
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_the_demo_run_in_process_leaves_no_loop_handler_signal_or_thread_behind(tmp_path: Path, sigint: str) -> None:
+    """The heaviest command: a replay PBX, the daemon and the panel in one event loop, the heap frozen. SIGINT keeps
+    the handler it had, Python's default or ignored (a process a shell started in the background)."""
+    was = signal.signal(signal.SIGINT, signal.default_int_handler if sigint == "default" else signal.SIG_IGN)
+    try:
+        _demo_leaves_nothing_behind(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, was)
+
+
+def _demo_leaves_nothing_behind(tmp_path: Path) -> None:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     threads = set(threading.enumerate())
