@@ -15,14 +15,24 @@ that ends mid-script leaves the run open until she discards it with a reason.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.panel_browser import TRANSFER_CALLER, TRANSFER_TRACE, PageLog, log_in, new_page, t, wait_for_pop
-from tests.daemon.conftest import REPO, leg_event
+from tests.browser.panel_browser import (
+    STEP_MS,
+    TRANSFER_CALLER,
+    TRANSFER_TRACE,
+    PageLog,
+    log_in,
+    new_page,
+    t,
+    wait_for_pop,
+)
+from tests.daemon.conftest import REPO, leg_event, wait_until
 from tests.panel_env import PanelEnv, panel_env
 
 CUSTOMER_CHANNEL = "PJSIP/trunk-00000024"
@@ -66,6 +76,19 @@ COUNT_ACTIONS = """(() => {
     const c = read(); c.typed += (e.data || "").length; write(c);
   }, true);
 })()"""
+
+
+#: Counts the script cards taken off the page (``window.removedRuns``).
+COUNT_REMOVED_RUNS = """() => {
+  window.removedRuns = 0;
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      for (const node of change.removedNodes) {
+        if (node.nodeType === 1 && node.matches('[data-test="script-run"]')) window.removedRuns += 1;
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true });
+}"""
 
 
 def scripts_config(transfer_timeout: float = 600) -> dict[str, str]:
@@ -178,6 +201,43 @@ async def test_a_new_private_client_passed_to_a_master_who_does_not_answer_is_re
         # The transfer the script asked for went to the PBX as the panel's attended transfer to 105.
         [atxfer] = [a.message for a in env.replay.received_actions if a.message.action == "Atxfer"]
         assert atxfer["Exten"] == "105"
+        assert not log.unexpected_errors(), log.errors
+
+
+async def test_a_run_launched_while_the_panel_reads_its_list_stays_on_the_panel(browser: Browser) -> None:
+    """The panel asks for the agent's open runs as it connects; on a busy server the list may be read before the
+    call is answered and reach the panel after the launched run was pushed. The stale list must not take the run
+    away (as it did on a loaded machine: the pop showed the call, the script never came)."""
+    async with panel_env([TRANSFER_TRACE], speed=SPEED, replay_options={"live": True},
+                         sections=scripts_config()) as env:
+        store = env.store
+        read_runs = store.open_script_runs
+        stale_lists = 0
+
+        async def read_before_the_launch(**where: Any) -> list[Any]:
+            """The agent's first list read now, answered only once her run exists (the launch pushed it)."""
+            nonlocal stale_lists
+            runs = await read_runs(**where)
+            if where.get("agent") == "101" and stale_lists == 0:
+                stale_lists += 1
+                async with asyncio.timeout(STEP_MS / 1000):
+                    while not await read_runs(**where):
+                        await asyncio.sleep(0.05)
+            return runs
+
+        store.open_script_runs = read_before_the_launch  # type: ignore[method-assign]
+        page, log = await anna_answers(env, browser)
+        await page.evaluate(COUNT_REMOVED_RUNS)
+        run = page.locator(t("script-run"))
+        await step_is(page, "reason")
+        # The stale list (no runs) reached the panel after the run; the panel has handled it.
+        await wait_until(lambda: any(f.get("type") == "reply" and (f.get("data") or {}).get("runs") == []
+                                     for f in log.frames), 15, "the stale list of runs reached the panel")
+        assert stale_lists == 1
+        await page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))")
+        assert await page.evaluate("() => window.removedRuns") == 0, "the stale list took the run away"
+        await run.locator(f'{t("script-option")}[data-value="repair_private"]').click()
+        await step_is(page, "private_client")
         assert not log.unexpected_errors(), log.errors
 
 

@@ -12,7 +12,7 @@
 import { ComplaintsReport } from "./complaints_report.js";
 import { lang, translations } from "./i18n.js";
 import { ApiError, api, query } from "./net.js";
-import { callKey, clear, errorText, errorToast, fmtDateTime, fmtShortDateTime, h, setText, shownNumber, toast } from "./util.js";
+import { PushedWhileLoading, callKey, clear, errorText, errorToast, fmtDateTime, fmtShortDateTime, h, setText, shownNumber, toast } from "./util.js";
 
 const T = translations({
   "Новая жалоба": "New complaint",
@@ -578,23 +578,33 @@ class TasksPanel {
     this.el = h("section", { class: `panel cmp-tasks-panel cmp-${mode}`, "data-test": `complaint-${mode}` },
       h("div", { class: "panel-head" }, h("h2", {}, title), this.count, this.status), this.list);
     this.timer = setInterval(() => this.render(), RECHECK_MS);
+    this.pushed = new PushedWhileLoading(); // the complaints pushed while load() reads the list
     this.render();
   }
 
   async load() {
     setText(this.status, T("Загрузка…"));
+    const pushed = this.pushed.begin();
     try {
       const data = await call(this.mode === "overdue" ? API.overdue : API.tasks);
-      this.items = new Map((data.tasks || []).map((t) => [t.complaint_id, { task: t, complaint: t.complaint }]));
+      const fresh = new Map((data.tasks || []).map((t) => [t.complaint_id, { task: t, complaint: t.complaint }]));
+      for (const id of pushed) { // a push that came while the list was read is newer than the list
+        if (this.items.has(id)) fresh.set(id, this.items.get(id));
+        else fresh.delete(id);
+      }
+      this.items = fresh;
       setText(this.status, "");
     } catch (err) {
       setText(this.status, errorText(err));
+    } finally {
+      this.pushed.end(pushed);
     }
     this.render();
   }
 
   onMessage(msg) {
     const c = msg.complaint;
+    this.pushed.touch(c.id);
     const me = this.desk.me.name;
     const held = this.items.get(c.id);
     if (msg.type === "complaint.task" && this.mode === "mine") {

@@ -9,7 +9,7 @@
 
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { busy, clear, errorText, fmtShortDateTime, h, manyPbxs, pbxName, setText, toast } from "./util.js";
+import { PushedWhileLoading, busy, clear, errorText, fmtShortDateTime, h, manyPbxs, pbxName, setText, toast } from "./util.js";
 
 const T = translations({
   "Напоминания": "Reminders",
@@ -63,19 +63,27 @@ export class RemindersPanel {
     this.el = h("section", { class: `panel reminders reminders-${mode}`, "data-test": `reminders-${mode}` },
       h("div", { class: "panel-head" }, h("h2", {}, title), this.count, this.status), this.list, this.sound);
     this.timer = setInterval(() => this.render(), RECHECK_MS);
+    this.pushed = new PushedWhileLoading(); // the reminders pushed while load() reads the list
   }
 
   async load() {
     setText(this.status, T("загрузка…"));
+    const pushed = this.pushed.begin();
     try {
       const data = await api(`/api/reminders${query({ view: this.mode })}`);
       const fresh = new Map();
       for (const r of data.reminders || []) fresh.set(r.id, r);
       for (const [id, r] of this.reminders) if (r.fromEvent && r.status !== "open") fresh.delete(id);
+      for (const id of pushed) { // a push that came while the list was read is newer than the list
+        if (this.reminders.has(id)) fresh.set(id, this.reminders.get(id));
+        else fresh.delete(id);
+      }
       this.reminders = fresh;
       setText(this.status, "");
     } catch (err) {
       setText(this.status, errorText(err));
+    } finally {
+      this.pushed.end(pushed);
     }
     this.render();
   }
@@ -87,6 +95,7 @@ export class RemindersPanel {
     }
     if (!msg.type || !msg.type.startsWith("reminder.") || !msg.reminder) return;
     const r = { ...msg.reminder, fromEvent: true };
+    this.pushed.touch(r.id);
     if (msg.type === "reminder.closed" || r.status !== "open") {
       this.reminders.delete(r.id);
     } else if (this.mode === "overdue") {

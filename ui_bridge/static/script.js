@@ -7,7 +7,7 @@
 
 import { translations } from "./i18n.js";
 import { api, query } from "./net.js";
-import { busy, callKey, errorToast, h, toast } from "./util.js";
+import { PushedWhileLoading, busy, callKey, errorToast, h, toast } from "./util.js";
 
 const T = translations({
   "Начать сценарий": "Start the script",
@@ -431,33 +431,42 @@ export class ScriptPanel {
       }) }, T("Начать сценарий"));
     this.starter = h("div", { class: "script-starter", hidden: true }, this.channel, this.startButton);
     this.el = h("div", { class: "script-area", "data-test": "script-area" }, this.list, this.starter);
+    this.pushed = new PushedWhileLoading(); // the runs pushed while load() waits for the list
   }
 
   onMessage(msg) {
     if (msg.type === "hello") this.load();
     if (msg.type === "script.run") {
       const me = this.ctx.store.me;
-      if (me && msg.run.agent === me.extension) this.show(msg.run);
+      if (me && msg.run.agent === me.extension) {
+        this.pushed.touch(msg.run.id);
+        this.show(msg.run);
+      }
     }
   }
 
-  /** Every open run of the agent, from the server (after a connect: a reload, a second tab, a reconnect). */
+  /** Every open run of the agent, from the server (after a connect: a reload, a second tab, a reconnect). A run
+   * launched or moved on while the server reads the list comes as a script.run before the list: the list does not
+   * take it away nor set it back. */
   async load() {
+    const pushed = this.pushed.begin();
     let data;
     try {
       data = await this.ctx.socket.request("script.runs");
     } catch {
       this.starter.hidden = true; // no scripts here (or not an agent): nothing to show
       return;
+    } finally {
+      this.pushed.end(pushed);
     }
     this.starter.hidden = !(data.scripts && data.scripts.length);
     const open = new Set();
     for (const run of data.runs || []) {
       open.add(run.id);
-      this.show(run);
+      if (!pushed.has(run.id)) this.show(run);
     }
     for (const [id, card] of this.cards) {
-      if (!open.has(id)) {
+      if (!open.has(id) && !pushed.has(id)) {
         card.el.remove();
         this.cards.delete(id);
       }

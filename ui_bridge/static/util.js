@@ -291,3 +291,29 @@ export async function busy(button, action) {
     if (button) button.disabled = false;
   }
 }
+
+/**
+ * The items pushes changed while a list is loading. A list read from the server is a picture of the moment it was
+ * read, and a push (over the WebSocket) may come between that read and the list's arrival: the pushed item is newer
+ * than the list says, so the list neither removes it nor sets it back. `begin()` before the request, `touch(id)` on
+ * every push, `end(changed)` when the list came (also when it failed).
+ */
+export class PushedWhileLoading {
+  constructor() {
+    this.loads = new Set();
+  }
+
+  begin() {
+    const changed = new Set();
+    this.loads.add(changed);
+    return changed;
+  }
+
+  touch(id) {
+    for (const changed of this.loads) changed.add(id);
+  }
+
+  end(changed) {
+    this.loads.delete(changed);
+  }
+}
