@@ -34,6 +34,7 @@ from asterisk.settings import (
 from recognizer.settings import TranscriptionSettings
 from store.settings import StoreSettings
 from ui_bridge.complaint_settings import ComplaintSettings, template_problems
+from ui_bridge.crm_settings import CrmSettings
 from ui_bridge.mail_settings import MailSettings
 from ui_bridge.settings import (
     AlertSettings,
@@ -101,6 +102,9 @@ class Settings(Section):
     #: ``[mail]``: the SMTP server the e-mail outbox is sent through (``ui_bridge/mail_settings.py``,
     #: ``companion/mailer.py``, ``docs/complaints.md``); no host: mails wait in the outbox.
     mail: MailSettings = MailSettings()
+    #: ``[crm]``: the CRMs calls are pushed into (``ui_bridge/crm_settings.py``, ``companion/crm/``,
+    #: ``docs/crm.md``); no sub-section: no push.
+    crm: CrmSettings = CrmSettings()
 
     @model_validator(mode="after")
     def _followed_pbxs_exist(self) -> Settings:
@@ -212,6 +216,7 @@ def file_problems(settings: Settings) -> list[str]:
     if settings.complaints.templates_folder is not None:  # the site's edited e-mail templates, each file read
         problems.extend(template_problems(settings.complaints.templates_folder))
     problems.extend(settings.mail.problems())  # the CA file, and the password's environment variable
+    problems.extend(settings.crm.problems())  # each CRM's secret, in the file or in the environment
     return problems
 
 

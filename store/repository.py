@@ -38,6 +38,7 @@ from cti.complaints import (
     Task,
 )
 from cti.contacts_register import ContactFilter, ContactKey, RegisteredContact
+from cti.crm import CrmItem, CrmName, CrmRequest, CrmStatus
 from cti.directory import Contact, Query
 from cti.email_address import check_email
 from cti.qa import AgentScore, QaComment, QaScore
@@ -1291,6 +1292,83 @@ class Outbox(Protocol):
 
     async def list_mails(self, *, pending_only: bool = False, limit: int = 200) -> list[OutgoingMail]:
         """Newest first (the admin's view of the outbox)."""
+        ...
+
+
+class CrmItemNotFound(StoreError, KeyError):
+    """No request of the CRM outbox has this id."""
+
+    def __init__(self, item_id: int) -> None:
+        super().__init__(item_id)
+        self.item_id = item_id
+
+
+class CrmOutbox(Protocol):
+    """The durable CRM outbox (issue 16, ``cti.crm``): each CRM request is written, with its call's planner state,
+    before it is sent; sent in order per call, one node at a time per request, retried, given up.
+
+    Ordering: a call's requests carry ``seq`` 1, 2, ... in the order queued. ``take_crm`` hands out a request only
+    when every earlier request of its call is sent or given up, so two requests of one call are never in flight
+    together, while requests of different calls go in parallel.
+    """
+
+    async def queue_crm(self, crm: CrmName, call: str, state: dict[str, Any] | None,
+                        requests: Sequence[CrmRequest], *, at: float) -> list[CrmItem]:
+        """In one transaction: the call's planner state replaced by ``state`` (None: left as it is) and
+        ``requests`` appended to its sequence, due at once. Returns the new items."""
+        ...
+
+    async def crm_call_state(self, crm: CrmName, call: str) -> dict[str, Any] | None:
+        """The planner state kept for ``call`` (None: a call this CRM has not seen)."""
+        ...
+
+    async def crm_call_answers(self, crm: CrmName, call: str) -> dict[str, Any]:
+        """The values the CRM's answers gave for ``call`` so far (every sent item's ``answer`` merged in ``seq``
+        order): what ``{"$remote": name}`` references read."""
+        ...
+
+    async def take_crm(self, crm: CrmName, *, now: float, lease_seconds: float, limit: int = 1) -> list[CrmItem]:
+        """Up to ``limit`` requests due (pending, ``next_try_at`` passed, every earlier request of their call done),
+        oldest first and at most one per call, leased until ``now + lease_seconds`` (their ``next_try_at`` moves
+        there and ``attempts`` counts the try), so another node or a second taker does not send them meanwhile. A
+        taker that dies leaves the lease to run out: the request is taken again."""
+        ...
+
+    async def crm_sent(self, item_id: int, answer: dict[str, Any], *, at: float) -> None:
+        """The CRM accepted the request: kept with what its answer gave (``answer``, merged into the call's
+        answers). A second report keeps the first. Raises ``CrmItemNotFound``."""
+        ...
+
+    async def crm_failed(self, item_id: int, error: str, *, at: float, next_try_at: float | None) -> CrmItem:
+        """A try failed: retry at ``next_try_at``, or give up (None), the error kept (cut to 2000 characters).
+        Raises ``CrmItemNotFound``."""
+        ...
+
+    async def crm_status(self) -> list[CrmStatus]:
+        """Per CRM that has items: pending, given up, sent, the oldest pending's time, the last error."""
+        ...
+
+    async def list_crm_items(self, *, crm: CrmName | None = None, call: str | None = None,
+                             state: Literal["pending", "sent", "failed"] | None = None,
+                             limit: int = 200) -> list[CrmItem]:
+        """Newest first: the admin's view (``cti crm status --failed``), a call's sequence (``call``: oldest first,
+        by ``seq``)."""
+        ...
+
+    async def crm_items_after(self, crm: CrmName, after_id: int, *, limit: int = 100) -> list[CrmItem]:
+        """Items of ``crm`` with an id above ``after_id``, oldest first, whatever their state: the 1C pull feed
+        (``GET /api/crm/1c/events?after=``), whose reader keeps its own cursor."""
+        ...
+
+    async def crm_value(self, crm: CrmName, name: str) -> dict[str, Any] | None:
+        """A value a connector keeps (tokens, the app's settings, a delivery already handled)."""
+        ...
+
+    async def put_crm_value(self, crm: CrmName, name: str, value: dict[str, Any], *,
+                            expect: dict[str, Any] | None = None, only_new: bool = False) -> bool:
+        """Keep ``value`` under ``name``; atomic: with ``expect``, only if the value kept is still ``expect``
+        (a rotated refresh token replaced by one node only); with ``only_new``, only if nothing is kept under
+        ``name`` yet (a click-to-call event delivered twice is handled once). False when not written."""
         ...
 
 
