@@ -251,6 +251,16 @@ class Commands:
 
     # -- commands -----------------------------------------------------------------------------------
 
+    async def originate_for(self, source: str, extension: str, number: str,
+                            pbx: str | None = None) -> dict[str, object]:
+        """Click-to-call started by another system (a CRM's event, 1C's API) for ``extension``: the panel's own
+        click-to-call, with the request's checks (``ValidationError`` for a bad number or extension;
+        ``RequestFailed`` as the panel gets it). ``source`` names the system in the log (``"bitrix24"``)."""
+        req = m.Originate(type="originate", id=f"{source}-originate", number=number, extension=extension, pbx=pbx)
+        acting = User(name=source, role="admin", extension=extension)
+        log.info("click-to-call from %s for extension %s", source, extension)
+        return await self._originate(acting, req)
+
     async def _originate(self, user: User, req: m.Originate) -> dict[str, object]:
         ext = control.acting_extension(actor(user), req.extension)
         number = control.dialable(req.number)

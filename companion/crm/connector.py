@@ -18,7 +18,7 @@ the event loop (``httpx.AsyncClient``). Its rate (``rate``/``burst``: a leaky bu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +63,8 @@ class ConnectorDeps:
     http: httpx.AsyncClient
     links: RecordingLinks
     clock: Callable[[], float]
+    #: Hang a call up through AMI (``pbx``, ``linkedid``): Zammad's ``reject``. True when the PBX took the action.
+    hang_up: Callable[[str, str], Awaitable[bool]] | None = None
 
 
 class Connector(Protocol):
