@@ -176,10 +176,11 @@ def period(q: QueryParams, tz: tzinfo | None = None) -> tuple[float | None, floa
     return since, until
 
 
-def range_and_page(q: QueryParams, default_limit: int, max_limit: int = 1000
+def range_and_page(q: QueryParams, default_limit: int, max_limit: int = 1000, tz: tzinfo | None = None
                    ) -> tuple[float | None, float | None, int, int]:
-    """``since``/``until`` and ``limit``/``offset`` of a listing; BadRequest if any is wrong."""
-    since, until = period(q)
+    """``since``/``until`` (a date or time without an offset in ``tz``, the site's zone) and ``limit``/``offset`` of
+    a listing; BadRequest if any is wrong."""
+    since, until = period(q, tz)
     limit = whole_number(q, "limit", default_limit, 1, max_limit)
     offset = whole_number(q, "offset", 0, 0, SQLITE_MAX_INT)
     return since, until, limit, offset

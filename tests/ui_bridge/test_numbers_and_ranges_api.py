@@ -3,6 +3,9 @@ range refused with a message that says so."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import httpx
 
 from cti.directory import Contact
@@ -49,3 +52,29 @@ async def test_a_date_range_whose_start_is_after_its_end_is_refused_with_a_messa
             assert "since (2026-11-25) is after until (2026-11-24)" in error["message"]
             same_day = await http.get(path, params={"since": "2026-11-24", "until": "2026-11-24T23:59"})
             assert same_day.status_code == 200, path
+
+
+async def test_a_date_in_a_listing_s_period_is_the_site_s_day_not_the_server_s() -> None:
+    """``since=2026-11-24`` means that day in ``[pbx] timezone`` (the panel's dates are the site's), whatever zone the
+    server runs in: a call at 00:30 on the site's day is in that day's journal and contact register."""
+    # The replay redates the call to now: a zone where its day differs from the UTC day (far east or far west).
+    now = datetime.now(UTC)
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    async with panel_env([TRANSFER], speed=0, sections={"pbx": f'timezone = "{zone}"'}) as env:
+        admin = await WsClient.connect(env, "admin")
+        env.start_calls()
+        await admin.wait_for("call.ended", timeout=30, caller="79160001313")
+        await admin.close()
+        await env.store.flush()
+        [call] = await env.store.list_calls()
+        site_day = datetime.fromtimestamp(call.started_at, ZoneInfo(zone)).date()
+        utc_day = datetime.fromtimestamp(call.started_at, UTC).date()
+        assert site_day != utc_day  # so the test can tell one from the other
+        async with httpx.AsyncClient(base_url=env.url) as http:
+            await http.post("/api/login", json={"name": "admin", "password": env.users["admin"][0]})
+            for day, found in ((site_day, 1), (utc_day, 0)):
+                period = {"since": day.isoformat(), "until": f"{day.isoformat()}T23:59:59"}
+                calls = (await http.get("/api/calls", params=period)).json()["calls"]
+                assert len(calls) == found, (day, calls)
+                contacts = await http.get("/api/contacts/register", params=period)
+                assert contacts.status_code == 200, contacts.text

@@ -111,7 +111,7 @@ class ContactRegisterRoutes:
 
     def _filter(self, request: Request, user: User) -> ContactFilter:
         q = request.query_params
-        since, until = period(q)
+        since, until = period(q, self.tz)
         pbxs = listing_filter(user, self.followed, q.get("pbx"))
         agent = _text(q.get("agent"), "agent")
         if user.role == "agent":

@@ -36,7 +36,7 @@ class Journal:
     async def calls(self, request: Request, user: User) -> Response:
         q = request.query_params
         try:
-            since, until, limit, offset = range_and_page(q, default_limit=100)
+            since, until, limit, offset = range_and_page(q, default_limit=100, tz=self.notifier.messages.tz)
             after = after_call(_after(q.get("after"), offset))
             pbxs = listing_filter(user, self.followed, q.get("pbx"))
         except BadRequest as exc:
@@ -58,7 +58,7 @@ class Journal:
     async def missed(self, request: Request, user: User) -> Response:
         q = request.query_params
         try:
-            since, until, limit, offset = range_and_page(q, default_limit=200)
+            since, until, limit, offset = range_and_page(q, default_limit=200, tz=self.notifier.messages.tz)
             after = after_missed(_after(q.get("after"), offset))
             pbxs = listing_filter(user, self.followed, q.get("pbx"))
         except BadRequest as exc:
