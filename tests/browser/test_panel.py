@@ -6,6 +6,7 @@ Each test logs in through the login form like a person would, then watches a rec
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from playwright.async_api import Browser, expect
 
@@ -124,6 +125,29 @@ async def test_admin_closes_an_abandoned_queue_call_with_a_comment(browser: Brow
         # The journal shows the missed call too.
         await expect(page.locator(t("journal-row")).filter(has_text=shown(ABANDON_CALLER))).to_have_count(1)
         assert not log.unexpected_errors()
+
+
+async def test_a_login_returns_to_the_page_that_asked_for_it_and_never_to_another_site(browser: Browser) -> None:
+    async with panel_env([TRANSFER_TRACE]) as env:
+        page, log = await new_page(browser)
+        # The QA page and the wallboard, opened without a login, come back to themselves after it.
+        for where in ("/qa", "/wallboard"):
+            await page.goto(env.url + where)
+            await expect(page).to_have_url(f"{env.url}/login?next={where}")
+            await page.fill(t("login-name"), "qa")
+            await page.fill(t("login-password"), env.users["qa"][0])
+            await page.click(t("login-submit"))
+            await expect(page).to_have_url(env.url + where)
+            await page.context.clear_cookies()
+        # A ``next`` that names another site (an open redirect) is ignored: the login goes to the panel.
+        for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+            await page.goto(env.url + "/login?next=" + quote(elsewhere, safe=""))
+            await page.fill(t("login-name"), "qa")
+            await page.fill(t("login-password"), env.users["qa"][0])
+            await page.click(t("login-submit"))
+            await expect(page).to_have_url(env.url + "/")
+            await page.context.clear_cookies()
+        assert not log.unexpected_errors(), log.errors
 
 
 async def test_wrong_password_stays_on_login_and_anonymous_index_goes_to_login(browser: Browser) -> None:

@@ -75,7 +75,7 @@ async def test_agents_and_employees_are_refused_the_page_every_route_and_the_aud
         http.cookies.clear()
         assert (await http.get(f"{CALL}/audio/0")).status_code == 401
         anonymous = await http.get("/qa")
-        assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+        assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=/qa"
         assert await env.store.qa_comments(LINKEDID, pbx="main") == []
         assert await env.store.qa_scores(LINKEDID, pbx="main") == []
         for name in ("qa", "admin"):

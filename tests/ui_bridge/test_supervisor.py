@@ -116,7 +116,7 @@ async def test_a_daemon_restarted_mid_day_keeps_the_days_counts() -> None:
 async def test_the_wallboard_page_needs_a_login() -> None:
     async with panel_env([TRACE]) as env, httpx.AsyncClient(base_url=env.url) as http:
         page = await http.get("/wallboard")
-        assert page.status_code == 303 and page.headers["location"] == "/login"
+        assert page.status_code == 303 and page.headers["location"] == "/login?next=/wallboard"
         assert (await http.get("/static/wallboard.js")).status_code == 401
         await http.post("/api/login", json={"name": "qa", "password": "qa-password-1"})
         page = await http.get("/wallboard")

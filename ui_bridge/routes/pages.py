@@ -20,6 +20,9 @@ STATIC = Path(str(resources.files("ui_bridge") / "static"))
 PUBLIC_ASSETS = frozenset({"panel.css", "login.js", "net.js", "i18n.js"})
 #: Who may open the QA page (``/qa``), as its API (``ui_bridge/http.py``).
 QA_PAGE_ROLES = frozenset({"qa", "admin"})
+#: The pages a login may return to (``/login?next=/qa``): this site's own, so the login form cannot be made to send a
+#: user elsewhere (an open redirect).
+RETURN_PAGES = ("/", "/qa", "/wallboard")
 #: Every page's opening tag, where the centre's default language goes (``data-lang-default``, read by i18n.js).
 HTML_TAG = '<html lang="ru">'
 
@@ -42,12 +45,17 @@ class Pages:
             return RedirectResponse("/login", status_code=303)
         return self.page("index.html")
 
+    @staticmethod
+    def to_login(page: str) -> Response:
+        """To the login form, which comes back to ``page`` once logged in (``login.js`` reads ``next``)."""
+        return RedirectResponse("/login" if page == "/" else f"/login?next={page}", status_code=303)
+
     async def wallboard(self, request: Request) -> Response:
         """The wallboard (``/wallboard``): the supervisor's figures in large type, no controls, for a TV. Its page
         needs a login like the panel's; its figures come from ``GET /api/supervisor`` and the socket, which admit
         admins and QA (a TV logs in as a QA user: it can then read, never act on a call)."""
         if await self.gate.user_of(request) is None:
-            return RedirectResponse("/login", status_code=303)
+            return self.to_login("/wallboard")
         return self.page("wallboard.html")
 
     async def qa(self, request: Request) -> Response:
@@ -55,7 +63,7 @@ class Pages:
         or an employee gets a 403 here as from every route of its API (``routes/qa.py``)."""
         user = await self.gate.user_of(request)
         if user is None:
-            return RedirectResponse("/login", status_code=303)
+            return self.to_login("/qa")
         if user.role not in QA_PAGE_ROLES:
             return PlainTextResponse("the QA page is for QA and admins", status_code=403)
         return self.page("qa.html")

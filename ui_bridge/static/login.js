@@ -2,7 +2,14 @@
 // answer's status and code: the server's own text is for developers and stays in the console).
 
 import { langSwitch, translatePage, translations } from "./i18n.js";
-import { api } from "./net.js";
+import { RETURN_PAGES, api } from "./net.js";
+
+/** Where a login goes: the page that sent the user here (``?next=/qa``) when it is one of the site's own, else the
+ * panel. Anything else in ``next`` (another site, ``//evil.example``) is ignored. */
+function returnPage() {
+  const next = new URLSearchParams(location.search).get("next");
+  return next && RETURN_PAGES.includes(next) ? next : "/";
+}
 
 const T = translations({
   "Вход — CTI Companion": "Log in — CTI Companion",
@@ -77,7 +84,7 @@ form.addEventListener("submit", async (event) => {
       body: JSON.stringify({ name, password }),
     });
     if (response.ok) {
-      location.replace("/");
+      location.replace(returnPage());
       return;
     }
     let data = null;
@@ -117,7 +124,7 @@ if (reason === "closed") {
 } else {
   // Already logged in (a second tab, the back button): go straight to the panel.
   api("/api/me", { redirectOn401: false }).then((data) => {
-    if (data && data.user) location.replace("/");
+    if (data && data.user) location.replace(returnPage());
   }).catch(() => {
     /* not logged in, or the server is unreachable: the form reports it on submit */
   });

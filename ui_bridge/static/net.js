@@ -2,10 +2,19 @@
 // Errors are {code, message, status}: the panel words them by ``code`` (util.js errorText); ``message`` is the
 // server's text, or one of ours below, for developers (a toast's title, the console), so it is English.
 
-/** To the login form; ``reason`` ("closed": the server ended the live connection) is shown there, and stops
- * the login page from sending a still-valid session straight back to the panel (no redirect loop). */
+/** The pages a login may return to (``next``): this site's own, never another address (ui_bridge/routes/pages.py). */
+export const RETURN_PAGES = ["/", "/qa", "/wallboard"];
+
+/** To the login form, which comes back to this page once logged in; ``reason`` ("closed": the server ended the live
+ * connection) is shown there, and stops the login page from sending a still-valid session straight back to the
+ * panel (no redirect loop). */
 export function goToLogin(reason = "") {
-  if (location.pathname !== "/login") location.replace(reason ? `/login?reason=${encodeURIComponent(reason)}` : "/login");
+  if (location.pathname === "/login") return;
+  const params = new URLSearchParams();
+  if (reason) params.set("reason", reason);
+  if (location.pathname !== "/" && RETURN_PAGES.includes(location.pathname)) params.set("next", location.pathname);
+  const query = params.toString();
+  location.replace(query ? `/login?${query}` : "/login");
 }
 
 export class ApiError extends Error {
