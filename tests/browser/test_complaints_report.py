@@ -145,7 +145,7 @@ async def test_the_manager_reads_the_complaints_report_counted_by_hand_and_downl
         await expect(report.locator(f'{t("complaints-report-body")}[data-drawn="4"]')).to_be_visible()
 
         await expect(value_of(report, "total")).to_have_text("4")
-        await expect(value_of(report, "justified")).to_have_text("66.7 %")
+        await expect(value_of(report, "justified")).to_have_text("66,7 %")
         await expect(report.locator(t("complaints-report-justified"))).to_contain_text("Доля обоснованных (2 из 3)")
         await expect(value_of(report, "satisfied")).to_have_text("50 %")
         await expect(report.locator(t("complaints-report-satisfied"))).to_contain_text("Доля удовлетворённых (1 из 2)")

@@ -97,14 +97,14 @@ async def test_a_qa_user_replays_searches_and_scores_a_call_and_an_agent_is_refu
         await expect(page.locator(t("qa-score-total"))).to_have_attribute("data-points", "5")
         await page.click(t("qa-score-save"))
         await expect(page.locator(t("qa-score"))).to_have_count(1)
-        await expect(page.locator(t("qa-score"))).to_contain_text("qa: 5 из 7 (71.4 %)")
+        await expect(page.locator(t("qa-score"))).to_contain_text("qa: 5 из 7 (71,4 %)")
         # ... and the per-agent report has it (the days around the call's, in the site's zone).
         day = datetime.fromtimestamp(record.started_at, ZoneInfo("Europe/Moscow")).date()
         await page.fill(t("qa-report-since"), (day - timedelta(days=1)).isoformat())
         await page.fill(t("qa-report-until"), (day + timedelta(days=1)).isoformat())
         await page.click(t("qa-report-show"))
         row = page.locator(f'{t("qa-report-row")}[data-agent="{AGENT}"]')
-        await expect(row.locator(t("qa-report-average"))).to_have_text("71.4")
+        await expect(row.locator(t("qa-report-average"))).to_have_text("71,4")
         await expect(row).to_contain_text("Олег Петров")
         assert log.unexpected_errors() == []
 

@@ -7,7 +7,7 @@
 // browser can play it can draw, and the server needs no decoder (routes/qa.py). Words, names and comments go into
 // the page as text (util.js h()), never as markup.
 
-import { langSwitch, translatePage, translations } from "./i18n.js";
+import { fmtNumber, langSwitch, translatePage, translations } from "./i18n.js";
 import { api, query } from "./net.js";
 import {
   busy, clear, errorText, errorToast, fmtDateTime, fmtDuration, h, setText, shownNumber, toast,
@@ -548,7 +548,7 @@ class CallView {
     if (!scores.length) this.scoreList.append(h("li", { class: "muted" }, T("Оценок пока нет")));
     for (const s of scores) {
       this.scoreList.append(h("li", { "data-test": "qa-score" }, T("{by}: {points} из {max} ({percent} %)", {
-        by: s.by, points: s.points, max: s.max_points, percent: s.percent })));
+        by: s.by, points: fmtNumber(s.points), max: fmtNumber(s.max_points), percent: fmtNumber(s.percent) })));
     }
   }
 
@@ -601,8 +601,8 @@ class Report {
         h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
         h("tbody", {}, rows.length ? rows.map((r) => h("tr", { "data-test": "qa-report-row", "data-agent": r.agent },
           h("td", {}, r.agent), h("td", {}, r.name || ""), h("td", { class: "right" }, r.calls),
-          h("td", { class: "right", "data-test": "qa-report-average" }, r.average),
-          h("td", { class: "right" }, r.lowest), h("td", { class: "right" }, r.highest)))
+          h("td", { class: "right", "data-test": "qa-report-average" }, fmtNumber(r.average)),
+          h("td", { class: "right" }, fmtNumber(r.lowest)), h("td", { class: "right" }, fmtNumber(r.highest))))
           : h("tr", { class: "empty" }, h("td", { colspan: head.length }, T("Оценённых звонков нет"))))));
     } catch (err) {
       errorToast(err);

@@ -4,7 +4,7 @@
 // only when the section is first opened) and as tables. What each figure counts: docs/contact-script.md, "Reports".
 // Names from outside (agents, reasons, callers) are text nodes (h()), never markup; Chart.js draws on a canvas.
 
-import { translations } from "./i18n.js";
+import { fmtNumber, translations } from "./i18n.js";
 import { api, query } from "./net.js";
 import { clear, errorText, fmtDateTime, fmtDay, fmtDuration, h, label, manyPbxs, pbxList, pbxName, toast } from "./util.js";
 
@@ -98,8 +98,9 @@ const KINDS = { private: T("частный"), corporate: T("корпоратив
 const CLIENTS = { all: T("все клиенты"), primary: T("первичные"), repeat: T("повторные") };
 export const COLORS = ["#2f6fde", "#e0a100", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d"];
 
+/** A share (0..1) as a percentage with one decimal, written as the language writes numbers (66,7 % / 66.7 %). */
 export function share(value) {
-  return value === null || value === undefined ? "—" : T("{n} %", { n: Math.round(value * 1000) / 10 });
+  return value === null || value === undefined ? "—" : T("{n} %", { n: fmtNumber(Math.round(value * 1000) / 10) });
 }
 
 function seconds(value) {
