@@ -27,17 +27,27 @@ def replay_pbx(
     secret: str = "cti-secret",
     speed: SpeedOpt = 1.0,
     loop: Annotated[bool, typer.Option(help="replay again and again with fresh call ids")] = False,
+    redate: Annotated[bool, typer.Option(
+        help="date the calls from now, as they are served (the journal shows today's calls, as in cti demo)")] = False,
+    live: Annotated[bool, typer.Option(
+        help="answer call control (transfers, pauses, click-to-call) with the events Asterisk sends for it, as "
+             "cti demo does; without it such actions are answered Success and change nothing")] = False,
     log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
     """Serve recorded AMI traces as a real TCP AMI server (a PBX for tests and demos)."""
     from asterisk.replay import run_replay_pbx
+    from asterisk.replay.queues_conf import read_queues_conf
 
     setup_logging(log_level)
     paths = resolve_traces(traces or [])
     check_traces(paths)
+    # The queues' static members, as the lab's queues.conf beside the traces lists them (as cti demo reads it): a
+    # live pause of a member finds it before any event of the traces named it.
+    conf = paths[0].parent / "pbx-conf" / "queues.conf" if paths else None
+    members = read_queues_conf(conf) if live and conf is not None and conf.is_file() else []
     try:
         asyncio.run(run_replay_pbx(paths, host=host, port=port, username=username, secret=secret, speed=speed,
-                                   loop=loop))
+                                   loop=loop, redate=redate, live=live, queue_members=members))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
 
