@@ -1344,6 +1344,11 @@ class CrmOutbox(Protocol):
         Raises ``CrmItemNotFound``."""
         ...
 
+    async def crm_retry(self, item_id: int, *, at: float) -> CrmItem:
+        """A given-up request queued again (``cti crm retry``, the admin's «Повторить»): pending, due at ``at``, its
+        tries and last error kept. A request that is not given up is returned as it is. Raises ``CrmItemNotFound``."""
+        ...
+
     async def crm_status(self) -> list[CrmStatus]:
         """Per CRM that has items: pending, given up, sent, the oldest pending's time, the last error."""
         ...
@@ -1391,7 +1396,7 @@ class Reports(Protocol):
 
 class Store(StagedWrites, LiveJournal, Journal, Register, SharedRegister, Users, Directory, CallerLookups,
             Alerts, ScriptRuns, ContactRegister, Reminders, Reports, Transcriptions, QaReviews, Complaints, Outbox,
-            Cluster, Protocol):
+            CrmOutbox, Cluster, Protocol):
     """The persistence contract of CTI Companion: every concern above, on one backing database.
 
     Life cycle: ``store.open_store(settings, region=...)`` gives a ready store (``await`` it, or ``async with``

@@ -18,6 +18,7 @@ from store.postgres.alerts import AlertOps
 from store.postgres.cluster import ClusterOps
 from store.postgres.complaints import ComplaintOps, OutboxOps
 from store.postgres.contact_register import ContactRegisterOps
+from store.postgres.crm_outbox import CrmOutboxOps
 from store.postgres.journal import JournalReads
 from store.postgres.lanes import Lanes, open_lanes, shown
 from store.postgres.lookups import CallerLookupOps
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 class PostgresStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps,
                     ScriptRunOps, ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ComplaintOps,
-                    OutboxOps, ClusterOps):
+                    OutboxOps, CrmOutboxOps, ClusterOps):
     """The ``Store`` on PostgreSQL. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, url: str, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from store.complaints import ComplaintOps
+from store.crm_outbox import CrmOutboxOps
 from store.opening import Opening
 from store.outbox import OutboxOps
 from store.qa_reviews import QaOps
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 class SqliteStore(StagedWriter, JournalReads, RegisterOps, UserOps, CallerLookupOps, AlertOps, ScriptRunOps,
                    ContactRegisterOps, ReminderOps, ReportOps, TranscriptOps, QaOps, ComplaintOps, OutboxOps,
-                   ClusterOps):
+                   CrmOutboxOps, ClusterOps):
     """The ``Store`` on one SQLite file. Outside ``store/``, open it with ``store.open_store(settings)``."""
 
     def __init__(self, path: Path, lanes: Lanes, *, region: str, flush_interval: float, batch_size: int) -> None:

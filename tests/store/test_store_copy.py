@@ -22,6 +22,7 @@ import pytest
 
 from cti.alerts import Condition
 from cti.complaints import ActionRow, CallRef, ComplaintChange, ComplaintFilter, NewComplaint, NewMail, OpenTask
+from cti.crm import CrmRequest
 from cti.directory import Contact, Vehicle
 from cti.reminders import NewReminder
 from cti.reports import REPORTS, ReportQuery
@@ -180,6 +181,18 @@ async def fill(store: Store) -> None:
     await store.mail_sent(sent.id, at=T0 + 6301)
     lost = await store.queue_mail(NewMail(to=("nobody@example.ru",), subject="x", body="y"), at=T0 + 6400)
     await store.mail_failed(lost.id, "550 no such user", at=T0 + 6401, next_try_at=None)
+    # The CRM outbox: a call's requests with its planner state, one sent (its answer kept for the call), one waiting
+    # behind it; another CRM's request given up; a connector's kept value.
+    registered_call, _ = await store.queue_crm("bitrix24", "main:a-1", {"stage": "ringing", "кто": "Анна"},
+                                               [CrmRequest("register", {"PHONE_NUMBER": "79031112233"}),
+                                                CrmRequest("finish", {"CALL_ID": {"$remote": "call_id"}})],
+                                               at=T0 + 6500)
+    await store.take_crm("bitrix24", now=T0 + 6500, lease_seconds=60)
+    await store.crm_sent(registered_call.id, {"call_id": "externalCall.1"}, at=T0 + 6501)
+    [pushed] = await store.queue_crm("webhook", "main:a-1", None, [CrmRequest("event", {"kind": "ended"})],
+                                     at=T0 + 6502)
+    await store.crm_failed(pushed.id, "HTTP 410 «Gone»", at=T0 + 6503, next_try_at=None)
+    await store.put_crm_value("bitrix24", "tokens", {"access": "a1", "refresh": "r1"})
 
 
 async def read_back(store: Store) -> dict[str, Any]:
@@ -224,6 +237,11 @@ async def read_back(store: Store) -> dict[str, Any]:
         "complaint tasks": await store.complaint_tasks(open_only=False),
         "attachment": await store.get_attachment(1),
         "mails": await store.list_mails(),
+        "crm items": await store.list_crm_items(),
+        "crm status": await store.crm_status(),
+        "crm call": [await store.crm_call_state("bitrix24", "main:a-1"),
+                     await store.crm_call_answers("bitrix24", "main:a-1")],
+        "crm value": await store.crm_value("bitrix24", "tokens"),
     }
 
 
@@ -263,6 +281,9 @@ async def test_a_filled_store_reads_back_equal_from_postgresql(site: Path) -> No
     copy(site, target)
     async with PostgresStore.open(target) as store:
         got = await read_back(store)
+        # The copied outbox goes on where it was: the call's waiting request is the next one handed out.
+        [next_request] = await store.take_crm("bitrix24", now=T0 + 7000, lease_seconds=60, limit=5)
+        assert (next_request.call, next_request.seq, next_request.kind) == ("main:a-1", 2, "finish")
     assert set(got) == set(expected)
     for what in expected:  # one by one: a failure names what differs
         assert got[what] == expected[what], what
@@ -279,6 +300,9 @@ async def test_a_filled_store_reads_back_equal_from_postgresql(site: Path) -> No
     assert [h.action for h in expected["complaint history"]] == ["registered", "moved", "escalated", "question",
                                                                  "attached"]
     assert [m.sent_at is not None for m in expected["mails"]] == [False, True]
+    assert [(i.crm, i.seq, i.state) for i in expected["crm items"]] == [
+        ("webhook", 1, "failed"), ("bitrix24", 2, "pending"), ("bitrix24", 1, "sent")]
+    assert expected["crm call"] == [{"stage": "ringing", "кто": "Анна"}, {"call_id": "externalCall.1"}]
 
 
 async def test_every_table_of_the_sqlite_store_is_copied_and_counted(site: Path) -> None:
