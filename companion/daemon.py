@@ -27,11 +27,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from asterisk.connection import AmiClient, AmiResponse
-from asterisk.messages import AmiMessage
+from asterisk.connection import AmiClient, AmiError, AmiResponse
+from asterisk.messages import AmiMessage, action
 from companion.threads import tune_threads
 from cti.agents import AgentBoard
 from cti.context import CallView
+from cti.control import other_party
 from cti.model import CallBook
 from store import open_store
 from store.repository import RegisterChange, Store
@@ -56,8 +57,9 @@ from .recorder import Recorder
 from .retention import run_retention
 
 if TYPE_CHECKING:
+    from .crm.service import CrmService
     from .mailer import Mailer
-    from .transcriber import Transcriber
+    from .transcriber import JobResult, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,10 @@ class Daemon:
             from .mailer import Mailer  # aiosmtplib only for a daemon that sends mail
 
             self.mailer = Mailer(settings.mail, lambda: self.store, wake=self.mail_queued, tz=settings.pbx.tzinfo())
+        #: The CRM push (``[crm]`` with a CRM's section; ``companion/crm/``, ``docs/crm.md``); None: no CRM.
+        self.crm: CrmService | None = None
+        if settings.crm.enabled:
+            self._build_crm()
 
     def _build_panel(self) -> None:
         """The WebSocket/HTTP edge over every followed PBX (``self.pbx_handles()``): effects → notifier → fan-out
@@ -167,7 +173,7 @@ class Daemon:
                                    tls=settings.http.tls_cert is not None, cards=cards, health=self.health, node=self,
                                    fanout=fanout, supervisor=supervisor, register=settings.missed_register,
                                    reminders=settings.reminders, qa=settings.qa, recording=settings.recording,
-                                   complaints=settings.complaints)
+                                   complaints=settings.complaints, crms=settings.crm.enabled, crm=settings.crm)
         sequencer.on_pop = panel.metrics.pops.on_pop  # the pop latency histogram of /metrics
         panel.complaints.wake_mailer = self.mail_queued.set  # a complaint's e-mails go out at once (the mailer)
         self.panel_server = PanelServer(panel.app, settings.http)
@@ -187,6 +193,52 @@ class Daemon:
             self.subscribe(desk.on_effect, name="scripts", policy=SCRIPTS_POLICY)
         if alerts.rules.service_level_below > 0:  # the window of ended queue calls is all it needs of the effects
             self.subscribe(alerts.on_effect, name="alerts", policy=ALERTS_POLICY)
+
+    def _build_crm(self) -> None:
+        """The CRM push: a pipeline subscriber writing each CRM's requests to the store's outbox, a sender per CRM, the
+        panel's click-to-call expectations and counts, the transcripts pushed once stored (``companion/crm/``)."""
+        from .crm.push import PUSH_POLICY
+        from .crm.service import CrmService  # httpx and the connectors only for a daemon that pushes
+
+        self.crm = crm = CrmService(self.settings.crm, lambda: self.store, hang_up=self.hang_up,
+                                    region=self.settings.pbx.default_region, tz=self.settings.pbx.tzinfo())
+        if not crm.senders:
+            return  # every CRM configured has a problem (logged): nothing to push to
+        self.subscribe(crm.push.on_effect, name="crm-push", policy=PUSH_POLICY)
+        if self.panel is not None:
+            self.panel.crm_calls = crm.push
+            self.panel.onec_feed = crm.onec_feed  # 1C's pull feed (GET /api/crm/1c/events), None without pull
+            if "bitrix24" in crm.senders:  # Bitrix24's click-to-call maps its users to extensions through it
+                self.panel.bitrix24.users = crm.senders["bitrix24"].connector  # type: ignore[assignment]
+            self.panel.crm_watch.counts = crm.stats
+            self.panel.crm_watch.wake = crm.wake  # a request put back from the panel goes at once
+        if self.transcriber is not None:
+            told = self.transcriber.on_result
+            push = crm.push
+
+            def transcribed(result: JobResult) -> None:
+                if told is not None:
+                    told(result)
+                if result.outcome == "done":
+                    push.transcribed(result.job.pbx, result.job.linkedid)
+
+            self.transcriber.on_result = transcribed
+
+    async def hang_up(self, pbx: str, linkedid: str) -> bool:
+        """Hang a call in progress up through its PBX's AMI (a CRM refused it: Zammad's ``reject``): the customer's
+        channel, which ends the call for everyone. False when the call is not (or no longer) here or the PBX refused."""
+        link = self.links.get(pbx)
+        call = link.calls.get(linkedid) if link is not None and link.following else None
+        party = other_party(call, None) if call is not None else None
+        if link is None or party is None:
+            return False
+        try:
+            await link.send_action(action("Hangup", Channel=party.name, Cause="21"))  # 21: call rejected
+        except AmiError as exc:
+            log.warning("hang-up of call %s on PBX %s failed: %s", linkedid, pbx, exc)
+            return False
+        log.info("call %s on PBX %s hung up (a CRM rejected it)", linkedid, pbx)
+        return True
 
     def _build_transcriber(self) -> None:
         """Calls' ends queue transcription jobs in the store; runners (one per worker process) work through them and
@@ -443,6 +495,7 @@ class Daemon:
                 transcription = (tg.create_task(self.transcriber.run(), name="transcription")
                                  if self.transcriber else None)
                 mail = tg.create_task(self.mailer.run(), name="mailer") if self.mailer else None
+                crm = tg.create_task(self.crm.run(), name="crm") if self.crm is not None else None
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -482,6 +535,8 @@ class Daemon:
                     self.mailer.stop()  # the mail being sent is finished and marked sent, not sent again next start
                     await asyncio.wait({mail}, timeout=MAILER_STOP_SECONDS)
                     mail.cancel()
+                if crm is not None and self.crm is not None:
+                    await self.crm.stop(crm)  # the requests in flight finish and are marked sent, within a bound
                 if transcription is not None and self.transcriber is not None:
                     transcription.cancel()  # a job in flight goes back to the queue; the workers are stopped
                     await asyncio.wait({transcription})

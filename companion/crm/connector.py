@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, Protocol
 
 import httpx
@@ -65,6 +66,9 @@ class ConnectorDeps:
     clock: Callable[[], float]
     #: Hang a call up through AMI (``pbx``, ``linkedid``): Zammad's ``reject``. True when the PBX took the action.
     hang_up: Callable[[str, str], Awaitable[bool]] | None = None
+    #: The site's time zone (``[pbx] timezone``; None: the machine's): a date a CRM shows its users is written in it
+    #: (Bitrix24's ``CALL_START_DATE``).
+    tz: tzinfo | None = None
 
 
 class Connector(Protocol):

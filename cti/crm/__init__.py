@@ -177,15 +177,24 @@ def call_events(effect: Effect) -> list[CrmCallEvent]:
             return []
         return [CrmCallEvent(kind="ring_stopped", agent=effect.agent, **_context_fields(effect))]
     if isinstance(effect, CallAnswered):
-        if effect.context is not None and effect.context.direction == "internal":
+        ctx = effect.context
+        if ctx is not None and ctx.direction == "internal":
             return []
-        return [CrmCallEvent(kind="answered", agent=effect.answered_by, **_context_fields(effect))]
+        # An outbound call is "answered" by the customer (the model's answered_by is their number): the agent of
+        # the CRM event is the extension that called out.
+        agent: str | None = effect.answered_by
+        if ctx is not None and ctx.direction == "outbound":
+            agent = next((c.agent for c in ctx.channels if c.agent is not None), ctx.caller)
+        return [CrmCallEvent(kind="answered", agent=agent, **_context_fields(effect))]
     if isinstance(effect, CallEnded):
         record = effect.record
         if record.direction == "internal":
             return []
+        agent = record.answered_by
+        if record.direction == "outbound":  # the extension that called out (see CallAnswered above)
+            agent = next((leg.agent for leg in record.legs if leg.agent is not None), record.caller)
         return [CrmCallEvent(kind="ended", pbx=record.pbx, linkedid=record.linkedid,
                              at=record.ended_at if record.ended_at is not None else record.started_at,
                              direction=record.direction, caller=record.caller, called=record.called,
-                             agent=record.answered_by, queue=record.queue, did=record.did, record=record)]
+                             agent=agent, queue=record.queue, did=record.did, record=record)]
     return []

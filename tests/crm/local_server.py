@@ -43,7 +43,7 @@ class LocalServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the test's loop keeps its own
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign,unused-ignore]  # the loop keeps its own
         self._server = server
         self._task = asyncio.create_task(server.serve(sockets=[sock]), name=f"crm-server-{self.port}")
         while not server.started:
