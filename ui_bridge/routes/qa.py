@@ -6,10 +6,9 @@ every route here and the audio. Each user reaches only the PBXs they belong to: 
 listing is narrowed to theirs (``ui_bridge/pbx_access.py``).
 
 The audio: ``GET /api/calls/{pbx}/{linkedid}/audio/{index}`` plays the call's ``index``-th recording as the journal
-lists it. The client names a number, never a file: the name comes from the journal and becomes a path only through
-``asterisk/recording_files.py`` (which refuses a name that would lead out of the recordings folder). The file is sent
-by Starlette's ``FileResponse``, which answers HTTP Range requests itself (206, the bytes asked for), so the player
-seeks without loading the whole call; ``Cache-Control: no-store`` keeps a call's voice out of the browser's disk cache.
+lists it. The client names a number, never a file; the file is sent as every recording is
+(``ui_bridge/recording_audio.py``: the journal's name made a path by ``asterisk/recording_files.py``, HTTP Range,
+``Cache-Control: no-store``), so the player seeks without loading the whole call.
 The waveform is drawn in the browser from the same audio (Web Audio API, ``ui_bridge/static/qa.js``): whatever the
 browser can play it can draw, with no second decoder here (``ui_bridge`` may not import ``recognizer/``).
 """
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import mimetypes
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,9 +25,9 @@ from typing import Annotated, Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
-from asterisk.recording_files import RecordingSettings, recording_path
+from asterisk.recording_files import RecordingSettings
 from cti.qa import AgentScore, Checklist, QaComment, QaScore, score_of
 from cti.records import CallRecord
 from cti.safe_text import csv_cells
@@ -41,6 +39,7 @@ from ..api_models import BadRequest, period, read_model, whole_number
 from ..csv_download import csv_response, download_format
 from ..notifier import Notifier
 from ..pbx_access import PbxRefused, belongs, listing_filter
+from ..recording_audio import recording_response, recordings_of
 from .gate import api_error
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ class QaRoutes:
             "call": self.notifier.messages.call_json(record),
             "recordings": [{"index": i, "name": name, "layout": layouts.get(name),
                             "url": f"/api/calls/{pbx}/{linkedid}/audio/{i}"}
-                           for i, name in enumerate(_recordings(record))],
+                           for i, name in enumerate(recordings_of(record))],
             "transcript": None if transcript is None else {
                 "engine": transcript.engine, "model": transcript.model, "duration": transcript.duration,
                 "language": transcript.language,
@@ -126,29 +125,10 @@ class QaRoutes:
     async def audio(self, request: Request, user: User) -> Response:
         """The call's ``index``-th recording, with HTTP Range (Starlette's ``FileResponse``)."""
         try:
-            pbx, linkedid, record = await self._call(request, user)
+            pbx, _linkedid, record = await self._call(request, user)
         except PbxRefused as exc:
             return api_error(exc.status, exc.api_code, exc.message)
-        text = request.path_params["index"]
-        names = _recordings(record)
-        if not (text.isascii() and text.isdigit() and len(text) <= 4 and int(text) < len(names)):
-            return api_error(404, "not_found", f"call {linkedid} has no recording {text[:10]!r} "
-                             f"({len(names)} recording(s): 0..{len(names) - 1})" if names
-                             else f"call {linkedid} has no recording")
-        name = names[int(text)]
-        try:
-            path = recording_path(self.recording, pbx, name)
-        except ValueError as exc:
-            log.warning("QA audio: the journal's recording %r of call %s on %s is refused: %s", name, linkedid, pbx,
-                        exc)
-            return api_error(404, "not_found", f"recording {text} of call {linkedid} cannot be read here")
-        if not path.is_file():
-            return api_error(404, "not_found", f"recording {text} of call {linkedid} is not in the recordings "
-                             "folder (deleted by the retention, or the folder is not mounted)")
-        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if media == "audio/x-wav":
-            media = "audio/wav"
-        return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store"})
+        return recording_response(self.recording, pbx, record, request.path_params["index"])
 
     async def comments(self, request: Request, user: User) -> Response:
         try:
@@ -310,13 +290,6 @@ class QaRoutes:
             if name:
                 return name
         return None
-
-
-def _recordings(record: CallRecord) -> tuple[str, ...]:
-    """The call's recordings as the journal lists them (older rows: the one ``recording``)."""
-    if record.recordings:
-        return record.recordings
-    return (record.recording,) if record.recording else ()
 
 
 def _filter(q: Mapping[str, str], name: str) -> str | None:
