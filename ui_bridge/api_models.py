@@ -222,6 +222,22 @@ class PbxLink(BaseModel):
                                      "nobody follows the PBX now")
 
 
+class CrmHealth(BaseModel):
+    """One CRM the calls are pushed into (issue 16, ``ui_bridge/crm_watch.py``), as ``GET /api/health`` and the
+    admin's panel show it."""
+
+    crm: str = Field(description="the CRM: bitrix24, amocrm, zammad, onec or webhook")
+    configured: bool = Field(True, description="its [crm.<name>] section is in the configuration (false: requests "
+                             "it left in the outbox before it was removed)")
+    pending: int = Field(description="requests waiting to be sent (all nodes)")
+    failed: int = Field(description="requests given up (``cti crm retry`` or the panel's button queues one again)")
+    sent: int = Field(description="requests the CRM accepted (all nodes, kept in the outbox)")
+    lag_seconds: float = Field(description="how long the oldest waiting request has waited (0: nothing waits)")
+    retried: int = Field(0, description="tries this node's sender failed and put back for later, since start")
+    last_error: str | None = Field(None, description="the most recent failure's error, as the CRM or the network "
+                                   "gave it")
+
+
 class Health(BaseModel):
     """``GET /api/health`` (admins): what an operator or a monitoring probe checks."""
 
@@ -234,3 +250,4 @@ class Health(BaseModel):
     subscribers: list[SubscriberHealth]
     store: StoreHealth
     pbxs: list[PbxLink] = Field(default=[], description="each followed PBX's AMI link, in the configuration's order")
+    crm: list[CrmHealth] = Field(default=[], description="each CRM the calls are pushed into ([crm]): its outbox")

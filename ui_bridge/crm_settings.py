@@ -83,6 +83,11 @@ class Bitrix24Settings(CrmCommon):
     crm_create: bool = True
     #: The line shown in Bitrix24 (``LINE_NUMBER``); unset: the number the customer dialled.
     line: str | None = None
+    #: The PBX a click-to-call from Bitrix24 goes to when the daemon follows several (``[[pbx]] id``).
+    pbx: str | None = None
+    #: Show an inbound call's card to the client's responsible manager too (``searchCrmEntities``'s ``ASSIGNED_BY``),
+    #: whether or not their phone rings.
+    route_to_responsible: bool = False
     rate: Annotated[float, Field(gt=0, le=1000)] = 2.0
     burst: Annotated[int, Field(ge=1, le=10_000)] = 50
 
@@ -130,7 +135,12 @@ class OneCSettings(CrmCommon):
     pull: bool = False
 
     def problems(self) -> list[str]:
-        return _secret(self.password, self.password_env, "password")
+        found = _secret(self.password, self.password_env, "password")
+        if self.push_url is None and not self.pull:
+            found.append("neither push_url (the 1C base's HTTP service) nor pull = true: 1C would get nothing")
+        if self.push_url is not None and not self.username:
+            found.append("push_url needs username: the 1C user the HTTP service runs as")
+        return found
 
 
 class WebhookSettings(CrmCommon):

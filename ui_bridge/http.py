@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -38,6 +39,9 @@ from .cards import CardService
 from .commands import Commands
 from .complaint_settings import ComplaintSettings
 from .complaints import ComplaintDesk
+from .crm_calls import CrmCallStarts
+from .crm_settings import CrmSettings
+from .crm_watch import CrmWatch
 from .fanout import Fanout
 from .forwarding import Forwarder
 from .hub import Hub
@@ -64,6 +68,10 @@ from .routes.contacts_register import (
     STAGES_ARE_SET_BY,
     ContactRegisterRoutes,
 )
+from .routes.crm_bitrix24 import Bitrix24Routes
+from .routes.crm_links import RecordingLinkRoute
+from .routes.crm_onec import FOREIGN_ONEC, ONEC_IS_FOR, OneCEvents, OneCRoutes
+from .routes.crm_watch import CRM_IS_FOR, FOREIGN_CRM, CrmRoutes
 from .routes.directory import FOREIGN_EDIT, QA_READS_ONLY, Directory
 from .routes.gate import PANEL_ONLY, Gate, Policy, for_anyone, for_users
 from .routes.health import FOR_ADMINS, HealthReport
@@ -77,6 +85,7 @@ from .routes.reminders import REMINDERS_ARE_FOR, ReminderRoutes
 from .routes.reports import REPORTS_ARE_FOR, ReportRoutes
 from .routes.websocket import LiveSocket
 from .sessions import Sessions, SocketSweep
+from .signed_links import SignedLinks
 from .supervisor import SUPERVISOR_IS_FOR, Supervisor, no_supervisor
 
 log = logging.getLogger(__name__)
@@ -98,7 +107,8 @@ class Panel:
                  fanout: Fanout | None = None, supervisor: Supervisor | None = None,
                  register: RegisterSettings | None = None, reminders: ReminderSettings | None = None,
                  qa: QaSettings | None = None, recording: RecordingSettings | None = None,
-                 complaints: ComplaintSettings | None = None) -> None:
+                 complaints: ComplaintSettings | None = None, crms: Sequence[str] = (),
+                 crm: CrmSettings | None = None) -> None:
         self.settings = settings
         self.hub = hub
         #: The way to the clients: this hub, or every node's through the store's bus (``fanout.across_nodes``).
@@ -141,7 +151,24 @@ class Panel:
         alerts = AlertHistory(self.store, notifier.messages, list(pbxs))
         contacts = ContactRegisterRoutes(self.store, notifier, list(pbxs))  # the contact register (issue 13)
         reports = ReportRoutes(self.store, notifier, list(pbxs))  # the managers' reports (issue 13)
-        report = HealthReport(health, pbxs, notifier.mirror)
+        # The CRM push as admins see it (issue 16): /api/health's part, /api/crm, /metrics (ui_bridge/crm_watch.py).
+        self.crm_watch = CrmWatch(crms, store)
+        #: The CRM push's click-to-call expectations (``ui_bridge/crm_calls.py``; set by the daemon; None: no push).
+        self.crm_calls: CrmCallStarts | None = None
+        # Recording links handed to CRMs, served without a login (ui_bridge/signed_links.py, routes/crm_links.py);
+        # the key is the store's, read at the first link served (the push signs with the same: crm/service.py).
+        crm = crm or CrmSettings()
+        self.links = SignedLinks(None, str(crm.public_url) if crm.public_url else None, crm.link_hours, time.time)
+        recording_links = RecordingLinkRoute(self.links, self.store, recording or RecordingSettings(), list(pbxs))
+        #: 1C's pull feed (``companion.crm.onec.OneCFeed``; set by the daemon when ``[crm.onec] pull``).
+        self.onec_feed: OneCEvents | None = None
+        onec = OneCRoutes(self.store, commands, list(pbxs), configured=crm.onec is not None,
+                          feed=lambda: self.onec_feed, starts=lambda: self.crm_calls)  # routes/crm_onec.py
+        crm_routes = CrmRoutes(self.crm_watch, notifier.messages)
+        # Bitrix24's calls on us (routes/crm_bitrix24.py): no login, the portal's application_token; the daemon sets
+        # its user lookup (the connector).
+        self.bitrix24 = Bitrix24Routes(self.store, commands, crm.bitrix24, starts=lambda: self.crm_calls)
+        report = HealthReport(health, pbxs, notifier.mirror, crm=self.crm_watch)
         # The QA page (issue 14): transcripts, recordings, comments, scores, the report, the search (routes/qa.py).
         qa_routes = QaRoutes(self.store, notifier, list(pbxs), qa or QaSettings(), recording or RecordingSettings())
         # Complaints and claims (issue 15): registered, reviewed stage by stage, escalated (ui_bridge/complaints.py).
@@ -152,7 +179,7 @@ class Panel:
         upload_limit = BodyLimit(UPLOAD_PATH, complaint_settings.max_attachment_bytes + MULTIPART_SLACK,
                                  f"a complaint's file is at most {complaint_settings.max_attachment_mb:g} MB")
         # /healthz, /readyz, /metrics (routes/ops.py); the pop latency is told by the daemon's PopSequencer.
-        self.metrics = NodeMetrics(node, hub, self.fanout)
+        self.metrics = NodeMetrics(node, hub, self.fanout, crm=self.crm_watch)
         ops = Ops(settings, node, self.metrics)
         self.socket = LiveSocket(gate, SOCKET_POLICY, settings, hub, notifier, commands, self.sessions)
         self.app = Starlette(routes=[
@@ -162,11 +189,22 @@ class Panel:
             Route("/login", pages.login_page),
             Route("/healthz", ops.healthz),  # no login: probes (routes/ops.py)
             Route("/readyz", ops.readyz),
+            Route("/crm/bitrix24/install", self.bitrix24.install, methods=["POST"]),  # routes/crm_bitrix24.py
+            Route("/crm/bitrix24/event", self.bitrix24.event, methods=["POST"]),
             Route("/metrics", ops.scrape),  # [http] metrics_token, else this machine only (routes/ops.py)
             gate.route("/api/login", POST=for_anyone(login.login, writes="this origin may not log in here")),
             gate.route("/api/logout", POST=for_anyone(login.logout, writes="this origin may not log out here")),
             gate.route("/api/me", GET=for_users(login.me, *LOGIN_ROLES, refused=PANEL_ONLY)),
             gate.route("/api/health", GET=for_users(report.read, "admin", refused=FOR_ADMINS)),
+            gate.route("/api/crm", GET=for_users(crm_routes.read, "admin", refused=CRM_IS_FOR)),  # routes/crm_watch.py
+            gate.route("/api/crm/requests/{item_id}/retry",
+                       POST=for_users(crm_routes.retry, "admin", refused=CRM_IS_FOR, writes=FOREIGN_CRM)),
+            # 1C's API (routes/crm_onec.py): the pull feed of call events and click-to-call, for its token.
+            gate.route("/api/crm/1c/events", GET=for_users(onec.events, "integration", "admin", refused=ONEC_IS_FOR)),
+            gate.route("/api/crm/1c/calls", POST=for_users(onec.call, "integration", "admin", refused=ONEC_IS_FOR,
+                                                           writes=FOREIGN_ONEC)),
+            # A call's recording to a signed link a CRM holds, without a login (routes/crm_links.py).
+            gate.route("/crm/recording/{token}", GET=for_anyone(recording_links.serve)),
             gate.route("/api/supervisor", GET=for_users(supervisor.read if supervisor is not None else no_supervisor,
                                                         "admin", "qa", refused=SUPERVISOR_IS_FOR)),
             gate.route("/api/calls", GET=for_users(journal.calls)),  # an agent's: their own (journal.py)

@@ -14,6 +14,11 @@ keeps (``cti/clock.py``): exact when the PBX sends no ``Timestamp``, and within 
 (the offset is re-read from every stamped event).
 Each client's sender task writes the frame on the event loop's next turn.
 
+The CRM push (issue 16, ``ui_bridge/crm_watch.py``) carries the label ``crm``: this node's senders' counters
+(``cti_crm_sent_total``, ``cti_crm_retried_total``, ``cti_crm_failed_total``: since the process started) and the
+outbox's gauges, for every node alike (``cti_crm_pending``, ``cti_crm_given_up``, ``cti_crm_lag_seconds``: the oldest
+waiting request's age), which the scrape reads from the store first (``routes/ops.py``).
+
 Everything about a PBX carries the label ``pbx``: the PBX's short id (``[[pbxs]] id``; ``main`` for a single
 ``[pbx]``), one series per followed PBX, each read from that PBX's link (its own AMI connection, call book and
 counters). A Prometheus target is one node, so the node is Prometheus's own ``instance`` label.
@@ -37,7 +42,8 @@ from cti.model import CallBook
 from cti.records import DEFAULT_PBX
 from store.repository import Store
 
-from .api_models import Health
+from .api_models import CrmHealth, Health
+from .crm_watch import CrmWatch
 from .fanout import Fanout
 from .hub import Hub
 
@@ -95,10 +101,11 @@ class Node(Protocol):
 class NodeCollector(Collector):
     """The daemon's counters as metric families, read at each scrape (see the module's docstring)."""
 
-    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None) -> None:
+    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None, crm: CrmWatch | None = None) -> None:
         self.node = node
         self.hub = hub
         self.fanout = fanout
+        self.crm = crm
 
     def collect(self) -> Iterable[Metric]:
         yield from self._hub()
@@ -106,6 +113,32 @@ class NodeCollector(Collector):
             yield from self._fanout(self.fanout)
         if self.node is not None:
             yield from self._node(self.node)
+        if self.crm is not None and self.crm.configured:
+            yield from self._crm(self.crm)
+
+    def _crm(self, crm: CrmWatch) -> Iterator[Metric]:
+        """The CRM push: this node's senders' counters, and the outbox as the scrape's read of the store found it."""
+        counts = crm.sender_counts()
+        counters = [("sent", "CRM requests this node sent and the CRM accepted"),
+                    ("retried", "CRM requests this node tried and put back for a later try (the network, a 5xx, a "
+                     "rate limit)"),
+                    ("failed", "CRM requests this node gave up (refused by the CRM, or too old): see cti crm status")]
+        for count, text in counters:
+            family = CounterMetricFamily(f"cti_crm_{count}", text, labels=["crm"])
+            for crm_name in crm.enabled:
+                sender = counts.get(crm_name)
+                family.add_metric([crm_name], getattr(sender, count) if sender is not None else 0)
+            yield family
+        gauges: list[tuple[str, str, Callable[[CrmHealth], float]]] = [
+            ("pending", "CRM requests waiting to be sent (all nodes)", lambda h: h.pending),
+            ("given_up", "CRM requests given up and not put back (all nodes)", lambda h: h.failed),
+            ("lag_seconds", "seconds the oldest waiting CRM request has waited (0: nothing waits)",
+             lambda h: h.lag_seconds)]
+        for name, text, read in gauges:
+            gauge = GaugeMetricFamily(f"cti_crm_{name}", text, labels=["crm"])
+            for health in crm.last:
+                gauge.add_metric([health.crm], read(health))
+            yield gauge
 
     def describe(self) -> Iterable[Metric]:
         return []  # the families are built at each scrape: nothing to check at registration
@@ -239,9 +272,10 @@ class NodeMetrics:
     A registry per panel, not prometheus_client's global one: the tests run several daemons in one process.
     """
 
-    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None) -> None:
+    def __init__(self, node: Node | None, hub: Hub, fanout: Fanout | None = None, crm: CrmWatch | None = None) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=False)
-        registry.register(NodeCollector(node, hub, fanout))
+        self.crm = crm
+        registry.register(NodeCollector(node, hub, fanout, crm))
         self.pops = PopTimer(registry, hub, node, fanout)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)

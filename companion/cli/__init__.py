@@ -21,6 +21,7 @@ One module per command group, each adding its commands to the apps of :mod:`.app
 * :mod:`.models` — ``models list|download``: the speech models installed and offered, a verified download.
 * :mod:`.recordings` — ``recordings purge|deleted``: the recordings' retention by hand, and its log.
 * :mod:`.mail` — ``mail status|test``: the e-mail outbox's state, a test message through ``[mail]``'s server.
+* :mod:`.crm` — ``crm status|retry``: the CRM push's outbox, the requests given up, putting them back.
 
 The shared parts: :mod:`.errors` (one line and an exit status), :mod:`.options`, :mod:`.loading` (the config),
 :mod:`.when` (``--since``/``--until``), :mod:`.storage` (the store opened for one command).
@@ -41,7 +42,7 @@ from .app import app
 
 #: The command modules, in the order of ``cti --help``: the daemon first, then what people read.
 MODULES = ("run", "listings", "register", "users", "contacts", "contacts_register", "reports", "store_commands", "pbx",
-           "transcribe", "models", "recordings", "mail")
+           "transcribe", "models", "recordings", "mail", "crm")
 #: The modules that define each command (``missed``'s group is in one, its subcommands in another); a command not
 #: named here loads them all (``tests/test_cli_lazy.py`` checks the table against the app).
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -54,6 +55,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "models": ("models",),
     "recordings": ("recordings",),
     "mail": ("mail",),
+    "crm": ("crm",),
 }
 
 __all__ = ["COMMANDS", "MODULES", "app", "load", "main"]

@@ -45,6 +45,13 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
     ("/api/logout", "POST"): (None, True),
     ("/api/me", "GET"): (frozenset(LOGIN_ROLES), False),  # an employee's panel asks who logged in
     ("/api/health", "GET"): (frozenset({"admin"}), False),
+    # The CRM push (docs/crm.md#watching-the-push): admins.
+    ("/api/crm", "GET"): (frozenset({"admin"}), False),
+    ("/api/crm/requests/{item_id}/retry", "POST"): (frozenset({"admin"}), True),
+    # 1C's API (docs/crm.md#1c): its integration token, and admins; a recording to a signed link: anyone holding one.
+    ("/api/crm/1c/events", "GET"): (frozenset({"integration", "admin"}), False),
+    ("/api/crm/1c/calls", "POST"): (frozenset({"integration", "admin"}), True),
+    ("/crm/recording/{token}", "GET"): (None, False),
     ("/api/calls", "GET"): (EVERYONE, False),
     ("/api/missed", "GET"): (frozenset({"admin", "qa"}), False),
     ("/api/missed/{entry_id}", "GET"): (frozenset({"admin", "qa"}), False),
@@ -87,11 +94,14 @@ ACCESS: dict[tuple[str, str], tuple[frozenset[str] | None, bool]] = {
 }
 #: The routes that are not the JSON API: pages and files (tests/ui_bridge/test_http.py), the WebSocket, and the
 #: probes and metrics, which need no login (their access: tests/ui_bridge/test_ops.py).
-OTHER_ROUTES = {"/", "/wallboard", "/qa", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics"}
+OTHER_ROUTES = {"/", "/wallboard", "/qa", "/login", "/static/{name:path}", "/ws", "/healthz", "/readyz", "/metrics",
+                # Bitrix24 calls these with no session: its application_token is checked (routes/crm_bitrix24.py)
+                "/crm/bitrix24/install", "/crm/bitrix24/event"}
 
 #: What a path's parameters are filled with.
 PARAMS = {"{entry_id}": "1", "{linkedid}": "1700000000.1", "{contact_id}": "1", "{pbx}": "main", "{index}": "0",
-          "{complaint_id}": "1", "{attachment_id}": "1", "{row}": "0"}
+          "{complaint_id}": "1", "{attachment_id}": "1", "{row}": "0", "{item_id}": "1",
+          "{token}": "not-a-link"}
 #: A write's body that would change something if the gate let it through (sent from the foreign page).
 REAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/login": {"name": "anna", "password": "anna-password-1"},
@@ -101,6 +111,7 @@ REAL_BODIES: dict[str, dict[str, Any]] = {
     "/api/calls/{pbx}/{linkedid}/comments": {"at_second": 1.0, "text": "from a foreign page"},
     "/api/calls/{pbx}/{linkedid}/scores": {"answers": {"greeting": 1}},
     "/api/complaints": {"type": "quality", "client_name": "Подделка Чужой Страницы", "comment": "x"},
+    "/api/crm/1c/calls": {"extension": "101", "number": "89161234567"},
 }
 
 
@@ -109,6 +120,14 @@ def api_endpoints(env: PanelEnv) -> list[tuple[str, str, Endpoint]]:
     assert panel is not None
     return [(route.path, method, endpoint) for route in panel.app.routes if isinstance(route, ApiRoute)
             for method, endpoint in route.endpoints.items()]
+
+
+async def recording_link_token(env: PanelEnv) -> str:
+    """A recording link's token the panel signed (for a call the journal does not hold: a 404 to anyone)."""
+    panel = env.running.daemon.panel
+    assert panel is not None
+    await panel.links.load(env.store)
+    return panel.links.token(PARAMS["{pbx}"], PARAMS["{linkedid}"], 0)
 
 
 def url_of(path: str) -> str:
@@ -172,6 +191,7 @@ async def test_every_api_route_declares_the_access_the_docs_give() -> None:
 
 async def test_the_gate_holds_every_api_route_to_its_policy_over_http() -> None:
     async with panel_env([TRACE]) as env, callers(env) as (http, cookies):
+        PARAMS["{token}"] = await recording_link_token(env)  # its refusals are about the link, not the caller
         for path, method, endpoint in api_endpoints(env):
             policy, where = endpoint.policy, f"{method} {path}"
             admitted = sorted(policy.roles) if policy.roles is not None else []

@@ -1,5 +1,5 @@
 """``GET /api/health``: the daemon's health for admins (each PBX's AMI link, each subscriber's counts, the store's
-backlog).
+backlog, each CRM's outbox: ``ui_bridge/crm_watch.py``).
 
 The counts come from the daemon (``companion/daemon.py``: ``Daemon.health``); a panel run without a daemon
 (a test bench) has none to report and answers 404.
@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from store.repository import User
 
 from ..api_models import Health, PbxLink
+from ..crm_watch import CrmWatch, StoreNotOpen
 from ..mirror import Mirror
 from ..pbxs import PbxHandles
 from .gate import api_error
@@ -24,8 +25,10 @@ FOR_ADMINS = "the daemon's health is for admins"
 
 
 class HealthReport:
-    def __init__(self, health: Callable[[], Health] | None, pbxs: PbxHandles, mirror: Mirror | None = None) -> None:
+    def __init__(self, health: Callable[[], Health] | None, pbxs: PbxHandles, mirror: Mirror | None = None,
+                 crm: CrmWatch | None = None) -> None:
         self._health = health
+        self.crm = crm
         self.pbxs = pbxs
         self.mirror = mirror  # who follows the PBXs this node does not (ui_bridge/mirror.py)
 
@@ -37,5 +40,11 @@ class HealthReport:
                          followed_elsewhere=not h.following() and mirror is not None
                          and mirror.holder_of(h.id) is not None)
                  for h in self.pbxs.values()]
-        health = self._health().model_copy(update={"pbxs": links})
+        update: dict[str, object] = {"pbxs": links}
+        if self.crm is not None and self.crm.configured:
+            try:
+                update["crm"] = await self.crm.read()
+            except StoreNotOpen:
+                update["crm"] = self.crm.last
+        health = self._health().model_copy(update=update)
         return JSONResponse(health.model_dump(), headers={"Cache-Control": "no-store"})

@@ -91,5 +91,7 @@ class Ops:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        if self.metrics.crm is not None:  # the CRM outbox's gauges, read from the store now (ui_bridge/crm_watch.py)
+            await self.metrics.crm.refresh()
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(self.metrics.registry), media_type=content_type, headers=NO_STORE)

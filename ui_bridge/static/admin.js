@@ -4,6 +4,7 @@
 import { Directory } from "./card.js";
 import { markUncertain, uncertainMark } from "./health.js";
 import { AlertsPanel } from "./alerts.js";
+import { CrmBlock } from "./crm.js";
 import { RemindersPanel } from "./reminders.js";
 import { Journal } from "./journal.js";
 import { MissedRegister } from "./register.js";
@@ -269,11 +270,15 @@ export class AdminView {
     this.overdue = new RemindersPanel(ctx, { mode: "overdue" }); // reminders escalated to the admins (reminders.js)
     this.alerts.el.after(this.overdue.el);
     this.overdue.load();
+    this.crm = new CrmBlock(ctx); // the CRM push's outbox and given-up requests, when a CRM is configured (crm.js)
+    this.overdue.el.after(this.crm.el);
+    this.crm.load();
   }
 
   onMessage(msg) {
     this.alerts.onMessage(msg);
     this.overdue.onMessage(msg);
+    this.crm.onMessage(msg);
     if (msg.type === "hello") { // which PBXs the user sees: the journal's filter, the PBX columns
       this.journal.showPbxs();
       this.missed.render();
