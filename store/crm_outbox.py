@@ -119,7 +119,7 @@ def crm_item_from_row(row: Row) -> CrmItem:
         id=int(row["id"]), crm=cast(CrmName, row["crm"]), call=row["call"], seq=int(row["seq"]), kind=row["kind"],
         payload=decode_object(row["payload"]), created_at=float(row["created_at"]), attempts=int(row["attempts"]),
         next_try_at=float(row["next_try_at"]), sent_at=opt("sent_at"), failed_at=opt("failed_at"),
-        last_error=row["last_error"], answer=decode_object(row["answer"]))
+        last_error=row["last_error"], answer=decode_object(row["answer"]), retried_at=opt("retried_at"))
 
 
 class CrmOutboxOps:
@@ -237,7 +237,7 @@ class CrmOutboxOps:
 
         async def work(conn: Any) -> CrmItem:
             rows = await self._rows_in(
-                conn, "UPDATE crm_outbox SET failed_at = NULL, next_try_at = :at "
+                conn, "UPDATE crm_outbox SET failed_at = NULL, next_try_at = :at, retried_at = :at, attempts = 0 "
                 "WHERE id = :id AND failed_at IS NOT NULL AND sent_at IS NULL RETURNING *", params)
             if not rows:
                 return await self._item_in(conn, item_id)  # pending or sent: as it is

@@ -86,7 +86,8 @@ def retry_at(item: CrmItem, now: float, settings: CrmSettings, after: float | No
     ``item.attempts`` counts the tries so far, this one included (``take_crm`` counted it): the waits are
     ``retry_first_seconds`` × ``retry_factor`` to the power of the tries before, up to ``retry_max_seconds``;
     ``after`` (the CRM's ``Retry-After``) replaces the wait. The last try is at the give-up time itself."""
-    deadline = item.created_at + settings.give_up_hours * 3600
+    # From the queueing, or from the admin's «Повторить»: a request put back gets a whole period again.
+    deadline = (item.retried_at or item.created_at) + settings.give_up_hours * 3600
     if now >= deadline:
         return None
     if after is not None:

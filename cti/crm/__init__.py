@@ -135,6 +135,8 @@ class CrmItem:
     last_error: str | None = None
     #: What the CRM's answer gave that later requests of the call refer to (``{"call_id": "externalCall.…"}``).
     answer: dict[str, Any] = field(default_factory=dict)
+    #: When an admin put it back after it was given up (``cti crm retry``, «Повторить»): its tries start again.
+    retried_at: float | None = None
 
     @property
     def state(self) -> ItemState:

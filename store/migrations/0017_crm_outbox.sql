@@ -8,7 +8,8 @@
 -- counts the try in `attempts`. `head` is 1 on one row per call: its pending request of the lowest `seq`, the only
 -- one `take_crm` may hand out (kept by the store in the transaction that changes the call's pending set), so the
 -- due requests are one index range, never the calls' later requests waiting behind one in back-off.
--- `last_error` / `error_at`: the last failed try's error and time; `answer`: what the CRM's answer gave.
+-- `last_error` / `error_at`: the last failed try's error and time; `retried_at`: when an admin put it back after it
+-- was given up (its retry period starts again there); `answer`: what the CRM's answer gave.
 CREATE TABLE crm_outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     crm         TEXT NOT NULL,
@@ -23,6 +24,7 @@ CREATE TABLE crm_outbox (
     failed_at   REAL,
     last_error  TEXT,
     error_at    REAL,
+    retried_at  REAL,
     answer      TEXT NOT NULL DEFAULT '{}',
     head        INTEGER NOT NULL DEFAULT 0 CHECK (head IN (0, 1))
 );

@@ -115,6 +115,10 @@ def test_back_off_grows_is_capped_honours_retry_after_and_ends_at_give_up() -> N
     assert retry_at(item, T0 + 100, settings, after=30) == T0 + 130
     assert retry_at(item, T0 + 3599, settings) == T0 + 3600  # the last try at the give-up time itself
     assert retry_at(item, T0 + 3600, settings) is None
+    # Put back by an admin long after it was given up: a whole period again, from its first wait.
+    back = replace(item, attempts=1, retried_at=T0 + 86_400)
+    assert retry_at(back, T0 + 86_400 + 1, settings) == T0 + 86_400 + 3
+    assert retry_at(back, T0 + 86_400 + 3600, settings) is None
 
 
 async def test_retried_with_back_off_until_given_up_and_visible(store: Store) -> None:

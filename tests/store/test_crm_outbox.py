@@ -142,11 +142,12 @@ async def test_a_given_up_request_queued_again_goes_before_its_calls_later_ones(
     assert taken.id == second.id
     await store.crm_sent(second.id, {}, at=NOW + 3)
     retried = await store.crm_retry(first.id, at=NOW + 100)
-    assert (retried.state, retried.next_try_at, retried.attempts, retried.last_error) == (
-        "pending", NOW + 100, 1, "1C is down")
+    # Tried again as a new request (its back-off and its give-up period start again), the last error kept.
+    assert (retried.state, retried.next_try_at, retried.attempts, retried.last_error, retried.retried_at) == (
+        "pending", NOW + 100, 0, "1C is down", NOW + 100)
     assert await store.take_crm("onec", now=NOW + 99, lease_seconds=LEASE) == []  # due at 100; the third waits too
     [again] = await store.take_crm("onec", now=NOW + 100, lease_seconds=LEASE, limit=5)
-    assert (again.id, again.attempts) == (first.id, 2)
+    assert (again.id, again.attempts, again.created_at) == (first.id, 1, NOW)
     await store.crm_sent(first.id, {}, at=NOW + 101)
     [last] = await store.take_crm("onec", now=NOW + 102, lease_seconds=LEASE, limit=5)
     assert last.id == third.id

@@ -20,6 +20,7 @@ CREATE TABLE crm_outbox (
     failed_at   double precision,
     last_error  text,
     error_at    double precision,
+    retried_at  double precision,
     answer      text NOT NULL DEFAULT '{}',
     head        smallint NOT NULL DEFAULT 0 CHECK (head IN (0, 1))
 );
