@@ -33,9 +33,9 @@ from tests.panel_env import USERS, PanelEnv, panel_env
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-#: Latin words a Russian page may show: the product's name, the language switch, and the name of a file format
-#: («Скачать CSV»: Russian has no other word for it).
-RUSSIAN_MAY_SHOW = {"CTI", "Companion", "RU", "EN", "CSV"}
+#: Latin words a Russian page may show: the product's name, the language switch, and the names of a file format
+#: and a kind of system Russian has no other word for («Скачать CSV», «CRM» over the CRM push's block).
+RUSSIAN_MAY_SHOW = {"CTI", "Companion", "RU", "EN", "CSV", "CRM"}
 #: The fields of the server's messages and answers that carry data (names, numbers, queues, notes), not words of
 #: the panel: their values may show in either language as they are.
 DATA_KEYS = {

@@ -299,7 +299,7 @@ async def test_cti_mail_test_prints_the_servers_answer_or_the_error_in_words(tmp
 def test_the_examples_mail_block_uncommented_is_checked_before_the_daemon_starts(tmp_path: Path) -> None:
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
     start = text.index("[mail]\n")
-    end = text.index("# [cluster]", start)
+    end = text.index("\n# [", start) + 1  # to the next section the example leaves commented out ([crm])
     block = re.sub(r"(?m)^# (\w+ = )", r"\1", text[start:end])
     config = tmp_path / "cti.toml"
     config.write_text(text[:start] + block + text[end:], encoding="utf-8")
