@@ -64,3 +64,8 @@ def setup_logging(level: LogLevel) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     logging.basicConfig(level=level.value.upper(), handlers=[handler])
+    # httpx logs every request it sends at INFO: a line per CRM request and caller lookup would bury the daemon's own
+    # lines. The CRM sender logs what went wrong itself (`cti crm status` says what went right); --log-level debug
+    # shows the requests again.
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
