@@ -37,7 +37,7 @@ from cti.model import CallBook
 from store import open_store
 from store.repository import RegisterChange, Store
 from ui_bridge.alerts import AlertEngine, thresholds
-from ui_bridge.api_models import Health, StoreHealth, SubscriberHealth
+from ui_bridge.api_models import Health, RecordingHealth, StoreHealth, SubscriberHealth
 from ui_bridge.cards import CardService, PopSequencer
 from ui_bridge.commands import Commands
 from ui_bridge.fanout import Fanout
@@ -362,6 +362,7 @@ class Daemon:
             store=StoreHealth(pending=store.pending_count if store is not None else 0,
                               max_pending=self.settings.store.max_pending, pauses=self.store_pauses,
                               failures=self.store_failures),
+            recording=RecordingHealth.model_validate(self.recorder) if self.recorder is not None else None,
         )
 
     @property

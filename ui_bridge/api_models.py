@@ -238,6 +238,17 @@ class CrmHealth(BaseModel):
                                    "gave it")
 
 
+class RecordingHealth(BaseModel):
+    """The daemon's own recordings (``[recording] record``, ``companion/recorder.py``) since start: a PBX that
+    refuses ``MixMonitor`` (the AMI user's rights, a full disk) shows here before anyone misses a recording."""
+
+    model_config = ConfigDict(from_attributes=True)  # read straight off the recorder
+    started: int = Field(description="MixMonitor actions the PBX accepted")
+    adopted: int = Field(description="answered calls the dialplan was recording already (adopted as they are)")
+    failures: int = Field(description="MixMonitor actions that failed (refused, unanswered, not sendable)")
+    last_failure: str | None = Field(description="the last failure in words: the call, the PBX and why")
+
+
 class Health(BaseModel):
     """``GET /api/health`` (admins): what an operator or a monitoring probe checks."""
 
@@ -251,3 +262,5 @@ class Health(BaseModel):
     store: StoreHealth
     pbxs: list[PbxLink] = Field(default=[], description="each followed PBX's AMI link, in the configuration's order")
     crm: list[CrmHealth] = Field(default=[], description="each CRM the calls are pushed into ([crm]): its outbox")
+    recording: RecordingHealth | None = Field(None, description="the daemon's own recordings since start; null when "
+                                              "it starts none ([recording] record = \"never\")")

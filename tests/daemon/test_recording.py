@@ -139,6 +139,10 @@ async def test_a_refused_mixmonitor_is_logged_and_the_call_goes_on(tmp_path: Pat
             recorder.settle = SETTLE
             await serve_through(pbx, [e.message for e in loaded.events], leg_event("BridgeEnter", "PJSIP/101-"))
             await wait_until(lambda: recorder.failures == 1, 10, "the failure counted")
+            # An admin sees it on /api/health, before anyone misses a recording.
+            seen = running.daemon.health().recording
+            assert seen is not None and (seen.started, seen.failures) == (0, 1)
+            assert seen.last_failure is not None and "Permission denied" in seen.last_failure
             pbx.resume()
             await wait_until(lambda: pbx.finished.is_set(), 30, "the replay finished")
             await wait_until(lambda: not running.daemon.book.calls, 10, "every call ended")
