@@ -96,19 +96,48 @@ class Bitrix24Settings(CrmCommon):
 
 
 class AmoCrmSettings(CrmCommon):
-    """``[crm.amocrm]``: amoCRM or Kommo, ``POST /api/v4/calls`` with a long-lived token (or OAuth)."""
+    """``[crm.amocrm]``: amoCRM or Kommo, ``POST /api/v4/calls`` with a long-lived token, or with OAuth (the
+    integration's ``client_id``, secret and redirect URI; the first pair from ``cti crm amocrm-code``). One or the
+    other: both given is refused at load."""
 
     #: The account: ``https://example.amocrm.ru`` (or ``https://example.kommo.com``).
     base_url: HttpUrl | None = None
+    #: A private integration's long-lived token (the simpler choice).
     token: str | None = None
     token_env: str | None = None
+    #: OAuth: the integration's «ID интеграции», «Секретный ключ» and the redirect URI given when it was created
+    #: (sent as written: amoCRM compares it with the integration's).
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_secret_env: str | None = None
+    redirect_uri: Annotated[str, Field(pattern=r"^https?://[^\s]{1,2000}$")] | None = None
     #: The source shown on the call in amoCRM.
     source: str = "CTI Companion"
     rate: Annotated[float, Field(gt=0, le=1000)] = 7.0
     burst: Annotated[int, Field(ge=1, le=10_000)] = 7
 
+    @model_validator(mode="after")
+    def _one_way_in(self) -> AmoCrmSettings:
+        oauth = [k for k in ("client_id", "client_secret", "client_secret_env", "redirect_uri")
+                 if getattr(self, k) is not None]
+        if oauth and (self.token is not None or self.token_env is not None):
+            raise ValueError("give either a long-lived token (token or token_env) or OAuth (client_id, "
+                             f"client_secret or client_secret_env, redirect_uri), not both: {', '.join(oauth)} "
+                             "set beside the token")
+        if oauth and (self.client_id is None or self.redirect_uri is None
+                      or (self.client_secret is None and self.client_secret_env is None)):
+            raise ValueError("OAuth needs client_id, client_secret (or client_secret_env) and redirect_uri, all "
+                             "three as the integration's «Ключи и доступы» shows them")
+        return self
+
+    @property
+    def oauth(self) -> bool:
+        """Signed in with OAuth (the pair kept in the store), not a long-lived token."""
+        return self.client_id is not None
+
     def problems(self) -> list[str]:
-        return _secret(self.token, self.token_env, "token")
+        return (_secret(self.token, self.token_env, "token")
+                + _secret(self.client_secret, self.client_secret_env, "client_secret"))
 
 
 class ZammadSettings(CrmCommon):

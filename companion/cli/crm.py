@@ -1,4 +1,5 @@
-"""``cti crm status|retry``: the CRM push's outbox as it stands, and given-up requests put back.
+"""``cti crm status|retry|amocrm-code``: the CRM push's outbox as it stands, given-up requests put back, amoCRM
+signed in.
 
 ``cti crm status`` reads the store's CRM outbox (``store.repository.CrmOutbox``, the figures ``GET /api/health`` and
 the admin's panel show: ``ui_bridge/crm_watch.py``): per CRM, how many requests wait, how many were given up, how
@@ -8,6 +9,11 @@ given-up requests instead (the call, the request, when, the error), newest first
 ``cti crm retry ID`` queues a given-up request again, due now, with its call's later requests given up after it (a
 Bitrix24 ``finish`` given up for want of the ``CALL_ID`` of a ``register`` that was given up goes again after it);
 ``--all-failed`` every given-up request (of ``--crm``). A running daemon sends them at its sender's next look.
+
+``cti crm amocrm-code CODE`` signs amoCRM in with OAuth (``[crm.amocrm] client_id``...): the authorization code an
+admin copies from the integration is exchanged for the token pair, kept in the store over any pair kept before
+(``companion/crm/amocrm_auth.py``); a running daemon uses it at its next request. Run again whenever amoCRM refused to
+refresh the pair (``cti crm status`` says so).
 """
 
 from __future__ import annotations
@@ -155,6 +161,43 @@ def retry_command(
     for item in items:
         typer.echo(terminal_text(f"Queued again: #{item.id} {item.crm} {item.kind} of call {item.call} "
                                  f"(request {item.seq} of the call)"))
+
+
+@crm_app.command("amocrm-code")
+def amocrm_code_command(
+    config: ConfigOpt,
+    code: Annotated[str, typer.Argument(help="the authorization code from the amoCRM integration's «Ключи и "
+                                              "доступы» (it lasts 20 minutes and works once)")],
+) -> None:
+    """Sign amoCRM in with OAuth: exchange an authorization code for the token pair, kept in the store."""
+    import httpx
+
+    from companion.crm.amocrm_auth import AmoCrmTokens, CodeRefused, token_url
+
+    settings = settings_from(config)
+    amocrm = settings.crm.amocrm
+    if amocrm is None or not amocrm.oauth or amocrm.base_url is None:
+        fail("[crm.amocrm] needs base_url and OAuth (client_id, client_secret or client_secret_env, redirect_uri) "
+             "for a code: see docs/crm.md, amoCRM / Kommo")
+    if problems := amocrm.problems():
+        fail(f"[crm.amocrm] {problems[0]}")
+    tz = settings.pbx.tzinfo()
+
+    async def sign_in(store: Store) -> float:
+        async with httpx.AsyncClient() as http:
+            tokens = AmoCrmTokens(amocrm, store=lambda: store, http=http, clock=time.time)
+            try:
+                record = await tokens.sign_in(code.strip())
+            except CodeRefused as exc:
+                fail(str(exc), 1)
+            except httpx.HTTPError as exc:
+                fail(f"cannot reach amoCRM at {token_url(amocrm)} ({type(exc).__name__}: {exc or 'no details'})", 1)
+        return float(record["expires_at"])
+
+    expires_at = with_store(settings, sign_in)
+    typer.echo(f"amoCRM signed in: the token pair is kept in the store (the access token until "
+               f"{iso_time(expires_at, tz)}, renewed by the daemon as it runs out). A running daemon uses it "
+               "at its next request.")
 
 
 def _crm_name(choice: CrmChoice | None) -> CrmName | None:

@@ -2,7 +2,9 @@
 
 Each outbox item is one finished call (``cti/crm/amocrm.py`` plans it), sent as a list of one call to
 ``{[crm.amocrm] base_url}/api/v4/calls`` with the account's **long-lived token** (``Authorization: Bearer``; amoCRM's
-«Настройки» → «Интеграции» → a private integration → «Ключи и доступы» → «Долгосрочный токен»; Kommo the same).
+«Настройки» → «Интеграции» → a private integration → «Ключи и доступы» → «Долгосрочный токен»; Kommo the same), or
+with the integration's **OAuth** access token (``client_id`` set: ``amocrm_auth.py``, the pair kept in the store,
+refreshed before it runs out and when amoCRM answers 401, then the request sent again at once).
 
 What amoCRM answers, by its meaning:
 
@@ -11,7 +13,9 @@ What amoCRM answers, by its meaning:
   (it found no contact or company with that phone: its documented behaviour for an unknown number). That is the
   CRM's decision, not a failure to retry: ``Sent`` with ``{"added": false}`` and amoCRM's words, logged.
 * 400 (``validation-errors``): the call as such is refused: given up with amoCRM's words (``cti crm status``).
-* 401: the token was refused: expired (a long-lived token has an end date) or revoked. Only the admin can renew it,
+* 401 with OAuth: the access token is refreshed and the request sent again at once; refused again, or the refresh
+  refused (the refresh token expired or revoked), the request waits (``Retry``) with "run cti crm amocrm-code".
+* 401 with a long-lived token: expired (a long-lived token has an end date) or revoked. Only the admin can renew it,
   so the request is kept and retried (with "the amoCRM token was refused: renew it" as its error, in ``cti crm
   status`` and the admin's panel) until ``[crm] give_up_hours``: a token renewed and the daemon restarted within
   that time loses no call. 402 (the account's paid period is over), 403 (the account or this address blocked) and
@@ -38,7 +42,9 @@ from cti.crm.amocrm import AmoCrmPlanner
 from ui_bridge.crm_settings import AmoCrmSettings, secret_value
 from ui_bridge.signed_links import NoRecordingLink
 
+from .amocrm_auth import SIGN_IN_AGAIN, AmoCrmTokens
 from .connector import ConnectorDeps, GiveUp, Retry, SendResult, Sent
+from .oauth_tokens import NoTokens, RefreshRefused
 from .references import MissingValue, resolve
 from .registry import CrmConfigError
 from .webhook import retry_after, without_recordings
@@ -67,9 +73,17 @@ class AmoCrmConnector:
     def __init__(self, settings: AmoCrmSettings, deps: ConnectorDeps) -> None:
         if settings.base_url is None:
             raise CrmConfigError("[crm.amocrm]: base_url is not set (the account: https://example.amocrm.ru)")
+        #: OAuth's pair (``client_id`` set), else None and :attr:`token` is the long-lived token.
+        self.tokens: AmoCrmTokens | None = None
         token = secret_value(settings.token, settings.token_env)
-        if not token:
-            raise CrmConfigError("[crm.amocrm]: token (or token_env) is not set: the account's long-lived token")
+        if settings.oauth:
+            if not secret_value(settings.client_secret, settings.client_secret_env):
+                raise CrmConfigError("[crm.amocrm]: client_secret (or client_secret_env) is not set: the "
+                                     "integration's «Секретный ключ»")
+            self.tokens = AmoCrmTokens(settings, store=deps.store, http=deps.http, clock=deps.clock)
+        elif not token:
+            raise CrmConfigError("[crm.amocrm]: token (or token_env) is not set: the account's long-lived token "
+                                 "(or OAuth: client_id, client_secret, redirect_uri)")
         self.url = str(settings.base_url).rstrip("/") + CALLS_PATH
         self.token = token
         self.timeout = settings.timeout
@@ -93,23 +107,47 @@ class AmoCrmConnector:
             body = self.body(item, answers)
         except MissingValue as exc:
             return GiveUp(str(exc))
-        headers = {"Authorization": f"Bearer {self.token}", "User-Agent": "cti-companion"}
+        if self.tokens is None:
+            assert self.token is not None
+            return self._outcome(item, await self._post(body, self.token))
         try:
-            response = await self.deps.http.post(self.url, json=body, headers=headers, timeout=self.timeout,
-                                                 follow_redirects=False)
+            token = await self.tokens.access_token()
+            response = await self._post(body, token)
+            if isinstance(response, httpx.Response) and response.status_code == 401:
+                log.info("amoCRM refused the access token: refreshing it")
+                kept = await self.tokens.current()
+                if kept.get("access_token") == token:  # else another sender (or node) refreshed it meanwhile
+                    kept = await self.tokens.refresh(kept)
+                response = await self._post(body, str(kept["access_token"]))
+        except (NoTokens, RefreshRefused) as exc:
+            return Retry(str(exc))
+        except httpx.HTTPError as exc:  # the OAuth endpoint's network or 5xx
+            return Retry(f"cannot refresh the amoCRM token ({type(exc).__name__}: {exc or 'no details'})")
+        return self._outcome(item, response)
+
+    async def _post(self, body: list[dict[str, Any]], token: str) -> httpx.Response | Retry:
+        """The call sent with ``token``: amoCRM's answer, or what to do when none came."""
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": "cti-companion"}
+        try:
+            return await self.deps.http.post(self.url, json=body, headers=headers, timeout=self.timeout,
+                                             follow_redirects=False)
         except httpx.TimeoutException:
             return Retry(f"amoCRM: no answer within {self.timeout:g} s")
         except httpx.TransportError as exc:
             return Retry(f"amoCRM: cannot connect ({type(exc).__name__}: {exc or 'no details'})")
-        return self._outcome(item, response)
 
-    def _outcome(self, item: CrmItem, response: httpx.Response) -> SendResult:
+    def _outcome(self, item: CrmItem, response: httpx.Response | Retry) -> SendResult:
+        if isinstance(response, Retry):
+            return response
         status = response.status_code
         if status == 204:
             return self._not_added(item, "amoCRM answered 204 No Content")
         if 200 <= status < 300:
             return self._accepted(item, _json(response))
         said = f"amoCRM: HTTP {status}" + (f": {text}" if (text := _words(response)) else "")
+        if status == 401 and self.tokens is not None:
+            return Retry(f"amoCRM refused the OAuth access token just refreshed (the integration disabled or "
+                         f"removed?): {SIGN_IN_AGAIN} ({said})")
         if status in ADMIN_FIXES:
             return Retry(f"{ADMIN_FIXES[status]} ({said})")
         if 300 <= status < 400:

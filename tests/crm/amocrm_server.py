@@ -17,10 +17,23 @@ What it implements (amocrm.ru/developers "Звонки": ``POST /api/v4/calls``;
 * amoCRM's limit of 7 requests a second: over it, ``429`` (a real count over the last second, in wall time).
 * ``uniq``: the documentation promises no deduplication by it, so a call sent twice is added twice: this server does
   the same and counts it (:meth:`AmoCrmAccount.uniq_counts`), so a test sees a repeat.
+* OAuth (amocrm.ru/developers "Авторизация OAuth 2.0", Kommo's "Get/renew access token"): ``POST
+  /oauth2/access_token`` with a JSON (or form) body of ``client_id``, ``client_secret``, ``redirect_uri`` (the
+  integration's, compared as written) and ``grant_type``: ``authorization_code`` with a ``code``
+  (:meth:`AmoCrmAccount.issue_code`: as the integration's «Ключи и доступы» shows it, good for 20 minutes, once) or
+  ``refresh_token`` with a ``refresh_token``. The answer: ``{"token_type": "Bearer", "expires_in", "server_time",
+  "access_token", "refresh_token"}``; the access token lasts ``access_seconds`` (a day), the refresh token is good
+  for one refresh (rotated: the old one is dead once used). Refused: ``400`` (a code or refresh token unknown, used,
+  revoked or expired; a ``redirect_uri`` that is not the integration's) or ``401`` (``client_id``/``client_secret``
+  wrong), with the OAuth error (``error``: ``invalid_grant``, ``invalid_client``...) and amoCRM's ``title``,
+  ``hint`` and ``detail``. An access token past its end (or :meth:`AmoCrmAccount.expire_access_tokens`) is ``401``
+  at ``/api/v4/calls``; :meth:`AmoCrmAccount.revoke_refresh_tokens` ends every refresh token (three months unused,
+  the integration's access revoked); :attr:`AmoCrmAccount.token_gate` holds a token request until set.
 * Faults: :meth:`AmoCrmAccount.fail_next`, :meth:`AmoCrmAccount.hang_next` / :meth:`AmoCrmAccount.release`; the
   server itself is taken down and back by ``tests/crm/local_server.py``.
 
-Every request is recorded (:attr:`AmoCrmAccount.requests`), refused ones too.
+Every request is recorded (:attr:`AmoCrmAccount.requests`; the token endpoint's in
+:attr:`AmoCrmAccount.token_requests`), refused ones too.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import json
 import re
 import secrets
 import time
+import urllib.parse
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +54,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 ACCOUNT_ID = 28805383
+CLIENT_ID = "6a2d4741-2f1c-4b8e-9d3a-92277723dcea"
+#: The integration's redirect URI as written in it: sent back exactly so (no slash added).
+REDIRECT_URI = "https://cti.example.ru/amocrm/oauth"
+CODE_SECONDS = 20 * 60
 REQUIRED = ("direction", "duration", "source", "phone")
 STATUSES = range(1, 8)
 _DIGITS = re.compile(r"\D")
@@ -51,6 +69,16 @@ class Seen:
 
     authorization: str | None
     body: Any
+    status: int
+    answer: Any
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class TokenRequest:
+    """One request at ``/oauth2/access_token`` and what it was answered."""
+
+    body: dict[str, str]
     status: int
     answer: Any
     at: float = field(default_factory=time.time)
@@ -74,8 +102,21 @@ class AmoCrmAccount:
     account's user ids (``responsible_user_id`` and ``created_by`` must name one)."""
 
     def __init__(self, *, token: str | None = None, contacts: dict[str, int] | None = None,
-                 users: tuple[int, ...] = (), rate_limit: int = 7, hang_seconds: float = 60.0) -> None:
+                 users: tuple[int, ...] = (), rate_limit: int = 7, hang_seconds: float = 60.0,
+                 access_seconds: float = 86400.0) -> None:
         self.token = token or secrets.token_urlsafe(24)
+        # OAuth: the integration, its codes and tokens (module docstring).
+        self.client_id = CLIENT_ID
+        self.client_secret = secrets.token_urlsafe(48)
+        self.redirect_uri = REDIRECT_URI
+        self.access_seconds = access_seconds
+        self.codes: dict[str, float] = {}
+        self.access_tokens: dict[str, float] = {}
+        self.refresh_tokens: set[str] = set()
+        self.token_requests: list[TokenRequest] = []
+        #: Requests that reached the token endpoint, answered or still held by :attr:`token_gate`.
+        self.token_asks = 0
+        self.token_gate: asyncio.Event | None = None
         self.contacts = {_last10(phone): cid for phone, cid in (contacts or {}).items()}
         self.users = set(users)
         self.rate_limit = rate_limit
@@ -88,7 +129,8 @@ class AmoCrmAccount:
         self._hang = 0
         self._released = asyncio.Event()
         self._next_id = 58963
-        self.app = Starlette(routes=[Route("/api/v4/calls", self._calls, methods=["POST"])])
+        self.app = Starlette(routes=[Route("/api/v4/calls", self._calls, methods=["POST"]),
+                                     Route("/oauth2/access_token", self._oauth, methods=["POST"])])
 
     # -- faults ---------------------------------------------------------------------------------------------------
 
@@ -99,6 +141,26 @@ class AmoCrmAccount:
     def renew_token(self) -> str:
         self.token = secrets.token_urlsafe(24)
         return self.token
+
+    def issue_code(self) -> str:
+        """An authorization code, as the integration's «Ключи и доступы» shows it (20 minutes, one use)."""
+        code = "def50200" + secrets.token_hex(200)
+        self.codes[code] = time.time() + CODE_SECONDS
+        return code
+
+    def expire_access_tokens(self) -> None:
+        """Every OAuth access token handed out runs out now (the next call with one is ``401``)."""
+        now = time.time()
+        self.access_tokens = {t: min(end, now - 1) for t, end in self.access_tokens.items()}
+
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token is dead (unused for three months, or the integration's access revoked)."""
+        self.refresh_tokens.clear()
+
+    @property
+    def refreshes(self) -> int:
+        """Refresh requests answered with a new pair."""
+        return sum(1 for r in self.token_requests if r.body.get("grant_type") == "refresh_token" and r.status == 200)
 
     def fail_next(self, times: int, status: int = 503, body: Any = None, headers: dict[str, str] | None = None) -> None:
         answer = body if body is not None else {"title": "Service Unavailable", "status": status}
@@ -143,7 +205,7 @@ class AmoCrmAccount:
             status, answer, headers = self._fail.pop(0)
             return self._answer(authorization, body, status, answer, headers)
         bearer = authorization[7:] if authorization and authorization.startswith("Bearer ") else None
-        if bearer is None or bearer != self.token or bearer in self._expired:
+        if not self._authorized(bearer):
             return self._answer(authorization, body, 401, {"title": "Unauthorized", "type": "https://httpstatus.es/401",
                                                            "status": 401, "detail": "Unauthorized"})
         now = time.monotonic()
@@ -176,6 +238,57 @@ class AmoCrmAccount:
                               "href": f"https://example.amocrm.ru/api/v4/contacts/{contact}"}}}}})
         return self._answer(authorization, body, 200, {"_total_items": len(added), "errors": errors,
                                                        "_embedded": {"calls": added}})
+
+    def _authorized(self, bearer: str | None) -> bool:
+        """The long-lived token (not expired), or an OAuth access token not past its end."""
+        if bearer is None:
+            return False
+        if bearer == self.token:
+            return bearer not in self._expired
+        return self.access_tokens.get(bearer, 0.0) > time.time()
+
+    # -- OAuth ----------------------------------------------------------------------------------------------------
+
+    async def _oauth(self, request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            parsed: Any = json.loads(raw) if request.headers.get("content-type", "").startswith(
+                "application/json") else dict(urllib.parse.parse_qsl(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        body = {str(k): str(v) for k, v in parsed.items()} if isinstance(parsed, dict) else {}
+        self.token_asks += 1
+        if self.token_gate is not None:
+            await self.token_gate.wait()
+        status, answer = self._grant(body)
+        self.token_requests.append(TokenRequest(body, status, answer))
+        return JSONResponse(answer, status_code=status)
+
+    def _grant(self, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if body.get("client_id") != self.client_id or body.get("client_secret") != self.client_secret:
+            return _oauth_error(401, "invalid_client", "Client authentication failed")
+        if body.get("redirect_uri") != self.redirect_uri:
+            return _oauth_error(400, "invalid_request", "Redirect URI mismatch")
+        grant = body.get("grant_type")
+        now = time.time()
+        if grant == "authorization_code":
+            end = self.codes.pop(body.get("code", ""), None)
+            if end is None:
+                return _oauth_error(400, "invalid_grant", "Authorization code has been revoked")
+            if end <= now:
+                return _oauth_error(400, "invalid_grant", "Authorization code has expired")
+        elif grant == "refresh_token":
+            refresh = body.get("refresh_token", "")
+            if refresh not in self.refresh_tokens:
+                return _oauth_error(400, "invalid_grant", "Token has been revoked")
+            self.refresh_tokens.discard(refresh)  # one use: rotated
+        else:
+            return _oauth_error(400, "unsupported_grant_type", "The authorization grant type is not supported")
+        access, refresh = secrets.token_urlsafe(32), "def50200" + secrets.token_hex(64)
+        self.access_tokens[access] = now + self.access_seconds
+        self.refresh_tokens.add(refresh)
+        return 200, {"token_type": "Bearer", "expires_in": int(self.access_seconds), "server_time": int(now),
+                     "access_token": access, "refresh_token": refresh}
 
     def _answer(self, authorization: str | None, body: Any, status: int, answer: Any,
                 headers: dict[str, str] | None = None) -> JSONResponse:
@@ -222,3 +335,10 @@ class AmoCrmAccount:
         if "link" in call and isinstance(call["link"], str) and not call["link"].startswith(("http://", "https://")):
             bad("link", "This value is not a valid URL.", "InvalidUrl")
         return errors
+
+
+def _oauth_error(status: int, error: str, hint: str) -> tuple[int, dict[str, Any]]:
+    """A refusal at the token endpoint: the OAuth error and amoCRM's problem fields."""
+    return status, {"error": error, "hint": hint, "title": "Некорректный запрос" if status == 400 else "Unauthorized",
+                    "type": "https://developers.amocrm.ru/v3/errors/OAuthProblemJson", "status": status,
+                    "detail": "В запросе отсутствует ряд параметров или параметры невалидны"}
