@@ -19,6 +19,7 @@ from operator import attrgetter
 from .effects import (
     CallAnswered,
     CallContext,
+    CallDialing,
     CallEnded,
     CallRang,
     CallsMerged,
@@ -32,7 +33,7 @@ from .effects import (
 from .model import Call, CallBook, Channel
 from .records import DEFAULT_PBX, CallRecord
 
-_ABOUT_A_CALL = (CallStarted, CallRang, LegEnded, CallAnswered, CallTransferred)
+_ABOUT_A_CALL = (CallStarted, CallDialing, CallRang, LegEnded, CallAnswered, CallTransferred)
 _HAS_A_PBX = (*_ABOUT_A_CALL, CallsMerged)
 _created_at = attrgetter("created_at")
 

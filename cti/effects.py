@@ -93,6 +93,30 @@ class CallStarted:
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class CallDialing:
+    """An agent's outbound call started dialling the outside number: the moment the model knows it is outbound.
+
+    Once per outbound call, before its ``CallAnswered``: at the ``DialBegin`` to a trunk channel (the trunk's own
+    ``Newchannel`` names no number yet; 33-phone-outbound-remote-hangup, and for a click-to-call once the agent's own
+    phone answered the ``Originate``, 16-click-to-call-answered). The CRMs show the agent the customer's card from
+    here, while the customer's phone rings. A call the daemon joined mid-way gets it from the resync that finds it
+    outbound (``cti/resync.py``, dated as every change seen there), also when the snapshot shows it answered already;
+    a call rebuilt after a restart whose dial was seen before does not get it again. Internal calls never do.
+
+    ``agent`` is the extension dialling out (the call's first agent phone, else the call's caller); ``number`` the
+    external number dialled.
+    """
+
+    linkedid: str
+    agent: str | None
+    number: str | None
+    at: float
+    context: CallContext | None = None
+    pbx: str = DEFAULT_PBX  # the PBX of the call (set by cti.context.enrich), also when context is None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class CallRang:
     """An agent's phone started ringing for a call (the screen-pop moment)."""
 
@@ -221,6 +245,6 @@ class PbxLinkChanged:
 
 
 Effect = (
-    CallStarted | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded | VariableWanted
-    | AgentStateChanged | PbxLinkChanged
+    CallStarted | CallDialing | CallRang | LegEnded | CallAnswered | CallTransferred | CallsMerged | CallEnded
+    | VariableWanted | AgentStateChanged | PbxLinkChanged
 )

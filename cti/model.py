@@ -21,7 +21,8 @@ Rules derived from what a real Asterisk 22 sends (``../shared/ami-traces``):
 * A directed pickup starts the picking agent's channel under its *own* linkedid; the ``Pickup`` event
   merges that call into the picked one (29-directed-pickup).
 * Direction: the first channel of a call is a trunk → inbound. An agent's channel → outbound when it
-  dials a trunk, internal when it dials an agent. A channel created by ``Originate`` (a ``DialBegin``
+  dials a trunk (``CallDialing`` then, once: the number is known from that ``DialBegin``), internal when it
+  dials an agent. A channel created by ``Originate`` (a ``DialBegin``
   without a source channel) is click-to-call: the agent's own phone rings first and is not "rung" for
   the call (16-click-to-call-answered). When that phone never answers, the number is only in the failed
   ``OriginateResponse`` (any AMI client's), matched by endpoint before or after the leg's ``Hangup``.
@@ -59,6 +60,7 @@ from .channels import (
 from .clock import PbxClock
 from .effects import (
     CallAnswered,
+    CallDialing,
     CallEnded,
     CallRang,
     CallsMerged,
@@ -291,6 +293,16 @@ class CallBook:
         # answered_at/answered_by stay those of the first.
         return [CallAnswered(call.linkedid, chan.agent, t)]
 
+    def _dialing(self, call: Call, t: float) -> CallDialing:
+        """``CallDialing`` for a call just found outbound (live at its trunk's ``DialBegin``, or by a resync): the
+        extension dialling out is the call's first agent phone (the caller's own, or a click-to-call's), else its
+        caller."""
+        origin = call.channels.get(call.origin)
+        agent = origin.agent if origin is not None else None
+        if agent is None:
+            agent = next((c.agent for c in call.channels.values() if c.agent is not None), None) or call.caller
+        return CallDialing(call.linkedid, agent, call.called, t)
+
     def _transfer(self, call: Call, target: str, kind: str, t: float) -> list[Effect]:
         if not target or call.transferred_to == target:
             return []
@@ -428,6 +440,9 @@ def _dial_begin(book: CallBook, msg: AmiMessage) -> list[Effect]:
         if dest.kind == "trunk":
             call.direction = "outbound"
             call.called = number_of_dial_string(dest.dial_string) or get("Exten", "") or None
+            # The earliest moment an outbound call is known, with its number: the trunk's Newchannel came with
+            # neither (33-phone-outbound-remote-hangup).
+            effects.append(book._dialing(call, t))
         elif dest.kind == "agent":
             call.direction = "internal"
             call.called = dest.agent

@@ -28,6 +28,9 @@ the outage, as the live handlers would have:
 * an agent's leg of the call now ``Up`` answered (an inbound or internal call answered by that agent), a trunk
   leg now ``Up`` is the remote party of an outbound call answering, the caller's own channel ``Up`` (a
   click-to-call's agent phone) answered the ``Originate``;
+* an agent's call found outbound here (its phone runs an outside number, or a trunk leg of it is up) gets its
+  ``CallDialing`` (before its ``CallAnswered`` when answered already), as a live dial would: a CRM shows the agent
+  the customer's card for a call the daemon joined mid-way too;
 * an agent's leg now ``Ringing`` rang for the call (and gets its screen-pop);
 * the caller's channel in ``VoiceMail`` was sent to voicemail, in ``Queue`` waits in that queue;
 * the caller's channel of an answered inbound call at another extension than before was redirected there
@@ -250,6 +253,8 @@ def _reconcile_origin(book: CallBook, call: Call, chan: Channel, item: AmiMessag
         # runs is the number dialled.
         call.direction = "internal" if book.config.is_agent(exten) else "outbound"
         call.called = exten
+        if call.direction == "outbound":
+            effects.append(book._dialing(call, earliest))
     elif (not added and call.direction == "inbound" and call.answered_at is not None and exten
           and exten not in ("s", chan.exten, call.did) and exten not in call.agents_answered):
         # The caller's channel runs another extension after an agent took it: a Redirect or a phone's REFER
@@ -281,10 +286,13 @@ def _reconcile_leg(book: CallBook, call: Call, chan: Channel, item: AmiMessage, 
             chan.up_at = earliest
         if call.answered_at is None:
             # The remote party of an outbound call answered (its trunk leg is up).
+            found_outbound = call.direction is None
             call.direction = "outbound"
             chan.connected_at = earliest
             call.answered_at = earliest
             call.called = call.called or (None if is_withheld(chan.caller_num) else chan.caller_num)
+            if found_outbound:  # its dial fell in the outage too: the CRMs learn it is outbound, then answered
+                effects.append(book._dialing(call, earliest))
             call.answered_by = call.called
             effects.append(CallAnswered(call.linkedid, call.called or "", earliest))
     elif chan.kind == "trunk" and state == "Up" and chan.connected_at is None:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from cti.crm import CrmItem, CrmName
+from cti.crm import CrmEventKind, CrmItem, CrmName
 from cti.crm.onec import OneCPlanner
 from ui_bridge.crm_settings import OneCSettings, secret_value
 from ui_bridge.signed_links import NoRecordingLink
@@ -255,11 +255,12 @@ class OneCEvent(_Model):
     delivery: int = Field(ge=1, description="The event's id: increasing, unique; a repeat has the same. The pull "
                                             "feed's cursor")
     seq: int = Field(ge=1, description="Its place in its call's events (1, 2, ...)")
-    event: Literal["ringing", "ring_stopped", "answered", "ended", "transcript"]
+    event: CrmEventKind = Field(description="dialing (an outbound call dials the customer: the agent's call, before "
+                                            "the answer), ringing, ring_stopped, answered, ended, transcript")
     call: EventCall
     at: str | None = Field(description="When it happened: ISO 8601 in UTC (2026-11-24T06:00:01.250Z)")
     agent: str | None = Field(description="The extension: whose phone rang or stopped ringing, who answered; "
-                                          "an outbound call's: the extension that called out")
+                                          "an outbound call's (dialing too): the extension that called out")
     user: str | int | None = Field(description="The agent's 1C user ([crm.onec] users), else null")
     started_by: EventStartedBy | None = Field(default=None, description="Present on every event of a call 1C "
                                                                         "started")

@@ -7,7 +7,8 @@ call (``cti/crm/webhook.py`` plans them), in the call's order, from the durable 
 * ``X-CTI-Delivery: <id>``: the outbox's id of the request; a request whose answer was lost (a timeout, the daemon
   killed between the receiver's 2xx and "sent" being stored) comes again with the same id and body, which the
   receiver skips;
-* ``X-CTI-Event``: the event's kind (``ringing``, ``ring_stopped``, ``answered``, ``ended``, ``transcript``).
+* ``X-CTI-Event``: the event's kind (``dialing``, ``ringing``, ``ring_stopped``, ``answered``, ``ended``,
+  ``transcript``).
 
 The answer says what happens next: a 2xx is done; 408, 429, a 5xx or no answer at all (refused, timed out) is tried
 again later (a ``Retry-After`` in seconds or as a date is honoured); any other 4xx is the receiver refusing the event

@@ -3,8 +3,8 @@
 The daemon is the single source of truth; a CRM is an output that may be down. So the push is split in three:
 
 1. **What happened** (:class:`CrmCallEvent`), read from the pipeline's effects by :func:`call_events` (and, later,
-   a call's transcript): ringing at an agent's phone, ringing stopped, answered, ended (with its record), the
-   transcript ready. One vocabulary for every CRM.
+   a call's transcript): an agent's outbound call dialling the customer, ringing at an agent's phone, ringing
+   stopped, answered, ended (with its record), the transcript ready. One vocabulary for every CRM.
 2. **What to send** (:class:`CrmRequest`): each CRM's *planner* (``cti/crm/bitrix24.py``, ``amocrm.py``,
    ``zammad.py``, ``onec.py``, ``webhook.py``) turns one event and the call's planner state (a JSON object it
    alone reads) into the next state and the requests to send, pure: :class:`Planner`. A request names values only
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from cti.effects import CallAnswered, CallEnded, CallRang, Effect, LegEnded
+from cti.effects import CallAnswered, CallDialing, CallEnded, CallRang, Effect, LegEnded
 from cti.records import CallRecord
 from cti.transcripts import Transcript
 
@@ -35,7 +35,7 @@ from cti.transcripts import Transcript
 CrmName = Literal["bitrix24", "amocrm", "zammad", "onec", "webhook"]
 CRM_NAMES: tuple[CrmName, ...] = ("bitrix24", "amocrm", "zammad", "onec", "webhook")
 
-CrmEventKind = Literal["ringing", "ring_stopped", "answered", "ended", "transcript"]
+CrmEventKind = Literal["dialing", "ringing", "ring_stopped", "answered", "ended", "transcript"]
 
 
 def call_key(pbx: str, linkedid: str) -> str:
@@ -47,7 +47,10 @@ def call_key(pbx: str, linkedid: str) -> str:
 class CrmCallEvent:
     """One thing that happened to a call, as every CRM planner reads it.
 
-    ``ringing``/``ring_stopped``/``answered`` name the ``agent`` (extension) whose phone it was; ``ended`` carries
+    ``dialing`` is an outbound call's first event, when the PBX dials the customer's number (``CallDialing``): its
+    ``agent`` is the extension that dialled, ``called`` the number (the customer's phone rings from now on; a call
+    the daemon saw only from its answer or its end, after a restart, has none). ``ringing``/``ring_stopped``/
+    ``answered`` name the ``agent`` (extension) whose phone it was; ``ended`` carries
     the finished ``record`` (outcome, talk time, recordings); ``transcript`` the call's ``transcript``. ``caller``
     and ``called`` are as the journal has them (the external number of an inbound call is ``caller``, of an
     outbound one ``called``). ``external`` is the customer's number whatever the direction.
@@ -168,8 +171,14 @@ def _context_fields(effect: CallRang | LegEnded | CallAnswered) -> dict[str, Any
 
 
 def call_events(effect: Effect) -> list[CrmCallEvent]:
-    """The CRM events one pipeline effect makes (none for most): a phone ringing, its ring stopping unanswered, an
-    agent answering, the call's end. Internal calls (agent to agent) are not a CRM's business."""
+    """The CRM events one pipeline effect makes (none for most): an outbound call dialling the customer, a phone
+    ringing, its ring stopping unanswered, an agent answering, the call's end. Internal calls (agent to agent) are not
+    a CRM's business (and never dial out)."""
+    if isinstance(effect, CallDialing):
+        ctx = effect.context
+        return [CrmCallEvent(kind="dialing", pbx=effect.pbx, linkedid=effect.linkedid, at=effect.at,
+                             direction="outbound", caller=ctx.caller if ctx is not None else effect.agent,
+                             called=effect.number, agent=effect.agent)]
     if isinstance(effect, CallRang):
         if effect.context is not None and effect.context.direction == "internal":
             return []

@@ -2,9 +2,12 @@
 
 Bitrix24 learns of a call made outside it through ``telephony.externalCall.*`` (``docs/crm.md``, "Bitrix24"):
 
-* ``register`` once, at the first phone that rings (inbound, ``TYPE`` 2) or at the first event of an agent's
-  outbound call (``TYPE`` 1), with ``SHOW`` 0: Bitrix24 answers the call's ``CALL_ID``, which every later request
-  names by reference (``{"$remote": "call_id"}``). ``EXTERNAL_CALL_ID`` is the PBX's name of the call
+* ``register`` once, at the first phone that rings (inbound, ``TYPE`` 2, ``SHOW`` 0: the card is shown by ``show``
+  to each phone that rings), or when an agent's outbound call dials the customer (``dialing``: ``TYPE`` 1 for the
+  agent, ``SHOW`` 1: the card pops for the agent while the customer's phone rings, as the commercial Asterisk
+  modules do; one request, and Bitrix24 shows it to the registering user, named by id or inner phone alike).
+  Bitrix24 answers the call's ``CALL_ID``, which every later request names by reference
+  (``{"$remote": "call_id"}``). ``EXTERNAL_CALL_ID`` is the PBX's name of the call
   (``pbx:linkedid``), so two calls from one number at once never share a ``CALL_ID``; a ``register`` sent again
   after a crash has the same parameters, and Bitrix24 answers the same ``CALL_ID`` for 30 minutes.
 * ``show`` the call's card to each agent whose phone rings, ``hide`` it for the others when one answers, and for an
@@ -134,9 +137,12 @@ class Bitrix24Planner:
             return self._ended(new, event, requests)
         agent = self._agent(event, direction)
         if direction == "outbound":
-            # The agent dialled: no card to pop; the call is registered at its first event and finished at its end.
-            if agent is not None:
-                self._register(new, event, agent, requests)
+            # The agent dialled: registered with its card shown at the dial (or, seen only from its answer after a
+            # restart, then), nothing at the answer, finished at its end.
+            if agent is not None and not new.get("registered"):
+                self._register(new, event, agent, requests, show=event.kind in ("dialing", "answered"))
+                if requests:
+                    new["shown"] = [agent]
             return Plan(new, tuple(requests))
         if agent is None:
             return Plan(None)
@@ -188,8 +194,10 @@ class Bitrix24Planner:
             return str(started["call_id"])
         return {"$remote": "call_id"}
 
-    def _register(self, state: dict[str, Any], event: CrmCallEvent, agent: str, out: list[CrmRequest]) -> None:
-        """``register`` the call unless it was (or Bitrix24 started it: it is registered there already)."""
+    def _register(self, state: dict[str, Any], event: CrmCallEvent, agent: str, out: list[CrmRequest],
+                  show: bool = False) -> None:
+        """``register`` the call unless it was (or Bitrix24 started it: it is registered there already); ``show``: the
+        card pops for ``agent`` with it (``SHOW`` 1: an outbound call in progress)."""
         if state.get("registered") or isinstance(state.get("started_by"), Mapping):
             state["registered"] = True
             return
@@ -205,7 +213,7 @@ class Bitrix24Planner:
             "CALL_START_DATE": start.isoformat(timespec="seconds"),
             # A withheld number makes no lead: it would match every other withheld caller.
             "CRM_CREATE": 1 if self.crm_create and number else 0,
-            "SHOW": 0,
+            "SHOW": 1 if show else 0,
             "EXTERNAL_CALL_ID": event.key,
         }
         line = self.line or (event.called if direction == "inbound" else None)
@@ -252,8 +260,8 @@ class Bitrix24Planner:
         if agent is None:
             return Plan(None)  # no phone ever rang (the caller left in the menu): Bitrix24 needs a user to log it
         if not state.get("registered"):
-            # Nothing rang that we saw (a busy phone refuses at once; a call already up when the daemon started; an
-            # outbound call's first event is its end): registered now, dated from the call's start.
+            # Nothing rang that we saw (a busy phone refuses at once; a call already up when the daemon started; a
+            # click-to-call whose agent never picked up dialled nobody): registered now, dated from the call's start.
             start = CrmCallEvent(kind="ringing", pbx=event.pbx, linkedid=event.linkedid, at=record.started_at,
                                  direction=event.direction, caller=event.caller, called=event.called)
             self._register(state, start, agent, out)

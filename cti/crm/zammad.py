@@ -3,8 +3,10 @@
 Zammad's Generic CTI (``POST /api/v1/cti/<token>``) keeps a caller log of three events per call, matched by
 ``callId`` (``docs.zammad.org``, "Generic CTI"):
 
-* ``newCall`` once, at the first phone that rings (inbound) or the first event of an agent's outbound call: the
-  numbers, the direction (``in``/``out``) and, outbound, the agent who calls (``user``, a real name). Zammad may
+* ``newCall`` once, at the first phone that rings (inbound) or when an agent's outbound call dials the customer
+  (``dialing``, else its first event seen): the numbers, the direction (``in``/``out``) and, outbound, the agent who
+  calls (``user``, a real name). So Zammad's caller log shows the outbound call ringing at the customer's, and its
+  answer when the customer answers. Zammad may
   answer it with ``{"action": "reject"}`` (its blocklist): the connector hangs the call up when configured to.
 * ``answer`` once, when the call is first answered: inbound with the agent (``user``, ``answeringNumber``: Zammad
   finds its user by phone, login or id). An outbound ``answer`` names nobody: Zammad writes an answer's ``user`` over
@@ -79,7 +81,7 @@ class ZammadPlanner:
         self.users = {k: str(v) for k, v in (users or {}).items()}
 
     def plan(self, state: dict[str, Any], event: CrmCallEvent) -> Plan:
-        if state.get("ended") or event.kind not in ("ringing", "answered", "ended"):
+        if state.get("ended") or event.kind not in ("dialing", "ringing", "answered", "ended"):
             return Plan(state=None)
         direction = _direction(event.direction)
         if direction is None:  # a leg whose call already ended in the same message: its end says everything

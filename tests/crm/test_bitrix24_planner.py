@@ -82,6 +82,62 @@ def test_outbound_call_is_type_1_for_the_agent_who_dialled() -> None:
     assert call[0].payload["PHONE_NUMBER"] == "84957770033" and "LINE_NUMBER" not in call[0].payload
 
 
+def requests_by_event(planner: Bitrix24Planner, trace: str) -> list[tuple[str, list[CrmRequest]]]:
+    """Each CRM event of a trace's one call and what the planner asked for at it."""
+    state: dict[str, Any] = {}
+    out = []
+    for event in trace_events(trace):
+        plan = planner.plan(state, event)
+        state = plan.state if plan.state is not None else state
+        out.append((event.kind, list(plan.requests)))
+    return out
+
+
+@pytest.mark.parametrize(("trace", "agent", "user", "number", "code", "talk"), [
+    ("33-phone-outbound-remote-hangup", "103", {"USER_PHONE_INNER": "103"}, "84957770033", "200", 8),
+    ("16-click-to-call-answered", "101", {"USER_ID": 1}, "89161234567", "200", 13),
+    ("27-click-to-call-busy", "102", {"USER_ID": 2}, "89035550027", "486", 0),
+    ("17-click-to-call-noanswer", "101", {"USER_ID": 1}, "84951112200", "304", 0),
+])
+def test_an_outbound_call_pops_its_card_when_the_pbx_dials_the_customer(
+        trace: str, agent: str, user: dict[str, Any], number: str, code: str, talk: int) -> None:
+    """Registered with its card shown (``SHOW`` 1) for the agent at ``dialing``, while the customer's phone rings;
+    nothing at the customer's answer; finished at the end with the outcome's code."""
+    steps = requests_by_event(PLANNER, trace)
+    dialing, *rest, (last, end) = steps
+    assert dialing[0] == "dialing"
+    assert kinds(dialing[1]) == ["register"]
+    register = dialing[1][0].payload
+    assert register == {**user, "PHONE_NUMBER": number, "TYPE": 1, "CALL_START_DATE": register["CALL_START_DATE"],
+                        "CRM_CREATE": 1, "SHOW": 1, "EXTERNAL_CALL_ID": register["EXTERNAL_CALL_ID"]}
+    assert all(requests == [] for _, requests in rest)  # the answer (if any) sends nothing
+    assert last == "ended" and kinds(end)[:1] == ["finish"]
+    assert end[0].payload == {"CALL_ID": {"$remote": "call_id"}, **user, "DURATION": talk, "STATUS_CODE": code,
+                              "ADD_TO_CHAT": 0}
+    assert kinds(end)[1:] == (["attachRecord"] if code == "200" else [])
+
+
+def test_an_outbound_call_seen_first_at_its_answer_still_pops_and_one_seen_at_its_end_does_not() -> None:
+    """After a restart the dial may not have been seen: registered at the answer with its card, or at the end
+    without one (the call is over)."""
+    events = [e for e in trace_events("33-phone-outbound-remote-hangup") if e.kind != "dialing"]
+    answered = PLANNER.plan({}, events[0])
+    assert events[0].kind == "answered" and kinds(list(answered.requests)) == ["register"]
+    assert answered.requests[0].payload["SHOW"] == 1
+    ended = PLANNER.plan({}, events[-1])
+    assert kinds(list(ended.requests)) == ["register", "finish", "attachRecord"]
+    assert ended.requests[0].payload["SHOW"] == 0
+
+
+def test_a_call_bitrix24_started_is_not_registered_again_at_its_dial() -> None:
+    """ONEXTERNALCALLSTART registered it (and Bitrix24 showed its card): the dial sends nothing, the end finishes it."""
+    started = {"started_by": {"call_id": "externalCall.abc.1", "user_id": 17}}
+    states = {"main:1795479586.44": started}
+    (call,) = plan_all(PLANNER, trace_events("16-click-to-call-answered"), states).values()
+    assert kinds(call) == ["finish", "attachRecord"]
+    assert call[0].payload["CALL_ID"] == "externalCall.abc.1" and call[0].payload["USER_ID"] == 17
+
+
 def test_every_trace_finishes_each_call_once_after_its_register_and_never_before_the_end() -> None:
     from tests.traces import trace_ids
 

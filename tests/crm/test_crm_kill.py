@@ -36,8 +36,8 @@ from tests.traces import REPO, TRACES
 
 SECRET = "kill-test-secret-Ж"
 CALLS = ["07-queue-ringall-answered", "08-queue-abandon", "13-blind-transfer-redirect", "16-click-to-call-answered"]
-#: The events of those calls the webhook gets: 7 + 7 + 5 + 2.
-EVENTS = 21
+#: The events of those calls the webhook gets: 7 + 7 + 5 + 3 (the click-to-call: dialing, answered, ended).
+EVENTS = 22
 #: The receiver answers this many events at once, then holds its answers (the daemon has requests in flight).
 ANSWERED_BEFORE_HOLD = 8
 

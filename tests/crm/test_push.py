@@ -60,12 +60,15 @@ async def test_a_click_to_call_the_crm_started_carries_its_id(tmp_path: Path) ->
             panel.crm_calls.expect("webhook", "main", "102", "84951112200", {"call_id": "not-102"})  # another phone
             panel.crm_calls.expect("webhook", "main", "104", "89161230037", {"call_id": "crm-37"})
             pbx.resume()
-            await wait_until(lambda: len(receiver.events) == 2 + 1 + 2, 20, "the three calls' events")
+            # 16 and 37: dialing, answered, ended; 17 (nobody answered): dialing, ended.
+            await wait_until(lambda: len(receiver.events) == 3 + 2 + 3, 20, "the three calls' events")
     started = {e["call"]["linkedid"]: e.get("started_by") for e in receiver.events}
     assert started == {"1795479586.44": {"call_id": "crm-16"}, "1795479610.46": None,
                        "1795480990.353": {"call_id": "crm-37"}}
-    # Every event of the call carries it, not only the first.
-    assert all(e["started_by"] == {"call_id": "crm-16"} for e in receiver.of_call("main:1795479586.44"))
+    # Every event of the call carries it, not only the first (matched at its dial: the call's first event).
+    click = receiver.of_call("main:1795479586.44")
+    assert [e["event"] for e in click] == ["dialing", "answered", "ended"]
+    assert all(e["started_by"] == {"call_id": "crm-16"} for e in click)
 
 
 async def test_a_restart_mid_call_continues_the_sequence(tmp_path: Path) -> None:

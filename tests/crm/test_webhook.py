@@ -55,7 +55,7 @@ async def test_each_call_arrives_in_order_signed_once(tmp_path: Path) -> None:
     async with serving(receiver.app) as server:
         await replay_into_daemon(tmp_path, ["07-queue-ringall-answered", "08-queue-abandon",
                                             "13-blind-transfer-redirect", "16-click-to-call-answered"],
-                                 receiver, server.url, expected_events=7 + 7 + 5 + 2)
+                                 receiver, server.url, expected_events=7 + 7 + 5 + 3)
     assert receiver.bad_signatures == 0 and receiver.repeats == 0
     calls = receiver.calls()
 
@@ -85,8 +85,11 @@ async def test_each_call_arrives_in_order_signed_once(tmp_path: Path) -> None:
     assert transfer[-1]["result"]["transferred_to"] == "104"
 
     click = receiver.of_call("main:1795479586.44")
-    assert [(e["event"], e["agent"]) for e in click] == [("answered", "101"), ("ended", "101")]
+    # Outbound: known from the moment the PBX dials the customer (dialing), before the customer answers.
+    assert [(e["event"], e["agent"]) for e in click] == [("dialing", "101"), ("answered", "101"), ("ended", "101")]
     assert click[0]["call"]["direction"] == "outbound" and click[0]["call"]["customer"] == "89161234567"
+    assert click[0]["call"]["caller"] == "101" and click[0]["call"]["called"] == "89161234567"
+    assert "result" not in click[0] and click[0]["at"] < click[1]["at"]
     assert click[-1]["result"]["answered_by"] is None  # not the customer's number: an extension or nothing
     assert set(calls) == {"main:1795479360.12", "main:1795479383.16", "main:1795479510.36", "main:1795479586.44"}
     # Every delivery answered once: no request was sent twice.

@@ -77,6 +77,32 @@ def test_an_outbound_call_names_the_agent_who_calls_and_no_one_on_its_answer() -
     assert hangup.payload == {"event": "hangup", **call, "cause": "normalClearing"}
 
 
+@pytest.mark.parametrize(("trace", "agent", "number", "sequence", "cause"), [
+    ("33-phone-outbound-remote-hangup", "103", "84957770033",
+     [("dialing", ["newCall"]), ("answered", ["answer"]), ("ended", ["hangup"])], "normalClearing"),
+    ("16-click-to-call-answered", "101", "89161234567",
+     [("dialing", ["newCall"]), ("answered", ["answer"]), ("ended", ["hangup"])], "normalClearing"),
+    ("27-click-to-call-busy", "102", "89035550027", [("dialing", ["newCall"]), ("ended", ["hangup"])], "busy"),
+    ("17-click-to-call-noanswer", "101", "84951112200", [("dialing", ["newCall"]), ("ended", ["hangup"])],
+     "noAnswer"),
+])
+def test_an_outbound_call_is_new_call_when_the_pbx_dials_the_customer(
+        trace: str, agent: str, number: str, sequence: list[tuple[str, list[str]]], cause: str) -> None:
+    """Zammad's caller log shows the outbound call from the dial (the customer's phone ringing), not from the answer:
+    ``newCall`` at ``dialing`` with the agent who calls, ``answer`` when the customer answers, ``hangup`` at the end."""
+    planner, state = ZammadPlanner(), {}
+    steps = []
+    for event in trace_events(trace):
+        plan = planner.plan(state, event)
+        state = plan.state if plan.state is not None else state
+        steps.append((event.kind, plan.requests))
+    assert [(kind, kinds(list(requests))) for kind, requests in steps] == sequence
+    new_call = steps[0][1][0].payload
+    assert new_call == {"event": "newCall", "from": agent, "to": number, "direction": "out",
+                        "callId": new_call["callId"], "user": agent_ref("main", agent)}
+    assert steps[-1][1][0].payload["cause"] == cause
+
+
 @pytest.mark.parametrize(("trace", "cause"), [("27-click-to-call-busy", "busy"),
                                               ("17-click-to-call-noanswer", "noAnswer")])
 def test_an_outbound_call_nobody_took_is_new_call_then_hangup(trace: str, cause: str) -> None:

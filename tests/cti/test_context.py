@@ -18,6 +18,7 @@ from cti.context import CallView, enrich
 from cti.effects import (
     CallAnswered,
     CallContext,
+    CallDialing,
     CallEnded,
     CallRang,
     CallsMerged,
@@ -47,7 +48,7 @@ def enriched(trace: Path, book: CallBook | None = None) -> tuple[CallBook, list[
 
 
 #: The effects about a call in progress (each with its PBX, and its context when the call was still on).
-ABOUT_A_CALL = (CallStarted, CallRang, LegEnded, CallAnswered, CallTransferred, CallsMerged)
+ABOUT_A_CALL = (CallStarted, CallDialing, CallRang, LegEnded, CallAnswered, CallTransferred, CallsMerged)
 
 
 def truth_of(trace: Path) -> dict[str, dict[str, object]]:
@@ -61,7 +62,7 @@ def test_every_effect_about_a_live_call_carries_a_context_that_agrees_with_truth
     _, effects = enriched(trace)
     truth = truth_of(trace)
     for effect in effects:
-        if isinstance(effect, (CallStarted, CallRang, CallAnswered, CallTransferred)):
+        if isinstance(effect, (CallStarted, CallDialing, CallRang, CallAnswered, CallTransferred)):
             assert effect.context is not None, f"{type(effect).__name__} of {effect.linkedid} has no context"
             assert effect.context.linkedid == effect.linkedid or effect.linkedid in truth
         if isinstance(effect, CallRang):

@@ -14,9 +14,9 @@ from cti import effects
 from cti.effects import AgentStateChanged, CallEnded, CallRang
 from cti.frozen import fast_init
 
-EFFECT_CLASSES = [effects.ChannelView, effects.CallContext, effects.CallStarted, effects.CallRang, effects.LegEnded,
-                  effects.CallAnswered, effects.CallTransferred, effects.CallsMerged, effects.CallEnded,
-                  effects.VariableWanted, effects.AgentStateChanged]
+EFFECT_CLASSES = [effects.ChannelView, effects.CallContext, effects.CallStarted, effects.CallDialing, effects.CallRang,
+                  effects.LegEnded, effects.CallAnswered, effects.CallTransferred, effects.CallsMerged,
+                  effects.CallEnded, effects.VariableWanted, effects.AgentStateChanged]
 
 
 @pytest.mark.parametrize("cls", EFFECT_CLASSES, ids=lambda c: c.__name__)
