@@ -35,6 +35,7 @@ from recognizer.settings import TranscriptionSettings
 from store.settings import StoreSettings
 from ui_bridge.complaint_settings import ComplaintSettings, template_problems
 from ui_bridge.crm_settings import CrmSettings
+from ui_bridge.live_settings import LiveSettings
 from ui_bridge.mail_settings import MailSettings
 from ui_bridge.settings import (
     AlertSettings,
@@ -105,6 +106,9 @@ class Settings(Section):
     #: ``[crm]``: the CRMs calls are pushed into (``ui_bridge/crm_settings.py``, ``companion/crm/``,
     #: ``docs/crm.md``); no sub-section: no push.
     crm: CrmSettings = CrmSettings()
+    #: ``[live]``: the SIP audio tap calls in progress are streamed to (``ui_bridge/live_settings.py``,
+    #: ``companion/live/``); off unless ``enabled``.
+    live: LiveSettings = LiveSettings()
 
     @model_validator(mode="after")
     def _followed_pbxs_exist(self) -> Settings:
@@ -217,6 +221,7 @@ def file_problems(settings: Settings) -> list[str]:
         problems.extend(template_problems(settings.complaints.templates_folder))
     problems.extend(settings.mail.problems())  # the CA file, and the password's environment variable
     problems.extend(settings.crm.problems())  # each CRM's secret, in the file or in the environment
+    problems.extend(settings.live.problems())  # the tap's SIP secret, and pyVoIP (the optional `live` extra)
     return problems
 
 
