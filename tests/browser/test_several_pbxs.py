@@ -42,6 +42,11 @@ async def test_the_same_call_on_two_pbxs_is_two_rows_each_acted_on_at_its_own_pb
         await hangup.click()
         await expect(hangup).to_have_text("Точно?")  # the button asks once before it acts
         await hangup.click()
+        # It stays armed for 3 s: on a loaded machine the check above may outlast that, and the click arms it again.
+        for _ in range(3):
+            if await hangup.text_content() != "Точно?":
+                break
+            await hangup.click()
         await env.wait_for(lambda: bool(pbxs.actions("spb", "Hangup")), 5, "a Hangup action on spb")
         assert pbxs.actions("msk", "Hangup") == []
         assert not boss_log.unexpected_errors() and not anna_log.unexpected_errors()
