@@ -44,10 +44,10 @@ from ui_bridge.signed_links import NoRecordingLink
 
 from .amocrm_auth import SIGN_IN_AGAIN, AmoCrmTokens
 from .connector import ConnectorDeps, GiveUp, Retry, SendResult, Sent
+from .http_post import post, retry_after
 from .oauth_tokens import NoTokens, RefreshRefused
-from .references import MissingValue, resolve
+from .references import MissingValue, resolve, without_recordings
 from .registry import CrmConfigError
-from .webhook import retry_after, without_recordings
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +128,7 @@ class AmoCrmConnector:
     async def _post(self, body: list[dict[str, Any]], token: str) -> httpx.Response | Retry:
         """The call sent with ``token``: amoCRM's answer, or what to do when none came."""
         headers = {"Authorization": f"Bearer {token}", "User-Agent": "cti-companion"}
-        try:
-            return await self.deps.http.post(self.url, json=body, headers=headers, timeout=self.timeout,
-                                             follow_redirects=False)
-        except httpx.TimeoutException:
-            return Retry(f"amoCRM: no answer within {self.timeout:g} s")
-        except httpx.TransportError as exc:
-            return Retry(f"amoCRM: cannot connect ({type(exc).__name__}: {exc or 'no details'})")
+        return await post(self.deps.http, self.url, who="amoCRM", seconds=self.timeout, json=body, headers=headers)
 
     def _outcome(self, item: CrmItem, response: httpx.Response | Retry) -> SendResult:
         if isinstance(response, Retry):

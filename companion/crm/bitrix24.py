@@ -45,9 +45,9 @@ from ui_bridge.signed_links import NoRecordingLink
 
 from .bitrix24_auth import AuthFailed, Bitrix24Tokens, NotInstalled
 from .connector import ConnectorDeps, GiveUp, Retry, SendResult, Sent
+from .http_post import post, retry_after
 from .references import MissingValue, resolve
 from .registry import CrmConfigError
-from .webhook import retry_after
 
 log = logging.getLogger(__name__)
 
@@ -209,13 +209,9 @@ class Bitrix24Connector:
 
     async def _post(self, url: str, params: dict[str, Any]) -> Any:
         where = url.rsplit("/", 1)[-1].removesuffix(".json")
-        try:
-            answer = await self.deps.http.post(url, json=params, timeout=self.settings.timeout,
-                                               follow_redirects=False)
-        except httpx.TimeoutException:
-            raise Refused(Retry(f"{where}: no answer within {self.settings.timeout:g} s")) from None
-        except httpx.TransportError as exc:
-            raise Refused(Retry(f"{where}: cannot connect ({type(exc).__name__}: {exc or 'no details'})")) from None
+        answer = await post(self.deps.http, url, who=where, seconds=self.settings.timeout, json=params)
+        if isinstance(answer, Retry):
+            raise Refused(answer)
         try:
             body = answer.json()
         except ValueError:

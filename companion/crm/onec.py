@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from cti.crm import CrmEventKind, CrmItem, CrmName
@@ -44,9 +43,10 @@ from ui_bridge.crm_settings import OneCSettings, secret_value
 from ui_bridge.signed_links import NoRecordingLink
 
 from .connector import ConnectorDeps, GiveUp, RecordingLinks, Retry, SendResult, Sent
-from .references import MissingValue, resolve
+from .http_post import answer_text, post, retry_after
+from .references import MissingValue, resolve, without_recordings
 from .registry import CrmConfigError
-from .webhook import DELIVERY_HEADER, ERROR_BODY_CHARS, EVENT_HEADER, retry_after, without_recordings
+from .webhook import DELIVERY_HEADER, EVENT_HEADER
 
 if TYPE_CHECKING:
     from store.repository import Store
@@ -106,17 +106,14 @@ class OneCConnector:
             return GiveUp(str(exc))
         headers = {"Content-Type": "application/json; charset=utf-8", DELIVERY_HEADER: str(item.id),
                    EVENT_HEADER: str(item.payload.get("event", item.kind)), "User-Agent": "cti-companion"}
-        try:
-            answer = await self.deps.http.post(self.url, content=body, headers=headers, auth=self.auth,
-                                               timeout=self.timeout, follow_redirects=False)
-        except httpx.TimeoutException:
-            return Retry(f"1C ({self.url}): no answer within {self.timeout:g} s")
-        except httpx.TransportError as exc:
-            return Retry(f"1C ({self.url}): cannot connect ({type(exc).__name__}: {exc or 'no details'})")
+        answer = await post(self.deps.http, self.url, who=f"1C ({self.url})", seconds=self.timeout, content=body,
+                            headers=headers, auth=self.auth)
+        if isinstance(answer, Retry):
+            return answer
         status = answer.status_code
         if 200 <= status < 300:
             return Sent()
-        text = " ".join(answer.text[:ERROR_BODY_CHARS].split())
+        text = answer_text(answer)
         said = f"1C ({self.url}): HTTP {status}" + (f": {text}" if text else "")
         if status in (401, 403):
             return Retry(f"{said}: the 1C user or password is wrong, or the user may not use the HTTP service "

@@ -33,3 +33,14 @@ def resolve(value: Any, answers: Mapping[str, Any], links: RecordingLinks) -> An
     if isinstance(value, list):
         return [resolve(v, answers, links) for v in value]
     return value
+
+
+def without_recordings(value: Any) -> Any:
+    """``value`` with every recording reference replaced by None (no link can be made: ``[crm] public_url`` unset)."""
+    if isinstance(value, dict):
+        if set(value) == {"$recording"}:
+            return None
+        return {k: without_recordings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_recordings(v) for v in value]
+    return value

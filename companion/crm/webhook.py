@@ -23,10 +23,7 @@ import hmac
 import json
 import logging
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
-
-import httpx
 
 from cti.crm import CrmItem, CrmName, Planner
 from cti.crm.webhook import WebhookPlanner
@@ -34,7 +31,8 @@ from ui_bridge.crm_settings import WebhookSettings, secret_value
 from ui_bridge.signed_links import NoRecordingLink
 
 from .connector import Connector, ConnectorDeps, GiveUp, Retry, SendResult, Sent
-from .references import MissingValue, resolve
+from .http_post import answer_text, post, retry_after
+from .references import MissingValue, resolve, without_recordings
 from .registry import CrmConfigError
 
 log = logging.getLogger(__name__)
@@ -42,40 +40,11 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-CTI-Signature"
 DELIVERY_HEADER = "X-CTI-Delivery"
 EVENT_HEADER = "X-CTI-Event"
-#: The most of a refusal's body kept as the request's error.
-ERROR_BODY_CHARS = 300
-#: A ``Retry-After`` longer than this (seconds) is not believed beyond it (the sender's give-up still applies).
-MAX_RETRY_AFTER = 3600.0
 
 
 def signature(secret: str, body: bytes) -> str:
     """The ``X-CTI-Signature`` value of ``body``: ``sha256=`` and the hex HMAC-SHA256 with ``secret``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
-
-
-def without_recordings(value: Any) -> Any:
-    """``value`` with every recording reference replaced by None (no link can be made: ``[crm] public_url`` unset)."""
-    if isinstance(value, dict):
-        if set(value) == {"$recording"}:
-            return None
-        return {k: without_recordings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_recordings(v) for v in value]
-    return value
 
 
 class WebhookConnector:
@@ -120,17 +89,14 @@ class WebhookConnector:
             EVENT_HEADER: str(item.payload.get("event", item.kind)),
             "User-Agent": "cti-companion",
         }
-        try:
-            answer = await self.deps.http.post(self.url, content=body, headers=headers, timeout=self.timeout,
-                                               follow_redirects=False)
-        except httpx.TimeoutException:
-            return Retry(f"{self.url}: no answer within {self.timeout:g} s")
-        except httpx.TransportError as exc:
-            return Retry(f"{self.url}: cannot connect ({type(exc).__name__}: {exc or 'no details'})")
+        answer = await post(self.deps.http, self.url, who=self.url, seconds=self.timeout, content=body,
+                            headers=headers)
+        if isinstance(answer, Retry):
+            return answer
         status = answer.status_code
         if 200 <= status < 300:
             return Sent()
-        text = " ".join(answer.text[:ERROR_BODY_CHARS].split())
+        text = answer_text(answer)
         said = f"{self.url}: HTTP {status}" + (f": {text}" if text else "")
         if status in (408, 429) or status >= 500:
             return Retry(said, retry_after(answer.headers.get("Retry-After"), self.deps.clock()))

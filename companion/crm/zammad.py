@@ -39,9 +39,9 @@ from ui_bridge.crm_settings import ZammadSettings, secret_value
 from ui_bridge.signed_links import NoRecordingLink
 
 from .connector import ConnectorDeps, GiveUp, Retry, SendResult, Sent
-from .references import MissingValue, resolve
+from .http_post import post, retry_after
+from .references import MissingValue, resolve, without_recordings
 from .registry import CrmConfigError
-from .webhook import retry_after, without_recordings
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,10 @@ class ZammadConnector:
             payload = await self.payload(item, answers)
         except MissingValue as exc:
             return GiveUp(str(exc))
-        try:
-            response = await self.deps.http.post(self.url, json=payload, timeout=self.timeout,
-                                                 headers={"User-Agent": "cti-companion"}, follow_redirects=False)
-        except httpx.TimeoutException:
-            return Retry(f"Zammad: no answer within {self.timeout:g} s")
-        except httpx.TransportError as exc:
-            return Retry(f"Zammad: cannot connect ({type(exc).__name__}: {self._hide(str(exc)) or 'no details'})")
+        response = await post(self.deps.http, self.url, who="Zammad", seconds=self.timeout, hide=self._hide,
+                              json=payload, headers={"User-Agent": "cti-companion"})
+        if isinstance(response, Retry):
+            return response
         return await self._outcome(item, payload, response)
 
     async def payload(self, item: CrmItem, answers: Mapping[str, Any]) -> dict[str, Any]:
