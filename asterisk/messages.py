@@ -71,14 +71,17 @@ def _refuse(headers: Headers) -> AmiHeaderError:
         bad = _BREAKER.search(value)
         if bad is not None:
             return AmiHeaderError(key, f"the value contains {_describe(bad.group())}")
-    return AmiHeaderError("?", "not a valid AMI frame")  # unreachable while _SAFE_FRAME and the above agree
+    return AmiHeaderError("?", "not a valid AMI frame")  # unreachable while wire_text's checks and these agree
 
 
 def wire_text(headers: Headers) -> str:
     """The frame as text (``Key: Value`` lines, CRLF, a blank line); :class:`AmiHeaderError` if unsafe."""
     text = "".join([f"{k}: {v}{EOL}" for k, v in headers]) + EOL
-    # The frame's text cannot show where a key with ': ' in it ends, hence the second look, at the keys alone.
-    if _SAFE_FRAME.fullmatch(text) is None or ":" in "".join([k for k, _ in headers]):
+    # The frame's text cannot show where a key with ': ' in it ends, nor whether a CRLF inside a value was followed
+    # by something that looks like a header (``"x\r\nAction: Hangup"`` makes two well-formed lines of one), hence
+    # the second look: at the keys alone, and at the number of lines, one per header and the blank one.
+    if (_SAFE_FRAME.fullmatch(text) is None or ":" in "".join([k for k, _ in headers])
+            or text.count("\n") != len(headers) + 1):
         raise _refuse(headers)
     return text
 

@@ -42,7 +42,10 @@ CUSTOMER_CHANNEL = "PJSIP/trunk-00000024"
 #: clients and proxies (CR), Unicode-aware line splitters (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR).
 BREAKS = {"CR": "\r", "LF": "\n", "CRLF": "\r\n", "NUL": "\x00", "U+0085": "\x85", "U+2028": "\u2028",
           "U+2029": "\u2029"}
-FORBIDDEN_CHARS = {"CR": "\r", "LF": "\n", "NUL": "\x00", "U+0085": "\x85", "U+2028": "\u2028", "U+2029": "\u2029"}
+#: CRLF too: followed by ``Key: value`` it makes two well-formed lines of one value, which a check of the joined
+#: frame's shape alone lets through.
+FORBIDDEN_CHARS = {"CR": "\r", "LF": "\n", "CRLF": "\r\n", "NUL": "\x00", "U+0085": "\x85", "U+2028": "\u2028",
+                   "U+2029": "\u2029"}
 
 
 def smuggle(base: str, brk: str) -> str:
