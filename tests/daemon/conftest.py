@@ -62,8 +62,9 @@ def write_pbxs_config(tmp: Path, ports: dict[str, int], **kw: Any) -> Path:
     pbx_start = text.index("[pbx]\n")
     agents_start = text.index("[pbx.agents]\n")
     pbx = text[pbx_start + len("[pbx]\n"):agents_start]
-    agents = text[agents_start + len("[pbx.agents]\n"):]
-    rest = text[:ami_start] + text[ami_end:pbx_start]
+    agents_end = text.find("\n[", agents_start) + 1 or len(text)  # a section the example puts after the agents stays
+    agents = text[agents_start + len("[pbx.agents]\n"):agents_end]
+    rest = text[:ami_start] + text[ami_end:pbx_start] + text[agents_end:]
     for pbx_id, port in ports.items():
         rest += (f'\n[[pbxs]]\nid = "{pbx_id}"\nname = "PBX {pbx_id.upper()}"\n{pbx}[pbxs.agents]\n{agents}'
                  f'[pbxs.ami]\n' + re.sub(r"(?m)^port = \d+", f"port = {port}", ami, count=1))
