@@ -58,6 +58,7 @@ from .retention import run_retention
 
 if TYPE_CHECKING:
     from .crm.service import CrmService
+    from .live.manager import LiveTaps
     from .mailer import Mailer
     from .transcriber import JobResult, Transcriber
 
@@ -149,6 +150,34 @@ class Daemon:
         self.crm: CrmService | None = None
         if settings.crm.enabled:
             self._build_crm()
+        #: Live audio (``[live] enabled``; ``companion/live/manager.py``): answered calls tapped over SIP, their words
+        #: pushed as they are said; None: calls are transcribed after they end only.
+        self.live: LiveTaps | None = None
+        if settings.live.enabled:
+            self._build_live()
+
+    def _build_live(self) -> None:
+        """The live taps: the SIP endpoint, the live recognisers, a pipeline subscriber that taps answered calls, and
+        the panel's live requests (``ui_bridge/live_desk.py``)."""
+        from recognizer.live import LiveWorkers
+        from ui_bridge.live_desk import LiveDesk
+
+        from .live.manager import LIVE_POLICY, LiveTaps
+        from .live.sip_tap import SipTap  # pyVoIP (the optional `live` extra) only for a daemon that taps
+
+        settings, panel = self.settings, self.panel
+        self.live = live = LiveTaps(
+            settings.live, settings.transcription, tap=SipTap(settings.live),
+            workers=LiveWorkers(settings.live.workers), send_to=self._sender, store=lambda: self.store,
+            messages=panel.notifier.messages if panel is not None else None,
+            publish=None if panel is None else (lambda out: panel.fanout.publish(out.message, out.extensions, out.pbx)),
+            card_of=None if panel is None else (lambda pbx, linkedid: panel.notifier.known_cards.get((pbx, linkedid))),
+            region=settings.pbx.default_region)
+        self.subscribe(live.on_effect, name="live", policy=LIVE_POLICY)
+        if panel is not None:
+            desk = LiveDesk(self.pbx_handles(), panel.notifier, panel.fanout, self.cards, lambda: self.store,
+                            send=panel.commands.send, close_offer=live.close_offer)
+            panel.commands.live = desk.request
 
     def _build_panel(self) -> None:
         """The WebSocket/HTTP edge over every followed PBX (``self.pbx_handles()``): effects → notifier → fan-out
@@ -497,6 +526,8 @@ class Daemon:
                                  if self.transcriber else None)
                 mail = tg.create_task(self.mailer.run(), name="mailer") if self.mailer else None
                 crm = tg.create_task(self.crm.run(), name="crm") if self.crm is not None else None
+                if self.live is not None:
+                    await self.live.start()  # the tap binds its SIP port and registers; the recognisers start
                 panel = None
                 if self.panel_server is not None:
                     panel = tg.create_task(self.panel_server.run(), name="panel")
@@ -520,6 +551,8 @@ class Daemon:
                     if not ami.cancelled() and ami.exception() is not None:
                         raise ami.exception()  # type: ignore[misc]  # as the AMI client's own failure always did
                 await self.pipeline.close(SUBSCRIBER_DRAIN_SECONDS)
+                if self.live is not None:
+                    await self.live.close()  # every tap hung up, its words kept; the SIP endpoint and workers gone
                 if self.panel is not None:
                     await self.panel.close()  # the fan-out's last messages reach the bus before its sender stops
                 if background is not None:

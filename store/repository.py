@@ -1104,6 +1104,13 @@ class Transcriptions(Protocol):
         done, in one transaction; False (nothing written) when the job is not ``worker``'s running job any more."""
         ...
 
+    async def keep_live_transcript(self, linkedid: str, transcript: Transcript, *, pbx: str = DEFAULT_PBX,
+                                   call_started_at: float, at: float, flags: Sequence[str] = ()) -> bool:
+        """Keep the words a call's live tap heard (issue 17, ``companion/live/manager.py``) as its transcript, unless
+        it has one already (an after-call transcription that finished first is the better one: False, nothing
+        written). An after-call job that finishes later replaces it (``finish_transcription_job``)."""
+        ...
+
     async def fail_transcription_job(self, job_id: int, reason: str, *, worker: str, at: float,
                                      retry: bool) -> TranscriptionJob | None:
         """Record a failed try: back to ``queued`` when ``retry``, else ``failed`` with ``reason``. None when the job is

@@ -250,29 +250,46 @@ class TranscriptOps:
                 return False
             job = job_from_row(done[0])
             key = {"pbx": job.pbx, "linkedid": job.linkedid}
-            # A call transcribed again (``requeue``) has one transcript: the new one.
+            # A call transcribed again (``requeue``) has one transcript: the new one (also over a live one).
             await self._rows_in(conn, "DELETE FROM transcripts WHERE pbx = :pbx AND linkedid = :linkedid", key)
-            words = word_rows(0, transcript)
-            made = await self._rows_in(
-                conn, "INSERT INTO transcripts (pbx, linkedid, call_started_at, engine, model, duration, language, "
-                "created_at, agent_stems, customer_stems, unknown_stems) VALUES (:pbx, :linkedid, :started, "
-                ":engine, :model, :duration, :language, :at, :agent_stems, :customer_stems, :unknown_stems) "
-                "RETURNING id",
-                {**key, "started": job.call_started_at, "engine": transcript.engine, "model": transcript.model,
-                 "duration": float(transcript.duration), "language": transcript.language, "at": float(at),
-                 **lane_stems(words)})
-            transcript_id = int(made[0]["id"])
-            for w in words:
-                w["transcript_id"] = transcript_id
-            if words:
-                await self._insert_many(conn, _INSERT_WORD, words)
-            chosen = sorted(set(flags))
-            if chosen:
-                await self._insert_many(conn, _INSERT_FLAG,
-                                        [{"transcript_id": transcript_id, "flag": f} for f in chosen])
+            await self._insert_transcript(conn, key, job.call_started_at, transcript, at, flags)
             return True
 
         return await self._manual(work)
+
+    async def keep_live_transcript(self, linkedid: str, transcript: Transcript, *, pbx: str = DEFAULT_PBX,
+                                   call_started_at: float, at: float, flags: Sequence[str] = ()) -> bool:
+        async def work(conn: Any) -> bool:
+            key = {"pbx": pbx, "linkedid": linkedid}
+            if await self._rows_in(conn, "SELECT id FROM transcripts WHERE pbx = :pbx AND linkedid = :linkedid",
+                                   key):
+                return False
+            await self._insert_transcript(conn, key, call_started_at, transcript, at, flags)
+            return True
+
+        return await self._manual(work)
+
+    async def _insert_transcript(self, conn: Any, key: dict[str, str], started: float, transcript: Transcript,
+                                 at: float, flags: Sequence[str]) -> None:
+        """A call's transcript row, its words (with their stems) and its flags, in the caller's transaction."""
+        words = word_rows(0, transcript)
+        made = await self._rows_in(
+            conn, "INSERT INTO transcripts (pbx, linkedid, call_started_at, engine, model, duration, language, "
+            "created_at, agent_stems, customer_stems, unknown_stems) VALUES (:pbx, :linkedid, :started, "
+            ":engine, :model, :duration, :language, :at, :agent_stems, :customer_stems, :unknown_stems) "
+            "RETURNING id",
+            {**key, "started": float(started), "engine": transcript.engine, "model": transcript.model,
+             "duration": float(transcript.duration), "language": transcript.language, "at": float(at),
+             **lane_stems(words)})
+        transcript_id = int(made[0]["id"])
+        for w in words:
+            w["transcript_id"] = transcript_id
+        if words:
+            await self._insert_many(conn, _INSERT_WORD, words)
+        chosen = sorted(set(flags))
+        if chosen:
+            await self._insert_many(conn, _INSERT_FLAG,
+                                    [{"transcript_id": transcript_id, "flag": f} for f in chosen])
 
     async def fail_transcription_job(self, job_id: int, reason: str, *, worker: str, at: float,
                                      retry: bool) -> TranscriptionJob | None:

@@ -64,6 +64,8 @@ ScriptRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 SCRIPT_REQUESTS = (m.ScriptStart, m.ScriptAnswer, m.ScriptBack, m.ScriptDiscard, m.ScriptRuns)
 #: Carries out a request of the call-back reminders (``reminder.close``: ``ui_bridge/reminders.py``).
 ReminderRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
+#: Carries out a request of live audio (``identify.*``, ``listen_in``: ``ui_bridge/live_desk.py``).
+LiveRequest = Callable[[User, BaseModel], Awaitable[dict[str, object]]]
 
 
 class RequestFailed(Exception):
@@ -85,6 +87,8 @@ def actor(user: User) -> control.Actor:
     return control.Actor(name=user.name, role=user.role, extension=user.extension)
 
 
+#: Live audio's requests (``ui_bridge/live_desk.py``; ``listen_in`` is rate-limited as call control).
+LIVE_REQUESTS = (m.IdentifyConfirm, m.IdentifyDismiss, m.ListenIn)
 #: The requests that become AMI actions, and so are rate-limited.
 CALL_CONTROL = (m.Originate, m.Transfer, m.Hangup, m.QueuePause, m.QueueUnpause)
 CallControl = m.Originate | m.Transfer | m.Hangup | m.QueuePause | m.QueueUnpause
@@ -134,6 +138,8 @@ class Commands:
     scripts: ScriptRequest | None = None
     #: Carries out the reminders' requests (``ReminderDesk.request``; set by the panel).
     reminders: ReminderRequest | None = None
+    #: Carries out live audio's requests (``LiveDesk.request``; set by the daemon when ``[live]`` is on).
+    live: LiveRequest | None = None
     limiter: CommandLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +163,8 @@ class Commands:
             if self.reminders is None:
                 raise RequestFailed("internal", "reminders are not kept on this node")
             return await self.reminders(user, request)
+        if isinstance(request, LIVE_REQUESTS):
+            return await self._live(user, request)
         if isinstance(request, m.AlertAck):
             if self.acknowledge_alert is None:
                 raise RequestFailed("internal", "alerts are not kept on this node")
@@ -248,6 +256,25 @@ class Commands:
             raise RequestFailed("pbx_unavailable", str(exc)) from None
         log.info("%s sent to PBX %s (%s)", msg.action, handle.id, answer.response.action_id)
         return {"action": msg.action, "action_id": answer.response.action_id, "pbx": handle.id}
+
+    async def send(self, handle: PbxHandle, msg: AmiMessage) -> dict[str, object]:
+        """An action sent to a PBX for a request (the live desk's ``listen_in``): the reply's data, or
+        :class:`RequestFailed` with the PBX's failure as the protocol words it."""
+        return await self._send(handle, msg)
+
+    async def _live(self, user: User, request: BaseModel) -> dict[str, object]:
+        from .live_desk import LiveRefused
+
+        if self.live is None:
+            raise RequestFailed("not_found", "live audio is not on ([live] enabled)")
+        if isinstance(request, m.ListenIn):
+            wait = self.limiter.take(user.name)
+            if wait > 0:
+                raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s")
+        try:
+            return await self.live(user, request)
+        except LiveRefused as exc:
+            raise RequestFailed(exc.code, exc.message) from None
 
     # -- commands -----------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -89,6 +89,26 @@ class LiveSettings(Section):
     max_gap: Annotated[float, Field(gt=0, le=10)] = 1.0
     #: A lane's audio waiting for a slow consumer, in seconds, before the oldest is dropped.
     max_backlog: Annotated[float, Field(ge=1, le=600)] = 30.0
+    # -- which calls are tapped, and how the PBX is asked (the daemon's side: ``companion/live/manager.py``)
+    #: Which answered calls are tapped, as ``[recording] record`` chooses what to record: ``all``, ``inbound`` (from a
+    #: trunk), ``selected`` (through one of ``queues`` or on one of ``dids``).
+    calls: Literal["all", "inbound", "selected"] = "selected"
+    queues: tuple[Annotated[str, Field(min_length=1, max_length=80)], ...] = ()
+    dids: tuple[Annotated[str, Field(min_length=1, max_length=32)], ...] = ()
+    #: The channel technology the PBX dials the tap's endpoint with (``<technology>/<username>``).
+    technology: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,20}$")] = "PJSIP"
+    #: Unset: the spy call runs ``ChanSpy`` as the Originate's application (nothing in the dialplan). Set: it enters
+    #: this dialplan context at extension ``spy`` with ``CTI_SPY_CHANNEL`` and ``CTI_SPY_OPTIONS`` set, for a site
+    #: whose AMI user may not start applications (``docs/pbx-setup.md``).
+    spy_context: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,80}$")] = None
+    #: Agent and customer on lanes of their own (two spy calls, ``ChanSpy`` option ``o`` on each side's channel);
+    #: False: one spy call on the agent's channel, both voices mixed.
+    split_lanes: bool = True
+    #: Live recogniser processes (``recognizer/live.py``): each holds several lanes and one copy of the model.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    #: Seconds the PBX's spy call is waited for after the Originate; a call whose tap does not come is transcribed
+    #: after it ends, as without ``[live]``.
+    answer_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
 
     @model_validator(mode="after")
     def _consistent(self) -> LiveSettings:

@@ -981,7 +981,8 @@ class KeywordHit(_Wire):
 
 class CallFlagged(_Wire):
     """A call's transcript matched one or more keyword lists (``[transcription.keywords]``: complaint words,
-    competitors' names): to the ``all`` subscribers of its PBX (admins and QA). Sent once per transcription."""
+    competitors' names): to the ``all`` subscribers of its PBX (admins and QA). Sent once per transcription; with
+    ``live`` true, while the call is up, as soon as a final of its live transcript matches a list."""
 
     model_config = _examples({
         "type": "call.flagged", "linkedid": "1795479360.12", "flags": ["complaint"],
@@ -999,6 +1000,9 @@ class CallFlagged(_Wire):
     started_at: str | None = Field(default=None, description="When the call started (null when the journal has no "
                                    "row of it)")
     pbx: str = _pbx_field()
+    live: bool = Field(default=False, description="True: matched on the live transcript while the call is still "
+                       "up (``[live]``; ``at_second`` is then seconds from the tap's start, about the answer), sent "
+                       "once per keyword list and call: offer ``listen_in``. False: the after-call transcript's")
 
 
 class CallTranscribed(_Wire):
@@ -1009,6 +1013,98 @@ class CallTranscribed(_Wire):
     type: Literal["call.transcribed"] = "call.transcribed"
     linkedid: str
     flags: list[str] = Field(description="The keyword lists it matched (``call.flagged`` came just before)")
+    pbx: str = _pbx_field()
+
+
+# -- live audio (issue 17) ------------------------------------------------------------------------------------
+
+#: Whose voice a lane of a tapped call carries (``cti.live.Lane``): mixed when the spy could not keep them apart.
+LiveLane = Literal["agent", "customer", "mixed"]
+
+
+class TranscriptWord(_Wire):
+    """One recognised word of a live transcript, its times in seconds from the tap's start (about the answer)."""
+
+    text: str
+    start: float
+    end: float
+    conf: float = Field(description="How sure the recogniser is, 0..1")
+
+
+_PARTIAL_EXAMPLE: dict[str, Any] = {
+    "linkedid": "1795480456.101", "lane": "customer", "speaker": "customer", "text": "у меня машина",
+    "words": [{"text": "у", "start": 3.2, "end": 3.3, "conf": 0.91},
+              {"text": "меня", "start": 3.3, "end": 3.62, "conf": 0.95},
+              {"text": "машина", "start": 3.62, "end": 4.1, "conf": 0.88}],
+    "start": 3.2, "end": 4.1, "pbx": "msk"}
+
+
+class CallTranscriptPartial(_Wire):
+    """The utterance a tapped call's lane is saying now, as recognised so far (``[live]``): the next partial or the
+    final of the same lane replaces it. To the agents of the call (its audience) and the ``all`` subscribers of its
+    PBX (admins, QA). Partials may be skipped when the recogniser is behind; finals never are."""
+
+    model_config = _examples({"type": "call.transcript.partial", **_PARTIAL_EXAMPLE})
+    type: Literal["call.transcript.partial"] = "call.transcript.partial"
+    linkedid: str
+    lane: LiveLane = Field(description="Which tapped lane it was heard on: agent, customer, or mixed (both)")
+    speaker: Literal["agent", "customer", "unknown"] = Field(description="Who said it (unknown on a mixed lane)")
+    text: str = Field(description="The words as one text (show it as text, never as markup)")
+    words: list[TranscriptWord]
+    start: float = Field(description="Where the utterance starts: seconds from the tap's start")
+    end: float = Field(description="Where it ends so far: seconds from the tap's start")
+    pbx: str = _pbx_field()
+
+
+class CallTranscriptFinal(_Wire):
+    """An utterance of a tapped call settled: never changed again; it replaces the lane's partial. Same audience
+    as ``call.transcript.partial``. The finals of a call are kept with it when it ends (QA reads the same words);
+    an after-call transcription of the call, when one runs, replaces them when it finishes."""
+
+    model_config = _examples({"type": "call.transcript.final", **_PARTIAL_EXAMPLE})
+    type: Literal["call.transcript.final"] = "call.transcript.final"
+    linkedid: str
+    lane: LiveLane = Field(description="Which tapped lane it was heard on: agent, customer, or mixed (both)")
+    speaker: Literal["agent", "customer", "unknown"] = Field(description="Who said it (unknown on a mixed lane)")
+    text: str = Field(description="The words as one text (show it as text, never as markup)")
+    words: list[TranscriptWord]
+    start: float = Field(description="Where the utterance starts: seconds from the tap's start")
+    end: float = Field(description="Where it ends: seconds from the tap's start")
+    pbx: str = _pbx_field()
+
+
+class IdentifyEvidence(_Wire):
+    """One thing heard that points to the offered contact."""
+
+    kind: Literal["plate", "partial_plate", "phone", "surname"] = Field(
+        description="A plate, a plate without its region, a phone number, a surname")
+    said: str = Field(description="What was heard, as to show it: А 123 ВС 77, 8 916 123 45 67, Петрову")
+    speaker: Literal["agent", "customer", "unknown"]
+    confidence: float = Field(description="How sure the hearing was, 0..1")
+
+
+class CallIdentify(_Wire):
+    """«Это …?»: what was said in the first 30 s of a tapped call points to one directory contact (a plate, a
+    phone number, a surname with something else). To the agents of the call only, at most once per call; nothing
+    is attached until the agent sends ``identify.confirm`` (or ``identify.dismiss``)."""
+
+    model_config = _examples({
+        "type": "call.identify", "linkedid": "1795480456.101", "contact_id": 7, "name": "Иванов Пётр Сергеевич",
+        "confidence": 0.93, "heard": [{"kind": "plate", "said": "А 123 ВС 777", "speaker": "customer",
+                                       "confidence": 0.93}],
+        "contact": {"id": 7, "name": "Иванов Пётр Сергеевич", "kind": "private", "phones": ["8 916 123-45-67"],
+                    "phones_display": ["+7 916 123-45-67"], "email": None, "notes": None,
+                    "vehicles": [{"make": "Toyota", "model": "Camry", "year": 2019, "plate": "А 123 ВС 777",
+                                  "vin": None}], "source": "local"},
+        "pbx": "msk"})
+    type: Literal["call.identify"] = "call.identify"
+    linkedid: str
+    contact_id: int
+    name: str = Field(description="The contact's name (show it as text)")
+    confidence: float = Field(description="How sure the match is, 0..1")
+    heard: list[IdentifyEvidence] = Field(description="Why: what was heard, strongest first")
+    contact: ContactInfo | None = Field(default=None, description="The contact's card (phones, cars) when the "
+                                        "directory still has it")
     pbx: str = _pbx_field()
 
 
@@ -1054,7 +1150,8 @@ ServerMessage = Annotated[
     | ScriptRun
     | ReminderNew | ReminderDue | ReminderEscalated | ReminderClosed
     | CallFlagged | CallTranscribed
-    | ComplaintRegistered | ComplaintChanged | ComplaintTask | ComplaintOverdue,
+    | ComplaintRegistered | ComplaintChanged | ComplaintTask | ComplaintOverdue
+    | CallTranscriptPartial | CallTranscriptFinal | CallIdentify,
     Field(discriminator="type"),
 ]
 
@@ -1352,6 +1449,46 @@ class ReminderClose(_Request):
     cancel: bool = False
 
 
+class IdentifyConfirm(_Request):
+    """«Это …?» answered yes (the agent of the call): the call's card becomes that contact's (``call.card`` to the
+    call's audience, as when a contact is attached by hand). Answered by ``reply`` with ``card``; a contact that is
+    gone is ``not_found``, a call that is not yours ``forbidden``."""
+
+    model_config = _request_examples({"type": "identify.confirm", "id": "20", "linkedid": "1795480456.101",
+                                      "contact_id": 7, "pbx": "msk"})
+    type: Literal["identify.confirm"]
+    id: RequestId
+    linkedid: LinkedId
+    contact_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    pbx: PbxId | None = None
+
+
+class IdentifyDismiss(_Request):
+    """«Это …?» answered no (the agent of the call): nothing is attached, and no other offer comes for the call.
+    Answered by ``reply``."""
+
+    model_config = _request_examples({"type": "identify.dismiss", "id": "21", "linkedid": "1795480456.101",
+                                      "pbx": "msk"})
+    type: Literal["identify.dismiss"]
+    id: RequestId
+    linkedid: LinkedId
+    pbx: PbxId | None = None
+
+
+class ListenIn(_Request):
+    """Listen to a call in progress (admins of its PBX): the PBX rings your own extension and, when you answer,
+    lets you hear the call's agent and customer, silently (``ChanSpy``, quiet, no whisper). ``extension`` picks
+    which agent of the call when several talk; by default the one talking. Answered by ``reply`` with
+    ``action_id``; a call that is not up is ``not_found``, a user without an extension ``bad_message``."""
+
+    model_config = _request_examples({"type": "listen_in", "id": "22", "linkedid": "1795480456.101", "pbx": "msk"})
+    type: Literal["listen_in"]
+    id: RequestId
+    linkedid: LinkedId
+    extension: Annotated[Extension | None, Field(description="The agent of the call to listen to")] = None
+    pbx: PbxId | None = None
+
+
 class Ping(_Request):
     """Answered by a ``reply`` at once: an application-level liveness check."""
 
@@ -1364,7 +1501,8 @@ ClientMessage = Annotated[
     Subscribe | Originate | Transfer | Hangup | QueuePause | QueueUnpause | MissedClose | AlertAck | Ping
     | MissedClaim | MissedRelease | MissedResult
     | ScriptStart | ScriptAnswer | ScriptBack | ScriptDiscard | ScriptRuns
-    | ReminderClose,
+    | ReminderClose
+    | IdentifyConfirm | IdentifyDismiss | ListenIn,
     Field(discriminator="type"),
 ]
 
@@ -1380,12 +1518,14 @@ SERVER_MESSAGES: tuple[type[BaseModel], ...] = (
     ReminderNew, ReminderDue, ReminderEscalated, ReminderClosed,
     CallFlagged, CallTranscribed,
     ComplaintRegistered, ComplaintChanged, ComplaintTask, ComplaintOverdue,
+    CallTranscriptPartial, CallTranscriptFinal, CallIdentify,
 )
 CLIENT_MESSAGES: tuple[type[BaseModel], ...] = (
     Subscribe, Originate, Transfer, Hangup, QueuePause, QueueUnpause, MissedClose, AlertAck, Ping,
     MissedClaim, MissedRelease, MissedResult,
     ScriptStart, ScriptAnswer, ScriptBack, ScriptDiscard, ScriptRuns,
     ReminderClose,
+    IdentifyConfirm, IdentifyDismiss, ListenIn,
 )
 
 

@@ -44,10 +44,12 @@ from cti.effects import (
 )
 from cti.frozen import fast_init
 from cti.keywords import KeywordMatch
+from cti.live import LiveResult
 from cti.phones import is_withheld, normalize_number
 from cti.plates import display_plate
 from cti.queue_figures import AgentFigures, QueueFigures
 from cti.records import DEFAULT_PBX, CallRecord, MissedEntry
+from cti.speech_identify import Offer
 from store.repository import RegisterChange, User
 
 from . import messages as m
@@ -323,6 +325,40 @@ class Messages:
     def call_transcribed(self, pbx: str, linkedid: str, flags: Sequence[str]) -> Outgoing:
         """``call.transcribed``: the call's transcript is stored (an open QA page reloads it)."""
         return Outgoing(m.CallTranscribed(linkedid=linkedid, flags=list(flags), pbx=pbx), frozenset(), pbx)
+
+    # -- live audio (issue 17: companion/live/manager.py) -------------------------------------------------
+
+    def transcript_part(self, context: CallContext, result: LiveResult) -> Outgoing:
+        """``call.transcript.partial``/``.final``: a tapped lane's words, to the call's agents and the ``all``
+        subscribers of its PBX."""
+        words = [m.TranscriptWord(text=w.text, start=round(w.start, 3), end=round(w.end, 3), conf=round(w.conf, 3))
+                 for w in result.words]
+        part = m.CallTranscriptFinal if result.final else m.CallTranscriptPartial
+        message = part(linkedid=context.linkedid, lane=result.lane, speaker=result.speaker, text=result.text,
+                       words=words, start=round(result.start, 3), end=round(result.end, 3), pbx=context.pbx)
+        return Outgoing(message, context.audience, context.pbx)
+
+    def call_flagged_live(self, context: CallContext, matches: Sequence[KeywordMatch]) -> Outgoing:
+        """``call.flagged`` with ``live``: a tapped call's final matched keyword lists while the call is up (the
+        caller, agent and queue from the call as it is now), to the ``all`` subscribers of its PBX."""
+        caller = context.caller if not is_withheld(context.caller) else None
+        message = m.CallFlagged(
+            linkedid=context.linkedid, flags=[hit.list for hit in matches],
+            hits=[m.KeywordHit(flag=hit.list, phrase=hit.phrase, speaker=hit.speaker, at_second=round(hit.at_second, 2))
+                  for hit in matches],
+            caller=caller, caller_display=self.numbers(caller), answered_by=context.answered_by, queue=context.queue,
+            started_at=self.time(context.started_at), pbx=context.pbx, live=True)
+        return Outgoing(message, frozenset(), context.pbx)
+
+    def call_identify(self, context: CallContext, offer: Offer, contact: Contact | None) -> Outgoing:
+        """``call.identify``: «Это …?», to the call's agents (the ``all`` subscribers of its PBX see it too)."""
+        message = m.CallIdentify(
+            linkedid=context.linkedid, contact_id=offer.contact_id, name=offer.name,
+            confidence=round(offer.confidence, 3),
+            heard=[m.IdentifyEvidence(kind=e.kind, said=e.said, speaker=e.speaker, confidence=round(e.confidence, 3))
+                   for e in offer.evidence],
+            contact=contact_info(contact, self.numbers) if contact is not None else None, pbx=context.pbx)
+        return Outgoing(message, context.audience, context.pbx)
 
     # -- complaints (ui_bridge/complaints.py) -----------------------------------------------------------
 
