@@ -7,6 +7,7 @@ import { AlertsPanel } from "./alerts.js";
 import { CrmBlock } from "./crm.js";
 import { RemindersPanel } from "./reminders.js";
 import { Journal } from "./journal.js";
+import { AdminLive } from "./live.js";
 import { MissedRegister } from "./register.js";
 import { ReportsSection } from "./reports.js";
 import { SupervisorSection } from "./supervisor.js";
@@ -153,7 +154,7 @@ class CallBoard {
       h("td", { class: "nowrap" }), h("td", { class: "right nowrap" }), h("td"), h("td", { class: "num" }), h("td"),
       h("td"), h("td"),
     ];
-    const action = h("td", { class: "right" }, this.ctx.canControl
+    const action = h("td", { class: "right" }, this.ctx.live ? this.ctx.live.boardButton(call) : null, this.ctx.canControl
       ? confirmButton(T("Завершить"), { class: "btn btn-small btn-danger", "data-test": "board-hangup" },
         () => this.ctx.socket.request("hangup", { linkedid: call.linkedid, pbx: call.pbx }))
       : null);
@@ -249,6 +250,8 @@ export class AdminView {
   constructor(ctx) {
     this.ctx = ctx;
     ctx.canControl = true;
+    // A call's transcript as it goes («Читать» on the board) and the live keyword flags with «Слушать» (live.js).
+    ctx.live = this.live = new AdminLive(ctx, { play: () => this.alerts.play() });
     this.board = new CallBoard(ctx);
     this.agents = new AgentsBoard(ctx);
     this.missed = new MissedRegister(ctx);
@@ -273,10 +276,13 @@ export class AdminView {
     this.crm = new CrmBlock(ctx); // the CRM push's outbox and given-up requests, when a CRM is configured (crm.js)
     this.overdue.el.after(this.crm.el);
     this.crm.load();
+    this.board.el.after(this.live.readerEl);
+    this.alerts.el.after(this.live.flagsEl);
   }
 
   onMessage(msg) {
     this.alerts.onMessage(msg);
+    this.live.onMessage(msg);
     this.overdue.onMessage(msg);
     this.crm.onMessage(msg);
     if (msg.type === "hello") { // which PBXs the user sees: the journal's filter, the PBX columns
@@ -297,6 +303,7 @@ export class AdminView {
   render() {
     this.board.render();
     this.agents.render();
+    this.live.render();
   }
 }
 

@@ -4,6 +4,7 @@ import { Directory, NewContactForm, cardContent } from "./card.js";
 import { markUncertain, uncertainMark } from "./health.js";
 import { translations } from "./i18n.js";
 import { RecentCalls } from "./journal.js";
+import { AgentLive } from "./live.js";
 import { RingAlert } from "./notify.js";
 import { RemindersPanel } from "./reminders.js";
 import { ScriptPanel } from "./script.js";
@@ -187,6 +188,7 @@ export class AgentView {
 
     this.popArea = h("div", { class: "pop-area", "data-test": "pop-area" });
     this.idle = h("div", { class: "pop-idle", "data-test": "pop-idle" }, T("Нет активных звонков"));
+    this.live = new AgentLive(ctx); // the call's transcript as it goes and «Это …?» in the pop (live.js)
     this.dialInput = h("input", {
       type: "tel", placeholder: "+7 916 123-45-67", "data-test": "dial-number", "aria-label": T("номер для звонка"),
       autocomplete: "off",
@@ -200,7 +202,7 @@ export class AgentView {
     this.script = new ScriptPanel(ctx); // the contact script beside the caller card (script.js)
     this.el = h("div", { class: "agent-layout" },
       h("div", { class: "agent-main" }, h("section", { class: "panel" },
-        h("div", { class: "panel-head" }, h("h2", {}, T("Текущий звонок"))), this.popArea, this.idle),
+        h("div", { class: "panel-head" }, h("h2", {}, T("Текущий звонок"))), this.popArea, this.idle, this.live.lastEl),
       this.directory.el, dial),
       h("div", { class: "agent-side" }, this.script.el, this.recent.el)); // the script beside the pop's card
     this.recent.load();
@@ -211,6 +213,7 @@ export class AgentView {
 
   onMessage(msg) {
     this.script.onMessage(msg);
+    this.live.onMessage(msg);
     this.reminders.onMessage(msg);
     if (msg.type === "call.ended") this.recent.refreshSoon();
     const me = this.ctx.store.me;
@@ -234,6 +237,7 @@ export class AgentView {
         pop = new Pop(call, this.ctx);
         this.pops.set(call.key, pop);
         this.popArea.prepend(pop.el);
+        this.live.popShown(pop, call);
       }
       pop.update(call, call.agents.get(ext));
     }
@@ -241,6 +245,7 @@ export class AgentView {
       if (!seen.has(id)) {
         pop.el.remove();
         this.pops.delete(id);
+        this.live.popGone(id);
       }
     }
     this.idle.hidden = mine.length > 0;
