@@ -168,7 +168,8 @@ class Daemon:
         settings, panel = self.settings, self.panel
         self.live = live = LiveTaps(
             settings.live, settings.transcription, tap=SipTap(settings.live),
-            workers=LiveWorkers(settings.live.workers), send_to=self._sender, store=lambda: self.store,
+            workers=LiveWorkers(settings.live.workers, max_lag=settings.live.max_lag), send_to=self._sender,
+            store=lambda: self.store,
             messages=panel.notifier.messages if panel is not None else None,
             publish=None if panel is None else (lambda out: panel.fanout.publish(out.message, out.extensions, out.pbx)),
             card_of=None if panel is None else (lambda pbx, linkedid: panel.notifier.known_cards.get((pbx, linkedid))),

@@ -25,8 +25,9 @@ dead one's place for the next lanes. Their calls are still transcribed after the
 a reader thread per worker hands results back with ``call_soon_threadsafe``. A worker that falls behind (more lanes
 than its core decodes in real time) is handled in this order:
 
-1. it skips the partials of a lane with more than :data:`BEHIND_SECONDS` of audio waiting (a partial is out of date
-   before it is read; finals are never skipped);
+1. it thins the partials of a lane with more than :data:`BEHIND_SECONDS` of audio waiting to one per second of the
+   utterance's audio (a partial is out of date before it is read, but the reader still sees the words grow; finals are
+   never skipped: ``recognizer/live_stream.py``);
 2. ``feed`` drops a lane's new audio while its **lag** (:attr:`LiveRecognizer.lag`: seconds of audio fed and not yet
    decoded, measured from the worker's own count) would exceed ``max_lag``: memory stays bounded, the words of the
    dropped audio are lost (counted in :attr:`LiveRecognizer.dropped_seconds`), the utterance in progress is settled at
@@ -72,11 +73,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds of a lane's audio fed and not yet decoded beyond which ``feed`` drops new audio (default ``max_lag``).
 MAX_LAG_SECONDS = 5.0
-#: A lane with more than this many seconds waiting in its worker gets no partials until it catches up.
+#: A lane with more than this many seconds waiting in its worker gets its partials thinned until it catches up.
 BEHIND_SECONDS = 0.5
 #: Results a lane keeps for a reader that does not read (partials go first, then the oldest finals).
 MAX_WAITING = 200
-#: How long ``close`` waits for the worker to settle a lane's last words.
+#: How long ``close`` waits for the worker to settle a lane's last words while the worker decodes none of its audio.
 CLOSE_TIMEOUT = 10.0
 #: The worker reports a lane's progress at least this often (seconds of its audio).
 _PROGRESS_SECONDS = 0.2
@@ -243,6 +244,8 @@ class _Worker:
     reported_lanes: int | None = None
     dead: bool = False
     started_at: float = field(default_factory=time.monotonic)
+    #: The sender and reader threads: joined when the pool closes, so nothing of it outlives ``close``.
+    threads: list[threading.Thread] = field(default_factory=list)
 
 
 class LiveRecognizer:
@@ -321,15 +324,24 @@ class LiveRecognizer:
 
     async def close(self, within: float = CLOSE_TIMEOUT) -> None:
         """The lane is over (the call ended, the tap was torn down): the worker settles its last words (they come
-        out of the iteration before it stops) and frees the lane. Safe to call twice, or after the lane ended."""
+        out of the iteration before it stops) and frees the lane. Safe to call twice, or after the lane ended.
+
+        It waits as long as the worker goes on decoding the lane's audio (at most its :attr:`lag`, however long that
+        takes a worker short of CPU), and gives up only when ``within`` seconds pass with none of it decoded: a
+        stuck worker, not a slow one, loses the last words."""
         if not self._closing and not self._ended.done():
             self._closing = True
             self._worker.outbox.put(("close", self._id))
-        try:
-            await asyncio.wait_for(asyncio.shield(self._ended), within)
-        except TimeoutError:
-            self._worker.outbox.put(("drop", self._id))
-            self._end(LiveLaneError(f"the recogniser did not settle the {self.lane} lane within {within:.0f} s"))
+        while not self._ended.done():
+            progress = self.taken_seconds
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ended), within)
+            except TimeoutError:
+                if self.taken_seconds > progress:
+                    continue
+                self._worker.outbox.put(("drop", self._id))
+                self._end(LiveLaneError(f"the recogniser did not settle the {self.lane} lane: nothing of it was "
+                                        f"decoded for {within:.0f} s"))
 
     # -- called by the pool, on the loop
 
@@ -418,8 +430,11 @@ class LiveWorkers:
         process.start()
         child.close()
         worker = _Worker(process, parent, queue.SimpleQueue())
-        threading.Thread(target=_send_loop, args=(worker,), name=f"{process.name}-send", daemon=True).start()
-        threading.Thread(target=self._receive_loop, args=(worker,), name=f"{process.name}-recv", daemon=True).start()
+        worker.threads = [
+            threading.Thread(target=_send_loop, args=(worker,), name=f"{process.name}-send", daemon=True),
+            threading.Thread(target=self._receive_loop, args=(worker,), name=f"{process.name}-recv", daemon=True)]
+        for thread in worker.threads:
+            thread.start()
         for model in self._preload:
             worker.outbox.put(("load", model))
         return worker
@@ -604,5 +619,7 @@ def _join(workers: Sequence[_Worker]) -> None:
             worker.process.kill()
             worker.process.join(STOP_GRACE_SECONDS)
         worker.outbox.put(None)
+        for thread in worker.threads:  # the reader ends with its process, the sender at the None
+            thread.join(STOP_GRACE_SECONDS)
         with contextlib.suppress(OSError):
             worker.conn.close()

@@ -30,8 +30,10 @@ word's time back to the tap's (``AudioFrame.start``: the RTP clock). A gap in th
 words are never stitched across missing audio.
 
 **Falling behind.** ``behind=True`` (the worker has more of this lane's audio waiting than it can decode in time)
-skips the partials: a partial costs Vosk a traceback of its lattice and is out of date before it is read; finals are
-never skipped.
+thins the partials to one per :data:`BEHIND_PARTIAL_SECONDS` of an utterance's decoded audio instead of one per
+piece: a partial costs Vosk a traceback of its lattice and is out of date before it is read, but a worker starved of
+CPU (a loaded machine) would otherwise show nothing of a long utterance until its final; the reader still sees the
+words grow, late. Finals are never skipped.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ CHUNK_SECONDS = 0.1
 FRAME_SECONDS = 0.02
 #: Silence that ends an utterance, seconds (the final follows at once).
 END_SILENCE = 0.5
+#: A lane that is behind gets a partial once per this many seconds of an utterance's decoded audio (else one per chunk).
+BEHIND_PARTIAL_SECONDS = 1.0
 #: Audio fed before the first speech frame of an utterance, seconds.
 PREROLL = 0.3
 #: The noise floor is learned over this much of the lane's recent audio, seconds.
@@ -155,6 +159,8 @@ class LaneDecoder:
         self._speaking = False
         self._silent_run = 0.0
         self._last_partial = ""
+        #: :attr:`decoded` when the last partial was computed (or the last utterance settled).
+        self._partial_at = 0.0
         #: Seconds of audio taken in (the worker reports it: the parent's measure of the lane's lag).
         self.taken = 0.0
         #: Seconds of audio actually decoded by Vosk (the gate saved the rest).
@@ -164,7 +170,7 @@ class LaneDecoder:
     def feed(self, pcm: bytes, start: float, *, behind: bool = False) -> list[LiveResult]:
         """Take the lane's next audio (``start``: its place on the tap's clock); return what it settled or grew.
 
-        ``behind``: more audio of this lane is already waiting; partials are skipped (finals never are).
+        ``behind``: more audio of this lane is already waiting; partials are thinned (finals never are skipped).
         """
         out: list[LiveResult] = []
         if len(pcm) % 2:
@@ -243,9 +249,10 @@ class LaneDecoder:
     def _decode(self, out: list[LiveResult], behind: bool) -> None:
         if self._accept(out):
             return
-        if behind:
+        if behind and self.decoded - self._partial_at < BEHIND_PARTIAL_SECONDS - 1e-9:
             self.partials_skipped += 1
             return
+        self._partial_at = self.decoded
         partial = json.loads(self._rec.PartialResult())
         text = str(partial.get("partial", "")).strip()
         if not text or text == self._last_partial:
@@ -266,6 +273,7 @@ class LaneDecoder:
     def _settled(self, result_json: str, out: list[LiveResult]) -> None:
         result = json.loads(result_json)
         self._last_partial = ""
+        self._partial_at = self.decoded
         words = self._words(result.get("result", ()))
         self._clock.forget_before(self._fed)
         if words:

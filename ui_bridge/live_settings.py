@@ -106,6 +106,10 @@ class LiveSettings(Section):
     split_lanes: bool = True
     #: Live recogniser processes (``recognizer/live.py``): each holds several lanes and one copy of the model.
     workers: Annotated[int, Field(ge=1, le=64)] = 1
+    #: Seconds of a lane's audio that may wait for its live recogniser (workers short of CPU) before new audio is
+    #: dropped: memory stays bounded and what comes that late is of little use live; the call is still transcribed
+    #: whole after it ends (``recognizer/live.py``).
+    max_lag: Annotated[float, Field(ge=1, le=600)] = 5.0
     #: Seconds the PBX's spy call is waited for after the Originate; a call whose tap does not come is transcribed
     #: after it ends, as without ``[live]``.
     answer_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0

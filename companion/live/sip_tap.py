@@ -84,6 +84,9 @@ log = logging.getLogger("companion.live")
 POLL_SECONDS = 0.1
 #: Audio gathered in a thread before it crosses to the event loop (fewer wake-ups; the latency it adds).
 BATCH_SECONDS = 0.1
+#: At the call's end, at most this many packets still waiting in a lane's socket are read (40 s of 20 ms packets; a
+#: socket's default buffer holds a few hundred, so the buffer, not this, is the usual bound).
+DRAIN_PACKETS = 2000
 _DECODED = {str(PCMU), str(PCMA)}
 
 
@@ -276,9 +279,30 @@ class _TapRtpClient(RTP.RTPClient):
                     self.feed.packet(data)
         except Exception:
             log.exception("live tap %s %s: the audio thread failed", self.feed.call.tap_id, self.feed.call.lane)
+        else:
+            self._drain(sock)
         finally:
             sock.close()
             self.feed.end()
+
+    def _drain(self, sock: socket.socket) -> None:
+        """The call ended (a BYE, or our hang-up): take what already waits in the socket before closing it.
+
+        The PBX sends its BYE after its last packets, but this thread may be behind (a loaded machine: the packets sit
+        in the kernel's buffer while the SIP thread already handled the BYE); those packets are the call's last words,
+        not something to throw away. Bounded: at most :data:`DRAIN_PACKETS`, so a flood cannot hold the thread.
+        """
+        try:
+            sock.setblocking(False)
+            for _ in range(DRAIN_PACKETS):
+                try:
+                    data, (host, _port) = sock.recvfrom(MAX_PACKET + 1)
+                except (BlockingIOError, InterruptedError):
+                    return
+                if host in self.allowed:
+                    self.feed.packet(data)
+        except OSError:
+            return
 
 
 class _TapVoipCall(VoIPCall):

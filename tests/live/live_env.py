@@ -32,8 +32,6 @@ QUEUE_TRACE = "07-queue-ringall-answered"
 AGENT_CHANNEL, CUSTOMER_CHANNEL = "PJSIP/102-0000000e", "PJSIP/trunk-0000000c"
 #: What the Korean model hears in the customer's first utterance of call_02_en.wav (5.8-9.2 s) through μ-law.
 HEARD = ("아우디", "마리가", "백호")
-#: The issue's bound: each final within 1.5 s of its words being sent.
-FINAL_WITHIN = 1.5
 
 
 def sections(pbx: FakePbx, tmp: Path, **live: object) -> dict[str, str]:

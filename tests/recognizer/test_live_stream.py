@@ -34,3 +34,20 @@ def test_the_lane_s_end_settles_an_utterance_cut_short(vosk_model: Any) -> None:
     assert not any(r.final for r in results)  # still talking at 3.0 s
     (last,) = decoder.finish()
     assert last.final and last.words and last.end <= 3.0 + 1e-6
+
+
+def test_a_lane_behind_computes_fewer_partials_and_still_shows_its_words_grow(vosk_model: Any) -> None:
+    """A worker behind on a lane (a loaded machine) thins its partials to one per second of an utterance: most are
+    not computed, yet the reader still sees the words grow before each long utterance's final; finals are all kept."""
+    call = tapped_call()
+    seen = {}
+    for behind in (False, True):
+        decoder = LaneDecoder("customer", vosk_recogniser(vosk_model)())
+        results = [r for f in call.frames("customer") for r in decoder.feed(f.pcm, f.start, behind=behind)]
+        results += decoder.finish()
+        seen[behind] = (results, decoder.partials_skipped)
+    (on_time, skipped_on_time), (late, skipped_late) = seen[False], seen[True]
+    assert skipped_on_time == 0 and skipped_late > 0
+    assert len([r for r in late if r.final]) == len([r for r in on_time if r.final]) >= len(call.spans("customer"))
+    first_final = next(i for i, r in enumerate(late) if r.final)
+    assert any(not r.final for r in late[:first_final]), late  # the first utterance (4 s) grew before it settled
