@@ -41,8 +41,13 @@ class WebhookPlanner:
         self.users = dict(users or {})
 
     def plan(self, state: dict[str, Any], event: CrmCallEvent) -> Plan:
+        if event.kind == "ended" and state.get("ended"):
+            # Told already: a daemon killed after the push queued the end but before the journal kept it rebuilds the
+            # call at its restart, and the resync ends it a second time.
+            return Plan(state=None)
         payload = self.payload(state, event)
-        return Plan(state=None, requests=(CrmRequest(EVENT, payload),))
+        ended = {**state, "ended": True} if event.kind == "ended" else None
+        return Plan(state=ended, requests=(CrmRequest(EVENT, payload),))
 
     def payload(self, state: Mapping[str, Any], event: CrmCallEvent) -> dict[str, Any]:
         """The event's JSON (``docs/crm.md``): the call, the moment, the agent; the result of an ended call, the

@@ -141,3 +141,16 @@ async def test_a_refusal_is_given_up_and_visible(case: str, tmp_path: Path) -> N
         assert item.payload["event"] == "ringing" and "HTTP 400" in (item.last_error or "")
         assert "unknown queue" in (item.last_error or "")
     assert all(item.attempts == 1 for item in failed)  # a refusal is not retried
+
+
+def test_a_call_ended_twice_is_told_once() -> None:
+    """A daemon killed after the push queued a call's end but before the journal kept it rebuilds the call at its
+    restart, and the resync ends it again: the receiver hears of the end once."""
+    from cti.crm.webhook import WebhookPlanner
+    from tests.crm.planning import plan_all, trace_events
+
+    events = trace_events("01-direct-answered")
+    [end] = [e for e in events if e.kind == "ended"]
+    planned = plan_all(WebhookPlanner(), [*events, end])
+    [requests] = planned.values()
+    assert [r.payload["event"] for r in requests].count("ended") == 1
