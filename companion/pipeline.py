@@ -17,8 +17,8 @@ Each subscriber has a :class:`Policy`:
   cancelled; that effect is counted as stalled and the task goes on with the next one.
 * **dies** (cancelled from outside, say): the next effect published starts it again (counted).
 
-Logging is rate-limited per subscriber (the first traceback, then at most one line a
-``WARNING_INTERVAL`` with the counts), so a subscriber failing on every effect cannot flood the log; the
+Logging is rate-limited per subscriber (the first traceback, then at most one line a minute with the counts,
+``companion/throttled_warning.py``), so a subscriber failing on every effect cannot flood the log; the
 counts are always kept (:meth:`Pipeline.stats`).
 
 A subscriber is a callable taking one effect. A synchronous one runs on the event loop (it must not block:
@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -46,11 +45,12 @@ from typing import Literal
 
 from cti.effects import Effect
 
+from .throttled_warning import ThrottledWarning
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Effect], Awaitable[None] | None]
 #: A failing or shedding subscriber is logged at most this often (seconds); the counts are kept regardless.
-WARNING_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +93,8 @@ class Subscriber:
         self._busy = False
         self._closed = False
         self.delivered = self.failed = self.stalled = self.shed = self.restarts = self.most_queued = 0
-        self._last_warning = -math.inf
-        self._unlogged = 0
+        #: The first line with the traceback (when there is one), then at most one a minute.
+        self._warn = ThrottledWarning(log, "problem(s)")
 
     # -- the publishing side (the AMI read path): never waits ------------------------------------------
 
@@ -119,12 +119,12 @@ class Subscriber:
         if len(queue) >= self.policy.queue_size:
             self.shed += 1
             if self.policy.when_full == "drop_newest":
-                self._warn(None, "is %d effects behind: %s shed (%d so far)", len(queue), type(effect).__name__,
-                           self.shed)
+                self._warn("subscriber %s is %d effects behind: %s shed (%d so far)", self.name, len(queue),
+                           type(effect).__name__, self.shed)
                 return
             dropped = queue.popleft()
-            self._warn(None, "is %d effects behind: the oldest (%s) shed (%d so far)", len(queue) + 1,
-                       type(dropped).__name__, self.shed)
+            self._warn("subscriber %s is %d effects behind: the oldest (%s) shed (%d so far)", self.name,
+                       len(queue) + 1, type(dropped).__name__, self.shed)
         queue.append(effect)
         if len(queue) > self.most_queued:
             self.most_queued = len(queue)
@@ -194,13 +194,13 @@ class Subscriber:
 
     def _stalled(self, effect: Effect) -> None:
         self.stalled += 1
-        self._warn(None, "took over %g s on %s: cancelled, going on with the next effect (%d stalled so far)",
-                   self.policy.timeout, type(effect).__name__, self.stalled)
+        self._warn("subscriber %s took over %g s on %s: cancelled, going on with the next effect (%d stalled so "
+                   "far)", self.name, self.policy.timeout, type(effect).__name__, self.stalled)
 
     def _failed(self, effect: Effect) -> None:
         self.failed += 1
-        self._warn(True, "failed on %s (%d failures so far); the effect is stored anyway",
-                   type(effect).__name__, self.failed)
+        self._warn("subscriber %s failed on %s (%d failures so far); the effect is stored anyway", self.name,
+                   type(effect).__name__, self.failed, exc_info=True)
 
     async def _deliver(self, effect: Effect, result: Awaitable[None]) -> None:
         try:
@@ -212,17 +212,6 @@ class Subscriber:
             self._failed(effect)
         else:
             self.delivered += 1
-
-    def _warn(self, exc_info: bool | None, message: str, *args: object) -> None:
-        """The first time with the traceback (when there is one), then at most once a ``WARNING_INTERVAL``."""
-        now = time.monotonic()
-        if now - self._last_warning < WARNING_INTERVAL:
-            self._unlogged += 1
-            return
-        self._last_warning = now
-        suffix = f" ({self._unlogged} more problem(s) not logged since the last line)" if self._unlogged else ""
-        self._unlogged = 0
-        log.warning("subscriber %s " + message + suffix, self.name, *args, exc_info=bool(exc_info))
 
     # -- shutdown -------------------------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from aiolimiter import AsyncLimiter
 from cti.crm import CrmItem, CrmName
 from ui_bridge.crm_settings import CrmSettings
 
+from ..throttled_warning import ThrottledWarning
 from .connector import Connector, GiveUp, Retry, SendResult, Sent
 
 if TYPE_CHECKING:
@@ -57,8 +57,6 @@ POLL_SECONDS = 1.0
 #: After the store failed (a locked database, PostgreSQL away) the sender waits this long, doubled up to the last.
 STORE_RETRY_FIRST = 0.5
 STORE_RETRY_MAX = 30.0
-#: A connector's unexpected exception is logged with its traceback at most this often (seconds).
-WARNING_INTERVAL = 60.0
 #: The exponent of the back-off stops growing here (the wait is capped by ``retry_max_seconds`` long before).
 _MAX_EXPONENT = 64
 
@@ -120,8 +118,8 @@ class CrmSender:
         self.looks = 0
         self._oldest_pending_at: float | None = None
         self._last_error: str | None = None
-        self._last_warning = -math.inf
-        self._unlogged = 0
+        #: A retry's line at most once a ``WARNING_INTERVAL`` (a CRM down fails every request), the count kept.
+        self._warn = ThrottledWarning(log, "failure(s)")
 
     # -- the push's side ------------------------------------------------------------------------------------------
 
@@ -231,8 +229,8 @@ class CrmSender:
         except TimeoutError:
             return Retry(f"no answer within {self.settings.lease_seconds * 0.9:.0f} s")
         except Exception as exc:  # the connector's fault (or the store's): tried again later, never the task's end
-            self._warn(True, "CRM %s: request %d (%s of call %s) failed unexpectedly: %s: %s", self.crm, item.id,
-                       item.kind, item.call, type(exc).__name__, exc)
+            self._warn("CRM %s: request %d (%s of call %s) failed unexpectedly: %s: %s", self.crm, item.id,
+                       item.kind, item.call, type(exc).__name__, exc, exc_info=True)
             return Retry(f"{type(exc).__name__}: {exc}")
 
     async def _keep(self, store: Store, item: CrmItem, result: SendResult) -> None:
@@ -259,7 +257,7 @@ class CrmSender:
                     else:
                         self.retried += 1
                         self._last_error = result.reason
-                        self._warn(None, "CRM %s: %s of call %s (request %d, try %d) failed: %s; next try in %.3g s",
+                        self._warn("CRM %s: %s of call %s (request %d, try %d) failed: %s; next try in %.3g s",
                                    self.crm, item.kind, item.call, item.id, item.attempts, result.reason,
                                    next_try - now)
                 return
@@ -279,13 +277,3 @@ class CrmSender:
         log.warning("CRM %s: %s of call %s given up (request %d, %d tries): %s", self.crm, item.kind, item.call,
                     item.id, item.attempts, reason)
 
-    def _warn(self, exc_info: bool | None, message: str, *args: object) -> None:
-        """A retry's line at most once a ``WARNING_INTERVAL`` (a CRM down fails every request), the count kept."""
-        now = time.monotonic()
-        if now - self._last_warning < WARNING_INTERVAL:
-            self._unlogged += 1
-            return
-        self._last_warning = now
-        suffix = f" ({self._unlogged} more failure(s) not logged since the last line)" if self._unlogged else ""
-        self._unlogged = 0
-        log.warning(message + suffix, *args, exc_info=bool(exc_info))
