@@ -23,6 +23,8 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.year import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -139,12 +141,11 @@ def main() -> None:
     table = _table(rows)
     print(table)
     if not args.no_write:
-        section = (f"\n## Live SIP taps: CPU per tap (`python -m bench.live_tap`)\n\n"
+        section = (f"## Live SIP taps: CPU per tap (`python -m bench.live_tap`)\n\n"
                    f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average "
                    f"{os.getloadavg()[0]:.2f} at the end; {args.seconds:g} s of PCMU per tap at real time from a PBX "
                    f"in another process over loopback UDP.\n\n{table}\n")
-        with (ROOT / "docs" / "benchmarks.md").open("a", encoding="utf-8") as out:
-            out.write(section)
+        write_section("bench.live_tap", section)
 
 
 if __name__ == "__main__":

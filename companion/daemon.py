@@ -393,6 +393,7 @@ class Daemon:
                               max_pending=self.settings.store.max_pending, pauses=self.store_pauses,
                               failures=self.store_failures),
             recording=RecordingHealth.model_validate(self.recorder) if self.recorder is not None else None,
+            live=self.live.health() if self.live is not None else None,
         )
 
     @property

@@ -249,6 +249,29 @@ class RecordingHealth(BaseModel):
     last_failure: str | None = Field(description="the last failure in words: the call, the PBX and why")
 
 
+class LiveHealth(BaseModel):
+    """The live taps (``[live]``, issue 17, ``companion/live/manager.py``) since start: a tap that cannot register, or
+    spy calls that never come, show here before an agent misses the live words."""
+
+    registered: bool = Field(description="the tap's SIP endpoint is registered with the PBX now")
+    registrations: int = Field(description="registrations the PBX accepted (the first, then every refresh)")
+    registration_failures: int = Field(description="failed registrations in a row now (0 when registered)")
+    registration_error: str | None = Field(description="why the last registration failed, as the PBX answered")
+    taps: int = Field(description="calls tapped now")
+    max_taps: int = Field(description="[live] max_taps: calls tapped at once at most")
+    tapped: int = Field(description="calls tapped since start")
+    over_limit: int = Field(description="answered calls not tapped because max_taps calls were tapped already "
+                            "(transcribed after the call)")
+    failures: int = Field(description="taps that failed (a spy Originate refused, a spy call that never came): "
+                          "those calls are transcribed after they end")
+    last_failure: str | None = Field(description="the last failure in words: the call, the PBX and why")
+    lanes_heard: int = Field(description="lanes (agent, customer or mixed) heard since start")
+    dropped_seconds: float = Field(description="seconds of audio of ended lanes the live recognisers dropped, "
+                                   "behind by [live] max_lag (more workers needed)")
+    kept: int = Field(description="live transcripts kept with their calls")
+    offers: int = Field(description="«Это …?» offers made from speech")
+
+
 class Health(BaseModel):
     """``GET /api/health`` (admins): what an operator or a monitoring probe checks."""
 
@@ -264,3 +287,4 @@ class Health(BaseModel):
     crm: list[CrmHealth] = Field(default=[], description="each CRM the calls are pushed into ([crm]): its outbox")
     recording: RecordingHealth | None = Field(None, description="the daemon's own recordings since start; null when "
                                               "it starts none ([recording] record = \"never\")")
+    live: LiveHealth | None = Field(None, description="the live taps since start; null without [live] enabled")

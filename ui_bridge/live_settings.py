@@ -25,6 +25,9 @@ from asterisk.settings import ConfigError, Section
 _HOST = re.compile(r"[A-Za-z0-9._:-]{1,253}")
 #: A SIP user name: what goes into the From, To and Contact headers unquoted.
 _USER = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+#: Lanes one live worker (one core, a small Vosk model) decodes with each final within 1.5 s of its words, measured by
+#: ``bench/live.py`` (docs/benchmarks.md: finals on time at 4 lanes, 3 s late at 8).
+LANES_PER_WORKER = 4
 
 
 def _host(value: str) -> str:
@@ -81,8 +84,9 @@ class LiveSettings(Section):
     #: gives up: a PBX that comes back finds the tap registering again.
     retry_first_seconds: Annotated[float, Field(gt=0, le=600)] = 1.0
     retry_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    #: At most this many calls tapped at once; the others are transcribed after the call as before.
-    max_taps: Annotated[int, Field(ge=1, le=500)] = 8
+    #: At most this many calls tapped at once; the others are transcribed after the call as before. The default fits
+    #: one live worker (``LANES_PER_WORKER``): raise it together with ``workers``.
+    max_taps: Annotated[int, Field(ge=1, le=500)] = 2
     #: Seconds of later audio a missing packet is waited for (reordering) before it counts as lost.
     jitter_window: Annotated[float, Field(gt=0, le=1)] = 0.06
     #: The longest silence a lost stretch or a timestamp jump becomes (seconds).
@@ -113,6 +117,22 @@ class LiveSettings(Section):
     #: Seconds the PBX's spy call is waited for after the Originate; a call whose tap does not come is transcribed
     #: after it ends, as without ``[live]``.
     answer_timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @property
+    def lanes(self) -> int:
+        """Lanes decoded at once when every tap is in use: two per call with ``split_lanes``, else one."""
+        return self.max_taps * (2 if self.split_lanes else 1)
+
+    def capacity_warning(self) -> str | None:
+        """Why the live words will come late when every tap is in use (logged at start), or None: more lanes than
+        ``workers`` decode on time (``LANES_PER_WORKER`` each)."""
+        if self.lanes <= self.workers * LANES_PER_WORKER:
+            return None
+        needed = -(-self.lanes // LANES_PER_WORKER)
+        return (f"[live] max_taps = {self.max_taps} is {self.lanes} lanes at once, and one live worker decodes about "
+                f"{LANES_PER_WORKER} on time (docs/benchmarks.md): with workers = {self.workers}, live words come "
+                f"late when that many calls are tapped. Set workers = {needed} (a core and a copy of the model each) "
+                f"or max_taps = {self.workers * LANES_PER_WORKER // (2 if self.split_lanes else 1)}")
 
     @model_validator(mode="after")
     def _consistent(self) -> LiveSettings:

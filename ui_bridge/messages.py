@@ -1039,38 +1039,36 @@ _PARTIAL_EXAMPLE: dict[str, Any] = {
     "start": 3.2, "end": 4.1, "pbx": "msk"}
 
 
-class CallTranscriptPartial(_Wire):
+class _TranscriptUtterance(_Wire):
+    """What ``call.transcript.partial`` and ``call.transcript.final`` both carry: one utterance of a tapped lane."""
+
+    type: str  # each kind's own literal: first on the wire, as in every message
+    linkedid: str
+    lane: LiveLane = Field(description="Which tapped lane it was heard on: agent, customer, or mixed (both)")
+    speaker: Literal["agent", "customer", "unknown"] = Field(description="Who said it (unknown on a mixed lane)")
+    text: str = Field(description="The words as one text (show it as text, never as markup)")
+    words: list[TranscriptWord]
+    start: float = Field(description="Where the utterance starts: seconds from the tap's start")
+    end: float = Field(description="Where it ends (so far, in a partial): seconds from the tap's start")
+    pbx: str = _pbx_field()
+
+
+class CallTranscriptPartial(_TranscriptUtterance):
     """The utterance a tapped call's lane is saying now, as recognised so far (``[live]``): the next partial or the
     final of the same lane replaces it. To the agents of the call (its audience) and the ``all`` subscribers of its
     PBX (admins, QA). Partials may be skipped when the recogniser is behind; finals never are."""
 
     model_config = _examples({"type": "call.transcript.partial", **_PARTIAL_EXAMPLE})
     type: Literal["call.transcript.partial"] = "call.transcript.partial"
-    linkedid: str
-    lane: LiveLane = Field(description="Which tapped lane it was heard on: agent, customer, or mixed (both)")
-    speaker: Literal["agent", "customer", "unknown"] = Field(description="Who said it (unknown on a mixed lane)")
-    text: str = Field(description="The words as one text (show it as text, never as markup)")
-    words: list[TranscriptWord]
-    start: float = Field(description="Where the utterance starts: seconds from the tap's start")
-    end: float = Field(description="Where it ends so far: seconds from the tap's start")
-    pbx: str = _pbx_field()
 
 
-class CallTranscriptFinal(_Wire):
+class CallTranscriptFinal(_TranscriptUtterance):
     """An utterance of a tapped call settled: never changed again; it replaces the lane's partial. Same audience
     as ``call.transcript.partial``. The finals of a call are kept with it when it ends (QA reads the same words);
     an after-call transcription of the call, when one runs, replaces them when it finishes."""
 
     model_config = _examples({"type": "call.transcript.final", **_PARTIAL_EXAMPLE})
     type: Literal["call.transcript.final"] = "call.transcript.final"
-    linkedid: str
-    lane: LiveLane = Field(description="Which tapped lane it was heard on: agent, customer, or mixed (both)")
-    speaker: Literal["agent", "customer", "unknown"] = Field(description="Who said it (unknown on a mixed lane)")
-    text: str = Field(description="The words as one text (show it as text, never as markup)")
-    words: list[TranscriptWord]
-    start: float = Field(description="Where the utterance starts: seconds from the tap's start")
-    end: float = Field(description="Where it ends: seconds from the tap's start")
-    pbx: str = _pbx_field()
 
 
 class IdentifyEvidence(_Wire):

@@ -82,6 +82,7 @@ from cti.transcripts import Transcript, Word
 from recognizer.live import LiveLaneError, LiveModel, live_choice
 from recognizer.live_keywords import LiveKeywordWatch
 from recognizer.settings import TranscriptionSettings
+from ui_bridge.api_models import LiveHealth
 from ui_bridge.live_settings import LiveSettings
 
 from ..pipeline import Policy
@@ -250,17 +251,31 @@ class LiveTaps:
         self.lanes_heard = 0
         self.kept = 0
         self.offers = 0
+        #: Seconds of lanes' audio the recognisers dropped because they fell behind (``[live] max_lag``).
+        self.dropped_seconds = 0.0
 
     # -- the daemon's side ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Bind the SIP endpoint (it registers in the background), start the recognisers and load the default model
         in them (the first call's lanes do not wait for it)."""
+        if (warning := self.settings.capacity_warning()) is not None:
+            log.warning("live: %s", warning)
         await self.tap.start()
         await self.workers.start()
         default = self.transcription.default_choice()
         if default.engine == "vosk" and default.model:
             await self.workers.preload([LiveModel.of(default, self.transcription)])
+
+    def health(self) -> LiveHealth:
+        """``GET /api/health``'s ``live`` part: the registration and the counts since start."""
+        state = self.tap.registration
+        return LiveHealth(registered=state.registered, registrations=state.registrations,
+                          registration_failures=state.failures, registration_error=state.last_error,
+                          taps=len(self.calls), max_taps=self.settings.max_taps, tapped=self.tapped,
+                          over_limit=self.over_limit, failures=self.failures, last_failure=self.last_failure,
+                          lanes_heard=self.lanes_heard, dropped_seconds=round(self.dropped_seconds, 1),
+                          kept=self.kept, offers=self.offers)
 
     async def close(self) -> None:
         """Hang every tap up (their words are kept), then stop the endpoint and the recognisers."""
@@ -397,6 +412,7 @@ class LiveTaps:
         finally:
             await recogniser.close()
             await reader
+            self.dropped_seconds += recogniser.dropped_seconds
 
     async def _read(self, call: LiveCall, recogniser: LiveRecognizer) -> None:
         try:

@@ -111,6 +111,11 @@ async def test_a_tapped_call_streams_its_words_live_flags_a_keyword_while_up_and
         await wait_until(lambda: not live.calls and not live_threads(tap_id), 20, "the taps torn down")
         assert live.tap.calls_of(tap_id) == []
         await wait_until(lambda: live.kept == 1, 20, "the live transcript kept")
+        # What an admin's GET /api/health says of it.
+        health = env.running.daemon.health().live
+        assert health is not None and health.registered and health.registration_failures == 0
+        assert (health.taps, health.tapped, health.lanes_heard, health.kept, health.failures) == (0, 1, 2, 1, 0)
+        assert health.dropped_seconds == 0.0
         transcript = await env.store.get_transcript(linkedid, pbx="main")
         assert transcript is not None and transcript.engine == "vosk" and transcript.model == ko_model_dir().name
         assert {w.speaker for w in transcript.words} == {"agent", "customer"}
@@ -139,6 +144,9 @@ async def test_a_spy_that_never_calls_back_leaves_the_call_alone_and_it_is_trans
         await wait_until(lambda: len(spy_actions(env)) == 2, 10, "two spy Originates")
         await wait_until(lambda: live.failures == 2 and not live.calls, 10, "both lanes given up")
         assert live.lanes_heard == 0 and "did not come" in (live.last_failure or "")
+        health = env.running.daemon.health().live
+        assert health is not None and health.failures == 2 and health.taps == 0 and health.lanes_heard == 0
+        assert health.last_failure is not None and "did not come" in health.last_failure
         env.start_calls()
         await admin.wait_for("call.ended", timeout=10)
         linkedid = admin.of_type("call.ended")[0]["linkedid"]
