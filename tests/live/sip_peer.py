@@ -82,8 +82,10 @@ class PeerCall:
     sent_packets: int = 0
 
     async def stream(self, payload: bytes, *, packet: int = 160, lose: Iterable[int] = (), jump_at: int | None = None,
-                     jump: int = 0, stop_after: int | None = None, realtime: bool = True) -> list[int]:
-        """Send ``payload`` (G.711 bytes) as RTP, ``packet`` samples a packet, paced at real time; the packets numbered
+                     jump: int = 0, stop_after: int | None = None, realtime: bool = True,
+                     speed: float = 1.0) -> list[int]:
+        """Send ``payload`` (G.711 bytes) as RTP, ``packet`` samples a packet, paced at real time (``speed`` times
+        faster, the RTP clock unchanged); the packets numbered
         in ``lose`` are not sent, and from packet ``jump_at`` on the timestamp is ``jump`` samples further (sequence
         numbers run on). Returns the indices of the packets sent."""
         loop = asyncio.get_running_loop()
@@ -96,7 +98,7 @@ class PeerCall:
         count = (len(payload) + packet - 1) // packet
         for index in range(count if stop_after is None else min(count, stop_after)):
             if realtime:
-                delay = began + index * packet / 8000 - loop.time()
+                delay = began + index * packet / 8000 / speed - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
             chunk = payload[index * packet:(index + 1) * packet]
