@@ -89,6 +89,7 @@ def actor(user: User) -> control.Actor:
 
 #: Live audio's requests (``ui_bridge/live_desk.py``; ``listen_in`` is rate-limited as call control).
 LIVE_REQUESTS = (m.IdentifyConfirm, m.IdentifyDismiss, m.ListenIn)
+LiveRequestModel = m.IdentifyConfirm | m.IdentifyDismiss | m.ListenIn
 #: The requests that become AMI actions, and so are rate-limited.
 CALL_CONTROL = (m.Originate, m.Transfer, m.Hangup, m.QueuePause, m.QueueUnpause)
 CallControl = m.Originate | m.Transfer | m.Hangup | m.QueuePause | m.QueueUnpause
@@ -186,7 +187,10 @@ class Commands:
     async def run_forwarded(self, user: User, request: BaseModel) -> dict[str, object]:
         """A call-control request another node forwarded (``ui_bridge/forwarding.py``): that node checked the
         user's session, the rate limit and the PBX; the control policy is checked here, on this node's live calls,
-        as for a request of its own. Never forwarded again."""
+        as for a request of its own. Never forwarded again. Live audio's requests come too: the offers and the taps
+        are the following node's."""
+        if isinstance(request, LIVE_REQUESTS):
+            return await self._live_here(user, request)
         return await self._dispatch(user, _may_control(user, request))
 
     def _followed_elsewhere(self, user: User, request: CallControl) -> str | None:
@@ -262,15 +266,30 @@ class Commands:
         :class:`RequestFailed` with the PBX's failure as the protocol words it."""
         return await self._send(handle, msg)
 
-    async def _live(self, user: User, request: BaseModel) -> dict[str, object]:
-        from .live_desk import LiveRefused
-
-        if self.live is None:
-            raise RequestFailed("not_found", "live audio is not on ([live] enabled)")
+    async def _live(self, user: User, request: LiveRequestModel) -> dict[str, object]:
+        """A live request: rate-limited here when it is an action (``listen_in``), carried out by the node that
+        follows the call's PBX (it tapped the call and made the offer), forwarded there when it is another."""
         if isinstance(request, m.ListenIn):
             wait = self.limiter.take(user.name)
             if wait > 0:
                 raise RequestFailed("rate_limited", f"too many call-control commands; try again in {math.ceil(wait)} s")
+        try:
+            pbx = pbx_of_call(user, list(self.pbxs), request.pbx, request.linkedid,
+                              lambda p: self._has_call(p, request.linkedid))
+        except PbxRefused:
+            pbx = None  # refused with the same words by the live desk
+        if pbx is not None and not self.pbxs[pbx].following():
+            if self.forward is None:
+                raise RequestFailed("pbx_unavailable", f"the PBX {pbx!r} is followed by another node, which this "
+                                                       "node cannot reach")
+            return await self.forward(user, request.model_copy(update={"pbx": pbx}), pbx)
+        return await self._live_here(user, request)
+
+    async def _live_here(self, user: User, request: LiveRequestModel) -> dict[str, object]:
+        from .live_desk import LiveRefused
+
+        if self.live is None:
+            raise RequestFailed("not_found", "live audio is not on ([live] enabled)")
         try:
             return await self.live(user, request)
         except LiveRefused as exc:

@@ -1,4 +1,5 @@
-"""Call control for a PBX another node follows: the request forwarded over the store's bus to the node that does.
+"""Call control for a PBX another node follows (and live audio's requests: its taps and offers are that node's):
+the request forwarded over the store's bus to the node that does.
 
 Why: an agent's browser is connected to whichever panel node the load balancer chose, and only the node that
 follows a PBX (holds its lease, so has its AMI connection and its live calls) can act on it. The receiving node
