@@ -107,3 +107,5 @@ def check_config(config: ConfigOpt) -> None:
     store = "PostgreSQL" if settings.store.url else str(settings.store.path)
     followed = f"AMI {pbxs.split(' ', 1)[1]}" if not settings.pbxs else f"PBXs {pbxs}"
     typer.echo(terminal_text(f"{config}: ok — {followed}, store {store}"))
+    if settings.live.enabled and (warning := settings.live.capacity_warning()) is not None:
+        typer.echo(terminal_text(f"{config}: warning: {warning}"))
