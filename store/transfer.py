@@ -368,6 +368,8 @@ async def _copy(lite: aiosqlite.Connection, pg: asyncpg.Connection, path: Path, 
         issued = await _sqlite_sequences(lite)
         counts: list[TableCount] = []
         async with pg.transaction():
+            # Rows keep their ids: the triggers that number a new row (0013's CRM outbox order) leave them.
+            await pg.execute("SET LOCAL cti.copying = 'on'")
             for table in plan:
                 progress.table_started(table.name, source_counts[table.name])
                 await pg.copy_records_to_table(table.name, columns=[c.name for c in table.columns],

@@ -101,3 +101,38 @@ async def test_a_request_queued_while_the_one_before_it_is_reported_sent_is_hand
         assert (then.id, then.seq) == (finish.id, 2)
         assert await sending.crm_call_answers("bitrix24", "main:1.1") == {"call_id": "externalCall.1"}
         assert await sending.crm_call_state("bitrix24", "main:1.1") == {"n": 2}
+
+
+async def test_the_1c_feed_never_sees_a_higher_id_before_a_lower_one_another_node_still_holds(
+        url: str, other_node: asyncpg.Connection) -> None:
+    """Another node is inside its queueing transaction, its 1C request inserted and not committed; this node queues
+    one too. Were this node's row (a higher id) visible first, a 1C reader would move its cursor past the other's and
+    never see it: so this node's insert waits until the other's commits, and the reader sees both, in id order."""
+    async with PostgresStore.open(url) as store, PostgresStore.open(url) as reader:
+        await store.queue_crm("onec", "main:0", {}, [CrmRequest("call.start", {"n": 0})], at=NOW)
+        (first,) = await reader.crm_items_after("onec", 0)
+        cursor = first.id
+        tr = other_node.transaction()
+        await tr.start()
+        try:
+            held = await other_node.fetchval(
+                "INSERT INTO crm_outbox (crm, call, seq, kind, payload, created_at, next_try_at) "
+                "VALUES ('onec', 'main:1', 1, 'call.start', $1, $2, $2) RETURNING id",
+                encode_object({"n": 1}, "a payload"), NOW + 1)
+            queueing = asyncio.create_task(store.queue_crm("onec", "main:2", {}, [CrmRequest("call.start", {"n": 2})],
+                                                           at=NOW + 2))
+            await waiting_on_locks(other_node, 1)
+            assert await reader.crm_items_after("onec", cursor) == []  # nothing past the cursor shows yet
+        finally:
+            await tr.commit()
+        async with asyncio.timeout(5 * UNIT):
+            (mine,) = await queueing
+        seen = await reader.crm_items_after("onec", cursor)
+        assert [(i.call, i.id) for i in seen] == [("main:1", held), ("main:2", mine.id)] and held < mine.id
+        # Another CRM's queue never waited for the 1C one.
+        async with other_node.transaction():
+            await other_node.execute(
+                "INSERT INTO crm_outbox (crm, call, seq, kind, payload, created_at, next_try_at) "
+                "VALUES ('onec', 'main:3', 1, 'call.start', '{}', $1, $1)", NOW + 3)
+            async with asyncio.timeout(5 * UNIT):
+                await store.queue_crm("webhook", "main:3", {}, [CrmRequest("event", {"n": 3})], at=NOW + 3)
