@@ -22,3 +22,8 @@ class CrmCallStarts(Protocol):
         """The next outbound call of ``extension`` to ``number`` (compared as the journal normalises numbers) is
         the one ``crm`` started."""
         ...
+
+    def forget(self, crm: CrmName, pbx: str, extension: str, number: str) -> None:
+        """The click-to-call ``expect`` announced was refused (the PBX never dialled): the next call of
+        ``extension`` to ``number`` is not ``crm``'s, unless it asks again."""
+        ...

@@ -171,6 +171,15 @@ class CrmPush:
         self._expected.append(Expected(crm, pbx, extension, normalize_number(number, self.region), dict(started_by),
                                        now + EXPECT_SECONDS))
 
+    def forget(self, crm: CrmName, pbx: str, extension: str, number: str) -> None:
+        """The latest expectation of ``crm`` for ``extension`` to ``number`` on ``pbx`` taken back (its Originate was
+        refused): a later call there is nobody's click-to-call, or the one asked for next."""
+        normal = normalize_number(number, self.region)
+        for found in reversed(self._expected):
+            if (found.crm, found.pbx, found.extension, found.number) == (crm, pbx, extension, normal):
+                self._expected.remove(found)
+                return
+
     def _match(self, crm: CrmName, event: CrmCallEvent) -> dict[str, Any] | None:
         """The ``started_by`` of the expectation ``event``'s call fulfils for ``crm`` (taken: it is used once)."""
         if event.direction != "outbound" or not self._expected:

@@ -197,6 +197,35 @@ async def test_click_to_call_errors_bad_number_pbx_down_then_the_same_key_once_i
         await env.wait_for(lambda: originates() == 1, what="the Originate reached the PBX")
 
 
+async def test_a_refused_click_to_call_leaves_no_claim_on_the_next_call_to_that_number() -> None:
+    async with onec_client(["16-click-to-call-answered"]) as (env, http):
+        body = {"extension": "101", "number": "89161234567"}
+        secret = env.replay.secret
+        env.replay.secret = "changed-on-the-pbx"
+        env.replay.drop_connections()
+        await until(lambda: _status_is(http, "/readyz", 503), 10, "the PBX link is down")
+        refused = await http.post(CALLS, json={**body, "request_id": "ЗН-отказ"})
+        assert refused.status_code == 503, refused.text
+        env.replay.secret = secret
+        await until(lambda: _status_is(http, "/readyz", 200), 10, "the PBX link is back")
+        # 1C asks again for another document: the call that rings is that one's, not the refused one's.
+        placed = await http.post(CALLS, json={**body, "request_id": "ЗН-второй"})
+        assert placed.status_code == 202, placed.text
+        await serve_all(env)
+        events: list[dict[str, Any]] = []
+
+        async def ended() -> bool:
+            events[:] = (await read(http, 0, limit=100))[0]
+            return any(e["event"] == "ended" for e in of_call(events, CLICK_CALL))
+
+        await until(ended, 20, "the click-to-call's events")
+        assert {str(e["started_by"]) for e in of_call(events, CLICK_CALL)} == {str({"request_id": "ЗН-второй"})}
+
+
+async def _status_is(http: httpx.AsyncClient, path: str, status: int) -> bool:
+    return (await http.get(path)).status_code == status
+
+
 async def test_bad_cursors_waits_and_limits_are_refused_and_the_routes_are_for_the_token_and_admins() -> None:
     async with onec_client(["16-click-to-call-answered"]) as (env, http):
         for params in ({"after": -1}, {"after": "x"}, {"after": 2**63}, {"after": "1.5"}, {"wait": 61},

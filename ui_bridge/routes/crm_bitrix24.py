@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from cti.crm import CrmRequest
 from store.repository import Store
 
-from ..commands import Commands
+from ..commands import Commands, RequestFailed
 from ..crm_calls import CrmCallStarts
 from ..crm_settings import Bitrix24Settings
 
@@ -214,7 +214,12 @@ class Bitrix24Routes:
             starts = self.starts()
             if starts is not None:
                 starts.expect("bitrix24", pbx, extension, number, started_by)
-            await self.commands.originate_for("bitrix24", extension, number, pbx)
+            try:
+                await self.commands.originate_for("bitrix24", extension, number, pbx)
+            except Exception as exc:
+                if starts is not None and not (isinstance(exc, RequestFailed) and exc.code == "pbx_timeout"):
+                    starts.forget("bitrix24", pbx, extension, number)  # refused: that call never comes
+                raise
         except Exception as exc:  # any failure: logged, and the CRM's call closed rather than left open
             log.warning("Bitrix24 click-to-call %s for user %s to %s not started: %s", call_id, user_id, number,
                         exc)

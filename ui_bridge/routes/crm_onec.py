@@ -179,13 +179,15 @@ class OneCRoutes:
             starts.expect("onec", pbx, body.extension, body.number, {"request_id": request_id})
         try:
             sent = await self.commands.originate_for("1c", body.extension, body.number, pbx)
-        except ValidationError as exc:
-            return 400, _error("bad_request", validation_text(exc)), {}
-        except control.Refused as exc:
-            return _STATUS.get(exc.code, 400), _error(exc.code, exc.message), {}
-        except PbxRefused as exc:
-            return exc.status, _error(exc.api_code, exc.message), {}
-        except RequestFailed as exc:
+        except (ValidationError, control.Refused, PbxRefused, RequestFailed) as exc:
+            if starts is not None and not (isinstance(exc, RequestFailed) and exc.code == "pbx_timeout"):
+                starts.forget("onec", pbx, body.extension, body.number)  # refused: that call never comes
+            if isinstance(exc, ValidationError):
+                return 400, _error("bad_request", validation_text(exc)), {}
+            if isinstance(exc, control.Refused):
+                return _STATUS.get(exc.code, 400), _error(exc.code, exc.message), {}
+            if isinstance(exc, PbxRefused):
+                return exc.status, _error(exc.api_code, exc.message), {}
             return _STATUS.get(exc.code, 503), _error(exc.code, exc.message), {}
         log.info("1C click-to-call %s: extension %s on PBX %s", request_id, body.extension, pbx)
         return 202, {"request_id": request_id, "action_id": sent.get("action_id"), "pbx": sent.get("pbx", pbx),
