@@ -178,11 +178,15 @@ class Commands:
                                 "a second)")
         elsewhere = self._followed_elsewhere(user, command)
         if elsewhere is not None:
-            if self.forward is None:
-                raise RequestFailed("pbx_unavailable", f"the PBX {elsewhere!r} is followed by another node, which "
-                                                       "this node cannot reach")
-            return await self.forward(user, command.model_copy(update={"pbx": elsewhere}), elsewhere)
+            return await self._forward(user, command, elsewhere)
         return await self._dispatch(user, command)
+
+    async def _forward(self, user: User, request: BaseModel, pbx: str) -> dict[str, object]:
+        """``request`` carried out by the node that follows ``pbx`` (``ui_bridge/forwarding.py``)."""
+        if self.forward is None:
+            raise RequestFailed("pbx_unavailable", f"the PBX {pbx!r} is followed by another node, which this node "
+                                                   "cannot reach")
+        return await self.forward(user, request.model_copy(update={"pbx": pbx}), pbx)
 
     async def run_forwarded(self, user: User, request: BaseModel) -> dict[str, object]:
         """A call-control request another node forwarded (``ui_bridge/forwarding.py``): that node checked the
@@ -279,10 +283,7 @@ class Commands:
         except PbxRefused:
             pbx = None  # refused with the same words by the live desk
         if pbx is not None and not self.pbxs[pbx].following():
-            if self.forward is None:
-                raise RequestFailed("pbx_unavailable", f"the PBX {pbx!r} is followed by another node, which this "
-                                                       "node cannot reach")
-            return await self.forward(user, request.model_copy(update={"pbx": pbx}), pbx)
+            return await self._forward(user, request, pbx)
         return await self._live_here(user, request)
 
     async def _live_here(self, user: User, request: LiveRequestModel) -> dict[str, object]:

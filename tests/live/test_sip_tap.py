@@ -18,10 +18,10 @@ import pytest
 
 from companion.live.sip_messages import tap_user
 from companion.live.sip_tap import SipTap, TappedCall
-from cti.live import LIVE_RATE, AudioFrame
+from cti.live import LIVE_RATE, AudioFrame, Lane
 from recognizer.audio import ALAW_TABLE, MULAW_TABLE, read_wav
 from tests.conftest import UNIT
-from tests.live.sip_peer import FakePbx, free_udp_ports
+from tests.live.sip_peer import FakePbx, PeerCall, free_udp_ports
 from tests.speech import speech_calls
 from ui_bridge.live_settings import LiveSettings
 
@@ -90,6 +90,21 @@ async def _collect(call: TappedCall) -> list[AudioFrame]:
     return [frame async for frame in call]
 
 
+async def tapped_call(tap: SipTap, pbx: FakePbx, tap_id: str, lane: Lane, *,
+                      payload_types: tuple[int, ...] = (0,)) -> tuple[PeerCall, TappedCall]:
+    """The tap registered, a call ``tap_id``/``lane`` expected, the PBX's spy call to it answered: the PBX's side
+    (to stream from) and the tap's (to read)."""
+    async with asyncio.timeout(5 * UNIT):
+        await tap.wait_registered()
+    tap.expect(tap_id)
+    status, peer = await pbx.call(("127.0.0.1", tap.settings.sip_port), tap_user(tap_id, lane),
+                                  payload_types=payload_types)
+    assert status == 200 and peer is not None
+    async with asyncio.timeout(3 * UNIT):
+        call = await tap.wait_call(tap_id, lane)
+    return peer, call
+
+
 def _check_contiguous(frames: list[AudioFrame]) -> None:
     position = 0.0
     for frame in frames:
@@ -103,15 +118,8 @@ async def test_the_frames_are_the_audio_sent_in_order(pbx: FakePbx, payload_type
     with nothing filled; it ends when the PBX hangs up."""
     settings = _settings(pbx)
     async with SipTap(settings) as tap:
-        async with asyncio.timeout(5 * UNIT):
-            await tap.wait_registered()
-        tap.expect("c0ffee")
-        offer = (payload_type, 101)
-        status, peer = await pbx.call(("127.0.0.1", settings.sip_port), tap_user("c0ffee", "agent"),
-                                      payload_types=offer)
-        assert status == 200 and peer is not None and peer.payload_type == payload_type
-        async with asyncio.timeout(3 * UNIT):
-            call = await tap.wait_call("c0ffee", "agent")
+        peer, call = await tapped_call(tap, pbx, "c0ffee", "agent", payload_types=(payload_type, 101))
+        assert peer.payload_type == payload_type
         assert call.codec == ("PCMU" if payload_type == 0 else "PCMA")
         collecting = asyncio.create_task(_collect(call))
         g711 = _encode(_agent_speech(SECONDS), payload_type)
@@ -133,13 +141,7 @@ async def test_the_packets_still_in_the_socket_when_the_bye_comes_are_not_lost(p
     in the lane's frames: the call's last words are not thrown away with its socket."""
     settings = _settings(pbx)
     async with SipTap(settings) as tap:
-        async with asyncio.timeout(5 * UNIT):
-            await tap.wait_registered()
-        tap.expect("5ca1ab1e")
-        status, peer = await pbx.call(("127.0.0.1", settings.sip_port), tap_user("5ca1ab1e", "customer"))
-        assert status == 200 and peer is not None
-        async with asyncio.timeout(3 * UNIT):
-            call = await tap.wait_call("5ca1ab1e", "customer")
+        peer, call = await tapped_call(tap, pbx, "5ca1ab1e", "customer")
         collecting = asyncio.create_task(_collect(call))
         g711 = _encode(_agent_speech(SECONDS), 0)
         sent = await peer.stream(g711, realtime=False)  # 125 packets at once: well within the socket's buffer
@@ -160,13 +162,7 @@ async def test_loss_and_a_timestamp_jump_leave_the_rest_intact(pbx: FakePbx) -> 
     packets = len(g711) // 160
     lost = set(random.Random(17).sample(range(1, packets - 1), k=packets // 20))
     async with SipTap(settings) as tap:
-        async with asyncio.timeout(5 * UNIT):
-            await tap.wait_registered()
-        tap.expect("feed01")
-        status, peer = await pbx.call(("127.0.0.1", settings.sip_port), tap_user("feed01", "customer"))
-        assert status == 200 and peer is not None
-        async with asyncio.timeout(3 * UNIT):
-            call = await tap.wait_call("feed01", "customer")
+        peer, call = await tapped_call(tap, pbx, "feed01", "customer")
         collecting = asyncio.create_task(_collect(call))
         jump_at = packets // 2
         sent = await peer.stream(g711, lose=lost, jump_at=jump_at, jump=10 * LIVE_RATE)

@@ -14,19 +14,15 @@ from __future__ import annotations
 import asyncio
 import random
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from companion.live.sip_messages import tap_user
 from companion.live.sip_tap import SipTap
 from cti.live import LIVE_RATE
 from cti.transcripts import AudioSource
 from recognizer.audio import read_wav
 from tests.conftest import UNIT
 from tests.live.sip_peer import FakePbx, free_udp_ports
-from tests.live.test_sip_tap import _collect, _encode
+from tests.live.test_sip_tap import _collect, _encode, tapped_call
 from tests.recognizer.test_whisper_accuracy import whisper_job
 from tests.recognizer.wer import word_error_rate
 from tests.speech import SPEECH, speech_refs
@@ -39,14 +35,6 @@ MAX_WER = 0.10
 PAUSE = 0.6
 
 
-@pytest.fixture
-async def pbx() -> AsyncIterator[FakePbx]:
-    peer = FakePbx()
-    await peer.start()
-    yield peer
-    peer.close()
-
-
 def _write(path: Path, pcm: bytes) -> None:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -55,7 +43,7 @@ def _write(path: Path, pcm: bytes) -> None:
         out.writeframes(pcm)
 
 
-async def test_loss_and_a_timestamp_jump_leave_the_words_intact(pbx: FakePbx, tmp_path: Path) -> None:
+async def test_loss_and_a_timestamp_jump_leave_the_words_intact(sip_pbx: FakePbx, tmp_path: Path) -> None:
     refs = [r for r in speech_refs() if r["file"].startswith("real_en_")]
     assert len(refs) == 6
     pause = bytes(int(PAUSE * LIVE_RATE) * 2)
@@ -66,17 +54,11 @@ async def test_loss_and_a_timestamp_jump_leave_the_words_intact(pbx: FakePbx, tm
     lost = set(random.Random(5).sample(range(packets), k=packets // 20))
 
     ports = free_udp_ports(5)
-    settings = LiveSettings(enabled=True, server="127.0.0.1", server_port=pbx.port, username="cti-tap",
+    settings = LiveSettings(enabled=True, server="127.0.0.1", server_port=sip_pbx.port, username="cti-tap",
                             secret="s3cret", bind_host="127.0.0.1", sip_port=ports[0], rtp_port_first=ports[1],
                             rtp_port_last=ports[4], max_taps=2, register_timeout=1.0 * UNIT, max_gap=1.0)
     async with SipTap(settings) as tap:
-        async with asyncio.timeout(5 * UNIT):
-            await tap.wait_registered()
-        tap.expect("words01")
-        status, peer = await pbx.call(("127.0.0.1", settings.sip_port), tap_user("words01", "customer"))
-        assert status == 200 and peer is not None
-        async with asyncio.timeout(3 * UNIT):
-            call = await tap.wait_call("words01", "customer")
+        peer, call = await tapped_call(tap, sip_pbx, "words01", "customer")
         collecting = asyncio.create_task(_collect(call))
         # Twice real time (the RTP clock is the audio's own): the test takes 14 s rather than 28.
         sent = await peer.stream(g711, lose=lost, jump_at=packets // 2, jump=10 * LIVE_RATE, speed=2.0)
