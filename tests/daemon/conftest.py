@@ -152,8 +152,18 @@ class RunningDaemon:
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> RunningDaemon:
+        """Once the daemon is up (its store open and migrated, its panel listening): a start that fails raises its
+        error at once; a slow one (a loaded machine) is waited for, up to a bound that only catches a hang."""
         self.task = asyncio.create_task(self.daemon.run(self.stop_event))
-        await asyncio.wait_for(self.daemon.ready.wait(), 5 * UNIT)
+        ready = asyncio.create_task(self.daemon.ready.wait())
+        done, _ = await asyncio.wait([ready, self.task], timeout=60 * UNIT, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self.task in done:
+                self.task.result()  # the start's own error
+                raise RuntimeError("the daemon stopped before it was ready")
+            self.task.cancel()
+            raise TimeoutError(f"the daemon was not ready within {60 * UNIT:g} s")
         return self
 
     async def wait_for_effect(self, kind: type[Effect], timeout: float = 20) -> Effect:
