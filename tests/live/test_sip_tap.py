@@ -10,7 +10,6 @@ import random
 import sys
 import threading
 import warnings
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -68,18 +67,10 @@ def _live_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("cti-live")}
 
 
-@pytest.fixture
-async def pbx() -> AsyncIterator[FakePbx]:
-    peer = FakePbx()
-    await peer.start()
-    yield peer
-    peer.close()
-
-
-def _settings(pbx: FakePbx, **changes: object) -> LiveSettings:
+def _settings(sip_pbx: FakePbx, **changes: object) -> LiveSettings:
     ports = free_udp_ports(5)
     values: dict[str, object] = dict(
-        enabled=True, server="127.0.0.1", server_port=pbx.port, username="cti-tap", secret="s3cret",
+        enabled=True, server="127.0.0.1", server_port=sip_pbx.port, username="cti-tap", secret="s3cret",
         bind_host="127.0.0.1", sip_port=ports[0], rtp_port_first=ports[1], rtp_port_last=ports[4], max_taps=2,
         register_timeout=1.0 * UNIT, retry_first_seconds=0.1, retry_max_seconds=0.3)
     values.update(changes)
@@ -90,14 +81,14 @@ async def _collect(call: TappedCall) -> list[AudioFrame]:
     return [frame async for frame in call]
 
 
-async def tapped_call(tap: SipTap, pbx: FakePbx, tap_id: str, lane: Lane, *,
+async def tapped_call(tap: SipTap, sip_pbx: FakePbx, tap_id: str, lane: Lane, *,
                       payload_types: tuple[int, ...] = (0,)) -> tuple[PeerCall, TappedCall]:
     """The tap registered, a call ``tap_id``/``lane`` expected, the PBX's spy call to it answered: the PBX's side
     (to stream from) and the tap's (to read)."""
     async with asyncio.timeout(5 * UNIT):
         await tap.wait_registered()
     tap.expect(tap_id)
-    status, peer = await pbx.call(("127.0.0.1", tap.settings.sip_port), tap_user(tap_id, lane),
+    status, peer = await sip_pbx.call(("127.0.0.1", tap.settings.sip_port), tap_user(tap_id, lane),
                                   payload_types=payload_types)
     assert status == 200 and peer is not None
     async with asyncio.timeout(3 * UNIT):
@@ -113,12 +104,12 @@ def _check_contiguous(frames: list[AudioFrame]) -> None:
 
 
 @pytest.mark.parametrize("payload_type", [0, 8], ids=["PCMU", "PCMA"])
-async def test_the_frames_are_the_audio_sent_in_order(pbx: FakePbx, payload_type: int) -> None:
+async def test_the_frames_are_the_audio_sent_in_order(sip_pbx: FakePbx, payload_type: int) -> None:
     """A call streamed at real time arrives as 16-bit PCM equal to the decoded G.711 sent, in order, contiguous,
     with nothing filled; it ends when the PBX hangs up."""
-    settings = _settings(pbx)
+    settings = _settings(sip_pbx)
     async with SipTap(settings) as tap:
-        peer, call = await tapped_call(tap, pbx, "c0ffee", "agent", payload_types=(payload_type, 101))
+        peer, call = await tapped_call(tap, sip_pbx, "c0ffee", "agent", payload_types=(payload_type, 101))
         assert peer.payload_type == payload_type
         assert call.codec == ("PCMU" if payload_type == 0 else "PCMA")
         collecting = asyncio.create_task(_collect(call))
@@ -135,13 +126,13 @@ async def test_the_frames_are_the_audio_sent_in_order(pbx: FakePbx, payload_type
     assert call.counters is not None and call.counters.late == 0 and call.counters.gaps == 0
 
 
-async def test_the_packets_still_in_the_socket_when_the_bye_comes_are_not_lost(pbx: FakePbx) -> None:
+async def test_the_packets_still_in_the_socket_when_the_bye_comes_are_not_lost(sip_pbx: FakePbx) -> None:
     """The PBX sends a burst and hangs up at once: the lane's thread is behind when the SIP thread handles the BYE (as
     on a loaded machine, the packets waiting in the kernel's buffer), and still every packet sent before the BYE is
     in the lane's frames: the call's last words are not thrown away with its socket."""
-    settings = _settings(pbx)
+    settings = _settings(sip_pbx)
     async with SipTap(settings) as tap:
-        peer, call = await tapped_call(tap, pbx, "5ca1ab1e", "customer")
+        peer, call = await tapped_call(tap, sip_pbx, "5ca1ab1e", "customer")
         collecting = asyncio.create_task(_collect(call))
         g711 = _encode(_agent_speech(SECONDS), 0)
         sent = await peer.stream(g711, realtime=False)  # 125 packets at once: well within the socket's buffer
@@ -154,15 +145,15 @@ async def test_the_packets_still_in_the_socket_when_the_bye_comes_are_not_lost(p
     assert b"".join(f.pcm for f in frames) == _decode(g711, 0)
 
 
-async def test_loss_and_a_timestamp_jump_leave_the_rest_intact(pbx: FakePbx) -> None:
+async def test_loss_and_a_timestamp_jump_leave_the_rest_intact(sip_pbx: FakePbx) -> None:
     """5 % of the packets lost and the RTP clock jumping 10 s ahead mid-stream: every packet that came is there,
     in order, sample for sample; each loss is silence of the packet's length, the jump at most ``max_gap``."""
-    settings = _settings(pbx, max_gap=0.5)
+    settings = _settings(sip_pbx, max_gap=0.5)
     g711 = _encode(_agent_speech(SECONDS), 0)
     packets = len(g711) // 160
     lost = set(random.Random(17).sample(range(1, packets - 1), k=packets // 20))
     async with SipTap(settings) as tap:
-        peer, call = await tapped_call(tap, pbx, "feed01", "customer")
+        peer, call = await tapped_call(tap, sip_pbx, "feed01", "customer")
         collecting = asyncio.create_task(_collect(call))
         jump_at = packets // 2
         sent = await peer.stream(g711, lose=lost, jump_at=jump_at, jump=10 * LIVE_RATE)
@@ -185,10 +176,10 @@ async def test_loss_and_a_timestamp_jump_leave_the_rest_intact(pbx: FakePbx) -> 
     assert call.counters is not None and call.counters.gaps >= 1
 
 
-async def test_a_call_hung_up_mid_stream_leaves_no_thread_or_socket(pbx: FakePbx) -> None:
+async def test_a_call_hung_up_mid_stream_leaves_no_thread_or_socket(sip_pbx: FakePbx) -> None:
     """The PBX hangs up one lane mid-stream, the daemon the other: the lanes end, their threads and sockets are
     gone; stopping the tap ends its own threads and closes its socket: as before it started."""
-    settings = _settings(pbx)
+    settings = _settings(sip_pbx)
     threads_before, fds_before = _live_threads(), _fds()
     tap = SipTap(settings)
     await tap.start()
@@ -197,8 +188,8 @@ async def test_a_call_hung_up_mid_stream_leaves_no_thread_or_socket(pbx: FakePbx
     idle_fds = _fds()
     tap.expect("abc123")
     addr = ("127.0.0.1", settings.sip_port)
-    _, agent_peer = await pbx.call(addr, tap_user("abc123", "agent"))
-    _, customer_peer = await pbx.call(addr, tap_user("abc123", "customer"))
+    _, agent_peer = await sip_pbx.call(addr, tap_user("abc123", "agent"))
+    _, customer_peer = await sip_pbx.call(addr, tap_user("abc123", "customer"))
     assert agent_peer is not None and customer_peer is not None
     async with asyncio.timeout(3 * UNIT):
         agent = await tap.wait_call("abc123", "agent")
@@ -233,65 +224,65 @@ async def test_a_call_hung_up_mid_stream_leaves_no_thread_or_socket(pbx: FakePbx
     assert _fds() - fds_before == set()
 
 
-async def test_registration_answers_the_digest_challenge(pbx: FakePbx) -> None:
+async def test_registration_answers_the_digest_challenge(sip_pbx: FakePbx) -> None:
     """The registrar challenges (401, qop=auth); the tap answers with the right digest and is registered; an OPTIONS
     ping (Asterisk's qualify) gets 200."""
-    settings = _settings(pbx)
+    settings = _settings(sip_pbx)
     async with SipTap(settings) as tap:
         async with asyncio.timeout(5 * UNIT):
             state = await tap.wait_registered()
         assert state.registered and state.expires == 60
-        assert [(r.authorized, r.valid) for r in pbx.registers[:2]] == [(False, False), (True, True)]
-        pbx.options(("127.0.0.1", settings.sip_port))
+        assert [(r.authorized, r.valid) for r in sip_pbx.registers[:2]] == [(False, False), (True, True)]
+        sip_pbx.options(("127.0.0.1", settings.sip_port))
         async with asyncio.timeout(3 * UNIT):
-            while not pbx.options_answers:
+            while not sip_pbx.options_answers:
                 await asyncio.sleep(0.02)
-        assert pbx.options_answers == [200]
+        assert sip_pbx.options_answers == [200]
     # stopping removes the binding: the last REGISTER asks for no time at all
-    assert pbx.registers[-1].expires == 0 and pbx.registers[-1].valid
+    assert sip_pbx.registers[-1].expires == 0 and sip_pbx.registers[-1].valid
 
 
 @pytest.mark.parametrize("mode", ["silent", "refuse"])
-async def test_a_failing_registrar_is_tried_again_until_it_takes_the_tap(pbx: FakePbx, mode: str) -> None:
+async def test_a_failing_registrar_is_tried_again_until_it_takes_the_tap(sip_pbx: FakePbx, mode: str) -> None:
     """A PBX that does not answer, or refuses, is tried again with a back-off well past pyVoIP's three attempts;
     once it answers, the tap is registered."""
-    pbx.mode = mode
-    settings = _settings(pbx, register_timeout=0.2 * UNIT)
+    sip_pbx.mode = mode
+    settings = _settings(sip_pbx, register_timeout=0.2 * UNIT)
     async with SipTap(settings) as tap:
         async with asyncio.timeout(15 * UNIT):
             state = await tap.wait_registration(lambda s: s.failures >= 5)
         assert not state.registered and state.last_error
-        pbx.mode = "ok"
+        sip_pbx.mode = "ok"
         async with asyncio.timeout(5 * UNIT):
             state = await tap.wait_registered()
         assert state.registered and state.failures == 0
 
 
-async def test_a_wrong_secret_is_said_and_retried(pbx: FakePbx) -> None:
+async def test_a_wrong_secret_is_said_and_retried(sip_pbx: FakePbx) -> None:
     """A wrong secret is refused with words saying so, and registration goes on being tried."""
-    settings = _settings(pbx, secret="wrong")
+    settings = _settings(sip_pbx, secret="wrong")
     async with SipTap(settings) as tap:
         async with asyncio.timeout(10 * UNIT):
             state = await tap.wait_registration(lambda s: s.failures >= 3)
         assert "refused" in (state.last_error or "")
-        assert not any(r.valid for r in pbx.registers)
+        assert not any(r.valid for r in sip_pbx.registers)
 
 
-async def test_calls_no_tap_expects_or_without_g711_are_refused(pbx: FakePbx) -> None:
+async def test_calls_no_tap_expects_or_without_g711_are_refused(sip_pbx: FakePbx) -> None:
     """A call naming no expected tap gets 403, a forgotten tap too; one offering no G.711 gets 488: no call, no
     thread, no port taken."""
-    settings = _settings(pbx)
+    settings = _settings(sip_pbx)
     async with SipTap(settings) as tap:
         async with asyncio.timeout(5 * UNIT):
             await tap.wait_registered()
         addr = ("127.0.0.1", settings.sip_port)
         threads = _live_threads()
-        assert (await pbx.call(addr, tap_user("nobody", "agent")))[0] == 403
-        assert (await pbx.call(addr, "4951234567"))[0] == 403
+        assert (await sip_pbx.call(addr, tap_user("nobody", "agent")))[0] == 403
+        assert (await sip_pbx.call(addr, "4951234567"))[0] == 403
         tap.expect("beef")
-        assert (await pbx.call(addr, tap_user("beef", "agent"), payload_types=(9, 3, 101)))[0] == 488
+        assert (await sip_pbx.call(addr, tap_user("beef", "agent"), payload_types=(9, 3, 101)))[0] == 488
         tap.forget("beef")
-        assert (await pbx.call(addr, tap_user("beef", "agent")))[0] == 403
+        assert (await sip_pbx.call(addr, tap_user("beef", "agent")))[0] == 403
         assert _live_threads() - threads == set()
         assert tap.calls_of("beef") == []
 
